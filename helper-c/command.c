@@ -1,0 +1,186 @@
+/* command.c: the init's child. Applies the process ops (environment,
+ * session, directory, privileges, fds) and execs the command. An exec
+ * failure is sent to the init over a CLOEXEC pipe so that it is reported as
+ * "not found"/"not executable" (127/126), never as a setup error. */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef PR_SET_NO_NEW_PRIVS
+#define PR_SET_NO_NEW_PRIVS 38
+#endif
+
+struct cap_header {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+#define CAP_VERSION_3 0x20080522
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Keep exactly `keep` in every set. The command runs as uid 0 of its user
+ * namespace, and at exec root gets permitted = inheritable | bounding, so
+ * the bounding and inheritable sets are what really limit it; ambient is
+ * raised too so the caps also survive an exec of a non-root program. */
+static void apply_caps(uint64_t keep)
+{
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (int c = 0; c < 64; c++) {
+		if (keep & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0)) {
+			if (errno == EINVAL) /* past the kernel's last capability */
+				break;
+			fail_errno("drop capability %d from the bounding set", c);
+		}
+	}
+	struct cap_header h = {CAP_VERSION_3, 0};
+	struct cap_data d[2];
+	for (int i = 0; i < 2; i++)
+		d[i].effective = d[i].permitted = d[i].inheritable = (uint32_t)(keep >> (32 * i));
+	if (syscall(SYS_capset, &h, d))
+		fail_errno("capset");
+	for (int c = 0; c < 64; c++)
+		if ((keep & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0))
+			fail_errno("raise ambient capability %d", c);
+}
+
+/* execve; ENOENT for a file that exists means its #! interpreter or ELF
+ * loader is missing, which deserves its own message. */
+static int try_exec(const char *path, char **argv)
+{
+	execve(path, argv, environ);
+	int err = errno;
+	if (err == ENOENT && faccessat(AT_FDCWD, path, F_OK, 0) == 0)
+		return EXEC_ENOINTERP;
+	return err;
+}
+
+/* execvp with the sandbox's PATH; returns the errno to report. */
+static int exec_command(char **argv)
+{
+	const char *name = argv[0];
+	if (strchr(name, '/'))
+		return try_exec(name, argv);
+	const char *path = getenv("PATH");
+	if (!path)
+		path = DEFAULT_PATH;
+	size_t nlen = strlen(name);
+	int seen_eacces = 0;
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		char full[PATH_MAX];
+		if (dlen + nlen + 2 <= sizeof full) {
+			if (dlen) {
+				memcpy(full, p, dlen);
+				full[dlen] = '/';
+				memcpy(full + dlen + 1, name, nlen + 1);
+			} else {
+				memcpy(full, name, nlen + 1); /* empty entry = cwd */
+			}
+			int err = try_exec(full, argv);
+			switch (err) {
+			case EACCES:
+				seen_eacces = 1;
+				/* fallthrough */
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ENAMETOOLONG:
+			case ELOOP:
+				break;
+			default:
+				return err; /* found but cannot run: stop like execvp */
+			}
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	return seen_eacces ? EACCES : ENOENT;
+}
+
+void command_run(struct plan *p, int errpipe)
+{
+	int keep[256], nkeep = 0, have_caps = 0;
+	uint64_t caps = 0;
+	const char *bad;
+
+	reset_signals();
+	umask(g_saved_umask);
+	for (int i = p->fork_at; i < p->nops; i++) {
+		const struct op *o = &p->ops[i];
+		unsigned long v;
+		g_op = o;
+		switch (o->kind) {
+		case OP_CLEARENV:
+			clearenv();
+			break;
+		case OP_ENV:
+			if (setenv(o->f[0], o->f[1], 1))
+				fail_errno("setenv %s", o->f[0]);
+			break;
+		case OP_SETSID:
+			if (setsid() < 0)
+				fail_errno("setsid");
+			break;
+		case OP_CHDIR:
+			if (chdir(o->f[0]))
+				fail_errno("chdir %s", o->f[0]);
+			break;
+		case OP_NO_NEW_PRIVS:
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+				fail_errno("PR_SET_NO_NEW_PRIVS");
+			break;
+		case OP_CAPS:
+			parse_caps(o->f[0], &caps, &bad);
+			have_caps = 1;
+			break;
+		case OP_KEEP_FD:
+			parse_uint(o->f[0], 10, &v);
+			if (nkeep == 255)
+				fail("too many keep-fd ops");
+			/* passed on as is: without CLOEXEC */
+			if (fcntl((int)v, F_SETFD, 0) < 0)
+				fail_errno("keep-fd %lu", v);
+			keep[nkeep++] = (int)v;
+			break;
+		default:
+			break;
+		}
+	}
+	/* caps last: chdir and friends may still need DAC_OVERRIDE */
+	for (int i = p->fork_at; have_caps && i < p->nops; i++)
+		if (p->ops[i].kind == OP_CAPS)
+			g_op = &p->ops[i];
+	if (have_caps)
+		apply_caps(caps);
+	g_op = NULL;
+
+	keep[nkeep++] = errpipe; /* CLOEXEC: closes itself on a successful exec */
+	close_fds_from(3, keep, nkeep);
+
+	char **argv = p->ops[p->nops - 1].f;
+	int err = exec_command(argv);
+	write_all(errpipe, &err, sizeof err);
+	_exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}

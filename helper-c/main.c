@@ -1,0 +1,33 @@
+/* hutch-helper: executes a plan of setup operations for one sandbox.
+ * See PLAN.md for the format and the process model. */
+#include "helper.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(void)
+{
+	dprintf(2, "usage: hutch-helper run     (plan on fd 3, see PLAN.md)\n"
+		   "       hutch-helper check   (parse and validate the plan on fd 3, run nothing)\n"
+		   "       hutch-helper --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct plan p;
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("hutch-helper %s\n", HELPER_VERSION);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "check")) {
+		plan_read(FD_PLAN, &p);
+		return 0;
+	}
+	if (argc != 2 || strcmp(argv[1], "run")) {
+		usage();
+		return EXIT_SETUP;
+	}
+	plan_read(FD_PLAN, &p);
+	monitor_run(&p);
+}

@@ -1,0 +1,608 @@
+/* monitor.c: the outer process. Runs in the caller's pid namespace, enters
+ * the user namespace and the other namespaces, starts daemons, forks the
+ * init, forwards signals, watches the lifeline, cleans up, and exits with
+ * the init's status.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_DAEMONS 16
+
+static struct {
+	struct plan *p;
+	pid_t init_pid;
+	int init_status;
+	int lifeline;              /* fd 3 after `end`, or -1 */
+	int deferred_ns;           /* CLONE_NEWPID/NEWTIME: applied at the init's fork */
+	const struct op *deferred_op;
+	struct {
+		pid_t pid;
+		const char *mountpoint;
+		int alive;
+	} daemons[MAX_DAEMONS];
+	int ndaemons;
+} M;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int exit_code_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SETUP;
+}
+
+/* ---------- shutdown path (normal exit, lifeline, fatal error) ---------- */
+
+static void stop_daemons(void)
+{
+	int left = 0;
+	for (int i = 0; i < M.ndaemons; i++)
+		if (M.daemons[i].alive && kill(M.daemons[i].pid, SIGTERM) == 0)
+			left++;
+	/* fuse-overlayfs unmounts and exits on SIGTERM; give it 3 s */
+	for (int t = 0; left && t < 300; t++) {
+		left = 0;
+		for (int i = 0; i < M.ndaemons; i++) {
+			if (!M.daemons[i].alive)
+				continue;
+			if (waitpid(M.daemons[i].pid, NULL, WNOHANG) == M.daemons[i].pid)
+				M.daemons[i].alive = 0;
+			else
+				left++;
+		}
+		if (left)
+			sleep_ms(10);
+	}
+	for (int i = 0; i < M.ndaemons; i++) {
+		if (M.daemons[i].alive) {
+			kill(M.daemons[i].pid, SIGKILL);
+			waitpid(M.daemons[i].pid, NULL, 0);
+			M.daemons[i].alive = 0;
+		}
+		/* a dead FUSE daemon leaves a "transport endpoint not connected"
+		 * mount behind, which would make cleanup fail */
+		umount2(M.daemons[i].mountpoint, MNT_DETACH);
+	}
+}
+
+static void run_cleanups(void)
+{
+	for (int i = 0; i < M.p->nops; i++) {
+		const struct op *o = &M.p->ops[i];
+		if (o->kind != OP_CLEANUP)
+			continue;
+		g_op = o;
+		if (cleanup_path(o->f[0]))
+			warn("cleanup of %s incomplete (op %d)", o->f[0], o->line);
+	}
+	g_op = NULL;
+}
+
+static _Noreturn void finish(int code)
+{
+	stop_daemons();
+	run_cleanups();
+	report("exit %d", code);
+	_exit(code);
+}
+
+static void kill_init(void)
+{
+	if (M.init_pid > 0) {
+		kill(M.init_pid, SIGKILL);
+		waitpid(M.init_pid, NULL, 0);
+		M.init_pid = 0;
+	}
+}
+
+static void on_fatal(void)
+{
+	kill_init();
+	finish(EXIT_SETUP);
+}
+
+/* ---------- user namespace ---------- */
+
+static int read_sysctl(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, len - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	buf[r] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* The usual reasons a user namespace is refused, most specific first. */
+static const char *userns_hint(void)
+{
+	char v[32];
+	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) == 0 && !strcmp(v, "0"))
+		return "unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1 enables them";
+	if (read_sysctl("/proc/sys/user/max_user_namespaces", v, sizeof v) == 0 && !strcmp(v, "0"))
+		return "user namespaces are disabled: sysctl user.max_user_namespaces is 0";
+	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) == 0 && !strcmp(v, "1"))
+		return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "
+		       "give hutch an AppArmor profile with the `userns` permission, or set the sysctl to 0";
+	return "check sysctls kernel.unprivileged_userns_clone, user.max_user_namespaces, "
+	       "kernel.apparmor_restrict_unprivileged_userns, and whether a container/seccomp policy forbids it";
+}
+
+struct mapper {
+	pid_t pid;
+	int go;  /* write end: one byte = "the monitor has unshared" */
+	int err; /* read end of the mapper's stderr */
+	const char *what;
+};
+
+/* Map text "IN OUT COUNT\n..." for all ops of one kind. */
+static char *map_text(struct plan *p, int upto, enum op_kind kind)
+{
+	size_t cap = 64, len = 0;
+	char *s = calloc(1, cap);
+	for (int i = 0; s && i < upto; i++) {
+		struct op *o = &p->ops[i];
+		if (o->kind != kind)
+			continue;
+		size_t need = strlen(o->f[0]) + strlen(o->f[1]) + strlen(o->f[2]) + 4;
+		if (len + need >= cap && !(s = realloc(s, cap = (len + need) * 2)))
+			break;
+		len += (size_t)sprintf(s + len, "%s %s %s\n", o->f[0], o->f[1], o->f[2]);
+	}
+	if (!s)
+		fail_errno("out of memory");
+	return s;
+}
+
+static _Noreturn void mapper_child(int go, int err, pid_t target, const char *tool,
+				   enum op_kind kind, struct plan *p, int upto)
+{
+	char c;
+	ssize_t r;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != target)
+		_exit(1);
+	while ((r = read(go, &c, 1)) < 0 && errno == EINTR)
+		;
+	/* EOF here means the monitor failed before unsharing: nothing to do */
+	if (r != 1)
+		_exit(1);
+	dup2(err, 2);
+	reset_signals();
+	close_fds_from(3, NULL, 0);
+	const char *file = kind == OP_UIDMAP ? "uid_map" : "gid_map";
+	if (tool) {
+		/* newuidmap PID IN OUT COUNT [IN OUT COUNT...] */
+		int n = 0;
+		for (int i = 0; i < upto; i++)
+			n += p->ops[i].kind == kind;
+		char *argv[3 * n + 3], pidbuf[16];
+		int a = 0;
+		snprintf(pidbuf, sizeof pidbuf, "%d", (int)target);
+		argv[a++] = (char *)tool;
+		argv[a++] = pidbuf;
+		for (int i = 0; i < upto; i++)
+			if (p->ops[i].kind == kind)
+				for (int k = 0; k < 3; k++)
+					argv[a++] = p->ops[i].f[k];
+		argv[a] = NULL;
+		execv(tool, argv);
+		dprintf(2, "cannot run %s: %s", tool, strerror(errno));
+		_exit(1);
+	}
+	/* No newuidmap given: write the map ourselves from the parent user
+	 * namespace. Works for a privileged caller (root); for anyone else the
+	 * kernel allows only the single self-map, handled in the monitor. */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)target, file);
+	if (write_file(path, map_text(p, upto, kind))) {
+		dprintf(2, "writing %s: %s (mapping more than your own id needs newuidmap/newgidmap "
+			   "and /etc/subuid, /etc/subgid entries)", path, strerror(errno));
+		_exit(1);
+	}
+	_exit(0);
+}
+
+static struct mapper spawn_mapper(const char *what, const char *tool, enum op_kind kind,
+				  struct plan *p, int upto)
+{
+	int go[2], err[2];
+	struct mapper m = {.what = what};
+	pid_t self = getpid();
+	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		fail_errno("pipe");
+	m.pid = fork();
+	if (m.pid < 0)
+		fail_errno("fork %s", what);
+	if (m.pid == 0) {
+		close(go[1]);
+		close(err[0]);
+		mapper_child(go[0], err[1], self, tool, kind, p, upto);
+	}
+	close(go[0]);
+	close(err[1]);
+	m.go = go[1];
+	m.err = err[0];
+	return m;
+}
+
+/* Returns 0, or -1 with the mapper's stderr in msg. */
+static int finish_mapper(struct mapper *m, char *msg, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+	int status;
+	while (n + 1 < len && ((r = read(m->err, msg + n, len - n - 1)) > 0 || (r < 0 && errno == EINTR)))
+		if (r > 0)
+			n += (size_t)r;
+	msg[n] = 0;
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = 0;
+	close(m->err);
+	while (waitpid(m->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (!n)
+		snprintf(msg, len, "exited with status %d", exit_code_of(status));
+	return -1;
+}
+
+static void do_userns(struct plan *p, int upto)
+{
+	const char *newuid = NULL, *newgid = NULL;
+	int nuid = 0, ngid = 0;
+	struct op *u = NULL, *g = NULL;
+	for (int i = 0; i < upto; i++) {
+		struct op *o = &p->ops[i];
+		if (o->kind == OP_UIDMAP)
+			nuid++, u = o;
+		else if (o->kind == OP_GIDMAP)
+			ngid++, g = o;
+		else if (o->kind == OP_NEWUIDMAP)
+			newuid = o->f[0];
+		else if (o->kind == OP_NEWGIDMAP)
+			newgid = o->f[0];
+	}
+	unsigned long uout, gout, ucnt, gcnt;
+	parse_uint(u->f[1], 10, &uout);
+	parse_uint(u->f[2], 10, &ucnt);
+	parse_uint(g->f[1], 10, &gout);
+	parse_uint(g->f[2], 10, &gcnt);
+	/* The kernel lets an unprivileged process map exactly its own id;
+	 * anything else goes through newuidmap/newgidmap (setuid root) or a
+	 * privileged mapper, which must live outside the new namespace and so
+	 * is forked before unshare. */
+	int self = nuid == 1 && ngid == 1 && ucnt == 1 && gcnt == 1 && uout == geteuid() && gout == getegid();
+	struct mapper mu = {0}, mg = {0};
+	if (!self) {
+		mu = spawn_mapper(newuid ? "newuidmap" : "uid mapper", newuid, OP_UIDMAP, p, upto);
+		mg = spawn_mapper(newgid ? "newgidmap" : "gid mapper", newgid, OP_GIDMAP, p, upto);
+	}
+
+	if (unshare(CLONE_NEWUSER))
+		fail_errno("unshare(CLONE_NEWUSER) failed; %s", userns_hint());
+
+	int groups_denied = 0;
+	if (self) {
+		char buf[64];
+		snprintf(buf, sizeof buf, "%s %s 1\n", u->f[0], u->f[1]);
+		if (write_file("/proc/self/uid_map", buf))
+			fail_errno("writing /proc/self/uid_map; %s", userns_hint());
+		/* required before an unprivileged gid_map write (CVE-2014-8989) */
+		if (write_file("/proc/self/setgroups", "deny") && errno != ENOENT)
+			fail_errno("writing /proc/self/setgroups");
+		groups_denied = 1;
+		snprintf(buf, sizeof buf, "%s %s 1\n", g->f[0], g->f[1]);
+		if (write_file("/proc/self/gid_map", buf))
+			fail_errno("writing /proc/self/gid_map");
+	} else {
+		char eu[1024], eg[1024];
+		/* both mappers run in parallel */
+		write_all(mu.go, "x", 1);
+		write_all(mg.go, "x", 1);
+		close(mu.go);
+		close(mg.go);
+		int ru = finish_mapper(&mu, eu, sizeof eu);
+		int rg = finish_mapper(&mg, eg, sizeof eg);
+		if (ru)
+			fail("%s failed: %s", mu.what, eu);
+		if (rg)
+			fail("%s failed: %s", mg.what, eg);
+	}
+
+	/* raw syscalls: libc's wrappers broadcast to all threads (we have one)
+	 * and drag that machinery into a static binary */
+	if (!groups_denied && syscall(SYS_setgroups, 0, NULL) && errno != EPERM)
+		fail_errno("setgroups(0)");
+	if (syscall(SYS_setresgid, 0, 0, 0))
+		fail_errno("setresgid(0) in the new user namespace (is gid 0 mapped?)");
+	if (syscall(SYS_setresuid, 0, 0, 0))
+		fail_errno("setresuid(0) in the new user namespace (is uid 0 mapped?)");
+	/* Stay dumpable so that hutch (same host uid) can open
+	 * the files in /proc/MONITORPID/ns/ to attach slirp4netns/pasta: a credential
+	 * change would otherwise make /proc/PID/ns root-owned. */
+	prctl(PR_SET_DUMPABLE, 1);
+}
+
+/* ---------- other monitor ops ---------- */
+
+static int ns_flags(const char *list)
+{
+	static const struct {
+		const char *name;
+		int flag;
+	} t[] = {{"mount", CLONE_NEWNS}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+		 {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
+		 {"time", CLONE_NEWTIME}};
+	int flags = 0;
+	const char *p = list;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+			if (strlen(t[i].name) == len && !strncmp(t[i].name, p, len))
+				flags |= t[i].flag;
+		p += len + (p[len] == ',');
+	}
+	return flags;
+}
+
+static void do_unshare(const struct op *o)
+{
+	int flags = ns_flags(o->f[0]);
+	/* pid and time namespaces only apply to children. Deferring them to the
+	 * init's fork keeps daemons (forked earlier) out of them: a daemon
+	 * forked after unshare(CLONE_NEWPID) would become the namespace's pid 1. */
+	int later = flags & (CLONE_NEWPID | CLONE_NEWTIME);
+	if (later) {
+		M.deferred_ns |= later;
+		M.deferred_op = o;
+	}
+	flags &= ~later;
+	if (flags && unshare(flags))
+		fail_errno("unshare(%s)%s", o->f[0],
+			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)" : "");
+}
+
+static void check_fd(int fd, const char *what)
+{
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		fail_errno("%s: fd %d is not open", what, fd);
+}
+
+static void do_sync(void)
+{
+	char c;
+	ssize_t r;
+	check_fd(FD_GO, "sync");
+	report("pid %d", (int)getpid());
+	while ((r = read(FD_GO, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 1)
+		fail("sync: hutch closed the go pipe (fd 5) without a go byte");
+}
+
+static void do_daemon(const struct op *o)
+{
+	const char *mnt = o->f[0];
+	struct stat before, now;
+	if (M.ndaemons == MAX_DAEMONS)
+		fail("too many daemons (max %d)", MAX_DAEMONS);
+	if (stat(mnt, &before))
+		fail_errno("daemon mountpoint %s", mnt);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_errno("fork daemon");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 0);
+		reset_signals();
+		close_fds_from(3, NULL, 0);
+		execv(o->f[1], o->f + 1);
+		dprintf(2, "hutch: daemon %s: %s (op %d)\n", o->f[1], strerror(errno), o->line);
+		_exit(EXIT_NOTFOUND);
+	}
+	M.daemons[M.ndaemons].pid = pid;
+	M.daemons[M.ndaemons].mountpoint = mnt;
+	M.daemons[M.ndaemons].alive = 1;
+	M.ndaemons++;
+
+	/* ready = something new is mounted on MNT (its dev/inode changed) */
+	for (int waited = 0; waited < 10000;) {
+		int status;
+		if (stat(mnt, &now) == 0 && (now.st_dev != before.st_dev || now.st_ino != before.st_ino))
+			return;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			M.daemons[M.ndaemons - 1].alive = 0;
+			fail("daemon %s exited (status %d) before mounting %s", o->f[1], exit_code_of(status), mnt);
+		}
+		int step = waited < 100 ? 2 : 20;
+		sleep_ms(step);
+		waited += step;
+	}
+	fail("daemon %s did not mount %s within 10 s", o->f[1], mnt);
+}
+
+/* ---------- the init and the main loop ---------- */
+
+static void fork_init(struct plan *p)
+{
+	int alive[2];
+	if (M.deferred_ns) {
+		g_op = M.deferred_op;
+		if (unshare(M.deferred_ns))
+			fail_errno("unshare(%s)", M.deferred_op->f[0]);
+	}
+	g_op = &p->ops[p->fork_at];
+	/* The init watches the read end for POLLHUP: the race-free way to
+	 * notice that the monitor died before PR_SET_PDEATHSIG took effect
+	 * (getppid() is 0 in a new pid namespace, useless for that check). */
+	if (pipe2(alive, O_CLOEXEC))
+		fail_errno("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_errno("fork the init");
+	if (pid == 0) {
+		g_fatal_hook = NULL;
+		close(alive[1]);
+		init_run(p, alive[0]);
+	}
+	close(alive[0]); /* alive[1] stays open until we exit */
+	M.init_pid = pid;
+	g_op = NULL;
+	report("init %d", (int)pid);
+}
+
+static void reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == M.init_pid) {
+			M.init_status = status;
+			M.init_pid = 0;
+			continue;
+		}
+		for (int i = 0; i < M.ndaemons; i++)
+			if (M.daemons[i].pid == pid && M.daemons[i].alive) {
+				M.daemons[i].alive = 0;
+				warn("daemon %d for %s exited (status %d) while the sandbox runs", (int)pid,
+				     M.daemons[i].mountpoint, exit_code_of(status));
+			}
+	}
+}
+
+static int lifeline_lost(void)
+{
+	char buf[256];
+	ssize_t r = read(M.lifeline, buf, sizeof buf);
+	if (r > 0 || (r < 0 && (errno == EINTR || errno == EAGAIN)))
+		return 0; /* hutch wrote something: ignore, keep watching */
+	return 1;
+}
+
+static _Noreturn void supervise(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (int i = 0; i < g_nforward_signals; i++)
+		sigaddset(&set, g_forward_signals[i]);
+	sigaddset(&set, SIGCHLD);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		fail_errno("signalfd");
+	while (M.init_pid > 0) {
+		struct pollfd pf[2] = {{sfd, POLLIN, 0}, {M.lifeline, POLLIN, 0}};
+		if (poll(pf, M.lifeline >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail_errno("poll");
+		}
+		if (M.lifeline >= 0 && pf[1].revents && lifeline_lost()) {
+			kill_init();
+			finish(EXIT_LIFELINE);
+		}
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof si) != sizeof si)
+				continue;
+			if (si.ssi_signo == SIGCHLD)
+				reap();
+			else if (M.init_pid > 0)
+				kill(M.init_pid, (int)si.ssi_signo);
+		}
+	}
+	finish(exit_code_of(M.init_status));
+}
+
+void monitor_run(struct plan *p)
+{
+	sigset_t set;
+	struct stat st;
+
+	M.p = p;
+	M.lifeline = -1;
+	/* Block what we forward (so nothing is lost before the signalfd
+	 * exists or the init has handlers), SIGCHLD (signalfd), and SIGPIPE
+	 * (a dead hutch must not kill us via the report pipe). Children
+	 * that exec reset the mask. */
+	sigemptyset(&set);
+	for (int i = 0; i < g_nforward_signals; i++)
+		sigaddset(&set, g_forward_signals[i]);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* an inherited SIG_IGN for SIGCHLD would auto-reap the init */
+	signal(SIGCHLD, SIG_DFL);
+
+	/* Own process group: a terminal's Ctrl-C goes to hutch only, which
+	 * forwards it once. */
+	setpgid(0, 0);
+
+	/* A plan given as a regular file (debugging: 3<plan) has no writer to
+	 * lose; only a pipe/socket is a lifeline. */
+	if (fstat(FD_PLAN, &st) == 0 && !S_ISREG(st.st_mode))
+		M.lifeline = FD_PLAN;
+	fcntl(FD_PLAN, F_SETFD, FD_CLOEXEC);
+	g_fatal_hook = on_fatal;
+
+	for (int i = 0; i < p->fork_at; i++) {
+		const struct op *o = &p->ops[i];
+		g_op = o;
+		switch (o->kind) {
+		case OP_USERNS:
+			do_userns(p, i);
+			break;
+		case OP_UNSHARE:
+			do_unshare(o);
+			break;
+		case OP_REPORT:
+			check_fd(FD_REPORT, "report");
+			g_report_fd = FD_REPORT;
+			break;
+		case OP_SYNC:
+			do_sync();
+			break;
+		case OP_DAEMON:
+			do_daemon(o);
+			break;
+		default: /* uidmap etc.: consumed by userns; cleanup: at the end */
+			break;
+		}
+	}
+	g_op = NULL;
+	fork_init(p);
+	supervise();
+}

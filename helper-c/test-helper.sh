@@ -1,0 +1,313 @@
+#!/bin/bash
+# test-helper.sh: developer smoke test for hutch-helper. Feeds hand-written
+# plans (PLAN.md) to the helper and checks what the sandboxed command sees.
+#
+#   ./test-helper.sh              # as the current user; as root, then again
+#                                 # as $HUTCH_TEST_USER (default hutchdev)
+#   HELPER=/path/hutch-helper ./test-helper.sh
+#
+# The real integration tests are the TypeScript ones; this only proves the
+# helper itself works, privileged and unprivileged.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+HELPER=${HELPER:-$here/../build/hutch-helper}
+[ -x "$HELPER" ] || { echo "no helper at $HELPER (run build.sh)" >&2; exit 2; }
+HELPER=$(cd "$(dirname "$HELPER")" && pwd)/$(basename "$HELPER")
+
+uid=$(id -u) gid=$(id -g) user=$(id -un)
+T=$(mktemp -d /tmp/hutch-helper-test.XXXXXX)
+chmod 755 "$T"
+pass=0 failed=0
+
+# the `cleanup` op removes what our sandboxes created as subordinate ids
+trap 'chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T" 2>/dev/null' EXIT
+
+# one plan line: fields TAB-separated, % TAB LF CR escaped as PLAN.md says
+op() {
+	local a e out=()
+	for a in "$@"; do
+		e=${a//%/%25}; e=${e//$'\t'/%09}; e=${e//$'\n'/%0A}; e=${e//$'\r'/%0D}
+		out+=("$e")
+	done
+	local IFS=$'\t'
+	printf '%s\n' "${out[*]}"
+}
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; shift; printf '     %s\n' "$@"; sed 's/^/     | /' "$T/out" | head -40; }
+
+# run_plan NAME [redirections...]: runs the plan in $T/plan; sets rc, output in $T/out
+run_plan() {
+	local name=$1; shift
+	"$HELPER" run 3<"$T/plan" "$@" >"$T/out" 2>&1
+	rc=$?
+}
+# expect NAME RC [STRING...]: rc and substrings of the output
+expect() {
+	local name=$1 want=$2; shift 2
+	if [ "$rc" != "$want" ]; then bad "$name" "exit $rc, want $want"; return 1; fi
+	for s in "$@"; do
+		if ! grep -qF -- "$s" "$T/out"; then bad "$name" "output lacks: $s"; return 1; fi
+	done
+	ok "$name"
+}
+
+ident_self() { op uidmap 0 "$uid" 1; op gidmap 0 "$gid" 1; op userns; }
+# the full range: newuidmap with /etc/subuid for a user, a privileged mapper for root
+ident_sub() {
+	if [ "$uid" = 0 ]; then
+		op uidmap 0 0 1; op uidmap 1 200000 65536
+		op gidmap 0 0 1; op gidmap 1 200000 65536
+	else
+		local su sg
+		su=$(awk -F: -v u="$user" '$1 == u { print $2, $3; exit }' /etc/subuid)
+		sg=$(awk -F: -v u="$user" '$1 == u { print $2, $3; exit }' /etc/subgid)
+		op uidmap 0 "$uid" 1; op uidmap 1 ${su% *} ${su#* }
+		op gidmap 0 "$gid" 1; op gidmap 1 ${sg% *} ${sg#* }
+		op newuidmap /usr/bin/newuidmap; op newgidmap /usr/bin/newgidmap
+	fi
+	op userns
+}
+namespaces() { op unshare mount,ipc,uts,net; op unshare pid,cgroup,time; }
+# a minimal root: /usr and /etc read-only from the host, fresh /proc, /dev, /tmp
+rootfs() {
+	op base /tmp
+	op tmpfs /newroot 755
+	op bind /oldroot/usr /newroot/usr ro,rec
+	for d in bin lib lib64 sbin; do op symlink usr/$d /newroot/$d; done
+	op bind /oldroot/etc /newroot/etc ro,rec
+	op proc /newroot/proc
+	op tmpfs /newroot/dev 755
+	for d in null zero full random urandom tty; do op bind /oldroot/dev/$d /newroot/dev/$d rw,dev; done
+	op devpts /newroot/dev/pts
+	op symlink /proc/self/fd /newroot/dev/fd
+	op tmpfs /newroot/dev/shm 1777
+	op mqueue /newroot/dev/mqueue
+	op sysfs /newroot/sys
+	op tmpfs /newroot/tmp 1777
+	op mask /newroot/proc/kcore
+	op mask /newroot/proc/sys/kernel/core_pattern
+	op mask /newroot/proc/scsi
+	"$@"
+	op hostname sbx
+	op lo-up
+	op pivot /newroot
+	op clearenv
+	op env PATH /usr/local/bin:/usr/bin:/bin
+}
+sandbox() { { ident_self; namespaces; rootfs "$@"; op setsid; op no-new-privs; } }
+
+echo "# hutch-helper tests as $user (uid $uid), helper $HELPER"
+
+# --- version ---------------------------------------------------------------
+out=$("$HELPER" --version); rc=$?
+[ "$rc" = 0 ] && [ "$out" = "hutch-helper 1" ] && ok "--version" || { echo "$out" >"$T/out"; bad "--version" "got '$out' rc $rc"; }
+
+# --- a full sandbox: identity, namespaces, read-only binds, caps, status ---
+{ sandbox; op caps -; op chdir /tmp
+  op exec sh -c 'echo "id=$(id -u):$(id -g) pid=$$ host=$(hostname) cwd=$PWD"
+    grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb)" /proc/self/status | tr -s "\t" " "
+    touch /usr/hutch-x 2>/dev/null || echo usr-ro
+    touch /tmp/x && echo tmp-rw
+    [ -e /oldroot ] || [ -e /newroot ] || echo no-host-root
+    cat /proc/sys/kernel/core_pattern | wc -c | sed "s/^/core_pattern=/"
+    [ -c /dev/null ] && echo x >/dev/null && echo devnull-ok
+    [ -e /dev/pts/ptmx ] && echo devpts-ok
+    echo "lo=$(cat /sys/class/net/lo/flags) nets=$(ls /sys/class/net | tr "\n" " ")"
+    grep NoNewPrivs /proc/self/status | tr -s "\t" " "
+    exit 42'
+  op end; } >"$T/plan"
+run_plan sandbox
+expect "sandbox: uid 0, pid 2, hostname, cwd, exit code" 42 "id=0:0 pid=2 host=sbx cwd=/tmp" &&
+expect "caps -: every capability set empty" 42 "CapInh: 0000000000000000" "CapPrm: 0000000000000000" \
+	"CapEff: 0000000000000000" "CapBnd: 0000000000000000" "CapAmb: 0000000000000000" &&
+expect "read-only /usr, writable /tmp, host root gone" 42 usr-ro tmp-rw no-host-root &&
+expect "mask, /dev/null, devpts" 42 "core_pattern=0" devnull-ok devpts-ok &&
+expect "fresh sysfs in the new netns, lo up, no-new-privs" 42 "lo=0x9 nets=lo " "NoNewPrivs: 1"
+
+# --- sysfs fallback (host netns: not ours), remount-ro, remount-root-ro ---
+{ ident_self; op unshare mount,ipc,uts; op unshare pid
+  op base /tmp; op tmpfs /newroot 755; op bind /oldroot/usr /newroot/usr ro,rec
+  for d in bin lib lib64; do op symlink usr/$d /newroot/$d; done
+  op proc /newroot/proc; op sysfs /newroot/sys; op tmpfs /newroot/t 755; op mkdir /newroot/t/d 700; op remount-ro /newroot/t
+  op pivot /newroot; op remount-root-ro; op caps -
+  op exec sh -c 'ls /sys/class/net | grep -qv "^lo$" && echo host-nets; touch /sys/x 2>/dev/null || echo sys-ro
+    touch /t/d/x 2>/dev/null || echo t-ro; mkdir /y 2>/dev/null || echo root-ro; stat -c %a /t/d'; op end; } >"$T/plan"
+run_plan sysfs
+expect "sysfs falls back to a read-only host bind; remount-ro; remount-root-ro; mkdir mode" 0 host-nets sys-ro t-ro root-ro 700
+
+# --- a daemon that dies before mounting is fatal ---
+mkdir -p "$T/dm"
+{ ident_self; op unshare mount; op daemon "$T/dm" /bin/false; op exec true; op end; } >"$T/plan"
+run_plan daemonfail
+expect "daemon exiting before its mount -> 125" 125 "daemon /bin/false exited (status 1) before mounting"
+
+# --- caps kept in all five sets ---
+{ sandbox; op caps CHOWN,NET_BIND_SERVICE; op exec sh -c 'grep -E "^Cap" /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
+run_plan caps
+expect "caps CHOWN,NET_BIND_SERVICE in inh/prm/eff/bnd/amb" 0 "CapInh: 0000000000000401" \
+	"CapPrm: 0000000000000401" "CapEff: 0000000000000401" "CapBnd: 0000000000000401" "CapAmb: 0000000000000401"
+
+# --- exec errors: 127 / 126, reported as such ---
+{ ident_self; op report; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"
+run_plan notfound 4>"$T/report"; cat "$T/report" >>"$T/out"
+expect "exec: not found -> 127 + message + report" 127 "hutch: no-such-command-xyz: command not found" \
+	"error no-such-command-xyz: command not found" "exit 127"
+{ sandbox op file /newroot/tmp/noexec 644 'echo hi'; op caps -; op exec /tmp/noexec; op end; } >"$T/plan"
+run_plan noexec
+expect "exec: no x permission -> 126" 126 "hutch: /tmp/noexec: Permission denied"
+{ sandbox op file /newroot/tmp/garbage 755 'garbage'; op caps -; op exec /tmp/garbage; op end; } >"$T/plan"
+run_plan enoexec
+expect "exec: bad format -> 126" 126 "hutch: /tmp/garbage: Exec format error"
+{ ident_self; namespaces; op base /tmp; op tmpfs /newroot 755; op bind /oldroot/usr/bin /newroot/usr/bin ro
+  op pivot /newroot; op caps -; op exec /usr/bin/true; op end; } >"$T/plan"
+run_plan noloader
+expect "exec: ELF loader missing -> 126 with a clear message" 126 "hutch: /usr/bin/true: cannot run: its #! interpreter or ELF loader"
+{ sandbox; op caps -; op env PATH /nonexistent:/usr/bin; op exec true; op end; } >"$T/plan"
+run_plan path
+expect "exec: PATH lookup uses the sandbox's PATH" 0
+
+# --- setup errors: 125 with the op line ---
+{ sandbox; op bind /oldroot/no/such/dir /newroot/x ro; op caps -; op exec true; op end; } >"$T/plan"
+run_plan badbind
+expect "setup error -> 125 naming the op" 125 "hutch: bind source /oldroot/no/such/dir: No such file or directory (op " "bind /oldroot/no/such/dir /newroot/x ro)"
+{ sandbox; op bind /oldroot/no/such/dir /newroot/x ro,try; op caps -; op exec true; op end; } >"$T/plan"
+run_plan trybind
+expect "bind try: missing source skipped" 0
+{ sandbox; op chdir /nowhere; op exec true; op end; } >"$T/plan"
+run_plan badchdir
+expect "chdir missing -> 125" 125 "hutch: chdir /nowhere: No such file or directory"
+{ op uidmap 0 "$uid" 1; op frobnicate x; op exec true; op end; } >"$T/plan"
+run_plan badop
+expect "invalid plan: unknown op -> 125 with line" 125 "invalid plan: unknown operation (op 2: frobnicate x)"
+{ op exec true; } >"$T/plan"
+run_plan noend
+expect "invalid plan: missing end" 125 "without an \`end\` line"
+printf 'exec\ta%%zzb\nend\n' >"$T/plan"
+"$HELPER" check 3<"$T/plan" >"$T/out" 2>&1; rc=$?
+expect "check: bad escape rejected" 125 "bad %-escape"
+{ sandbox op file /newroot/tmp/f 644 $'a\tb\nc%'; op caps -; op exec sh -c 'od -c /tmp/f | head -1'; op end; } >"$T/plan"
+run_plan escapes
+expect "file op with %-escapes" 0 "a  \\t   b  \\n   c   %"
+
+# --- signals: forwarded monitor -> init -> command ---
+{ sandbox; op caps -; op exec sh -c 'trap "echo got-TERM; exit 7" TERM; echo ready; sleep 20 & wait'; op end; } >"$T/plan"
+"$HELPER" run 3<"$T/plan" >"$T/out" 2>&1 &
+hp=$!
+for i in $(seq 50); do grep -q ready "$T/out" && break; sleep 0.1; done
+kill -TERM $hp; wait $hp; rc=$?
+expect "SIGTERM forwarded to the command, its exit code returned" 7 got-TERM
+{ sandbox; op caps -; op exec sh -c 'echo ready; exec sleep 20'; op end; } >"$T/plan"
+"$HELPER" run 3<"$T/plan" >"$T/out" 2>&1 &
+hp=$!
+for i in $(seq 50); do grep -q ready "$T/out" && break; sleep 0.1; done
+kill -INT $hp; wait $hp; rc=$?
+expect "command killed by SIGINT -> 130" 130
+
+# --- pid 1 reaps orphans ---
+{ sandbox; op caps -; op exec sh -c 'sh -c "sleep 0.2 & sleep 0.1 & exit 0"; sleep 0.8
+    n=0; for s in /proc/[0-9]*/stat; do case $(cut -d" " -f3 $s 2>/dev/null) in Z) n=$((n+1));; esac; done; echo zombies=$n'; op end; } >"$T/plan"
+run_plan zombies
+expect "orphaned zombies reaped by pid 1" 0 zombies=0
+
+# --- report + sync ---
+{ ident_self; op report; op unshare mount,ipc,uts,net; op sync; op unshare pid; rootfs; op caps -; op exec true; op end; } >"$T/plan"
+run_plan sync 4>"$T/report" 5< <(sleep 0.2; printf x); cat "$T/report" >>"$T/out"
+expect "report: pid, init, exit lines; sync waits for the go byte" 0 "pid " "init " "exit 0"
+run_plan syncabort 4>"$T/report" 5</dev/null; cat "$T/report" >>"$T/out"
+expect "sync: go pipe closed -> 125" 125 "error sync: hutch closed the go pipe" "exit 125"
+
+# --- lifeline: hutch (the plan writer) dies -> sandbox killed, cleanup runs ---
+mkdir -p "$T/life/sub" && touch "$T/life/sub/f"
+{ sandbox; op caps -; op cleanup "$T/life"; op exec sleep 30; op end; } >"$T/plan"
+start=$(date +%s)
+{ cat "$T/plan"; sleep 1; } | "$HELPER" run 3<&0 </dev/null >"$T/out" 2>&1; rc=$?
+el=$(( $(date +%s) - start ))
+if [ "$rc" = 137 ] && [ "$el" -lt 10 ] && [ ! -e "$T/life" ]; then ok "lifeline EOF -> SIGKILL, cleanup, exit 137"
+else bad "lifeline" "rc=$rc elapsed=${el}s exists=$([ -e "$T/life" ] && echo yes || echo no)"; fi
+
+# --- keep-fd and closing of everything else ---
+echo kept-content >"$T/kept"
+{ ident_self; op report; namespaces; rootfs; op caps -; op keep-fd 7; op exec sh -c 'cat <&7; ls /proc/self/fd | tr "\n" " "; echo'; op end; } >"$T/plan"
+run_plan keepfd 4>"$T/report" 7<"$T/kept" 8<"$T/kept"
+if [ "$rc" = 0 ] && grep -q kept-content "$T/out" && grep -qx "0 1 2 3 7 " "$T/out"; then ok "keep-fd passes fd 7, closes 4 and 8"
+else bad "keep-fd" "rc=$rc"; fi
+
+# --- symlinks inside the sandbox cannot redirect writes/mounts to the host ---
+mkdir -p "$T/escape"
+{ ident_self; namespaces
+  op base /tmp; op tmpfs /newroot 755
+  op symlink "$T/escape" /newroot/evil
+  op mkdir "/newroot$T/escape" 755
+  op file /newroot/evil/pwned 644 inside
+  op symlink "$T/escape" /newroot/evil2
+  op mkdir "/newroot$T/escape/sub" 755
+  op bind /oldroot/usr /newroot/evil2/sub ro,rec
+  op bind /oldroot/usr /newroot/usr ro,rec; op symlink usr/bin /newroot/bin; op symlink usr/lib /newroot/lib; op symlink usr/lib64 /newroot/lib64
+  op pivot /newroot; op caps -
+  op exec /bin/sh -c "cat $T/escape/pwned; ls $T/escape/sub | head -1"; op end; } >"$T/plan"
+run_plan escape
+if [ "$rc" = 0 ] && grep -q inside "$T/out" && [ ! -e "$T/escape/pwned" ] && [ -z "$(ls -A "$T/escape")" ]; then
+	ok "symlinks resolve inside /newroot (file, bind): host untouched"
+else bad "symlink escape" "rc=$rc host: $(ls -A "$T/escape")"; fi
+
+# --- kernel overlayfs with the upper dir on the host ---
+mkdir -p "$T/ovl/up" "$T/ovl/work"
+{ sandbox op overlay /newroot/usr /oldroot/usr "/oldroot$T/ovl/up" "/oldroot$T/ovl/work"
+  op caps -; op exec sh -c 'echo hi >/usr/hutch-file && cat /usr/hutch-file && test -x /usr/bin/env && echo lower-ok'; op end; } >"$T/plan"
+run_plan overlay
+if expect "overlay (userxattr) over /usr: writes go to the upper dir" 0 hi lower-ok; then
+	[ -f "$T/ovl/up/hutch-file" ] && ok "overlay upper dir holds the new file" || bad "overlay upper" "no $T/ovl/up/hutch-file"
+fi
+
+# --- subordinate ids (newuidmap/newgidmap), files owned by them, cleanup ---
+mkdir -p "$T/data"
+{ ident_sub; namespaces; rootfs op bind "/oldroot$T/data" /newroot/data rw
+  op caps CHOWN,DAC_OVERRIDE,FOWNER; op cleanup "$T/data/d"
+  op exec sh -c 'cat /proc/self/uid_map | tr -s " " | tr "\n" ";"; echo
+    mkdir -p /data/d/e && echo x >/data/d/e/f && chown -R 1000:1000 /data/d && chmod 500 /data/d/e /data/d && echo chowned'
+  op end; } >"$T/plan"
+run_plan subids
+if expect "newuidmap/newgidmap: full subordinate range mapped, chown to 1000 works" 0 " 0 $uid 1;" " 1 " chowned; then
+	[ ! -e "$T/data/d" ] && ok "cleanup removes subordinate-owned read-only dirs" || bad "cleanup subids" "$T/data/d still there: $(ls -la "$T/data/d")"
+fi
+
+# --- cleanup never follows symlinks ---
+mkdir -p "$T/victim" "$T/c/ro/deep" && touch "$T/victim/keep" "$T/c/ro/deep/f"
+ln -s "$T/victim" "$T/c/link"; ln -s "$T/victim/keep" "$T/c/filelink"; chmod 000 "$T/c/ro/deep"; chmod 500 "$T/c/ro"
+{ op cleanup "$T/c"; op exec true; op end; } >"$T/plan"
+run_plan cleanup
+if [ "$rc" = 0 ] && [ ! -e "$T/c" ] && [ -f "$T/victim/keep" ]; then ok "cleanup: read-only dirs removed, symlink targets kept"
+else bad "cleanup" "rc=$rc c exists: $([ -e "$T/c" ] && echo yes) victim: $(ls "$T/victim")"; fi
+
+# --- fuse-overlayfs as a daemon in the monitor's mount namespace ---
+if [ -x /usr/bin/fuse-overlayfs ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
+	mkdir -p "$T/f/lower" "$T/f/up" "$T/f/work" "$T/f/merged" && echo from-lower >"$T/f/lower/l"
+	{ ident_self; op unshare mount
+	  op daemon "$T/f/merged" /usr/bin/fuse-overlayfs -f -o "lowerdir=$T/f/lower,upperdir=$T/f/up,workdir=$T/f/work" "$T/f/merged"
+	  op unshare ipc,uts,net; op unshare pid
+	  rootfs op bind "/oldroot$T/f/merged" /newroot/m rw
+	  op caps -; op exec sh -c 'cat /m/l; echo new >/m/n'; op end; } >"$T/plan"
+	run_plan fuse
+	if expect "daemon: fuse-overlayfs mounted before the init, visible inside" 0 from-lower; then
+		[ "$(cat "$T/f/up/n" 2>/dev/null)" = new ] && ok "fuse-overlayfs upper dir got the write; daemon stopped" ||
+			bad "fuse upper" "no $T/f/up/n"
+	fi
+else
+	echo "skip fuse-overlayfs (no /usr/bin/fuse-overlayfs or no access to /dev/fuse)"
+fi
+
+echo "# $user: $pass passed, $failed failed"
+result=$failed
+
+# as root, run the whole thing again as the unprivileged test user
+if [ "$uid" = 0 ] && [ -z "${HUTCH_TEST_INNER:-}" ]; then
+	tu=${HUTCH_TEST_USER:-hutchdev}
+	if id "$tu" >/dev/null 2>&1; then
+		cp "$HELPER" "$T/hutch-helper" && cp "$0" "$T/test-helper.sh" && chmod 755 "$T/hutch-helper" "$T/test-helper.sh"
+		runuser -u "$tu" -- env HUTCH_TEST_INNER=1 HELPER="$T/hutch-helper" bash "$T/test-helper.sh" || result=$((result + 1))
+	else
+		echo "skip unprivileged run: no user $tu"
+	fi
+fi
+[ "$result" = 0 ]

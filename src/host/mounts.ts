@@ -1,0 +1,39 @@
+// The host's mount table, read from /proc/self/mountinfo. The root
+// filesystem planner needs to know which top-level directories carry
+// submounts: kernel overlayfs in a user namespace refuses a lower layer with
+// locked submounts, so those directories are bound read-only instead.
+
+import { readFileSync } from 'node:fs';
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  options: string;
+}
+
+function unescapeOctal(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [left, right] = line.split(' - ');
+    const f = left.split(' ');
+    const r = (right ?? '').split(' ');
+    out.push({ mountPoint: unescapeOctal(f[4]), options: f[5], fsType: r[0] ?? '', source: unescapeOctal(r[1] ?? '') });
+  }
+  return out;
+}
+
+export function hostMounts(): MountEntry[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
+/** True when `dir` is itself a mount point or has a mount point below it. */
+export function hasMountsAtOrBelow(mounts: MountEntry[], dir: string): boolean {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return mounts.some((m) => m.mountPoint === dir || m.mountPoint.startsWith(prefix));
+}

@@ -1,0 +1,45 @@
+// Where hutch keeps things on the host (XDG base directories):
+// state of running sandboxes under the runtime dir, layers/volumes under the
+// data dir, the extracted helper and probe results under the cache dir.
+
+import { lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HutchError } from '../errors';
+
+export interface HutchPaths {
+  runtimeDir: string; // $XDG_RUNTIME_DIR or /tmp/hutch-run-UID; not hidden-by-default when outside $HOME
+  stateDir: string; // <runtimeDir>/hutch
+  dataDir: string;
+  cacheDir: string;
+  configDir: string;
+  sessionBus?: string;
+}
+
+export function hutchPaths(env: NodeJS.ProcessEnv, home: string, uid: number): HutchPaths {
+  const runtimeDir = env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${uid}`;
+  const bus = env.DBUS_SESSION_BUS_ADDRESS?.match(/unix:path=([^,;]+)/)?.[1];
+  return {
+    runtimeDir,
+    stateDir: join(runtimeDir, 'hutch'),
+    dataDir: join(env.XDG_DATA_HOME || join(home, '.local/share'), 'hutch'),
+    cacheDir: join(env.XDG_CACHE_HOME || join(home, '.cache'), 'hutch'),
+    configDir: join(env.XDG_CONFIG_HOME || join(home, '.config'), 'hutch'),
+    sessionBus: bus,
+  };
+}
+
+/**
+ * Create a private directory (0700) owned by the caller. Refuses one that
+ * exists but belongs to someone else or is a symlink: /tmp fallbacks are
+ * shared, and another user could plant a directory there first.
+ */
+export function ensurePrivateDir(path: string, uid: number): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const st = lstatSync(path);
+  if (!st.isDirectory() || st.uid !== uid) {
+    throw new HutchError(`${path} is not a directory owned by uid ${uid}`, {
+      hint: `remove it or set XDG_RUNTIME_DIR to a private directory`,
+    });
+  }
+  return path;
+}

@@ -1,0 +1,286 @@
+// The sandbox profile schema: the one definition behind validation (with
+// positions), the JSON Schema in sandbox-profiles/hutch-profile.schema.json
+// and the `ProfileLayer` type (one file's validated, normalised content).
+
+import type { NetworkMode, RootfsSpec, StorageDriver } from '../spec';
+import { suggest } from '../util/suggest';
+import { CAPABILITIES, DEFAULT_CAPABILITIES, isCapability, normaliseCapability } from './capabilities';
+import { field, INVALID, requiredField, s, toJsonSchema, type Infer, type JsonSchema, type Schema } from './schema-dsl';
+import { parseExpose, parseMountString, parsePortMapping, VOLUME_NAME_RE, type ProfileMount } from './values';
+
+export const NETWORK_MODES = ['none', 'host', 'slirp', 'pasta'] as const satisfies readonly NetworkMode[];
+export const STORAGE_DRIVERS = ['auto', 'overlay', 'fuse-overlayfs'] as const satisfies readonly StorageDriver[];
+export const HOME_MODES = ['hidden', 'none'] as const;
+export const LIMIT_MODES = ['warn', 'strict'] as const;
+
+export const SCHEMA_FILE_NAME = 'hutch-profile.schema.json';
+
+// ------------------------------------------------------------- leaf types
+
+/**
+ * A list field as written in one file: a plain list is appended to the
+ * inherited one; `{replace: [...]}` replaces it.
+ */
+export interface ListLayer<T> {
+  replace: boolean;
+  items: T[];
+}
+function list<T>(item: Schema<T>): Schema<ListLayer<T>> {
+  const plain = s.array(item);
+  return s.union(
+    [
+      s.transform(plain, (items): ListLayer<T> => ({ replace: false, items })),
+      s.transform(
+        s.object({
+          replace: requiredField(plain, 'Use this list instead of the inherited one (a plain list is appended to it).'),
+        }),
+        (v): ListLayer<T> => ({ replace: true, items: v.replace }),
+      ),
+    ],
+    `${plain.expected()} (or {replace: [...]} to drop the inherited entries)`,
+  );
+}
+
+const insidePath = s.string({ pattern: /^\//, expected: 'an absolute path inside the sandbox (starting with /)' });
+const hostPath = s.string({
+  minLength: 1,
+  expected: 'a host path',
+  examples: ['.', './src', '~/.npmrc', '${PWD}/data', '/opt/tools'],
+});
+
+const rootfsText = s.transform(
+  s.string({
+    pattern: /^(host|dir:.+|image:.+)$/,
+    expected: '"host", "dir:PATH" or "image:NAME"',
+    words: ['host'],
+    examples: ['host', 'dir:./rootfs', 'image:debian'],
+  }),
+  (v): RootfsSpec => (v === 'host' ? { kind: 'host' } : v.startsWith('dir:') ? { kind: 'dir', path: v.slice(4) } : { kind: 'image', name: v.slice(6) }),
+);
+const rootfsObject = s.transform(
+  s.object(
+    {
+      dir: field(s.string({ minLength: 1 }), 'A host directory used as the root filesystem (relative paths resolve against the working directory of `hutch run`).'),
+      image: field(s.string({ minLength: 1 }), 'The name of an imported image.'),
+    },
+    {
+      check: (v, node, path, ctx) => {
+        if ((v.dir === undefined) === (v.image === undefined)) {
+          ctx.report(node, path, 'give exactly one of dir or image', 'e.g. rootfs: {dir: ./rootfs} or rootfs: {image: debian}');
+          return false;
+        }
+        return true;
+      },
+    },
+  ),
+  (v): RootfsSpec => (v.dir !== undefined ? { kind: 'dir', path: v.dir } : { kind: 'image', name: v.image! }),
+);
+const rootfs = s.union([rootfsText, rootfsObject], '"host", "dir:PATH", {dir: PATH} or {image: NAME}');
+
+const octalMode = s.transform(
+  s.string({ coerceScalars: true, pattern: /^0?[0-7]{3,4}$/, expected: 'an octal mode such as "1777" or "0755"' }),
+  (v) => parseInt(v, 8),
+);
+
+const bindMount = s.object(
+  {
+    type: requiredField(s.literal('bind'), 'A host file or directory made visible inside the sandbox.'),
+    source: requiredField(hostPath, 'Host path: absolute, relative to the working directory of `hutch run`, `~/...`, or with ${VAR} references.'),
+    target: requiredField(insidePath, 'Where it appears inside the sandbox.'),
+    readOnly: field(s.boolean(), 'Mount read-only.', { default: false }),
+  },
+  { title: 'bind mount' },
+);
+const tmpfsMount = s.object(
+  {
+    type: requiredField(s.literal('tmpfs'), 'An empty in-memory file system, discarded when the sandbox ends.'),
+    target: requiredField(insidePath, 'Where it is mounted inside the sandbox.'),
+    size: field(s.size(), 'Size limit, e.g. 256m (default: the kernel default, half of RAM).'),
+    mode: field(octalMode, 'Permission bits of its root as octal text, e.g. "1777" (default "755").'),
+  },
+  { title: 'tmpfs mount' },
+);
+const volumeMount = s.object(
+  {
+    type: requiredField(s.literal('volume'), 'A named volume that persists across sandboxes (created on first use).'),
+    source: requiredField(s.string({ pattern: VOLUME_NAME_RE, expected: 'a volume name (letters, digits, "_", "." and "-")' }), 'The volume name.'),
+    target: requiredField(insidePath, 'Where it appears inside the sandbox.'),
+    readOnly: field(s.boolean(), 'Mount read-only.', { default: false }),
+  },
+  { title: 'volume mount' },
+);
+const mountText = s.transform(
+  s.string({
+    pattern: /^.+:\/.*$/,
+    expected: 'a mount "SOURCE:TARGET[:ro|rw]"',
+    examples: ['.:/work', '~/.cache/pip:/root/.cache/pip:ro', 'cache:/root/.cache'],
+  }),
+  (v, node, path, ctx): ProfileMount | typeof INVALID => {
+    const r = parseMountString(v);
+    return r.ok ? r.value : ctx.report(node, path, r.message, r.hint);
+  },
+);
+const mount = s.union(
+  [
+    mountText,
+    s.tagged('type', {
+      bind: s.transform(bindMount, (m): ProfileMount => ({ ...m, readOnly: m.readOnly ?? false })),
+      tmpfs: s.transform(tmpfsMount, (m): ProfileMount => m),
+      volume: s.transform(volumeMount, (m): ProfileMount => ({ ...m, readOnly: m.readOnly ?? false })),
+    }),
+  ],
+  'a string "SOURCE:TARGET[:ro|rw]" or a map with type: bind | tmpfs | volume',
+);
+
+const publish = s.transform(
+  s.string({
+    coerceScalars: true,
+    expected: 'a port mapping such as "8080:80"',
+    examples: ['8080:80', '127.0.0.1:5353:53/udp', '3000'],
+  }),
+  (v, node, path, ctx) => {
+    const r = parsePortMapping(v);
+    return r.ok ? v : ctx.report(node, path, r.message, r.hint);
+  },
+);
+const expose = s.transform(
+  s.string({ coerceScalars: true, expected: 'a port such as 3000 or "53/udp"', examples: ['3000', '53/udp'] }),
+  (v, node, path, ctx) => {
+    const r = parseExpose(v);
+    return r.ok ? r.value : ctx.report(node, path, r.message, r.hint);
+  },
+);
+
+export interface NetworkLayer {
+  mode?: NetworkMode;
+  allowHostLoopback?: boolean;
+  publish?: ListLayer<string>;
+  expose?: ListLayer<string>;
+}
+const networkObject = s.object({
+  mode: field(s.enumOf(NETWORK_MODES), 'none: no network (loopback only); host: share the host network; slirp: user-mode NAT through slirp4netns; pasta: user-mode NAT through pasta.', { default: 'none' }),
+  allowHostLoopback: field(s.boolean(), "Let the sandbox reach services on the host's 127.0.0.1 (slirp/pasta). Off by default: a sandboxed program should not talk to your local databases.", { default: false }),
+  publish: field(list(publish), 'Ports to publish on the host, podman -p syntax: [[IP:][HOST_PORT]:]PORT[/udp]. The host address defaults to 127.0.0.1. Appended to the inherited list ({replace: [...]} replaces it).'),
+  expose: field(list(expose), 'Ports the sandboxed program listens on (documentation, and the ports `hutch run -P` publishes). Appended to the inherited list ({replace: [...]} replaces it).'),
+});
+const network = s.union(
+  [s.transform(s.enumOf(NETWORK_MODES), (mode): NetworkLayer => ({ mode })), networkObject as Schema<NetworkLayer>],
+  `one of ${NETWORK_MODES.join(', ')} or a map {mode, allowHostLoopback, publish, expose}`,
+);
+
+function capabilityName(allowAll: boolean) {
+  const inner = s.transform(
+    s.string({
+      pattern: /^[A-Za-z_]+$/,
+      expected: 'a capability name such as NET_BIND_SERVICE',
+      check: (v) => {
+        const n = normaliseCapability(v);
+        if (isCapability(n) || (allowAll && n === 'ALL')) return undefined;
+        const near = suggest(n, allowAll ? [...CAPABILITIES, 'ALL'] : CAPABILITIES);
+        return {
+          message: `unknown capability ${JSON.stringify(v)}${near ? `; did you mean "${near}"?` : ''}`,
+          hint: 'capability names are those of capabilities(7) without CAP_, e.g. CHOWN, NET_BIND_SERVICE, SYS_PTRACE' + (allowAll ? ', or ALL' : ''),
+        };
+      },
+    }),
+    (v) => normaliseCapability(v),
+  );
+  return s.withJson(inner, () => capNameJson(allowAll));
+}
+// The JSON Schema offers the canonical names for completion but also accepts
+// lower-case and CAP_-prefixed spellings, which hutch normalises.
+const capNameJson = (allowAll: boolean): JsonSchema => ({
+  anyOf: [{ enum: allowAll ? [...CAPABILITIES, 'ALL'] : [...CAPABILITIES] }, { type: 'string', pattern: '^([Cc][Aa][Pp]_)?[A-Za-z_]+$' }],
+});
+
+export type CapabilitiesLayer = { set: string[] } | { add: string[]; drop: string[] };
+const capabilityList = s.array(capabilityName(true));
+const capabilities = s.union(
+  [
+    s.transform(capabilityList, (set): CapabilitiesLayer => ({ set })),
+    s.transform(
+      s.object({
+        add: field(s.array(capabilityName(true)), 'Capabilities to add to the inherited set (ALL for every capability).'),
+        drop: field(s.array(capabilityName(true)), 'Capabilities to remove from the inherited set (ALL for every capability); applied before add.'),
+      }),
+      (v): CapabilitiesLayer => ({ add: v.add ?? [], drop: v.drop ?? [] }),
+    ),
+  ],
+  'a list of capability names or a map {add: [...], drop: [...]}',
+);
+
+const limits = s.object({
+  memory: field(s.size(), 'Memory limit (cgroup memory.max), e.g. 512m, 4g.'),
+  memorySwap: field(s.size(), 'Memory plus swap limit, as podman --memory-swap (must be at least memory).'),
+  cpus: field(s.number({ min: 0, exclusiveMin: true }), 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max).'),
+  cpuWeight: field(s.number({ integer: true, min: 1, max: 10000 }), 'Relative CPU weight, 1-10000 (cgroup cpu.weight; the default is 100).'),
+  pidsLimit: field(s.number({ integer: true, min: 1 }), 'Maximum number of processes and threads (cgroup pids.max).'),
+  ioWeight: field(s.number({ integer: true, min: 1, max: 10000 }), 'Relative I/O weight, 1-10000 (cgroup io.weight; the default is 100).'),
+  timeout: field(s.duration(), 'Wall-clock limit, e.g. 90s, 10m, 1h: the sandbox is killed when it runs longer.'),
+  mode: field(s.enumOf(LIMIT_MODES), 'warn: if a limit cannot be enforced on this host (no delegated cgroup), warn and run anyway; strict: refuse to run.', { default: 'warn' }),
+});
+
+const envValue = s.string({ coerceScalars: true, examples: ['${HOME}/bin:/usr/bin', '${EDITOR:-vi}'] });
+const envVarName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// --------------------------------------------------------------- profile
+
+export const profileFields = {
+  extends: field(s.string({ minLength: 1 }), 'Profile this one builds on: a name (user profiles in ~/.config/hutch/profiles, then built-ins: default, untrusted, dev-server, ci) or a path relative to this file.', {
+    examples: ['default', 'untrusted', './base.yaml'],
+  }),
+  description: field(s.string(), 'One line saying what this profile is for (shown by `hutch profile ls`).'),
+  rootfs: field(rootfs, 'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (an imported image).', { default: 'host' }),
+  storageDriver: field(s.enumOf(STORAGE_DRIVERS), 'Copy-on-write driver: auto (probe), overlay (kernel overlayfs), fuse-overlayfs.', { default: 'auto' }),
+  readOnly: field(s.boolean(), 'Make the root filesystem read-only; writes go only to tmpfs, bind and volume mounts.', { default: false }),
+  hostname: field(
+    s.string({
+      pattern: /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+      expected: 'a host name (letters, digits, "-" and ".", at most 64 characters)',
+    }),
+    'Host name inside the sandbox (default: the sandbox name).',
+  ),
+  workdir: field(insidePath, 'Working directory inside the sandbox.', { default: '/' }),
+  command: field(s.array(s.string({ coerceScalars: true })), 'Default command (argv list) when none is given on the command line, e.g. [npm, run, dev]. For a shell line: [sh, -c, "..."].', {
+    examples: [['sh'], ['npm', 'run', 'dev']],
+  }),
+  env: field(
+    s.map(envValue, { keyPattern: envVarName, keyExpected: 'an environment variable name' }),
+    'Environment variables set inside. Values may use ${HOST_VAR} (an error if unset) or ${HOST_VAR:-default}; $$ is a literal $. Merged key by key with the inherited env.',
+  ),
+  envFile: field(list(hostPath), 'Files of KEY=value lines added to the environment (before env), relative to this profile file. Appended to the inherited list ({replace: [...]} replaces it).'),
+  passEnv: field(
+    list(s.string({ pattern: /^[A-Za-z_*?][A-Za-z0-9_*?]*$/, expected: 'a variable name or glob such as LC_*' })),
+    'Host environment variables passed through when set (globs with * allowed, e.g. LC_*). Appended to the inherited list ({replace: [...]} replaces it).',
+    { examples: [['TERM', 'LANG', 'LC_*']] },
+  ),
+  home: field(s.enumOf(HOME_MODES), "hidden: an empty tmpfs at the user's home directory; none: no home directory inside.", { default: 'hidden' }),
+  mounts: field(
+    list(mount),
+    'Mounts, each "SOURCE:TARGET[:ro|rw]" (podman -v: SOURCE is a host path such as ., ~/x, ${PWD}/x, or a volume name) or a map {type: bind|tmpfs|volume, ...}. Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
+  hide: field(list(hostPath), 'Extra host paths hidden inside when rootfs is host (they appear empty). Appended to the inherited list ({replace: [...]} replaces it).'),
+  network: field(network, 'Network: none, host, slirp, pasta, or a map {mode, allowHostLoopback, publish, expose}.', { default: 'none' }),
+  capabilities: field(
+    capabilities,
+    'Capabilities kept inside (names of capabilities(7) without CAP_): a list is the exact set; {add, drop} changes the inherited set (drop first, then add; ALL allowed).',
+    { default: [...DEFAULT_CAPABILITIES] },
+  ),
+  limits: field(limits, 'Resource limits (cgroup v2), merged field by field with the inherited limits.'),
+};
+
+export const profileSchema = s.object(profileFields);
+
+/** One profile file's validated, normalised content (before `extends` merging). */
+export type ProfileLayer = Infer<typeof profileSchema>;
+export type ProfileLimits = Infer<typeof limits>;
+export type LimitMode = (typeof LIMIT_MODES)[number];
+export type HomeMode = (typeof HOME_MODES)[number];
+
+/** The JSON Schema (draft 2020-12) of a profile file, for editors. */
+export function profileJsonSchema(): JsonSchema {
+  return toJsonSchema(profileSchema, {
+    title: 'hutch sandbox profile',
+    description: 'A hutch sandbox profile: what a sandbox may see, reach and use. See sandbox-profiles/*.yaml for commented examples.',
+  });
+}

@@ -1,0 +1,81 @@
+// Running sandboxes are found through the state directory (no daemon):
+// <runtime dir>/hutch/<name>/state.json, written at start and removed by the
+// helper's cleanup op at exit. A directory whose hutch process is gone is
+// stale (hutch was killed together with its helper) and is reclaimed by the
+// next hutch that looks.
+
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HutchError } from '../errors';
+import { ensurePrivateDir } from '../host/paths';
+
+export interface SandboxState {
+  name: string;
+  /** pid of the hutch process that owns the sandbox. */
+  pid: number;
+  startedAt: string;
+  profile: string[];
+  command: string[];
+  rootfs: string;
+  network: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readState(dir: string): SandboxState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as SandboxState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Claim `name`: create its state directory, reclaiming a stale one. */
+export function claimSandboxDir(stateDir: string, uid: number, name: string): string {
+  ensurePrivateDir(stateDir, uid);
+  const dir = join(stateDir, name);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    return dir;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = readState(dir);
+  if (st && alive(st.pid)) {
+    throw new HutchError(`a sandbox named "${name}" is already running (hutch pid ${st.pid})`, {
+      hint: 'choose another --name, or stop that sandbox first',
+    });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+export function writeState(dir: string, state: SandboxState): void {
+  writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Running sandboxes; stale entries are removed on the way. */
+export function listSandboxes(stateDir: string): { dir: string; state: SandboxState }[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    return [];
+  }
+  const out: { dir: string; state: SandboxState }[] = [];
+  for (const n of names) {
+    const dir = join(stateDir, n);
+    const st = readState(dir);
+    if (st && alive(st.pid)) out.push({ dir, state: st });
+    else if (!st || !alive(st.pid)) rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+// Profile values + command-line overrides -> SandboxSpec. Flags win over the
+// profile; lists from flags are added after the profile's. Every value that
+// can be wrong is checked here and rejected with the flag or profile field
+// that carried it.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { HutchError } from './errors';
+import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from './profile/index';
+import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './spec';
+import { CAPABILITIES, normalizeCap } from './util/caps';
+import { parseSize } from './util/units';
+import { suggest } from './util/suggest';
+
+export interface SpecOverrides {
+  name?: string;
+  volumes: string[];
+  tmpfs: string[];
+  env: string[];
+  envFiles: string[];
+  workdir?: string;
+  hostname?: string;
+  readOnly?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  network?: string;
+  rootfs?: string;
+  storageDriver?: string;
+  keep?: string;
+  command: string[];
+}
+
+export interface ResolveContext {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+const NETWORKS: NetworkMode[] = ['none', 'host', 'slirp', 'pasta'];
+const DRIVERS: StorageDriver[] = ['auto', 'overlay', 'fuse-overlayfs'];
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function randomName(): string {
+  return `hutch-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`;
+}
+
+function oneOf<T extends string>(value: string, valid: readonly T[], what: string): T {
+  if ((valid as readonly string[]).includes(value)) return value as T;
+  const near = suggest(value, [...valid]);
+  throw new HutchError(`${what}: "${value}" is not one of ${valid.join(', ')}`, {
+    hint: near ? `did you mean "${near}"?` : `use one of: ${valid.join(', ')}`,
+  });
+}
+
+export function expandHostPath(p: string, ctx: ResolveContext, what = 'path'): string {
+  return resolveHostPath(p, { cwd: ctx.cwd, env: ctx.env, what });
+}
+
+/** `SRC:DST[:ro|rw]` (podman's -v); SRC without `/`, `.`, `~` or `$` names a volume. */
+export function parseVolume(text: string, ctx: ResolveContext, what: string): MountSpec {
+  const r = parseMountString(text);
+  if (!r.ok) throw new HutchError(`${what}: ${r.message}`, { hint: r.hint });
+  return profileMount(r.value, ctx, what);
+}
+
+function profileMount(m: ProfileMount, ctx: ResolveContext, what: string): MountSpec {
+  const target = resolve(m.target);
+  if (m.type === 'tmpfs') return { type: 'tmpfs', target, size: m.size, mode: m.mode };
+  if (m.type === 'volume') return { type: 'volume', name: m.source, target, readOnly: m.readOnly };
+  return { type: 'bind', source: expandHostPath(m.source, ctx, `${what} source`), target, readOnly: m.readOnly };
+}
+
+/** `DST[:size=N,mode=1777]` (podman's --tmpfs). */
+export function parseTmpfs(text: string, what: string): MountSpec {
+  const [dst, opts = ''] = text.split(/:(.*)/s);
+  if (!dst.startsWith('/')) throw new HutchError(`${what}: "${dst}" must be an absolute path`, { hint: '--tmpfs /scratch:size=64m' });
+  const m: MountSpec = { type: 'tmpfs', target: resolve(dst) };
+  for (const o of opts.split(',').filter(Boolean)) {
+    const [k, v] = o.split('=');
+    if (k === 'size') m.size = parseSize(v, `${what} size`);
+    else if (k === 'mode' && /^[0-7]{3,4}$/.test(v ?? '')) m.mode = parseInt(v, 8);
+    else throw new HutchError(`${what}: unknown tmpfs option "${o}"`, { hint: 'size=64m or mode=1777' });
+  }
+  return m;
+}
+
+export function parseRootfs(text: string, ctx: ResolveContext, what: string): RootfsSpec {
+  if (text === 'host') return { kind: 'host' };
+  const path = text.startsWith('dir:') ? text.slice(4) : text;
+  if (text.startsWith('image:')) return { kind: 'image', name: text.slice(6) };
+  const abs = expandHostPath(path, ctx);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new HutchError(`${what}: ${abs} is not a directory`, { hint: 'use host, dir:PATH with an existing directory' });
+  }
+  return { kind: 'dir', path: abs };
+}
+
+function parseEnvFile(path: string, what: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new HutchError(`${what}: cannot read ${path}: ${(e as Error).message}`);
+  }
+  const out: Record<string, string> = {};
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new HutchError(`${path}:${i + 1}: expected KEY=VALUE, got "${line}"`, { hint: 'one KEY=VALUE per line' });
+    out[line.slice(0, eq).replace(/^export\s+/, '')] = line.slice(eq + 1).replace(/^(["'])(.*)\1$/, '$2');
+  });
+  return out;
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  return re.test(name);
+}
+
+export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: ResolveContext): SandboxSpec {
+  const pv = profile.values;
+  const name = o.name ?? randomName();
+  if (!NAME_RE.test(name)) {
+    throw new HutchError(`--name: "${name}" is not a valid sandbox name`, { hint: 'letters, digits, _ . - (up to 63), starting with a letter or digit' });
+  }
+
+  const rootfs: RootfsSpec = o.rootfs
+    ? parseRootfs(o.rootfs, ctx, '--rootfs')
+    : pv.rootfs.kind === 'dir'
+      ? parseRootfs(`dir:${pv.rootfs.path}`, ctx, 'profile rootfs')
+      : pv.rootfs;
+
+  // Environment: a small default, host variables the profile passes through,
+  // the profile's env, env files, then -e.
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: '/root', container: 'hutch' };
+  for (const pattern of pv.passEnv) {
+    for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && globMatch(pattern, k)) env[k] = v;
+  }
+  Object.assign(env, pv.env);
+  for (const f of pv.envFile) Object.assign(env, parseEnvFile(f, 'profile envFile'));
+  for (const f of o.envFiles) Object.assign(env, parseEnvFile(expandHostPath(f, ctx), '--env-file'));
+  for (const e of o.env) {
+    const eq = e.indexOf('=');
+    if (eq === 0) throw new HutchError(`--env: "${e}" has no variable name`, { hint: '-e KEY=VALUE or -e KEY' });
+    if (eq < 0) {
+      if (ctx.env[e] !== undefined) env[e] = ctx.env[e]!;
+    } else env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+
+  // Mounts: a later mount on the same target replaces an earlier one, so a
+  // flag can override what the profile mounts there.
+  const mounts: MountSpec[] = [];
+  const addMount = (m: MountSpec) => {
+    const i = mounts.findIndex((x) => x.target === m.target);
+    if (i >= 0) mounts.splice(i, 1);
+    mounts.push(m);
+  };
+  pv.mounts.forEach((m, i) => addMount(profileMount(m, ctx, `profile mounts[${i}]`)));
+  for (const v of o.volumes) addMount(parseVolume(v, ctx, '--volume'));
+  for (const t of o.tmpfs) addMount(parseTmpfs(t, '--tmpfs'));
+
+  // Capabilities: the profile's resolved set, then --cap-add/--cap-drop.
+  let caps = new Set<string>(profile.capabilities);
+  for (const c of o.capAdd) {
+    if (c.toUpperCase() === 'ALL') caps = new Set(CAPABILITIES);
+    else caps.add(normalizeCap(c, '--cap-add'));
+  }
+  for (const c of o.capDrop) {
+    if (c.toUpperCase() === 'ALL') caps.clear();
+    else caps.delete(normalizeCap(c, '--cap-drop'));
+  }
+
+  const networkRaw = o.network ?? pv.network.mode;
+  const workdir = o.workdir ?? pv.workdir;
+  if (!workdir.startsWith('/')) throw new HutchError(`--workdir: "${workdir}" must be an absolute path inside the sandbox`);
+
+  return {
+    name,
+    profiles: profile.chain,
+    rootfs,
+    storageDriver: oneOf(o.storageDriver ?? pv.storageDriver, DRIVERS, o.storageDriver ? '--storage-driver' : 'profile storageDriver'),
+    readOnly: o.readOnly ?? pv.readOnly,
+    keep: o.keep ? expandHostPath(o.keep, ctx) : undefined,
+    hostname: o.hostname ?? pv.hostname ?? name,
+    workdir,
+    command: o.command.length ? o.command : (pv.command ?? ['/bin/sh']),
+    env,
+    mounts,
+    network: oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network'),
+    capabilities: [...caps].sort(),
+    hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
+  };
+}

@@ -1,0 +1,31 @@
+// Sizes and durations the way podman and docker users write them.
+
+import { HutchError } from '../errors';
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `512m`, `2g`, `1.5G`, `4096`, `64MiB` -> bytes. */
+export function parseSize(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*$/i.exec(text ?? '');
+  if (!m) throw new HutchError(`${what}: "${text}" is not a size`, { hint: 'write e.g. 512m, 2g or a number of bytes' });
+  return Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `90s`, `10m`, `1h30m`, `500ms`, `30` (seconds) -> milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const t = String(text).trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of t.matchAll(re)) {
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    consumed += m[0].length;
+  }
+  if (consumed !== t.length || consumed === 0) {
+    throw new HutchError(`${what}: "${text}" is not a duration`, { hint: 'write e.g. 30s, 10m, 1h30m' });
+  }
+  return Math.round(total);
+}
