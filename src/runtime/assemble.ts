@@ -23,6 +23,11 @@ export interface HostContext {
   /** hutch's own files (helper binary, bundle/executable): never writable inside. */
   protectedFiles: string[];
   hasTimeNamespace: boolean;
+  /**
+   * Stop after the user/ipc/uts/net namespaces exist and wait for hutch
+   * (cgroup join, network attach) before the pid and cgroup namespaces.
+   */
+  syncBeforeStart?: boolean;
 }
 
 export function rootfsInput(spec: SandboxSpec, host: HostContext): RootfsInput {
@@ -98,6 +103,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostContext): Plan {
   if (spec.network !== 'host') first.push('net');
   if (host.driver === 'fuse-overlayfs') first.unshift('mount'); // the daemon's mount namespace
   b.add('unshare', first.join(','));
+  if (host.syncBeforeStart) {
+    b.note('wait for hutch: cgroup and network are attached before anything runs inside');
+    b.add('report');
+    b.add('sync');
+  }
   const second = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');
   b.add('unshare', second.join(','));
