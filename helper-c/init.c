@@ -179,17 +179,17 @@ static int open_dest(const char *dest, int dir)
 
 /* ---------- mounting onto handles ---------- */
 
-/* mount(2) a fresh filesystem onto the directory handle fd. */
+static const char *host_path(const char *p, char *buf, size_t len);
+
+/* mount(2) a fresh filesystem onto the directory handle fd, through its
+ * /proc/self/fd magic link. Not fchdir(fd): on a FUSE directory (the
+ * fuse-overlayfs root) fchdir asks the daemon for FUSE_ACCESS, which
+ * fuse-overlayfs answers with EOPNOTSUPP for unprivileged users. */
 static int mount_on_fd(int fd, const char *src, const char *type, unsigned long flags, const char *data)
 {
-	if (fchdir(fd))
-		return -1;
-	int r = mount(src, ".", type, flags, data);
-	int err = errno;
-	if (chdir("/") && !r)
-		return -1;
-	errno = err;
-	return r;
+	char link[64], path[96];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	return mount(src, host_path(link, path, sizeof path), type, flags, data);
 }
 
 /* Clone the tree at srcfd, set attributes on the detached copy (so it is

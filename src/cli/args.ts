@@ -64,7 +64,8 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
       if (long && eq > 0) value = a.slice(eq + 1);
       else if (!long && a.length > 2) value = a.slice(2);
       else value = argv[++i];
-      if (value === undefined) {
+      // `-w -- cmd`: the value is missing, `--` belongs to the command line.
+      if (value === undefined || (value === '--' && !(long && eq > 0))) {
         throw new HutchError(`${shown} needs a value`, { hint: `${shown} ${def.valueName ?? 'VALUE'}` });
       }
       set(def, value, shown);
