@@ -36,10 +36,11 @@ struct cap_data {
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* Keep exactly `keep` in every set. The command runs as uid 0 of its user
- * namespace, and at exec root gets permitted = inheritable | bounding, so
- * the bounding and inheritable sets are what really limit it; ambient is
- * raised too so the caps also survive an exec of a non-root program. */
+/* Keep exactly `keep` in the bounding, permitted, effective and inheritable
+ * sets. The command runs as uid 0 of its user namespace, and at exec root
+ * gets permitted = inheritable | bounding, so the bounding set is what
+ * really limits it. Ambient stays empty: a program that switches to a
+ * non-root uid inside loses its capabilities, as it would on the host. */
 static void apply_caps(uint64_t keep)
 {
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -58,9 +59,6 @@ static void apply_caps(uint64_t keep)
 		d[i].effective = d[i].permitted = d[i].inheritable = (uint32_t)(keep >> (32 * i));
 	if (syscall(SYS_capset, &h, d))
 		fail_errno("capset");
-	for (int c = 0; c < 64; c++)
-		if ((keep & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0))
-			fail_errno("raise ambient capability %d", c);
 }
 
 /* execve; ENOENT for a file that exists means its #! interpreter or ELF
