@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, runHutch, tmpDir } from '../lib/hutch';
+import { describe, descendants, expectExit, hostPids, runHutch, spawnHutch, tmpDir, waitFor } from '../lib/hutch';
 
 const DRIVERS = ['overlay', 'fuse-overlayfs'];
 const mark = () => `m${process.pid}${Math.random().toString(16).slice(2, 8)}`;
@@ -51,6 +51,30 @@ for (const driver of DRIVERS) {
     assert.ok(candidates.some((c) => fs.existsSync(c)), `kept file in ${keep}`);
   });
 }
+
+test('fuse-overlayfs: SIGKILL to hutch leaves no daemon, mount or upper dir behind', async () => {
+  const name = `fk${process.pid}`;
+  const child = spawnHutch(['run', '--network', 'none', '--storage-driver', 'fuse-overlayfs', '--name', name, '--', 'sh', '-c', 'echo x > /etc/f; echo ready; exec sleep 60']);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await waitFor(() => out.includes('ready'), 15_000, { what: 'ready' });
+  const tree = descendants(child.pid!);
+  const comms = tree.map((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  });
+  assert.ok(comms.includes('fuse-overlayfs'), `the daemon runs outside the sandbox's pid namespace: ${comms}`);
+  const runtime = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
+  const stateDir = path.join(runtime, 'hutch', name);
+  assert.ok(fs.existsSync(path.join(stateDir, 'upper')), 'the upper layer lives in the state dir');
+  process.kill(child.pid!, 'SIGKILL');
+  await waitFor(() => tree.every((p) => !hostPids().includes(p)), 10_000, { what: 'sandbox and daemon to exit' });
+  await waitFor(() => !fs.existsSync(stateDir), 5_000, { what: 'state dir with the upper layer removed' });
+  assert.not.match(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(name));
+});
 
 test('--storage-driver fuse-overlayfs without fuse-overlayfs: exit 125 with the package to install', async () => {
   const r = await runHutch(['run', '--network', 'none', '--storage-driver', 'fuse-overlayfs', '--', 'true'], {
