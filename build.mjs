@@ -1,22 +1,36 @@
 #!/usr/bin/env node
 // Build hutch: the built-in profiles (pre-parsed, so start-up needs no YAML
-// parser), the static C helper, and the CLI bundle.
+// parser), the static C helper, the CLI bundle, and the single executable.
 //
-//   dist/hutch.cjs      the CLI (CommonJS bundle, run by node)
+//   dist/hutch.cjs      the CLI (CommonJS bundle, run by node; uses dist/hutch-helper
+//                       next to it, or $HUTCH_HELPER)
 //   dist/hutch-helper   the C helper (static)
+//   dist/hutch          Node single executable application (SEA): a copy of this
+//                       node binary carrying the bundle (with its V8 code cache)
+//                       and the helper as the SEA asset `hutch-helper`. It works
+//                       wherever it is copied: the helper comes out of the binary
+//                       (src/host/self.ts), not from a neighbouring file.
+//   build/meta.json     esbuild metafile of the bundle (what start-up has to parse)
 //
-// Usage: node build.mjs [--no-helper]
+// Usage: node build.mjs [--no-helper] [--no-sea]
+//
+// Everything here works offline: the SEA is node's own `--experimental-sea-config`
+// plus postject (a devDependency), no download of Node base binaries.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, 'dist');
+const buildDir = join(root, 'build');
 const args = new Set(process.argv.slice(2));
 mkdirSync(dist, { recursive: true });
+mkdirSync(buildDir, { recursive: true });
 
 function step(name, fn) {
   const t = performance.now();
@@ -33,14 +47,15 @@ if (!args.has('--no-helper')) {
   await step('C helper', () => {
     execFileSync('sh', [join(root, 'helper-c/build.sh')], {
       stdio: 'inherit',
-      env: { ...process.env, OUT: join(root, 'build') },
+      env: { ...process.env, OUT: buildDir },
     });
-    copyFileSync(join(root, 'build/hutch-helper'), join(dist, 'hutch-helper'));
+    copyFileSync(join(buildDir, 'hutch-helper'), join(dist, 'hutch-helper'));
     chmodSync(join(dist, 'hutch-helper'), 0o755);
   });
 }
 
-await step('CLI bundle', () =>
+const SHEBANG = '#!/usr/bin/env node\n';
+const bundle = await step('CLI bundle', () =>
   esbuild.build({
     entryPoints: [join(root, 'src/main.ts')],
     outfile: join(dist, 'hutch.cjs'),
@@ -51,8 +66,69 @@ await step('CLI bundle', () =>
     minifySyntax: true,
     minifyWhitespace: true,
     sourcemap: false,
-    banner: { js: '#!/usr/bin/env node' },
+    banner: { js: SHEBANG.trimEnd() },
+    metafile: true,
     logLevel: 'warning',
   }),
 );
 chmodSync(join(dist, 'hutch.cjs'), 0o755);
+writeFileSync(join(buildDir, 'meta.json'), JSON.stringify(bundle.metafile));
+
+if (!args.has('--no-sea')) await step('single executable dist/hutch', buildSea);
+
+/** Runs a command with its output captured; prints it only when the command fails. */
+function quiet(cmd, argv) {
+  try {
+    execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (e) {
+    process.stderr.write(`${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`build: ${[cmd, ...argv].join(' ')} failed (${e.status ?? e.signal})`);
+  }
+}
+
+/**
+ * bundle -> sea-config -> blob -> copy of node -> postject -> dist/hutch.
+ * The SEA main script is compiled as a CommonJS function body, where a
+ * shebang line is a syntax error: it gets the bundle without it.
+ */
+async function buildSea() {
+  const helper = join(dist, 'hutch-helper');
+  if (!existsSync(helper)) throw new Error(`build: ${helper} is missing (run without --no-helper once)`);
+  const seaDir = join(buildDir, 'sea');
+  rmSync(seaDir, { recursive: true, force: true });
+  mkdirSync(seaDir, { recursive: true });
+  const main = join(seaDir, 'main.cjs');
+  const code = readFileSync(join(dist, 'hutch.cjs'), 'utf8');
+  writeFileSync(main, code.startsWith('#!') ? code.slice(code.indexOf('\n') + 1) : code);
+  // The helper's sha256 names its extracted copy (src/host/self.ts).
+  const sha = join(seaDir, 'hutch-helper.sha256');
+  writeFileSync(sha, createHash('sha256').update(readFileSync(helper)).digest('hex') + '\n');
+  const blob = join(seaDir, 'sea.blob');
+  const config = {
+    main,
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    // V8 code cache of the main script: about 15 ms less start-up (DESIGN.md).
+    useCodeCache: true,
+    assets: { 'hutch-helper': helper, 'hutch-helper.sha256': sha },
+  };
+  writeFileSync(join(seaDir, 'sea-config.json'), JSON.stringify(config, null, 2));
+  quiet(process.execPath, ['--experimental-sea-config', join(seaDir, 'sea-config.json')]);
+
+  const tmp = join(dist, `.hutch.${process.pid}.tmp`);
+  try {
+    copyFileSync(process.execPath, tmp);
+    chmodSync(tmp, 0o755);
+    // postject's CLI rather than its API: LIEF prints harmless section-name
+    // warnings straight to the terminal; captured, they show only on failure.
+    const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
+    quiet(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+    // A quick self-check before it replaces the previous dist/hutch.
+    const out = execFileSync(tmp, ['--version'], { encoding: 'utf8', env: { ...process.env, HUTCH_HELPER: '' } });
+    if (!/^hutch \S+\n$/.test(out)) throw new Error(`build: the single executable printed ${JSON.stringify(out)} for --version`);
+    renameSync(tmp, join(dist, 'hutch'));
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}

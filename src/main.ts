@@ -12,6 +12,18 @@ Usage: hutch COMMAND [FLAGS]
 Commands:
   run        run a command in a new sandbox
   profile    ls | show NAME | validate FILE | schema
+  port       list the published ports of a running sandbox
+  ps         list running sandboxes
+  stats      live CPU, memory, pids and block I/O of running sandboxes
+  pause      freeze a running sandbox (resume thaws it)
+  resume     thaw a paused sandbox
+  update     change the limits of a running sandbox (--memory, --cpus, --pids-limit...)
+  doctor     check that this host can run sandboxes, and say how to fix it
+  image      import | ls | inspect | rm | export | prune
+  build      build a profile's setup steps into cached layers
+  commit     turn a kept sandbox's changes into a new image
+  volume     create | ls | inspect | rm | prune | export | import
+  system     prune: remove unused layers, leftovers (and volumes)
   version    print the version
 
 Run 'hutch COMMAND --help' for a command's flags.
@@ -20,6 +32,18 @@ Run 'hutch COMMAND --help' for a command's flags.
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: async (argv) => (await import('./cli/run')).runCommand(argv),
   profile: async (argv) => (await import('./cli/profile')).profileCommand(argv),
+  port: async (argv) => (await import('./cli/port')).portCommand(argv),
+  ps: async (argv) => (await import('./cli/ps')).psCommand(argv),
+  stats: async (argv) => (await import('./cli/stats')).statsCommand(argv),
+  pause: async (argv) => (await import('./cli/pause')).pauseCommand(argv),
+  resume: async (argv) => (await import('./cli/resume')).resumeCommand(argv),
+  update: async (argv) => (await import('./cli/update')).updateCommand(argv),
+  doctor: async (argv) => (await import('./cli/doctor')).doctorCommand(argv),
+  image: async (argv) => (await import('./cli/image')).imageCommand(argv),
+  build: async (argv) => (await import('./cli/build')).buildCommand(argv),
+  commit: async (argv) => (await import('./cli/commit')).commitCommand(argv),
+  volume: async (argv) => (await import('./cli/volume')).volumeCommand(argv),
+  system: async (argv) => (await import('./cli/system')).systemCommand(argv),
   version: async () => {
     process.stdout.write(`hutch ${VERSION}\n`);
     return 0;

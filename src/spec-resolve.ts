@@ -11,6 +11,9 @@ import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } f
 import { CAPABILITIES, normalizeCap } from './util/caps';
 import { parseSize } from './util/units';
 import { suggest } from './util/suggest';
+import type { ImageDefaults } from './image/runtime';
+import { resolveLimits, type LimitOverrides } from './cgroup/resolve-limits';
+import { resolveNetworkSpec, type NetworkOverrides } from './net/resolve';
 
 export interface SpecOverrides {
   name?: string;
@@ -24,15 +27,21 @@ export interface SpecOverrides {
   capAdd: string[];
   capDrop: string[];
   network?: string;
+  /** -p, -P, --expose, --network-driver, --allow-host-loopback (resolved in src/net/resolve.ts) */
+  net?: NetworkOverrides;
   rootfs?: string;
   storageDriver?: string;
   keep?: string;
   command: string[];
+  /** --memory, --cpus, ... as given (parsed in src/cgroup/resolve-limits.ts) */
+  limits?: LimitOverrides;
 }
 
 export interface ResolveContext {
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** An image's config (env, workdir, entrypoint/cmd, exposed ports) as defaults under the profile and flags. */
+  image?: (name: string) => ImageDefaults;
 }
 
 const NETWORKS: NetworkMode[] = ['none', 'host', 'slirp', 'pasta'];
@@ -118,6 +127,15 @@ function globMatch(pattern: string, name: string): boolean {
   return re.test(name);
 }
 
+/** podman's rule: arguments replace the image's cmd, its entrypoint stays in front. */
+function imageCommand(img: ImageDefaults, args: string[], profileCommand: string[] | undefined): string[] {
+  const entry = img.entrypoint ?? [];
+  if (args.length) return [...entry, ...args];
+  if (profileCommand) return profileCommand;
+  const all = [...entry, ...(img.cmd ?? [])];
+  return all.length ? all : ['/bin/sh'];
+}
+
 export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: ResolveContext): SandboxSpec {
   const pv = profile.values;
   const name = o.name ?? randomName();
@@ -130,10 +148,12 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     : pv.rootfs.kind === 'dir'
       ? parseRootfs(`dir:${pv.rootfs.path}`, ctx, 'profile rootfs')
       : pv.rootfs;
+  const img = rootfs.kind === 'image' && ctx.image ? ctx.image(rootfs.name) : undefined;
 
-  // Environment: a small default, host variables the profile passes through,
+  // Environment: a small default, the image's env, host variables the profile passes through,
   // the profile's env, env files, then -e.
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: '/root', container: 'hutch' };
+  if (img) Object.assign(env, img.env);
   for (const pattern of pv.passEnv) {
     for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && globMatch(pattern, k)) env[k] = v;
   }
@@ -172,7 +192,10 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   }
 
   const networkRaw = o.network ?? pv.network.mode;
-  const workdir = o.workdir ?? pv.workdir;
+  const network = oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
+  // The image's WorkingDir wins over a built-in profile's generic default, not over a profile of yours.
+  const workdirFromBuiltin = !profile.originOf('workdir') || profile.originOf('workdir')!.file.startsWith('builtin:');
+  const workdir = o.workdir ?? (img?.workdir && workdirFromBuiltin ? img.workdir : pv.workdir);
   if (!workdir.startsWith('/')) throw new HutchError(`--workdir: "${workdir}" must be an absolute path inside the sandbox`);
 
   return {
@@ -184,11 +207,14 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     keep: o.keep ? expandHostPath(o.keep, ctx) : undefined,
     hostname: o.hostname ?? pv.hostname ?? name,
     workdir,
-    command: o.command.length ? o.command : (pv.command ?? ['/bin/sh']),
+    command: img ? imageCommand(img, o.command, pv.command) : o.command.length ? o.command : (pv.command ?? ['/bin/sh']),
     env,
     mounts,
-    network: oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network'),
+    network,
+    ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     capabilities: [...caps].sort(),
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
+    limits: resolveLimits(pv.limits, o.limits ?? {}),
+    subordinateIds: pv.subordinateIds,
   };
 }

@@ -2,6 +2,8 @@
 // CLI flags (src/cli) produce it; the runtime (src/runtime) turns it into the
 // helper's plan. Nothing downstream re-reads profiles or flags.
 
+import type { PortMapping } from './profile/values';
+
 export type NetworkMode = 'none' | 'host' | 'slirp' | 'pasta';
 export type StorageDriver = 'auto' | 'overlay' | 'fuse-overlayfs';
 
@@ -15,6 +17,36 @@ export type MountSpec =
   | { type: 'bind'; source: string; target: string; readOnly: boolean }
   | { type: 'tmpfs'; target: string; size?: number; mode?: number }
   | { type: 'volume'; name: string; target: string; readOnly: boolean };
+
+/** A block device and a byte rate (podman --device-read-bps/--device-write-bps). */
+export interface DeviceRate {
+  device: string;
+  major: number;
+  minor: number;
+  bytesPerSecond: number;
+}
+
+/** Resource limits (cgroup v2, src/cgroup); flags over profile `limits:`. */
+export interface LimitsSpec {
+  /** bytes (memory.max) */
+  memory?: number;
+  /** memory + swap in bytes, -1 = unlimited swap (podman --memory-swap) */
+  memorySwap?: number;
+  /** CPUs of time per period (cpu.max), e.g. 1.5 */
+  cpus?: number;
+  /** 1-10000 (cpu.weight) */
+  cpuWeight?: number;
+  /** processes and threads (pids.max) */
+  pidsLimit?: number;
+  /** 1-10000 (io.weight) */
+  ioWeight?: number;
+  deviceReadBps: DeviceRate[];
+  deviceWriteBps: DeviceRate[];
+  /** wall clock, ms: the whole sandbox is killed after it */
+  timeoutMs?: number;
+  /** warn: run with a warning when a limit cannot be enforced; strict: refuse (125) */
+  mode: 'warn' | 'strict';
+}
 
 export interface SandboxSpec {
   /** Sandbox name: hostname default, state directory key. */
@@ -35,8 +67,19 @@ export interface SandboxSpec {
   env: Record<string, string>;
   mounts: MountSpec[];
   network: NetworkMode;
+  /** User-mode NAT driver (slirp/pasta modes): auto picks pasta where it can run, else slirp4netns (src/net/choose.ts). */
+  networkDriver: 'auto' | 'slirp4netns' | 'pasta';
+  /** slirp/pasta: the sandbox may reach the host's 127.0.0.1 through its gateway address. */
+  allowHostLoopback: boolean;
+  /** Published ports (podman -p; -P adds the exposed ones); no hostPort = a free port chosen at start. */
+  ports: PortMapping[];
+  /** Ports the program listens on (profile expose + --expose), normalised `PORT[-END]/PROTO`. */
+  expose: string[];
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */
   capabilities: string[];
   /** Host paths that stay hidden even in `host` rootfs mode (home, runtime dir, hutch's dirs, bus socket). Computed by the runtime, extendable by profiles. */
   hide: string[];
+  limits: LimitsSpec;
+  /** required: refuse to run when the subordinate id ranges cannot be mapped. */
+  subordinateIds: 'auto' | 'required';
 }

@@ -58,7 +58,9 @@ import {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEST_DIR = path.join(ROOT, 'test');
-const OUT_DIR = path.join(ROOT, 'build', 'test');
+// One directory per run: concurrent runs (several engineers, or a bench) must
+// not delete each other's compiled tests.
+const OUT_DIR = path.join(ROOT, 'build', 'test', `run-${process.pid}`);
 const ALL_TIERS = ['unit', 'root', 'user', 'vm'];
 const IS_ROOT = process.getuid() === 0;
 const ME = os.userInfo().username;
@@ -389,24 +391,15 @@ async function runTier(files, ctx, opts) {
 /**
  * The cgroup-v2 guest tier. cgroups on the CI machine are hybrid (cpu,
  * memory, pids in v1), so real cgroup v2 limits can only be tested inside a
- * guest kernel booted with `cgroup_no_v1=all` (qemu). A later issue adds
- * test/vm/ and implements this: boot the guest, run each compiled file in
- * it with the same environment contract, return one row per file like
- * runTier() does. Until then, test files under test/vm/ fail loudly rather
- * than pass silently.
+ * guest kernel booted with `cgroup_no_v1=all` (qemu): test/vm/runner.mjs
+ * boots it, runs each compiled file in it as the unprivileged test user in a
+ * delegated subtree, and returns one row per file like runTier() does.
  */
-async function runVmTier(files /* , ctx, opts */) {
+async function runVmTier(files, ctx, opts) {
   if (files.length === 0) return [];
-  return files.map((rel) => ({
-    tier: 'vm',
-    rel,
-    passed: 0,
-    failed: 1,
-    skipped: 0,
-    crashed: true,
-    reason: 'the vm tier has no runner yet (implement runVmTier in test/run.mjs)',
-    output: '',
-  }));
+  const { runVmTier: run } = await import('./vm/runner.mjs');
+  const budgetLeftMs = opts.budgetS * 1000 - (Date.now() - STARTED);
+  return run(files, { ...ctx, root: ROOT, compiled: compiledPath, say, paint, isRoot: IS_ROOT }, { timeoutS: opts.timeoutS, budgetLeftMs });
 }
 
 // ---------------------------------------------------------------- main
@@ -580,9 +573,10 @@ async function main() {
     }
 
     // vm
-    rows.push(...(await runVmTier(plan.vm, {}, opts)));
+    rows.push(...(await runVmTier(plan.vm, { runDir, packages }, opts)));
   } finally {
     cleanup();
+    fs.rmSync(OUT_DIR, { recursive: true, force: true });
   }
 
   // Report.
@@ -611,7 +605,7 @@ function prepareTestUser(runDir, packages, baseEnv) {
   const log = (m) => note(`${TEST_USER}: ${m}`);
   const user = ensureTestUser(log);
   const repo = path.join(runDir, 'repo');
-  const copied = readableCopy(ROOT, repo, ['package.json', 'dist', 'build', 'sandbox-profiles', 'test'], packages);
+  const copied = readableCopy(ROOT, repo, ['package.json', 'dist', 'build', 'sandbox-profiles', 'test', 'install.sh'], packages);
   log(`readable copy of the checkout in ${repo} (node_modules: ${copied.join(', ') || 'none'})`);
   const node = nodeForUser(user, path.join(runDir, 'bin'));
   const dirs = tierDirs(runDir, 'user', user);

@@ -5,14 +5,20 @@ import { HutchError } from '../errors';
 import { identity } from '../host/ids';
 import { hostMounts } from '../host/mounts';
 import { hutchPaths } from '../host/paths';
+import { requireSubordinateIds } from '../host/probe-ids';
 import { helperPath, protectedFiles } from '../host/self';
 import { loadProfile } from '../profile/index';
-import { chooseDriver } from '../rootfs/driver';
+import { chooseDriver, type DriverChoice } from '../rootfs/driver';
+import { ensureVolumes, imageDefaultsFor, imageLayers, recordKept, writeStorageUse } from '../image/runtime';
+import { Store } from '../image/store';
+import type { ResolvedProfile } from '../profile/index';
+import type { SandboxSpec } from '../spec';
 import { scanHostRoot } from '../rootfs/host-scan';
 import { rootfsHostDirs } from '../rootfs/layout';
 import { assemblePlan, rootfsInput, type HostContext } from '../runtime/assemble';
-import { launch } from '../runtime/launch';
+import { launch, type LaunchHook } from '../runtime/launch';
 import { formatPlan } from '../runtime/plan';
+import { etcFilesFor } from '../net/etc-files';
 import { claimSandboxDir, writeState } from '../runtime/state';
 import { resolveSpec, type SpecOverrides } from '../spec-resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
@@ -20,7 +26,7 @@ import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
   { name: 'name', kind: 'string', help: 'sandbox name (hostname default, address for other hutch commands)' },
-  { name: 'volume', short: 'v', kind: 'string', repeat: true, valueName: 'SRC:DST[:ro]', help: 'bind mount a host path' },
+  { name: 'volume', short: 'v', kind: 'string', repeat: true, valueName: 'SRC:DST[:ro]', help: 'bind mount a host path, or mount a named volume (NAME:DST, created on first use)' },
   { name: 'tmpfs', kind: 'string', repeat: true, valueName: 'DST[:size=N]', help: 'mount a tmpfs' },
   { name: 'env', short: 'e', kind: 'string', repeat: true, valueName: 'KEY[=VALUE]', help: 'set an environment variable (KEY alone copies it from the host)' },
   { name: 'env-file', kind: 'string', repeat: true, valueName: 'FILE', help: 'read KEY=VALUE lines from a file' },
@@ -29,11 +35,29 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'read-only', kind: 'bool', help: 'make the root filesystem read-only' },
   { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
-  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none | host' },
-  { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH', help: 'root filesystem lower layer' },
+  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
+  { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
+  { name: 'publish', short: 'p', kind: 'string', repeat: true, valueName: '[IP:][HOSTPORT:]PORT[/udp]', help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)' },
+  { name: 'publish-all', short: 'P', kind: 'bool', help: 'publish every exposed port (profile network.expose, --expose) on a free host port' },
+  { name: 'expose', kind: 'string', repeat: true, valueName: 'PORT[/PROTO]', help: 'declare a port the program listens on (published by -P)' },
+  { name: 'allow-host-loopback', kind: 'bool', help: "let the sandbox reach services on the host's 127.0.0.1 (through its gateway address)" },
+  { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
+  { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
+  { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
+  { name: 'cpus', kind: 'string', valueName: 'N', help: 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max)' },
+  { name: 'cpu-weight', kind: 'string', valueName: 'N', help: 'relative CPU weight 1-10000 (default 100)' },
+  { name: 'cpu-shares', kind: 'string', valueName: 'N', help: 'relative CPU weight as podman/docker shares 2-262144 (converted to --cpu-weight)' },
+  { name: 'pids-limit', kind: 'string', valueName: 'N', help: 'maximum processes and threads (cgroup pids.max; -1: none)' },
+  { name: 'io-weight', kind: 'string', valueName: 'N', help: 'relative block I/O weight 1-10000 (cgroup io.weight)' },
+  { name: 'device-read-bps', kind: 'string', repeat: true, valueName: 'DEV:RATE', help: 'read rate limit of a block device, e.g. /dev/sda:10mb (cgroup io.max)' },
+  { name: 'device-write-bps', kind: 'string', repeat: true, valueName: 'DEV:RATE', help: 'write rate limit of a block device, e.g. /dev/sda:10mb' },
+  { name: 'timeout', kind: 'string', valueName: 'DURATION', help: 'wall-clock limit, e.g. 90s, 10m: the whole sandbox is killed, hutch exits 124' },
+  { name: 'limits', kind: 'string', valueName: 'warn|strict', help: 'when a limit cannot be enforced on this host: warn and run (default), or refuse (exit 125)' },
+  { name: 'report', kind: 'string', valueName: 'FILE', help: 'write a JSON usage report at exit (exit status, wall time, CPU, peak memory and pids, OOM kills, limits)' },
+  { name: 'summary', kind: 'bool', help: 'print a one-line usage summary on stderr at exit' },
   { name: 'dry-run', kind: 'bool', help: 'print the resolved profile and the helper plan; run nothing' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
@@ -48,7 +72,7 @@ Flags:
 ${formatFlagHelp(RUN_FLAGS)}
 `;
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -62,16 +86,58 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     capAdd: flagList(p, 'cap-add'),
     capDrop: flagList(p, 'cap-drop'),
     network: flagString(p, 'network'),
+    net: {
+      publish: flagList(p, 'publish'),
+      publishAll: flagBool(p, 'publish-all'),
+      expose: flagList(p, 'expose'),
+      networkDriver: flagString(p, 'network-driver'),
+      allowHostLoopback: p.flags.has('allow-host-loopback') ? flagBool(p, 'allow-host-loopback') : undefined,
+    },
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
     keep: flagString(p, 'keep'),
+    limits: {
+      memory: flagString(p, 'memory'),
+      memorySwap: flagString(p, 'memory-swap'),
+      cpus: flagString(p, 'cpus'),
+      cpuWeight: flagString(p, 'cpu-weight'),
+      cpuShares: flagString(p, 'cpu-shares'),
+      pidsLimit: flagString(p, 'pids-limit'),
+      ioWeight: flagString(p, 'io-weight'),
+      deviceReadBps: flagList(p, 'device-read-bps'),
+      deviceWriteBps: flagList(p, 'device-write-bps'),
+      timeout: flagString(p, 'timeout'),
+      mode: flagString(p, 'limits'),
+    },
     command: p.positionals,
   };
-  return { o, profile: flagString(p, 'profile') ?? 'default', dryRun: flagBool(p, 'dry-run'), help: flagBool(p, 'help') };
+  return {
+    o,
+    profile: flagString(p, 'profile') ?? 'default',
+    dryRun: flagBool(p, 'dry-run'),
+    help: flagBool(p, 'help'),
+    report: flagString(p, 'report'),
+    summary: flagBool(p, 'summary'),
+  };
+}
+
+/** Layers of the root (bottom first) and host.imageLayers set, for image roots and profiles with setup steps. */
+async function rootLayers(profile: ResolvedProfile, spec: SandboxSpec, host: HostContext, choice: DriverChoice, dryRun: boolean): Promise<string[]> {
+  if (profile.values.setup?.length) {
+    const { ensureBuilt } = await import('../build/build');
+    const built = await ensureBuilt(profile, spec, host, choice, { dryRun });
+    host.imageLayers = built.lowers;
+    return built.layers;
+  }
+  if (spec.rootfs.kind !== 'image') return [];
+  const store = new Store(host.paths.dataDir);
+  const img = store.requireImage(spec.rootfs.name, 'rootfs image');
+  host.imageLayers = imageLayers(store, img.layers);
+  return img.layers;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { o, profile: profileRef, dryRun, help } = overridesFromFlags(argv);
+  const { o, profile: profileRef, dryRun, help, report, summary } = overridesFromFlags(argv);
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -81,12 +147,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const ids = identity(env);
   const paths = hutchPaths(env, ids.home, ids.uid);
   const profile = await loadProfile(profileRef, { cwd, env });
-  const spec = resolveSpec(profile, o, { env, cwd });
-  if (spec.network !== 'none' && spec.network !== 'host') {
-    throw new HutchError(`network mode "${spec.network}" is not available in this build`, {
-      hint: 'use --network none (isolated) or --network host',
-    });
-  }
+  const spec = resolveSpec(profile, o, { env, cwd, image: (name) => imageDefaultsFor(paths, name) });
+  if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
+  // User-mode NAT (slirp/pasta): the driver and the host ports are settled
+  // before anything starts, so a busy port fails here with exit 125.
+  const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
+  const net = await netMod?.prepareNetwork(spec, env, !dryRun);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   if (spec.capabilities.includes('SYS_ADMIN')) {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
@@ -103,20 +169,37 @@ export async function runCommand(argv: string[]): Promise<number> {
     sandboxDir: `${paths.stateDir}/${spec.name}`,
     protectedFiles: protectedFiles(helper),
     hasTimeNamespace: existsSync('/proc/self/ns/time'),
+    etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    syncBeforeStart: net !== undefined,
   };
+  // Image root, and a profile's `setup:` layers (built first when missing).
+  const layers = await rootLayers(profile, spec, host, choice, dryRun);
+  // Limits (src/cgroup): what this host enforces; a sandbox cgroup whenever a
+  // delegated cgroup v2 subtree exists (stats, pause, report), a sync point
+  // to join it before anything runs inside.
+  const cg = await import('../cgroup/index');
+  const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
+  if (limits.plan.cgroup || spec.limits.timeoutMs !== undefined || report || summary) host.syncBeforeStart = true;
 
   if (dryRun) {
     const plan = assemblePlan(spec, host);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
     process.stdout.write(`# storage driver: ${choice.driver} (${choice.why})\n`);
+    if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
+    for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);
     process.stdout.write(`# helper plan (what ${helper} would execute)\n${formatPlan(plan)}`);
     return 0;
   }
 
+  const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
+  cg.enforceMode(spec, limits.plan, warn);
   host.sandboxDir = claimSandboxDir(paths.stateDir, ids.uid, spec.name);
   try {
     const plan = assemblePlan(spec, host);
+    for (const v of ensureVolumes(spec, paths)) process.stderr.write(`hutch: created volume ${v}\n`);
+    writeStorageUse(host.sandboxDir, layers, spec);
+    if (spec.keep && layers.length) recordKept(paths, spec, layers);
     for (const d of rootfsHostDirs(rootfsInput(spec, host))) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeState(host.sandboxDir, {
       name: spec.name,
@@ -126,9 +209,15 @@ export async function runCommand(argv: string[]): Promise<number> {
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
       network: spec.network,
+      networkDriver: net?.choice.name,
+      ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     });
-    const { exitCode } = await launch(helper, plan);
-    return exitCode;
+    const hooks: LaunchHook[] = [];
+    const limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir: host.sandboxDir, reportFile: report, summary, warn });
+    hooks.push(limitsHook);
+    if (net) hooks.push(netMod!.networkHook(net, spec, host.sandboxDir));
+    const { exitCode } = await launch(helper, plan, hooks);
+    return limitsHook.exitCode(exitCode);
   } catch (e) {
     rmSync(host.sandboxDir, { recursive: true, force: true });
     throw e;

@@ -15,6 +15,8 @@ import { expandVars, resolveHostPath, type ExpandContext } from './expand';
 import type { CapabilitiesLayer, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits } from './schema';
 import type { ProfileMount } from './values';
 
+export type SetupStep = { run: string } | { copy: { from: string; to: string } };
+
 /** The merged, complete values of a profile (defaults filled in). */
 export interface ProfileValues {
   /** The most derived profile's own description (not inherited). */
@@ -50,6 +52,9 @@ export interface ProfileValues {
   capabilities: Capability[];
   /** memory/memorySwap in bytes, timeout in milliseconds. */
   limits: ProfileLimits & { mode: LimitMode };
+  subordinateIds: 'auto' | 'required';
+  /** `setup:` steps, parent-first; `copy.from` resolved to an absolute host path (against its profile file's directory). */
+  setup: SetupStep[];
 }
 
 export function defaultValues(): ProfileValues {
@@ -67,6 +72,8 @@ export function defaultValues(): ProfileValues {
     network: { mode: 'none', allowHostLoopback: false, publish: [], expose: [] },
     capabilities: [...DEFAULT_CAPABILITIES],
     limits: { mode: 'warn' },
+    subordinateIds: 'auto',
+    setup: [],
   };
 }
 
@@ -165,6 +172,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('workdir');
     override('command');
     override('home');
+    override('subordinateIds');
 
     if (l.env) {
       for (const [k, val] of Object.entries(l.env)) {
@@ -187,6 +195,15 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     append(v.passEnv, l.passEnv, 'passEnv');
     append(v.hide, l.hide, 'hide');
     append(v.mounts, l.mounts, 'mounts');
+    if (l.setup) {
+      const src = l.setup.replace ? 'setup.replace' : 'setup';
+      const items = l.setup.items.map((st, i): SetupStep =>
+        st.copy
+          ? { copy: { from: resolveHostPath(st.copy.from, { cwd: dir ?? ctx.cwd, env: ctx.env, what: `setup[${i}].copy.from`, location: lo.get(`${src}[${i}].copy.from`) }), to: st.copy.to } }
+          : { run: st.run! },
+      );
+      append(v.setup, { replace: l.setup.replace, items }, 'setup');
+    }
     if (l.envFile) {
       const src = l.envFile.replace ? 'envFile.replace' : 'envFile';
       const items = l.envFile.items.map((f, i) =>

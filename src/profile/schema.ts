@@ -12,6 +12,7 @@ export const NETWORK_MODES = ['none', 'host', 'slirp', 'pasta'] as const satisfi
 export const STORAGE_DRIVERS = ['auto', 'overlay', 'fuse-overlayfs'] as const satisfies readonly StorageDriver[];
 export const HOME_MODES = ['hidden', 'none'] as const;
 export const LIMIT_MODES = ['warn', 'strict'] as const;
+export const SUBID_MODES = ['auto', 'required'] as const;
 
 export const SCHEMA_FILE_NAME = 'hutch-profile.schema.json';
 
@@ -223,6 +224,34 @@ const limits = s.object({
 const envValue = s.string({ coerceScalars: true, examples: ['${HOME}/bin:/usr/bin', '${EDITOR:-vi}'] });
 const envVarName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** One `setup:` step as written: a command, or files copied in from the profile's directory. */
+export interface SetupStepLayer {
+  run?: string;
+  copy?: { from: string; to: string };
+}
+const setupStep = s.object(
+  {
+    run: field(s.string({ minLength: 1, coerceScalars: true }), 'A shell command (run with sh -c as root inside) over the layers below; what it changes becomes a new read-only layer, cached until the step or anything below it changes.'),
+    copy: field(
+      s.object({
+        from: requiredField(hostPath, "A file or directory, relative to this profile file's directory."),
+        to: requiredField(insidePath, 'Where it goes inside the image (a directory source is copied as that directory).'),
+      }),
+      "Files from the profile's directory copied into the image as a new cached layer (the cache key includes their content).",
+    ),
+  },
+  {
+    title: 'setup step',
+    check: (v, node, path, ctx) => {
+      if ((v.run === undefined) === (v.copy === undefined)) {
+        ctx.report(node, path, 'give exactly one of run or copy', 'e.g. - run: apt-get update  or  - copy: {from: ./app, to: /opt/app}');
+        return false;
+      }
+      return true;
+    },
+  },
+);
+
 // --------------------------------------------------------------- profile
 
 export const profileFields = {
@@ -267,6 +296,11 @@ export const profileFields = {
     { default: [...DEFAULT_CAPABILITIES] },
   ),
   limits: field(limits, 'Resource limits (cgroup v2), merged field by field with the inherited limits.'),
+  setup: field(
+    list(setupStep as Schema<SetupStepLayer>),
+    'Build steps over the root filesystem (an image or a directory): each `run:` command or `copy:` becomes a cached read-only layer. `hutch build` builds them; `hutch run` builds what is missing first. Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
+  subordinateIds: field(s.enumOf(SUBID_MODES), 'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).', { default: 'auto' }),
 };
 
 export const profileSchema = s.object(profileFields);

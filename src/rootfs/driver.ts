@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../errors';
 import type { IdentityInfo } from '../host/ids';
+import { installHint } from '../host/fixes';
 import { findExecutable } from '../host/which';
 import { runPlanCaptured } from '../runtime/launch';
 import { PlanBuilder } from '../runtime/plan';
@@ -53,7 +54,7 @@ export async function chooseDriver(
     const f = fuseUsable(env);
     if (f.problem) {
       throw new HutchError(`--storage-driver fuse-overlayfs: ${f.problem}`, {
-        hint: 'install it (Debian/Ubuntu: apt install fuse-overlayfs fuse3) and make /dev/fuse accessible, or use --storage-driver overlay',
+        hint: `${installHint('fuse-overlayfs')}; make /dev/fuse accessible (see hutch doctor); or use --storage-driver overlay`,
       });
     }
     return { driver: 'fuse-overlayfs', fuseOverlayfs: f.path, why: 'requested' };
@@ -68,7 +69,7 @@ export async function chooseDriver(
   const f = fuseUsable(env);
   if (f.problem) {
     throw new HutchError(`no storage driver: kernel overlayfs is not usable in a user namespace (${kernel.detail}) and ${f.problem}`, {
-      hint: 'install fuse-overlayfs (Debian/Ubuntu: apt install fuse-overlayfs fuse3; Fedora: dnf install fuse-overlayfs)',
+      hint: `${installHint('fuse-overlayfs')} (hutch doctor checks the rest)`,
     });
   }
   return { driver: 'fuse-overlayfs', fuseOverlayfs: f.path, why: 'kernel overlayfs unusable in a user namespace' };

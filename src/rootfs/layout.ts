@@ -8,6 +8,7 @@
 // fuse-overlayfs accepts lowerdir=/ directly; it runs as a daemon outside the
 // sandbox's pid namespace so nothing inside can reach it.
 
+import { HutchError } from '../errors';
 import type { PlanBuilder } from '../runtime/plan';
 import type { RootfsSpec } from '../spec';
 import type { TopLevelEntry } from './host-scan';
@@ -17,8 +18,21 @@ export type ResolvedDriver = 'overlay' | 'fuse-overlayfs';
 /** Directories the system-mount stage provides fresh; never taken from the host. */
 export const SYSTEM_DIRS = new Set(['proc', 'sys', 'dev', 'tmp', 'run']);
 
+/**
+ * An image (or build step) root: read-only layers from the store, top first.
+ * `store` is the host directory holding them (`<store>/<id>/root` is a layer).
+ */
+export interface LayeredRoot {
+  kind: 'layers';
+  label: string;
+  store: string;
+  ids: string[];
+  /** A host directory below every layer (a profile's `dir:` root under its setup layers). */
+  base?: string;
+}
+
 export interface RootfsInput {
-  rootfs: Exclude<RootfsSpec, { kind: 'image' }>;
+  rootfs: Exclude<RootfsSpec, { kind: 'image' }> | LayeredRoot;
   driver: ResolvedDriver;
   readOnly: boolean;
   /** Host directory that keeps the upper layer (--keep); ephemeral tmpfs otherwise. */
@@ -35,6 +49,15 @@ export function overlayOpts(lower: string, upper: string, work: string): string 
   return `lowerdir=${esc(lower)},upperdir=${esc(upper)},workdir=${esc(work)}`;
 }
 
+/** Escape one path for an overlay option (lowerdir entries are joined with ':'). */
+export function overlayEscape(p: string): string {
+  return p.replace(/\\/g, '\\\\').replace(/,/g, '\\,').replace(/:/g, '\\:');
+}
+
+/** Mount data must fit one page; the layers are bound to /L so their paths stay short. */
+const LAYER_MOUNT = '/L';
+const MOUNT_DATA_MAX = 4095;
+
 /** Host directories the launcher creates before the helper starts. */
 export function rootfsHostDirs(r: RootfsInput): string[] {
   if (r.driver !== 'fuse-overlayfs') return r.keep ? [r.keep] : [];
@@ -45,19 +68,20 @@ export function rootfsHostDirs(r: RootfsInput): string[] {
 /** Ops that run in the monitor before the init exists (fuse daemon). */
 export function rootfsOuterOps(b: PlanBuilder, r: RootfsInput): void {
   if (r.driver !== 'fuse-overlayfs') return;
-  const lower = r.rootfs.kind === 'host' ? '/' : r.rootfs.path;
   const store = r.keep ?? `${r.sandboxDir}/upper`;
   const merged = `${r.sandboxDir}/merged`;
-  b.note(`fuse-overlayfs: lower ${lower}, upper in ${store}${r.keep ? ' (kept)' : ' (discarded at exit)'}`);
-  b.add(
-    'daemon',
-    merged,
-    r.fuseOverlayfs ?? 'fuse-overlayfs',
-    '-f',
-    '-o',
-    `${overlayOpts(lower, `${store}/upper`, `${store}/work`)},allow_other`,
-    merged,
-  );
+  let opts: string;
+  if (r.rootfs.kind === 'layers') {
+    const { store: layers, ids } = r.rootfs;
+    b.note(`fuse-overlayfs: ${r.rootfs.label}: ${ids.length} read-only layers, upper in ${store}${r.keep ? ' (kept)' : ' (discarded at exit)'}`);
+    const lowers = [...ids.map((id) => `${layers}/${id}/root`), ...(r.rootfs.base ? [r.rootfs.base] : [])].map(overlayEscape).join(':');
+    opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
+  } else {
+    const lower = r.rootfs.kind === 'host' ? '/' : r.rootfs.path;
+    b.note(`fuse-overlayfs: lower ${lower}, upper in ${store}${r.keep ? ' (kept)' : ' (discarded at exit)'}`);
+    opts = overlayOpts(lower, `${store}/upper`, `${store}/work`);
+  }
+  b.add('daemon', merged, r.fuseOverlayfs ?? 'fuse-overlayfs', '-f', '-o', `${opts},allow_other`, merged);
 }
 
 /**
@@ -77,6 +101,22 @@ export function rootfsInnerOps(b: PlanBuilder, r: RootfsInput): void {
   if (r.keep) {
     b.note(`upper layer kept in ${r.keep}`);
     b.add('bind', `/oldroot${r.keep}`, up, 'rw');
+  }
+  if (r.rootfs.kind === 'layers') {
+    const { label, store, ids } = r.rootfs;
+    b.note(`root: ${label}: overlay of ${ids.length} shared read-only layers (top first) and a private upper layer`);
+    b.add('bind', `/oldroot${store}`, LAYER_MOUNT, 'ro');
+    b.add('mkdir', `${up}/upper`, '755');
+    b.add('mkdir', `${up}/work`, '700');
+    const lowers = [...ids.map((id) => `${LAYER_MOUNT}/${id}/root`), ...(r.rootfs.base ? [`/oldroot${r.rootfs.base}`] : [])].map(overlayEscape).join(':');
+    const data = `lowerdir=${lowers},upperdir=${up}/upper,workdir=${up}/work,userxattr`;
+    if (data.length > MOUNT_DATA_MAX) {
+      throw new HutchError(`${label}: ${ids.length} layers do not fit in one overlay mount (${data.length} > ${MOUNT_DATA_MAX} bytes of options)`, {
+        hint: 'use --storage-driver fuse-overlayfs, or squash the image (export and import it as one root filesystem)',
+      });
+    }
+    b.add('overlay', '/newroot', lowers, `${up}/upper`, `${up}/work`);
+    return;
   }
   if (r.rootfs.kind === 'dir') {
     b.note(`root: overlay of ${r.rootfs.path} (read-only lower) and a private upper layer`);

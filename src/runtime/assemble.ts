@@ -9,6 +9,8 @@ import type { HutchPaths } from '../host/paths';
 import type { TopLevelEntry } from '../rootfs/host-scan';
 import { rootfsInnerOps, rootfsOuterOps, SYSTEM_DIRS, type ResolvedDriver, type RootfsInput } from '../rootfs/layout';
 import type { SandboxSpec } from '../spec';
+import { etcFileOps, type EtcFiles } from '../net/etc-files';
+import { volumeDataPath } from '../volume/store';
 import { PlanBuilder, type Plan } from './plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
 
@@ -28,16 +30,22 @@ export interface HostContext {
    * (cgroup join, network attach) before the pid and cgroup namespaces.
    */
   syncBeforeStart?: boolean;
+  /** Image root: the layer store and the layer ids, top first (src/image/runtime.ts fills it). */
+  imageLayers?: { store: string; ids: string[]; base?: string; label?: string };
+  /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
+  etcFiles?: EtcFiles;
 }
 
 export function rootfsInput(spec: SandboxSpec, host: HostContext): RootfsInput {
-  if (spec.rootfs.kind === 'image') {
-    throw new HutchError(`rootfs image "${spec.rootfs.name}": images are not supported by this build`, {
-      hint: 'use --rootfs host or --rootfs dir:PATH',
-    });
-  }
+  let rootfs: RootfsInput['rootfs'];
+  if (host.imageLayers) {
+    const { store, ids, base, label } = host.imageLayers;
+    rootfs = { kind: 'layers', label: label ?? (spec.rootfs.kind === 'image' ? `image ${spec.rootfs.name}` : 'layers'), store, ids, base };
+  } else if (spec.rootfs.kind === 'image') {
+    throw new Error(`internal: image ${spec.rootfs.name} without resolved layers`);
+  } else rootfs = spec.rootfs;
   return {
-    rootfs: spec.rootfs,
+    rootfs,
     driver: host.driver,
     readOnly: spec.readOnly,
     keep: spec.keep,
@@ -128,6 +136,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostContext): Plan {
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add('mask', `/newroot${p}`);
 
+  if (host.etcFiles) etcFileOps(b, host.etcFiles, spec);
   userMountOps(b, spec, host);
   procMaskOps(b);
 
@@ -164,9 +173,8 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostContext): voi
       b.add('mkdir', `/newroot${m.target}`, (m.mode ?? 0o1777).toString(8));
       b.add('tmpfs', `/newroot${m.target}`, (m.mode ?? 0o1777).toString(8), ...(m.size ? [m.size] : []));
     } else {
-      throw new HutchError(`volume "${m.name}": named volumes are not supported by this build`, {
-        hint: 'use a bind mount (-v /host/path:' + m.target + ')',
-      });
+      // Named volume: a bind of its data directory (created by the launcher on first use).
+      b.add('bind', `/oldroot${volumeDataPath(host.paths, m.name)}`, `/newroot${m.target}`, m.readOnly ? 'ro,rec' : 'rw,rec');
     }
   }
 }

@@ -4,7 +4,7 @@
 // stale (hutch was killed together with its helper) and is reclaimed by the
 // next hutch that looks.
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../errors';
 import { ensurePrivateDir } from '../host/paths';
@@ -18,6 +18,22 @@ export interface SandboxState {
   command: string[];
   rootfs: string;
   network: string;
+  /** User-mode NAT driver in use (slirp4netns | pasta), when there is one. */
+  networkDriver?: string;
+  /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */
+  ports?: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
+  /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */
+  cgroup?: string;
+  /** Limits in force (src/cgroup; `hutch update` changes them). */
+  limits?: import('../spec').LimitsSpec;
+}
+
+function olderThan(dir: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(dir).mtimeMs > ms;
+  } catch {
+    return false;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -75,7 +91,9 @@ export function listSandboxes(stateDir: string): { dir: string; state: SandboxSt
     const dir = join(stateDir, n);
     const st = readState(dir);
     if (st && alive(st.pid)) out.push({ dir, state: st });
-    else if (!st || !alive(st.pid)) rmSync(dir, { recursive: true, force: true });
+    // No state.json yet may be a sandbox being started right now (claimed,
+    // not yet written): only a dead owner, or a dir older than a minute, is stale.
+    else if (st ? !alive(st.pid) : olderThan(dir, 60_000)) rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }

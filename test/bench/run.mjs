@@ -191,6 +191,10 @@ async function startupGroup(ctx) {
   else notes.push('skipped hutch.cjs: dist/hutch.cjs does not exist (npm run build)');
   if (fs.existsSync(sea)) cmds.push({ name: 'dist/hutch run --network none -- /bin/true', argv: [sea, ...sandboxArgs], hutch: 'sea' });
   else notes.push('skipped dist/hutch: no single executable built');
+  // Start-up alone (no sandbox): the bundle parsed by node vs the single
+  // executable with its V8 code cache.
+  if (fs.existsSync(cjs)) cmds.push({ name: 'node dist/hutch.cjs --version', argv: [ctx.node, cjs, '--version'] });
+  if (fs.existsSync(sea)) cmds.push({ name: 'dist/hutch --version', argv: [sea, '--version'] });
   if (hasCommand('unshare')) cmds.push({ name: 'unshare -Urmpf --mount-proc /bin/true', argv: ['unshare', '-Urmpf', '--mount-proc', '/bin/true'] });
   else notes.push('skipped unshare: not installed (util-linux)');
   if (hasCommand('bwrap'))
@@ -231,12 +235,200 @@ async function startupGroup(ctx) {
   };
 }
 
+// Create 2000 small files in the writable layer, read them back, and read a
+// tree of the lower layer (/usr/share); prints three millisecond figures.
+const THROUGHPUT_SH = `cd "$1"; lower="$2"; n=2000
+t0=$(date +%s%N); i=0; while [ $i -lt $n ]; do echo "file $i some content" > f$i; i=$((i+1)); done
+t1=$(date +%s%N); cat f* > /dev/null
+t2=$(date +%s%N); tar -cf - "$lower" 2>/dev/null | cat > /dev/null
+t3=$(date +%s%N); echo $(( (t1-t0)/1000000 )) $(( (t2-t1)/1000000 )) $(( (t3-t2)/1000000 ))`;
+
+/** The image path: import, first and warm start, cached build, throughput (kernel overlayfs vs fuse-overlayfs vs host). */
+async function imagesGroup(ctx) {
+  const fixtures = process.env.HUTCH_FIXTURES || '/var/cache/hutch-test-fixtures';
+  if (IS_ROOT) spawnSync('bash', [path.join(ctx.repo, 'test', 'fixtures', 'debian.sh'), fixtures], { stdio: 'inherit' });
+  const tarball = path.join(fixtures, 'rootfs.tar.zst');
+  const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
+  if (!fs.existsSync(tarball) || !fs.existsSync(cjs)) {
+    return { columns: ['what'], rows: [], lines: [`skipped: ${tarball} or dist/hutch.cjs missing (run as root once: bash test/fixtures/debian.sh)`], data: { skipped: true } };
+  }
+  const hutch = (...a) => [ctx.node, cjs, ...a];
+  const rows = [];
+  const data = {};
+  const imp = once(hutch('image', 'import', tarball, '--name', 'bench-deb', '-q'), ctx.env);
+  if (imp.err) return { columns: ['what'], rows: [], lines: [`import failed: ${imp.err}`], data: { error: imp.err } };
+  rows.push(['import rootfs.tar.zst (194 MiB, 1 layer)', fmt(imp.ms, 0), '', '']);
+  data.importMs = imp.ms;
+  const trueOn = (driver) => hutch('run', '--network', 'none', '--storage-driver', driver, '--rootfs', 'image:bench-deb', '--', '/bin/true');
+  const first = once(trueOn('overlay'), ctx.env);
+  rows.push(['first start on the image (right after import)', fmt(first.ms, 1), '', '']);
+  data.firstStartMs = first.ms;
+  const warm = timeCommands(
+    [
+      { name: 'warm start, image, kernel overlayfs', argv: trueOn('overlay') },
+      { name: 'warm start, image, fuse-overlayfs', argv: trueOn('fuse-overlayfs') },
+      { name: 'warm start, host root', argv: hutch('run', '--network', 'none', '--', '/bin/true') },
+    ],
+    { runs: ctx.runs, warmup: ctx.warmup, env: ctx.env },
+  );
+  const hostStart = warm[2].median;
+  for (const r of warm) rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', r.ok ? fmt(r.p90, 1) : '', r.ok ? `${fmt(r.median / hostStart, 2)}x host root` : r.error]);
+  data.warm = warm;
+  // A cached build: 2 steps, built once, then timed (all cache hits).
+  const pdir = path.join(ctx.scratch, 'build-profile');
+  fs.mkdirSync(pdir, { recursive: true });
+  fs.writeFileSync(path.join(pdir, 'p.yaml'), 'rootfs: {image: bench-deb}\nsetup:\n  - run: echo a > /a\n  - run: echo b > /b\n');
+  const prof = path.join(pdir, 'p.yaml');
+  const firstBuild = once(hutch('build', '-q', prof), ctx.env);
+  const cached = timeCommands([{ name: 'hutch build (2 steps, all cached)', argv: hutch('build', '-q', prof) }], { runs: ctx.runs, warmup: 1, env: ctx.env })[0];
+  rows.push([`hutch build, first (2 steps built)`, fmt(firstBuild.ms, 0), '', firstBuild.err || '']);
+  rows.push([cached.name, cached.ok ? fmt(cached.median, 1) : 'FAILED', cached.ok ? fmt(cached.p90, 1) : '', cached.error ?? '']);
+  data.buildFirstMs = firstBuild.ms;
+  data.buildCached = cached;
+  // Throughput inside vs on the host.
+  const reps = 3;
+  const measure = (argv) => {
+    const samples = [];
+    for (let i = 0; i < reps; i++) {
+      const r = spawnSync(argv[0], argv.slice(1), { env: ctx.env, encoding: 'utf8' });
+      if (r.status !== 0) return { error: (r.stderr || '').trim().slice(0, 300) };
+      samples.push(r.stdout.trim().split(/\s+/).map(Number));
+    }
+    return { create: median(samples.map((s) => s[0]).sort((a, b) => a - b)), readOwn: median(samples.map((s) => s[1]).sort((a, b) => a - b)), readLower: median(samples.map((s) => s[2]).sort((a, b) => a - b)) };
+  };
+  const inside = (driver, ...extra) => hutch('run', '--network', 'none', '--storage-driver', driver, ...extra, '--rootfs', 'image:bench-deb', '--', 'sh', '-c', THROUGHPUT_SH, 'sh', '/srv', '/usr/share');
+  const hostDir = fs.mkdtempSync(path.join(ctx.scratch, 'tp-'));
+  const keepDir = path.join(ctx.scratch, 'keep-tp');
+  const tp = {
+    'kernel overlayfs (upper on tmpfs)': measure(inside('overlay')),
+    'kernel overlayfs (upper on disk, --keep)': measure(inside('overlay', '--keep', keepDir)),
+    'fuse-overlayfs (upper on disk)': measure(inside('fuse-overlayfs')),
+    'host (disk, no sandbox)': measure(['sh', '-c', `rm -f ${hostDir}/f*; ${THROUGHPUT_SH}`, 'sh', hostDir, path.join(fixtures, 'rootfs', 'usr', 'share')]),
+  };
+  const host = tp['host (disk, no sandbox)'];
+  const lines = ['', 'file throughput: 2000 small files created, read back; /usr/share of the image read (tar), ms (median of 3):'];
+  const tpRows = [];
+  for (const [name, r] of Object.entries(tp)) {
+    if (r.error) lines.push(`  ${name}: FAILED ${r.error}`);
+    else tpRows.push([name, r.create, r.readOwn, r.readLower, `${fmt(r.create / host.create, 2)}x / ${fmt(r.readOwn / host.readOwn, 2)}x / ${fmt(r.readLower / host.readLower, 2)}x`]);
+  }
+  lines.push(table(['where', 'create ms', 'read own ms', 'read lower ms', 'vs host (create/own/lower)'], tpRows));
+  data.throughput = tp;
+  spawnSync(ctx.node, [cjs, 'image', 'rm', 'bench-deb'], { env: ctx.env });
+  return { columns: ['what', 'median ms', 'p90 ms', 'ratio / note'], rows, lines, data };
+}
+
+/** One iperf3 client run against 127.0.0.1:port; bits per second received, or NaN. */
+function iperfClient(port, seconds, reverse) {
+  const r = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])], {
+    encoding: 'utf8',
+    timeout: (seconds + 15) * 1000,
+  });
+  try {
+    return JSON.parse(r.stdout).end.sum_received.bits_per_second;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Starts `argv` (an iperf3 server with --forceflush: its stdout is a pipe), waits for "Server listening", returns a stop function. */
+async function startIperfServer(argv, env) {
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const deadline = Date.now() + 20_000;
+  while (!/Server listening/.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const ok = /Server listening/.test(out);
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.on('close', () => resolve());
+      child.kill('SIGTERM');
+    });
+  if (!ok) await stop();
+  return { ok, stop, out: () => out };
+}
+
+async function freeTcpPort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * User-mode NAT: setup time per driver (a sandbox with the network minus one
+ * without) and iperf3 throughput through a published port, both directions,
+ * beside plain loopback on the host.
+ */
+async function networkGroup(ctx) {
+  const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
+  const hutch = [ctx.node, cjs];
+  const lines = [];
+  const rows = [];
+  const data = { setup: {}, throughput: {} };
+  const drivers = ['slirp4netns', 'pasta'].filter((d) => hasCommand(d));
+  for (const d of ['slirp4netns', 'pasta']) if (!drivers.includes(d)) lines.push(`skipped ${d}: not installed`);
+
+  const cmds = [
+    { name: 'hutch run --network none -- /bin/true', argv: [...hutch, 'run', '--network', 'none', '--', '/bin/true'] },
+    ...drivers.map((d) => ({ name: `hutch run --network-driver ${d} -- /bin/true`, argv: [...hutch, 'run', '--network', 'slirp', '--network-driver', d, '--', '/bin/true'], driver: d })),
+    { name: 'hutch run --network slirp -- /bin/true (auto)', argv: [...hutch, 'run', '--network', 'slirp', '--', '/bin/true'], driver: 'auto' },
+  ];
+  const timed = timeCommands(cmds, { runs: Math.min(ctx.runs, 20), warmup: ctx.warmup, env: ctx.env });
+  const base = timed[0].ok ? timed[0].median : NaN;
+  timed.forEach((r, i) => {
+    const setup = cmds[i].driver && r.ok ? r.median - base : NaN;
+    if (cmds[i].driver) data.setup[cmds[i].driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
+    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', cmds[i].driver ? `setup ${fmt(setup, 1)} ms` : 'baseline']);
+    if (!r.ok) lines.push(`${r.name} failed: ${r.error}`);
+  });
+
+  if (!hasCommand('iperf3')) {
+    lines.push('skipped throughput: iperf3 is not installed');
+    return { columns: ['what', 'median ms / Gbit/s', 'note'], rows, lines, data };
+  }
+  const seconds = Number(process.env.HUTCH_BENCH_IPERF_SECONDS || 3);
+  const gbit = (bps) => bps / 1e9;
+  // Plain loopback on the host: the ceiling.
+  const lport = await freeTcpPort();
+  const plain = await startIperfServer(['iperf3', '-s', '--forceflush', '-B', '127.0.0.1', '-p', String(lport)], ctx.env);
+  const loop = plain.ok ? iperfClient(lport, seconds, false) : NaN;
+  await plain.stop();
+  data.throughput.loopback = { bitsPerSecond: loop };
+  rows.push(['iperf3 host loopback', fmt(gbit(loop), 2) + ' Gbit/s', '1.00x']);
+  for (const d of drivers) {
+    const port = await freeTcpPort();
+    const srv = await startIperfServer([...hutch, 'run', '--network', 'slirp', '--network-driver', d, '-p', `${port}:5201`, '--', 'iperf3', '-s', '--forceflush', '-p', '5201'], ctx.env);
+    if (!srv.ok) {
+      lines.push(`${d}: iperf3 server in the sandbox did not start: ${srv.out().slice(-300)}`);
+      continue;
+    }
+    const in_ = iperfClient(port, seconds, false); // host -> sandbox
+    const out = iperfClient(port, seconds, true); // sandbox -> host (-R: the server inside sends)
+    await srv.stop();
+    data.throughput[d] = { hostToSandbox: in_, sandboxToHost: out };
+    rows.push([`iperf3 host -> sandbox (${d}, published port)`, fmt(gbit(in_), 2) + ' Gbit/s', fmt(in_ / loop, 2) + 'x']);
+    rows.push([`iperf3 sandbox -> host (${d}, published port)`, fmt(gbit(out), 2) + ' Gbit/s', fmt(out / loop, 2) + 'x']);
+  }
+  lines.push(`iperf3 ${seconds} s per direction (HUTCH_BENCH_IPERF_SECONDS); ratios are against plain loopback on the host`);
+  return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
+}
+
 /**
  * The benchmark groups, in order. Later issues append here, e.g.
  *   { name: 'network', description: 'iperf3 throughput to host loopback', run: networkGroup }
  *   { name: 'image', description: 'first and warm start of an image', run: imageGroup }
  */
-const GROUPS = [{ name: 'startup', description: 'wall time to start and finish /bin/true in a sandbox', run: startupGroup }];
+const GROUPS = [
+  { name: 'startup', description: 'wall time to start and finish /bin/true in a sandbox', run: startupGroup },
+  { name: 'images', description: 'Debian image: import, first/warm start, cached build, file throughput per storage driver', run: imagesGroup },
+  { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },
+];
 
 // ---------------------------------------------------------------- output
 

@@ -1,0 +1,53 @@
+// `hutch ps`: running sandboxes, from the state directory.
+
+import { runningSandboxes } from '../cgroup/running';
+import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
+
+const FLAGS: FlagDef[] = [
+  { name: 'json', kind: 'bool', help: 'print a JSON array (the state of each sandbox)' },
+  { name: 'quiet', short: 'q', kind: 'bool', help: 'print names only' },
+  { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
+];
+
+const USAGE = `Usage: hutch ps [FLAGS]
+
+List running sandboxes (started by hutch run as you).
+
+Flags:
+${formatFlagHelp(FLAGS)}
+`;
+
+function age(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+export function table(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 2))).join('').trimEnd()).join('\n') + '\n';
+}
+
+export async function psCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, FLAGS, 'ps');
+  if (flagBool(p, 'help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const all = runningSandboxes();
+  if (flagBool(p, 'json')) {
+    process.stdout.write(`${JSON.stringify(all.map((r) => r.state), null, 2)}\n`);
+    return 0;
+  }
+  if (flagBool(p, 'quiet')) {
+    for (const r of all) process.stdout.write(`${r.state.name}\n`);
+    return 0;
+  }
+  const rows = [['NAME', 'PID', 'UP', 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
+  for (const { state: s } of all) {
+    rows.push([s.name, String(s.pid), age(s.startedAt), s.profile[0] ?? '-', s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+  }
+  process.stdout.write(table(rows));
+  return 0;
+}

@@ -1,0 +1,94 @@
+// User namespaces: the one thing hutch cannot run without. The sysctls that
+// forbid them differ per distribution (upstream user.max_user_namespaces,
+// Debian's kernel.unprivileged_userns_clone, Ubuntu 24.04's AppArmor
+// restriction); the final word is an unshare tried for real by the helper.
+
+import { runPlanCaptured } from '../runtime/launch';
+import { PlanBuilder } from '../runtime/plan';
+import { sudo } from './fixes';
+import type { IdentityInfo } from './ids';
+import { check, readSysctl, sysctlFix, type Check } from './probe';
+
+/** Creates a user namespace mapping only our own ids, through the helper. */
+export async function tryUserns(helper: string, ids: IdentityInfo): Promise<{ ok: boolean; detail: string }> {
+  const b = new PlanBuilder();
+  b.add('uidmap', 0, ids.uid, 1).add('gidmap', 0, ids.gid, 1).add('userns');
+  b.add('exec', helper, '--version');
+  const r = await runPlanCaptured(helper, b.build());
+  return { ok: r.code === 0, detail: (r.stderr.trim() || `exit ${r.code}`).replace(/^hutch: /, '') };
+}
+
+/**
+ * An AppArmor profile that allows user namespaces for the helper (the
+ * process that calls unshare), written where apparmor_parser loads it.
+ * The `*` covers every helper version hutch extracts.
+ */
+export function apparmorFix(helperGlob: string, s: string): string {
+  const profile = `abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile hutch-helper ${helperGlob} flags=(unconfined) {\\n  userns,\\n}\\n`;
+  return `printf '${profile}' | ${s}tee /etc/apparmor.d/hutch-helper && ${s}apparmor_parser -r /etc/apparmor.d/hutch-helper`;
+}
+
+export async function probeUserns(helper: string, helperGlob: string, ids: IdentityInfo): Promise<Check[]> {
+  const s = sudo();
+  const out: Check[] = [];
+  const area = 'user namespaces';
+  const max = readSysctl('user.max_user_namespaces');
+  out.push(
+    max === undefined
+      ? check({ id: 'userns.max', area, status: 'error', summary: 'user.max_user_namespaces does not exist: the kernel has no user namespaces', fix: 'use a kernel built with CONFIG_USER_NS=y' })
+      : Number(max) > 0
+        ? check({ id: 'userns.max', area, status: 'ok', summary: `user.max_user_namespaces = ${max}`, facts: { value: Number(max) } })
+        : check({ id: 'userns.max', area, status: 'error', summary: 'user.max_user_namespaces = 0: user namespaces are disabled', fix: sysctlFix('user.max_user_namespaces', 28633, s), facts: { value: 0 } }),
+  );
+  const clone = readSysctl('kernel.unprivileged_userns_clone');
+  if (clone !== undefined) {
+    out.push(
+      clone === '1'
+        ? check({ id: 'userns.debian-clone', area, status: 'ok', summary: 'kernel.unprivileged_userns_clone = 1', facts: { value: 1 } })
+        : check({
+            id: 'userns.debian-clone',
+            area,
+            status: ids.uid === 0 ? 'warning' : 'error',
+            summary: `kernel.unprivileged_userns_clone = ${clone}: only root may create user namespaces (Debian's switch)`,
+            fix: sysctlFix('kernel.unprivileged_userns_clone', 1, s),
+            facts: { value: Number(clone) },
+          }),
+    );
+  }
+  const aa = readSysctl('kernel.apparmor_restrict_unprivileged_userns');
+  if (aa !== undefined) {
+    out.push(
+      aa === '0'
+        ? check({ id: 'userns.apparmor', area, status: 'ok', summary: 'kernel.apparmor_restrict_unprivileged_userns = 0', facts: { value: 0 } })
+        : check({
+            id: 'userns.apparmor',
+            area,
+            status: 'warning', // the real unshare below decides whether it blocks
+            summary: 'kernel.apparmor_restrict_unprivileged_userns = 1: AppArmor allows user namespaces only to programs with a profile saying so (Ubuntu 24.04)',
+            detail: 'the fix gives the hutch helper such a profile; the alternative, turning the restriction off for every program, is `' + sysctlFix('kernel.apparmor_restrict_unprivileged_userns', 0, s) + '`',
+            fix: apparmorFix(helperGlob, s),
+            facts: { value: Number(aa) },
+          }),
+    );
+  }
+  const real = await tryUserns(helper, ids);
+  const aaCheck = out.find((c) => c.id === 'userns.apparmor');
+  if (real.ok && aaCheck && aaCheck.status !== 'ok') {
+    // The restriction is on, but a profile (or privilege) lets hutch through.
+    Object.assign(aaCheck, { status: 'ok', summary: `${aaCheck.summary}; hutch's helper is allowed`, fix: undefined, detail: undefined });
+  }
+  const blockers = out.filter((c) => c.status !== 'ok' && c.fix);
+  out.push(
+    real.ok
+      ? check({ id: 'userns.create', area, status: 'ok', summary: 'a user namespace was created (tried for real)' })
+      : check({
+          id: 'userns.create',
+          area,
+          status: 'error',
+          summary: `creating a user namespace failed: ${real.detail}`,
+          detail: blockers.length ? `see ${blockers.map((c) => c.id).join(', ')} above` : 'a container runtime or a seccomp policy around this session may forbid unshare(CLONE_NEWUSER)',
+          fix: blockers[0]?.fix ?? 'run hutch outside containers that forbid user namespaces (e.g. docker needs --security-opt seccomp=unconfined --security-opt apparmor=unconfined)',
+        }),
+  );
+  return out;
+}

@@ -1,0 +1,102 @@
+// Run a host command inside a user namespace with the caller's id maps and
+// no other namespace: that is how layers are written, read and removed. The
+// tar that extracts a layer runs as "root" of the namespace, so a file owned
+// by uid 33 in the image is owned by subuid+32 on disk, exactly what a
+// sandbox's namespace will see as 33 again.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { HutchError } from '../errors';
+import type { IdentityInfo } from '../host/ids';
+import { helperPath } from '../host/self';
+import { findExecutable } from '../host/which';
+import { formatPlan, PlanBuilder, type Plan } from '../runtime/plan';
+
+/** The id-map ops every plan here starts with. */
+export function identityOps(b: PlanBuilder, ids: IdentityInfo): PlanBuilder {
+  for (const m of ids.uidMap) b.add('uidmap', m.inside, m.outside, m.count);
+  for (const m of ids.gidMap) b.add('gidmap', m.inside, m.outside, m.count);
+  if (ids.uidMap.length > 1) {
+    b.add('newuidmap', ids.newuidmap!);
+    b.add('newgidmap', ids.newgidmap!);
+  }
+  return b.add('userns');
+}
+
+/** Whether only uid/gid 0 exist in the namespace (every file ends up owned by the caller). */
+export function ownershipSquashed(ids: IdentityInfo): boolean {
+  return ids.uidMap.length === 1 || ids.gidMap.length === 1;
+}
+
+/** Highest id that exists inside the namespace. */
+export function maxMappedId(ranges: IdentityInfo['uidMap']): number {
+  return Math.max(...ranges.map((r) => r.inside + r.count - 1));
+}
+
+export function toolPath(name: string): string {
+  const p = findExecutable(name, process.env);
+  if (!p) throw new HutchError(`${name} is not installed`, { hint: `install it (Debian/Ubuntu: apt install ${name === 'zstd' ? 'zstd' : name === 'xz' ? 'xz-utils' : name})` });
+  return p;
+}
+
+export interface NsProcess {
+  child: ChildProcess;
+  /** Resolves with the exit status and stderr once the command is gone. */
+  done: Promise<{ code: number; stderr: string }>;
+}
+
+/**
+ * Start `argv` (absolute argv0) in the user namespace. stdin/stdout are pipes
+ * unless given; the plan goes in on fd 3, which stays open as the lifeline:
+ * if hutch dies, the helper kills the command.
+ */
+export function spawnInUserns(
+  ids: IdentityInfo,
+  argv: string[],
+  opts: { stdin?: 'pipe' | 'ignore' | number; stdout?: 'pipe' | 'ignore' | number; cleanup?: string[] } = {},
+): NsProcess {
+  const b = identityOps(new PlanBuilder(), ids);
+  for (const c of opts.cleanup ?? []) b.add('cleanup', c);
+  b.add('exec', ...argv);
+  return spawnPlan(b.build(), opts);
+}
+
+function spawnPlan(plan: Plan, opts: { stdin?: 'pipe' | 'ignore' | number; stdout?: 'pipe' | 'ignore' | number }): NsProcess {
+  const child = spawn(helperPath(), ['run'], { stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe', 'pipe'] });
+  const lifeline = child.stdio[3] as Writable;
+  lifeline.on('error', () => {});
+  lifeline.write(formatPlan(plan, false));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 64 * 1024) stderr += d;
+  });
+  const done = new Promise<{ code: number; stderr: string }>((resolve) => {
+    child.on('error', (e) => resolve({ code: 125, stderr: e.message }));
+    child.on('close', (code, signal) => {
+      lifeline.destroy();
+      resolve({ code: code ?? 128 + (signal ? 9 : 0), stderr });
+    });
+  });
+  return { child, done };
+}
+
+/** Run to completion, output captured. */
+export async function runInUserns(ids: IdentityInfo, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = spawnInUserns(ids, argv, { stdin: 'ignore' });
+  let stdout = '';
+  p.child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const r = await p.done;
+  return { ...r, stdout };
+}
+
+/**
+ * Remove a tree whose files may belong to subordinate ids: the helper's
+ * `cleanup` op runs inside the namespace (never follows symlinks, gives
+ * directories u+rwx on the way).
+ */
+export async function removeTree(ids: IdentityInfo, path: string): Promise<void> {
+  const r = await spawnInUserns(ids, ['/bin/true'], { stdin: 'ignore', stdout: 'ignore', cleanup: [path] }).done;
+  if (r.code !== 0 || r.stderr.trim()) {
+    throw new HutchError(`cannot remove ${path}: ${r.stderr.trim().replace(/^hutch: /, '') || `exit ${r.code}`}`);
+  }
+}

@@ -1,0 +1,88 @@
+// /etc/hosts and /etc/resolv.conf inside the sandbox. They are written into
+// the helper's private scratch tmpfs (`file` op) and bound read-only over the
+// sandbox's paths, so the host's own files are never touched, and it works
+// with --read-only roots. Where the root filesystem's /etc/resolv.conf is a
+// symlink (systemd-resolved: ../run/systemd/resolve/stub-resolv.conf), the
+// file is bound at the link's target, inside the sandbox.
+
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { PlanBuilder } from '../runtime/plan';
+import type { SandboxSpec } from '../spec';
+import type { NetLayout } from './types';
+
+export interface EtcFiles {
+  hosts: string;
+  resolvConf?: string;
+}
+
+const SCRATCH = '/hutch-etc';
+
+/** Names the sandbox reaches the host's loopback under (podman's name, and ours). */
+export const HOST_ALIASES = ['host.hutch.internal', 'host.containers.internal'];
+
+export function hostsFile(hostname: string, address: string, hostLoopbackVia?: string): string {
+  const lines = ['# written by hutch for this sandbox', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${address}\t${hostname}`];
+  if (hostLoopbackVia) lines.push(`${hostLoopbackVia}\t${HOST_ALIASES.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The forwarder as the only nameserver; `search`/`domain`/`options` copied from the host's file. */
+export function resolvConf(dns: string, driver: string, hostText?: string): string {
+  const kept = (hostText ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^(search|domain|options)\s/.test(l));
+  return `# written by hutch: DNS goes through ${driver}'s forwarder\nnameserver ${dns}\n${kept.map((l) => `${l}\n`).join('')}`;
+}
+
+export function hostResolvConf(): string | undefined {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The files for a sandbox: none for `host` (it uses the host's), hosts only for `none`. */
+export function etcFilesFor(spec: SandboxSpec, net?: { layout: NetLayout; driver: string }): EtcFiles | undefined {
+  if (spec.network === 'host') return undefined;
+  if (!net) return { hosts: hostsFile(spec.hostname, '127.0.1.1') };
+  const via = spec.allowHostLoopback && net.layout.gateway ? net.layout.gateway : undefined;
+  return {
+    hosts: hostsFile(spec.hostname, net.layout.address, via),
+    resolvConf: resolvConf(net.layout.dns, net.driver, hostResolvConf()),
+  };
+}
+
+/** `/etc/NAME` inside the root filesystem at `lowerRoot`, following symlinks within that root. */
+export function etcPathInRoot(lowerRoot: string, name: string): string {
+  let p = `/etc/${name}`;
+  for (let hops = 0; hops < 8; hops++) {
+    let target: string;
+    try {
+      if (!lstatSync(posix.join(lowerRoot, p)).isSymbolicLink()) return p;
+      target = readlinkSync(posix.join(lowerRoot, p));
+    } catch {
+      return p;
+    }
+    p = posix.resolve(posix.dirname(p), target);
+  }
+  return `/etc/${name}`;
+}
+
+export function etcFileOps(b: PlanBuilder, files: EtcFiles, spec: SandboxSpec): void {
+  const lowerRoot = spec.rootfs.kind === 'dir' ? spec.rootfs.path : '/';
+  const entries: [string, string | undefined][] = [
+    ['hosts', files.hosts],
+    ['resolv.conf', files.resolvConf],
+  ];
+  for (const [name, content] of entries) {
+    if (content === undefined) continue;
+    const inside = etcPathInRoot(lowerRoot, name);
+    // A user mount of the file (or of its directory) wins: it comes later in the plan.
+    b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
+    b.add('file', `${SCRATCH}/${name}`, '644', content);
+    b.add('bind', `${SCRATCH}/${name}`, `/newroot${inside}`, 'ro');
+  }
+}

@@ -1,0 +1,99 @@
+// The network part of SandboxSpec from profile values and flags: published
+// ports (profile `network.publish` then -p), exposed ports (profile
+// `network.expose` then --expose; -P publishes them on free host ports),
+// allowHostLoopback and the driver. Ports only make sense with user-mode NAT:
+// with `none` there is nothing to forward to, with `host` the program's ports
+// already are the host's.
+
+import { HutchError } from '../errors';
+import { parseExpose, parsePortMapping, type PortMapping } from '../profile/values';
+import type { NetworkMode } from '../spec';
+import { NET_DRIVERS, type NetDriverName } from './types';
+
+export interface NetworkOverrides {
+  publish: string[];
+  publishAll: boolean;
+  expose: string[];
+  networkDriver?: string;
+  allowHostLoopback?: boolean;
+}
+
+export interface NetworkSpecPart {
+  networkDriver: 'auto' | NetDriverName;
+  allowHostLoopback: boolean;
+  ports: PortMapping[];
+  expose: string[];
+}
+
+export function parsePublish(text: string, what: string): PortMapping {
+  const r = parsePortMapping(text);
+  if (!r.ok) throw new HutchError(`${what}: ${r.message}`, { hint: r.hint });
+  return r.value;
+}
+
+function exposeRange(e: string): { start: number; end: number; protocol: string } {
+  const [range, protocol] = e.split('/');
+  const [a, b = a] = range.split('-');
+  return { start: Number(a), end: Number(b), protocol };
+}
+
+export function resolveNetworkSpec(
+  profile: { allowHostLoopback: boolean; publish: string[]; expose: string[] },
+  o: NetworkOverrides,
+  mode: NetworkMode,
+  modeFrom: string,
+): NetworkSpecPart {
+  const ports = [
+    ...profile.publish.map((t, i) => parsePublish(t, `profile network.publish[${i}]`)),
+    ...o.publish.map((t) => parsePublish(t, '--publish')),
+  ];
+  const expose = [...profile.expose];
+  for (const e of o.expose) {
+    const r = parseExpose(e);
+    if (!r.ok) throw new HutchError(`--expose: ${r.message}`, { hint: r.hint });
+    if (!expose.includes(r.value)) expose.push(r.value);
+  }
+  if (o.publishAll) {
+    for (const e of expose) {
+      const x = exposeRange(e);
+      for (let p = x.start; p <= x.end; p++) {
+        const covered = ports.some((m) => m.protocol === x.protocol && p >= m.containerPort.start && p <= m.containerPort.end);
+        if (!covered) ports.push({ containerPort: { start: p, end: p }, protocol: x.protocol as PortMapping['protocol'] });
+      }
+    }
+  }
+
+  let driver: 'auto' | NetDriverName = 'auto';
+  if (o.networkDriver !== undefined) {
+    if (o.networkDriver !== 'auto' && !(NET_DRIVERS as readonly string[]).includes(o.networkDriver)) {
+      throw new HutchError(`--network-driver: "${o.networkDriver}" is not one of auto, ${NET_DRIVERS.join(', ')}`, {
+        hint: 'slirp4netns or pasta (auto: pasta where it can run, else slirp4netns)',
+      });
+    }
+    driver = o.networkDriver as 'auto' | NetDriverName;
+    if (mode !== 'slirp' && mode !== 'pasta') {
+      throw new HutchError(`--network-driver ${driver} needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
+        hint: 'add --network slirp',
+      });
+    }
+  }
+
+  const nat = mode === 'slirp' || mode === 'pasta';
+  if (!nat && ports.length) {
+    const from = o.publish.length ? '--publish' : o.publishAll ? '--publish-all' : 'profile network.publish';
+    throw new HutchError(`${from}: ports cannot be published with network "${mode}" (${modeFrom})`, {
+      hint: mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
+    });
+  }
+  if (!nat && o.allowHostLoopback) {
+    throw new HutchError(`--allow-host-loopback needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
+      hint: mode === 'host' ? 'with --network host the sandbox already shares the host loopback' : 'use --network slirp',
+    });
+  }
+  return {
+    networkDriver: driver,
+    allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
+    ports,
+    expose,
+  };
+}

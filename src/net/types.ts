@@ -1,0 +1,56 @@
+// Shared shapes of the network layer: what a published port is once it is
+// concrete (one host port, one sandbox port), and the interface every
+// user-mode NAT driver implements (rootlesskit's pkg/network + pkg/port
+// split, folded into one because both slirp4netns and pasta forward ports
+// themselves).
+
+export type NetDriverName = 'slirp4netns' | 'pasta';
+export const NET_DRIVERS: readonly NetDriverName[] = ['slirp4netns', 'pasta'];
+
+/** One concrete forward: host address:port -> sandbox port. Ranges are expanded to one entry per port. */
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  /** Host address the driver listens on: `127.0.0.1`, `0.0.0.0`, `::1`, ... (no brackets). */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  /** The host port was chosen by hutch (-P, or `-p CTR` without a host port). */
+  random: boolean;
+}
+
+/** Addresses the sandbox sees; fixed before launch so /etc files can be written by the plan. */
+export interface NetLayout {
+  /** The sandbox's own IPv4 address (for /etc/hosts). */
+  address: string;
+  /** The default gateway; with allowHostLoopback it leads to the host's 127.0.0.1. */
+  gateway: string;
+  /** DNS forwarder the driver answers on (for /etc/resolv.conf). */
+  dns: string;
+}
+
+export interface AttachOptions {
+  /** Host pid of the helper's monitor: already inside the sandbox's user and network namespaces. */
+  monitorPid: number;
+  forwards: PortForward[];
+  allowHostLoopback: boolean;
+  /** Per-sandbox state directory (removed by the helper at exit): sockets and pid files go here. */
+  sandboxDir: string;
+  /** Absolute path of the driver binary. */
+  binary: string;
+}
+
+/** A running network process attached to one sandbox. */
+export interface NetSession {
+  readonly driver: NetDriverName;
+  /** Host pid of slirp4netns / pasta. */
+  readonly pid: number;
+  /** Stop the process and everything hutch runs for it; resolves when it is gone. */
+  stop(): Promise<void>;
+}
+
+export interface NetworkDriver {
+  readonly name: NetDriverName;
+  layout(allowHostLoopback: boolean): NetLayout;
+  /** Start the driver for the sandbox whose monitor is `monitorPid` and publish the ports; resolves when traffic flows. */
+  attach(opts: AttachOptions): Promise<NetSession>;
+}
