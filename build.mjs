@@ -49,8 +49,11 @@ if (!args.has('--no-helper')) {
       stdio: 'inherit',
       env: { ...process.env, OUT: buildDir },
     });
-    copyFileSync(join(buildDir, 'hutch-helper'), join(dist, 'hutch-helper'));
-    chmodSync(join(dist, 'hutch-helper'), 0o755);
+    // temp file + rename: a running sandbox keeps the old binary busy (ETXTBSY)
+    const tmp = join(dist, `.hutch-helper.${process.pid}`);
+    copyFileSync(join(buildDir, 'hutch-helper'), tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, join(dist, 'hutch-helper'));
   });
 }
 

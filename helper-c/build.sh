@@ -19,5 +19,7 @@ else
 fi
 cc=${CC:-$cc}
 # shellcheck disable=SC2086
-$cc $flags -o "$OUT/hutch-helper" $srcs $ldflags
+# link to a temp name, then rename: a running copy stays valid (no ETXTBSY)
+$cc $flags -o "$OUT/.hutch-helper.$$" $srcs $ldflags
+mv -f "$OUT/.hutch-helper.$$" "$OUT/hutch-helper"
 echo "built $OUT/hutch-helper ($cc, $(wc -c <"$OUT/hutch-helper") bytes)"

@@ -4,6 +4,7 @@
 import { HutchError } from './errors';
 import { suggest } from './util/suggest';
 import { VERSION } from './version';
+import { trace } from './util/trace';
 
 const USAGE = `hutch ${VERSION}: rootless sandboxes for developers
 
@@ -51,6 +52,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  trace('main');
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(USAGE);

@@ -22,6 +22,7 @@ import { etcFilesFor } from '../net/etc-files';
 import { claimSandboxDir, writeState } from '../runtime/state';
 import { resolveSpec, type SpecOverrides } from '../spec-resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
+import { trace } from '../util/trace';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -144,10 +145,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const env = process.env;
   const cwd = process.cwd();
+  trace('run: flags parsed');
   const ids = identity(env);
   const paths = hutchPaths(env, ids.home, ids.uid);
   const profile = await loadProfile(profileRef, { cwd, env });
+  trace('run: profile loaded');
   const spec = resolveSpec(profile, o, { env, cwd, image: (name) => imageDefaultsFor(paths, name) });
+  trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
@@ -160,6 +164,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const helper = helperPath();
   const choice = await chooseDriver(spec.storageDriver, helper, ids, paths.cacheDir, env);
+  trace('run: helper + storage driver');
   const host: HostContext = {
     ids,
     paths,
@@ -174,12 +179,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   // Image root, and a profile's `setup:` layers (built first when missing).
   const layers = await rootLayers(profile, spec, host, choice, dryRun);
+  trace('run: host context');
   // Limits (src/cgroup): what this host enforces; a sandbox cgroup whenever a
   // delegated cgroup v2 subtree exists (stats, pause, report), a sync point
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
   const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
   if (limits.plan.cgroup || spec.limits.timeoutMs !== undefined || report || summary) host.syncBeforeStart = true;
+  trace('run: limits planned');
 
   if (dryRun) {
     const plan = assemblePlan(spec, host);
@@ -216,7 +223,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     const limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir: host.sandboxDir, reportFile: report, summary, warn });
     hooks.push(limitsHook);
     if (net) hooks.push(netMod!.networkHook(net, spec, host.sandboxDir));
+    trace('run: plan assembled, state written');
     const { exitCode } = await launch(helper, plan, hooks);
+    trace('run: sandbox exited');
     return limitsHook.exitCode(exitCode);
   } catch (e) {
     rmSync(host.sandboxDir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { HutchError } from '../errors';
 import { formatPlan, type Plan } from './plan';
+import { trace } from '../util/trace';
 
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = [
   'SIGTERM',
@@ -51,10 +52,12 @@ export function launch(helperPath: string, plan: Plan, hooks: LaunchHook[] = [])
     const child = spawn(helperPath, ['run'], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe', ...(synced ? (['pipe', 'pipe'] as const) : [])],
     });
+    trace('launch: helper spawned');
     const lifeline = child.stdio[3] as Writable;
     lifeline.on('error', () => {
       /* the helper exited early; its exit status tells why */
     });
+    child.on('exit', () => trace('launch: helper exited'));
     lifeline.write(formatPlan(plan, false));
 
     const result: LaunchResult = { exitCode: 0 };
@@ -110,6 +113,7 @@ export function launch(helperPath: string, plan: Plan, hooks: LaunchHook[] = [])
       );
     });
     child.on('close', async (code, signal) => {
+      trace('launch: helper pipes closed');
       for (const [s, h] of handlers) process.off(s, h);
       lifeline.destroy();
       result.exitCode = statusOf(code, signal);
