@@ -8,6 +8,7 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readList } from './files';
+import { hostMounts } from '../host/mounts';
 
 export type Controller = 'cpu' | 'memory' | 'pids' | 'io';
 export const CONTROLLERS: Controller[] = ['cpu', 'memory', 'pids', 'io'];
@@ -39,34 +40,6 @@ export interface CgroupProbe {
 
 const V1_NAMES: Record<string, Controller> = { cpu: 'cpu', memory: 'memory', pids: 'pids', blkio: 'io' };
 
-function unescapeMount(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-interface MountInfo {
-  root: string;
-  point: string;
-  fstype: string;
-  superOpts: string;
-}
-
-function mounts(): MountInfo[] {
-  let text = '';
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const out: MountInfo[] = [];
-  for (const line of text.split('\n')) {
-    const dash = line.indexOf(' - ');
-    if (dash < 0) continue;
-    const f = line.slice(0, dash).split(' ');
-    const [fstype, , superOpts = ''] = line.slice(dash + 3).split(' ');
-    out.push({ root: unescapeMount(f[3]), point: unescapeMount(f[4]), fstype, superOpts });
-  }
-  return out;
-}
 
 /** The cgroup v2 path of a process ("0::/path"), or undefined on a v1-only host. */
 export function cgroupPathOf(pid: number | 'self'): string | undefined {
@@ -105,26 +78,26 @@ export function hasSystemdUserManager(env: NodeJS.ProcessEnv): boolean {
 }
 
 export function probeCgroups(uid: number, env: NodeJS.ProcessEnv = process.env): CgroupProbe {
-  const all = mounts();
+  const all = hostMounts();
   const v1 = [
     ...new Set(
       all
-        .filter((m) => m.fstype === 'cgroup')
-        .flatMap((m) => m.superOpts.split(','))
+        .filter((m) => m.fsType === 'cgroup')
+        .flatMap((m) => m.superOptions.split(','))
         .map((o) => V1_NAMES[o])
         .filter(Boolean),
     ),
   ];
   const systemd = hasSystemdUserManager(env);
   const probe: CgroupProbe = { usable: false, available: [], v1, systemd };
-  const v2 = all.find((m) => m.fstype === 'cgroup2');
+  const v2 = all.find((m) => m.fsType === 'cgroup2');
   const path = cgroupPathOf('self');
   if (!v2 || path === undefined) {
     probe.problem = 'this host has no cgroup v2 hierarchy';
     probe.fix = 'boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) to get cgroup v2';
     return probe;
   }
-  probe.mount = v2.point;
+  probe.mount = v2.mountPoint;
   probe.mountRoot = v2.root;
   const own = cgroupDir(probe, path);
   probe.own = own;
@@ -140,8 +113,8 @@ export function probeCgroups(uid: number, env: NodeJS.ProcessEnv = process.env):
   probe.usable = owned;
   if (inV1.length) {
     // Hybrid host: the most fundamental problem, whoever owns the cgroup.
-    const v2has = readList(join(v2.point, 'cgroup.controllers')).join(', ') || 'no controllers';
-    probe.problem = `cgroups are in hybrid mode: ${inV1.join(', ')} ${inV1.length > 1 ? 'are' : 'is'} bound to cgroup v1, and the cgroup v2 tree at ${v2.point} has only ${v2has}`;
+    const v2has = readList(join(v2.mountPoint, 'cgroup.controllers')).join(', ') || 'no controllers';
+    probe.problem = `cgroups are in hybrid mode: ${inV1.join(', ')} ${inV1.length > 1 ? 'are' : 'is'} bound to cgroup v1, and the cgroup v2 tree at ${v2.mountPoint} has only ${v2has}`;
     probe.fix = 'boot the host with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) so that every controller is on cgroup v2';
   } else if (!owned) {
     probe.problem = `hutch's cgroup ${path} is not delegated to uid ${uid} (its cgroup.procs and cgroup.subtree_control are not yours to write)`;

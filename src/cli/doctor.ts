@@ -76,7 +76,7 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
     ];
     checks.push(...userns, ...subids, ...storage);
   }
-  checks.push(...probeNetwork(env), ...probeCgroups(), ...probeSecurity());
+  checks.push(...probeNetwork(env), ...probeCgroups(process.getuid!(), env), ...probeSecurity());
   const counts: Record<Status, number> = { ok: 0, warning: 0, error: 0 };
   for (const c of checks) counts[c.status]++;
   return { version: VERSION, canRun: counts.error === 0, user: { name: ids.user, uid: ids.uid, gid: ids.gid }, counts, checks };

@@ -21,7 +21,7 @@ import { formatPlan } from '../runtime/plan';
 import { etcFilesFor } from '../net/etc-files';
 import { claimSandboxDir, writeState } from '../runtime/state';
 import { resolveSpec, type SpecOverrides } from '../spec-resolve';
-import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
+import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 
 export const RUN_FLAGS: FlagDef[] = [
@@ -73,6 +73,21 @@ Flags:
 ${formatFlagHelp(RUN_FLAGS)}
 `;
 
+/** The resource-limit flags as given; `hutch update` takes the same ones. */
+export function limitFlagsOf(p: ParsedArgs) {
+  return {
+    memory: flagString(p, 'memory'),
+    memorySwap: flagString(p, 'memory-swap'),
+    cpus: flagString(p, 'cpus'),
+    cpuWeight: flagString(p, 'cpu-weight'),
+    cpuShares: flagString(p, 'cpu-shares'),
+    pidsLimit: flagString(p, 'pids-limit'),
+    ioWeight: flagString(p, 'io-weight'),
+    deviceReadBps: flagList(p, 'device-read-bps'),
+    deviceWriteBps: flagList(p, 'device-write-bps'),
+  };
+}
+
 function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
@@ -97,19 +112,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
     keep: flagString(p, 'keep'),
-    limits: {
-      memory: flagString(p, 'memory'),
-      memorySwap: flagString(p, 'memory-swap'),
-      cpus: flagString(p, 'cpus'),
-      cpuWeight: flagString(p, 'cpu-weight'),
-      cpuShares: flagString(p, 'cpu-shares'),
-      pidsLimit: flagString(p, 'pids-limit'),
-      ioWeight: flagString(p, 'io-weight'),
-      deviceReadBps: flagList(p, 'device-read-bps'),
-      deviceWriteBps: flagList(p, 'device-write-bps'),
-      timeout: flagString(p, 'timeout'),
-      mode: flagString(p, 'limits'),
-    },
+    limits: { ...limitFlagsOf(p), timeout: flagString(p, 'timeout'), mode: flagString(p, 'limits') },
     command: p.positionals,
   };
   return {

@@ -10,8 +10,8 @@ import { enableControllers } from '../cgroup/sandbox-cgroup';
 import { readList, writeCg } from '../cgroup/files';
 import { HutchError } from '../errors';
 import { writeState } from '../runtime/state';
-import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
-import { RUN_FLAGS } from './run';
+import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
+import { limitFlagsOf, RUN_FLAGS } from './run';
 
 const LIMIT_FLAGS = ['memory', 'memory-swap', 'cpus', 'cpu-weight', 'cpu-shares', 'pids-limit', 'io-weight', 'device-read-bps', 'device-write-bps'];
 const FLAGS: FlagDef[] = [...RUN_FLAGS.filter((f) => LIMIT_FLAGS.includes(f.name)), { name: 'help', short: 'h', kind: 'bool', help: 'show this help' }];
@@ -31,17 +31,7 @@ export async function updateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (p.positionals.length !== 1) throw new HutchError('hutch update needs exactly one sandbox name', { hint: 'hutch update NAME --memory 1g' });
-  const flags = parseLimitFlags({
-    memory: flagString(p, 'memory'),
-    memorySwap: flagString(p, 'memory-swap'),
-    cpus: flagString(p, 'cpus'),
-    cpuWeight: flagString(p, 'cpu-weight'),
-    cpuShares: flagString(p, 'cpu-shares'),
-    pidsLimit: flagString(p, 'pids-limit'),
-    ioWeight: flagString(p, 'io-weight'),
-    deviceReadBps: flagList(p, 'device-read-bps'),
-    deviceWriteBps: flagList(p, 'device-write-bps'),
-  });
+  const flags = parseLimitFlags(limitFlagsOf(p));
   if (!flags.given.size) throw new HutchError('hutch update: no limit given', { hint: 'e.g. hutch update NAME --memory 1g --cpus 2 --pids-limit 256' });
   const running = findSandbox(p.positionals[0]);
   const cg = cgroupOf(running, 'updated');

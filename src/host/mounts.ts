@@ -6,10 +6,15 @@
 import { readFileSync } from 'node:fs';
 
 export interface MountEntry {
+  /** The mounted directory inside its filesystem (field 4: a bind's source path). */
+  root: string;
   mountPoint: string;
   fsType: string;
   source: string;
+  /** Per-mount options (rw, nosuid, ...). */
   options: string;
+  /** Superblock options (for cgroup v1: the controllers of the hierarchy). */
+  superOptions: string;
 }
 
 function unescapeOctal(s: string): string {
@@ -23,7 +28,14 @@ export function parseMountinfo(text: string): MountEntry[] {
     const [left, right] = line.split(' - ');
     const f = left.split(' ');
     const r = (right ?? '').split(' ');
-    out.push({ mountPoint: unescapeOctal(f[4]), options: f[5], fsType: r[0] ?? '', source: unescapeOctal(r[1] ?? '') });
+    out.push({
+      root: unescapeOctal(f[3]),
+      mountPoint: unescapeOctal(f[4]),
+      options: f[5],
+      fsType: r[0] ?? '',
+      source: unescapeOctal(r[1] ?? ''),
+      superOptions: r[2] ?? '',
+    });
   }
   return out;
 }
