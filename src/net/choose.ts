@@ -7,6 +7,7 @@
 import { accessSync, constants } from 'node:fs';
 import { HutchError } from '../errors';
 import { findExecutable } from '../host/which';
+import { installHint } from '../host/fixes';
 import { defaultRoute } from './host-route';
 import type { NetDriverName } from './types';
 
@@ -29,7 +30,7 @@ function tunUsable(): string | undefined {
 
 function pastaBlocker(env: NodeJS.ProcessEnv): { binary?: string; setpriv?: string; problem?: string } {
   const binary = findExecutable('pasta', env);
-  if (!binary) return { problem: 'pasta is not installed (Debian/Ubuntu: apt install passt)' };
+  if (!binary) return { problem: `pasta is not installed (${installHint('pasta')})` };
   const setpriv = findExecutable('setpriv', env);
   if (!setpriv) return { binary, problem: 'setpriv (util-linux) is missing: hutch needs it to tie pasta to its own life' };
   if (!defaultRoute()) return { binary, setpriv, problem: 'the host has no default IPv4 route for pasta to copy' };
@@ -56,13 +57,13 @@ export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | Net
   }
   const slirp = findExecutable('slirp4netns', env);
   if (want === 'slirp4netns') {
-    if (!slirp) throw new HutchError('network driver slirp4netns is not installed', { hint: 'install slirp4netns, or use --network-driver pasta' });
+    if (!slirp) throw new HutchError('network driver slirp4netns is not installed', { hint: `${installHint('slirp4netns')}; or use --network-driver pasta` });
     return { name: 'slirp4netns', binary: slirp, why: '--network-driver slirp4netns' };
   }
   const p = pastaBlocker(env);
   if (!p.problem) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: 'auto: pasta is installed and faster than slirp4netns' };
   if (slirp) return { name: 'slirp4netns', binary: slirp, why: `auto: ${p.problem}` };
   throw new HutchError('network slirp needs slirp4netns or pasta, and neither can run here', {
-    hint: `install passt (pasta) or slirp4netns; ${p.problem}; or use --network none`,
+    hint: `slirp4netns: ${installHint('slirp4netns')}; ${p.problem}; or use --network none`,
   });
 }

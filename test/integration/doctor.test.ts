@@ -180,13 +180,18 @@ test('PATH without newuidmap: doctor says so, a profile with subordinateIds: req
   else expectExit(ok, 125);
 });
 
-test('PATH without slirp4netns: doctor reports it with its install command', async () => {
+test('PATH without slirp4netns: doctor reports it, run --network-driver slirp4netns fails 125 with the same fix', async () => {
   const PATH = pathWithout('slirp4netns');
   const { report } = await doctor({ PATH });
   const c = get(report, 'network.slirp4netns');
   assert.is(c.status, 'warning');
   assert.match(c.summary, /slirp4netns is not installed/);
   assert.match(c.fix ?? '', /install.*slirp4netns/);
+  // A run that needs slirp4netns fails 125 before anything starts, with doctor's fix.
+  const r = await runHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', '--', '/bin/true'], { env: { PATH } });
+  expectExit(r, 125);
+  assert.ok(r.stderr.includes(c.fix!), `run's hint lacks doctor's fix "${c.fix}":\n${r.stderr}`);
+  assert.not.match(r.stderr, /ENOENT|spawn|errno/i);
   // pasta is still there: network is not blocked
   assert.is(report.checks.some((x) => x.id === 'network.user-mode'), false);
   // Both hidden: the default profile's network cannot start, doctor exits 1.
