@@ -22,7 +22,15 @@ export interface LimitsSetup {
  * Probe the host and decide. `ask` allows asking systemd for a delegated
  * scope (a real run with limits; never for --dry-run, which changes nothing).
  */
+const SKIPPED = 'nothing needs one: no limits, --timeout, --report/--summary or --name';
+
 export function setupLimits(spec: SandboxSpec, uid: number, env: NodeJS.ProcessEnv, ask: boolean, want: boolean): LimitsSetup {
+  if (ask && !want && !hasCgroupLimits(spec.limits)) {
+    // Nothing will use a cgroup: keep the cgroup probe off the launch path
+    // (--dry-run still probes, to show what this host would enforce).
+    const probe: CgroupProbe = { usable: false, available: [], v1: [], systemd: false };
+    return { probe, plan: { ...planLimits(spec.limits, probe), skipped: SKIPPED } };
+  }
   let probe = probeCgroups(uid, env);
   if (ask && !probe.usable && probe.systemd && !probe.v1.length && hasCgroupLimits(spec.limits)) {
     const r = requestDelegatedScope(env);
@@ -36,7 +44,7 @@ export function setupLimits(spec: SandboxSpec, uid: number, env: NodeJS.ProcessE
   // hutch commands can address for stats/pause/update).
   if (!want && !hasCgroupLimits(spec.limits)) {
     plan.cgroup = false;
-    plan.skipped = 'nothing needs one: no limits, --timeout, --report/--summary or --name';
+    plan.skipped = SKIPPED;
   }
   return { probe, plan };
 }

@@ -48,6 +48,7 @@ export function ensureVolumes(spec: SandboxSpec, paths: HutchPaths): string[] {
 
 export function writeStorageUse(sandboxDir: string, layers: string[], spec: SandboxSpec): void {
   const s: SandboxStorage = { layers, volumes: spec.mounts.filter((m) => m.type === 'volume').map((m) => (m as { name: string }).name) };
+  if (!s.layers.length && !s.volumes.length) return; // nothing prune could take from this sandbox
   writeFileSync(join(sandboxDir, STORAGE_FILE), JSON.stringify(s), { mode: 0o600 });
 }
 

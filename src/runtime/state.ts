@@ -4,7 +4,7 @@
 // stale (hutch was killed together with its helper) and is reclaimed by the
 // next hutch that looks.
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../errors';
 import { ensurePrivateDir } from '../host/paths';
@@ -74,8 +74,11 @@ export function claimSandboxDir(stateDir: string, uid: number, name: string): st
   return dir;
 }
 
+/** Atomic (temp file + rename): `hutch ps` in another terminal never reads half a state. */
 export function writeState(dir: string, state: SandboxState): void {
-  writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  const tmp = join(dir, `.state.json.${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, join(dir, 'state.json'));
 }
 
 /** Running sandboxes; stale entries are removed on the way. */

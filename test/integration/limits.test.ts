@@ -149,6 +149,10 @@ test('ps lists a running sandbox by name; stats and pause work or say why not', 
   child.stdout!.resume();
   child.stderr!.resume();
   try {
+    // The command runs only after the sync point, where the cgroup (if any)
+    // is created and recorded: read the state once the command has started.
+    const counter = () => Number(fs.readFileSync(path.join(dir, 'c'), 'utf8').trim() || 0);
+    await waitFor(() => fs.existsSync(path.join(dir, 'c')) && counter() > 0, 15_000, { what: 'the counter to start' });
     const entry = await waitFor(async () => {
       const r = await runHutch(['ps', '--json']);
       return (JSON.parse(r.stdout) as { name: string; cgroup?: string; pid: number }[]).find((e) => e.name === name);
@@ -162,7 +166,6 @@ test('ps lists a running sandbox by name; stats and pause work or say why not', 
     const st = await runHutch(['stats', '--no-stream', name]);
     assert.is(st.code, 0, describe(st));
     assert.match(st.stdout, new RegExp(`^${name}\\s`, 'm'));
-    const counter = () => Number(fs.readFileSync(path.join(dir, 'c'), 'utf8').trim() || 0);
     await waitFor(() => counter() > 2, 10_000, { what: 'the counter' });
     const p = await runHutch(['pause', name]);
     if (entry.cgroup) {
