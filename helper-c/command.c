@@ -172,6 +172,12 @@ void command_run(struct plan *p, int errpipe)
 			g_op = &p->ops[i];
 	if (have_caps)
 		apply_caps(caps);
+	/* seccomp last: nothing hutch does after it needs a denied call */
+	for (int i = p->fork_at; i < p->nops; i++)
+		if (p->ops[i].kind == OP_SECCOMP) {
+			g_op = &p->ops[i];
+			seccomp_apply(p->ops[i].f[0]);
+		}
 	g_op = NULL;
 
 	keep[nkeep++] = errpipe; /* CLOEXEC: closes itself on a successful exec */

@@ -38,7 +38,7 @@ static const struct op_desc op_table[] = {
 	{"clearenv", OP_CLEARENV, 0, 0},   {"env", OP_ENV, 2, 2},
 	{"chdir", OP_CHDIR, 1, 1},         {"setsid", OP_SETSID, 0, 0},
 	{"no-new-privs", OP_NO_NEW_PRIVS, 0, 0}, {"caps", OP_CAPS, 1, 1},
-	{"keep-fd", OP_KEEP_FD, 1, 1},     {"exec", OP_EXEC, 1, -1},
+	{"seccomp", OP_SECCOMP, 1, 1},   {"keep-fd", OP_KEEP_FD, 1, 1},     {"exec", OP_EXEC, 1, -1},
 	{"cleanup", OP_CLEANUP, 1, 1},
 };
 
@@ -265,6 +265,17 @@ static void validate_op(struct op *o, int *seen)
 			plan_error(l, t, msg);
 		}
 		break;
+	case OP_SECCOMP: {
+		const char *unknown = seccomp_check(f[0]);
+		if (unknown) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "seccomp: unknown or unsupported syscall '%s'", unknown);
+			plan_error(l, t, msg);
+		}
+		if (!seen[OP_NO_NEW_PRIVS])
+			plan_error(l, t, "seccomp needs no-new-privs before it");
+		break;
+	}
 	case OP_KEEP_FD:
 		if (parse_uint(f[0], 10, &v) || v < 3 || v > 1u << 20)
 			plan_error(l, t, "keep-fd FD must be a number >= 3");

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { HutchError } from './errors';
 import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from './profile/index';
 import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './spec';
+import { DEFAULT_SECCOMP_DENY } from './runtime/seccomp';
 import { CAPABILITIES, normalizeCap } from './util/caps';
 import { parseSize } from './util/units';
 import { suggest } from './util/suggest';
@@ -26,6 +27,8 @@ export interface SpecOverrides {
   readOnly?: boolean;
   capAdd: string[];
   capDrop: string[];
+  /** podman's --security-opt; only seccomp=unconfined|default is understood. */
+  securityOpt?: string[];
   network?: string;
   /** -p, -P, --expose, --network-driver, --allow-host-loopback (resolved in src/net/resolve.ts) */
   net?: NetworkOverrides;
@@ -136,6 +139,19 @@ function imageCommand(img: ImageDefaults, args: string[], profileCommand: string
   return all.length ? all : ['/bin/sh'];
 }
 
+/** The profile's seccomp mode, overridden by `--security-opt seccomp=...`. */
+function seccompMode(profile: 'default' | 'unconfined', opts: string[]): 'default' | 'unconfined' {
+  let mode = profile;
+  for (const o of opts) {
+    const m = /^seccomp[=:](.*)$/.exec(o);
+    if (!m) {
+      throw new HutchError(`--security-opt: "${o}" is not supported`, { hint: 'hutch understands --security-opt seccomp=unconfined and seccomp=default' });
+    }
+    mode = oneOf(m[1], ['default', 'unconfined'] as const, '--security-opt seccomp');
+  }
+  return mode;
+}
+
 export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: ResolveContext): SandboxSpec {
   const pv = profile.values;
   const name = o.name ?? randomName();
@@ -213,6 +229,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     network,
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     capabilities: [...caps].sort(),
+    seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : DEFAULT_SECCOMP_DENY,
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
     limits: resolveLimits(pv.limits, o.limits ?? {}),
     subordinateIds: pv.subordinateIds,

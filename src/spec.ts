@@ -75,6 +75,8 @@ export interface SandboxSpec {
   ports: PortMapping[];
   /** Ports the program listens on (profile expose + --expose), normalised `PORT[-END]/PROTO`. */
   expose: string[];
+  /** System calls refused inside (seccomp, EPERM); empty: no filter. */
+  seccompDeny: string[];
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */
   capabilities: string[];
   /** Host paths that stay hidden even in `host` rootfs mode (home, runtime dir, hutch's dirs, bus socket). Computed by the runtime, extendable by profiles. */

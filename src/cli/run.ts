@@ -36,6 +36,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'read-only', kind: 'bool', help: 'make the root filesystem read-only' },
   { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
+  { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
   { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
   { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
   { name: 'publish', short: 'p', kind: 'string', repeat: true, valueName: '[IP:][HOSTPORT:]PORT[/udp]', help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)' },
@@ -101,6 +102,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     readOnly: p.flags.has('read-only') ? flagBool(p, 'read-only') : undefined,
     capAdd: flagList(p, 'cap-add'),
     capDrop: flagList(p, 'cap-drop'),
+    securityOpt: flagList(p, 'security-opt'),
     network: flagString(p, 'network'),
     net: {
       publish: flagList(p, 'publish'),

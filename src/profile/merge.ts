@@ -53,6 +53,7 @@ export interface ProfileValues {
   /** memory/memorySwap in bytes, timeout in milliseconds. */
   limits: ProfileLimits & { mode: LimitMode };
   subordinateIds: 'auto' | 'required';
+  seccomp: 'default' | 'unconfined';
   /** `setup:` steps, parent-first; `copy.from` resolved to an absolute host path (against its profile file's directory). */
   setup: SetupStep[];
 }
@@ -73,6 +74,7 @@ export function defaultValues(): ProfileValues {
     capabilities: [...DEFAULT_CAPABILITIES],
     limits: { mode: 'warn' },
     subordinateIds: 'auto',
+    seccomp: 'default',
     setup: [],
   };
 }
@@ -173,6 +175,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('command');
     override('home');
     override('subordinateIds');
+    override('seccomp');
 
     if (l.env) {
       for (const [k, val] of Object.entries(l.env)) {

@@ -197,5 +197,9 @@ function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
   b.add('setsid');
   b.add('no-new-privs');
   b.add('caps', spec.capabilities.length ? spec.capabilities.join(',') : '-');
+  if (spec.seccompDeny.length) {
+    b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');
+    b.add('seccomp', spec.seccompDeny.join(','));
+  }
   b.add('exec', ...spec.command);
 }

@@ -271,6 +271,22 @@ test('hardening: no_new_privs, new session, no inherited fds, capabilities per p
   for (const line of u.stdout.trim().split('\n')) assert.match(line, /:\s+0+$/, `untrusted keeps a capability: ${line}`);
 });
 
+test('seccomp: keyrings, bpf and io_uring are refused by default; seccomp=unconfined lifts the filter', async () => {
+  const probe = `for my $p (["keyctl",250],["io_uring_setup",425],["bpf",321],["getpid",39]) { my $r = syscall($p->[1], 0, 0, 0, 0, 0); print "$p->[0] ", ($r >= 0 ? "ok" : "$!"), "\\n" }`;
+  const filtered = expectExit(await runHutch(['run', '--network', 'none', '--', 'perl', '-e', probe]));
+  assert.match(filtered.stdout, /^keyctl Operation not permitted$/m, describe(filtered));
+  assert.match(filtered.stdout, /^io_uring_setup Operation not permitted$/m);
+  assert.match(filtered.stdout, /^bpf Operation not permitted$/m);
+  assert.match(filtered.stdout, /^getpid ok$/m);
+  const mode = expectExit(await runHutch(['run', '--network', 'none', '--', 'grep', '^Seccomp:', '/proc/self/status']));
+  assert.match(mode.stdout, /Seccomp:\s+2/);
+  const open = expectExit(await runHutch(['run', '--network', 'none', '--security-opt', 'seccomp=unconfined', '--', 'perl', '-e', probe]));
+  assert.not.match(open.stdout, /Operation not permitted/, describe(open));
+  const bad = await runHutch(['run', '--security-opt', 'seccomp=loose', '--', 'true']);
+  assert.is(bad.code, 125);
+  assert.match(bad.stderr, /--security-opt seccomp/);
+});
+
 test('fds opened by the caller are not inherited', async () => {
   const child = spawnHutch(['run', '--network', 'none', '--', 'sh', '-c', 'ls /proc/self/fd | tr "\\n" " "'], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],

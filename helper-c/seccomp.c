@@ -1,0 +1,130 @@
+/* seccomp.c: the `seccomp` op. A deny list of syscalls, each answered with
+ * EPERM, installed last before exec (after no_new_privs, which an
+ * unprivileged seccomp filter requires). Names are mapped to numbers here,
+ * at compile time, from the C library's SYS_* constants, so the numbers are
+ * the build architecture's own. Calls from another ABI (32-bit or x32 on
+ * x86_64) are refused as a whole: their numbers differ and would slip
+ * through a native-numbered list. */
+#include "helper.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#define HUTCH_SECCOMP_MODE_FILTER 2
+#define HUTCH_SECCOMP_RET_ALLOW 0x7fff0000U
+#define HUTCH_SECCOMP_RET_ERRNO 0x00050000U
+#define HUTCH_AUDIT_ARCH_X86_64 0xc000003eU
+#define HUTCH_AUDIT_ARCH_AARCH64 0xc00000b7U
+#define HUTCH_X32_SYSCALL_BIT 0x40000000U
+
+#if defined(__x86_64__)
+#define NATIVE_ARCH HUTCH_AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH HUTCH_AUDIT_ARCH_AARCH64
+#else
+#error "seccomp.c: add this architecture's AUDIT_ARCH value"
+#endif
+
+struct sock_filter_ {
+	uint16_t code;
+	uint8_t jt, jf;
+	uint32_t k;
+};
+struct sock_fprog_ {
+	unsigned short len;
+	struct sock_filter_ *filter;
+};
+/* struct seccomp_data: nr at 0, arch at 4 */
+#define OFF_NR 0
+#define OFF_ARCH 4
+#define BPF_LD_W_ABS 0x20
+#define BPF_JEQ_K 0x15
+#define BPF_JGE_K 0x35
+#define BPF_RET_K 0x06
+
+struct syscall_name {
+	const char *name;
+	long nr;
+};
+
+/* Every name the TypeScript side may ask for; an unknown one is a plan error. */
+static const struct syscall_name names[] = {
+#define S(n) {#n, SYS_##n}
+	S(acct), S(add_key), S(bpf), S(delete_module), S(finit_module), S(init_module),
+	S(io_uring_enter), S(io_uring_register), S(io_uring_setup), S(kexec_file_load),
+	S(kexec_load), S(keyctl), S(lookup_dcookie), S(move_pages), S(open_by_handle_at),
+	S(perf_event_open), S(quotactl), S(reboot), S(request_key), S(swapoff), S(swapon),
+	S(syslog), S(userfaultfd), S(settimeofday), S(clock_settime), S(clock_adjtime),
+	S(adjtimex), S(fanotify_init), S(name_to_handle_at), S(process_vm_writev),
+	S(pivot_root), S(mount), S(umount2), S(ptrace), S(personality), S(vhangup),
+#if defined(__x86_64__)
+	S(iopl), S(ioperm), S(uselib), S(ustat), S(sysfs), S(_sysctl), S(create_module),
+	S(get_kernel_syms), S(query_module), S(nfsservctl),
+#endif
+#undef S
+};
+
+static long syscall_number(const char *name)
+{
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(names[i].name, name))
+			return names[i].nr;
+	return -1;
+}
+
+/* Validate a comma list of names (plan.c); returns the first unknown one. */
+const char *seccomp_check(const char *list)
+{
+	static char bad[64];
+	const char *p = list;
+	while (*p) {
+		const char *end = strchrnul(p, ',');
+		size_t n = (size_t)(end - p);
+		if (n == 0 || n >= sizeof bad)
+			return "(empty)";
+		memcpy(bad, p, n);
+		bad[n] = 0;
+		if (syscall_number(bad) < 0)
+			return bad;
+		p = *end ? end + 1 : end;
+	}
+	return NULL;
+}
+
+void seccomp_apply(const char *list)
+{
+	struct sock_filter_ prog[256];
+	int n = 0;
+	long nrs[128];
+	int count = 0;
+	char buf[64];
+	for (const char *p = list; *p && count < 128;) {
+		const char *end = strchrnul(p, ',');
+		size_t len = (size_t)(end - p);
+		memcpy(buf, p, len);
+		buf[len] = 0;
+		nrs[count++] = syscall_number(buf);
+		p = *end ? end + 1 : end;
+	}
+	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
+	/* another ABI: refuse everything */
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 1, 0, NATIVE_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_NR};
+#if defined(__x86_64__)
+	prog[n++] = (struct sock_filter_){BPF_JGE_K, 0, 1, HUTCH_X32_SYSCALL_BIT};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+#endif
+	for (int i = 0; i < count; i++) {
+		prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, (uint32_t)nrs[i]};
+		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+	}
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
+	struct sock_fprog_ fprog = {(unsigned short)n, prog};
+	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
+		fail_errno("install the seccomp filter");
+}
