@@ -292,7 +292,10 @@ static void do_bind(const char *src, const char *dest, int ro, int rec, int dev,
 		fail_errno("stat %s", src);
 	int dfd = open_dest(dest, S_ISDIR(st.st_mode));
 	if (dfd < 0)
-		fail_errno("bind destination %s", dest);
+		fail_errno("bind destination %s%s", dest,
+			   errno == EACCES || errno == EPERM
+				   ? " (its parent belongs to a user outside the sandbox, so the mount point cannot be created: mount onto an existing directory, or under a new top-level one such as /work)"
+				   : "");
 	uint64_t attrs = HUTCH_MOUNT_ATTR_NOSUID | (dev ? 0 : HUTCH_MOUNT_ATTR_NODEV) |
 			 (ro ? HUTCH_MOUNT_ATTR_RDONLY : 0);
 	if (bind_fd(sfd, dfd, rec, attrs))
@@ -309,13 +312,15 @@ static void op_bind(const struct op *o)
 	do_bind(o->f[0], o->f[1], ro, rec, dev, try);
 }
 
-static void op_remount_ro(const char *dest)
+/* Read-only: DEST and every mount below it, or (self) DEST alone, so that
+ * read-write mounts made on top of it stay writable. */
+static void op_remount_ro(const char *dest, int self)
 {
 	int fd = open_path(dest, O_PATH);
 	struct hutch_mount_attr attr = {.attr_set = HUTCH_MOUNT_ATTR_RDONLY};
 	if (fd < 0)
 		fail_errno("open %s", dest);
-	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr))
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (self ? 0 : AT_RECURSIVE), &attr, sizeof attr))
 		fail_errno("make %s read-only%s", dest, errno == EINVAL ? " (not a mount point?)" : "");
 	close(fd);
 }
@@ -454,7 +459,7 @@ static void run_fs_op(const struct op *o)
 	case OP_TMPFS: op_tmpfs(o); break;
 	case OP_OVERLAY: op_overlay(o); break;
 	case OP_BIND: op_bind(o); break;
-	case OP_REMOUNT_RO: op_remount_ro(f[0]); break;
+	case OP_REMOUNT_RO: op_remount_ro(f[0], o->nfields == 2); break;
 	case OP_PROC: op_fresh(f[0], "proc", nse, NULL); break;
 	case OP_SYSFS: op_sysfs(f[0]); break;
 	case OP_DEVPTS: op_devpts(f[0]); break;

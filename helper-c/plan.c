@@ -28,7 +28,7 @@ static const struct op_desc op_table[] = {
 	{"report", OP_REPORT, 0, 0},       {"sync", OP_SYNC, 0, 0},
 	{"daemon", OP_DAEMON, 2, -1},      {"base", OP_BASE, 1, 1},
 	{"tmpfs", OP_TMPFS, 2, 3},         {"overlay", OP_OVERLAY, 4, 4},
-	{"bind", OP_BIND, 3, 3},           {"remount-ro", OP_REMOUNT_RO, 1, 1},
+	{"bind", OP_BIND, 3, 3},           {"remount-ro", OP_REMOUNT_RO, 1, 2},
 	{"proc", OP_PROC, 1, 1},           {"sysfs", OP_SYSFS, 1, 1},
 	{"devpts", OP_DEVPTS, 1, 1},       {"mqueue", OP_MQUEUE, 1, 1},
 	{"mkdir", OP_MKDIR, 2, 2},         {"symlink", OP_SYMLINK, 2, 2},
@@ -283,6 +283,10 @@ static void validate_op(struct op *o, int *seen)
 	case OP_ENV:
 		if (!f[0][0] || strchr(f[0], '='))
 			plan_error(l, t, "env NAME must be non-empty and contain no '='");
+		break;
+	case OP_REMOUNT_RO:
+		if (o->nfields == 2 && strcmp(f[1], "self"))
+			plan_error(l, t, "remount-ro DEST [self]");
 		break;
 	case OP_REMOUNT_ROOT_RO:
 		if (!seen[OP_PIVOT])

@@ -230,6 +230,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     capabilities: [...caps].sort(),
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : DEFAULT_SECCOMP_DENY,
+    home: pv.home,
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
     limits: resolveLimits(pv.limits, o.limits ?? {}),
     subordinateIds: pv.subordinateIds,

@@ -79,6 +79,8 @@ export interface SandboxSpec {
   seccompDeny: string[];
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */
   capabilities: string[];
+  /** How the invoking user's home directory appears in `host` mode: empty and writable, or empty and read-only. */
+  home: 'hidden' | 'none';
   /** Host paths that stay hidden even in `host` rootfs mode (home, runtime dir, hutch's dirs, bus socket). Computed by the runtime, extendable by profiles. */
   hide: string[];
   limits: LimitsSpec;

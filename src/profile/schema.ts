@@ -284,7 +284,7 @@ export const profileFields = {
     'Host environment variables passed through when set (globs with * allowed, e.g. LC_*). Appended to the inherited list ({replace: [...]} replaces it).',
     { examples: [['TERM', 'LANG', 'LC_*']] },
   ),
-  home: field(s.enumOf(HOME_MODES), "hidden: an empty tmpfs at the user's home directory; none: no home directory inside.", { default: 'hidden' }),
+  home: field(s.enumOf(HOME_MODES), "hidden: an empty, writable tmpfs at your home directory's path; none: an empty, read-only directory there (nothing of your home is visible, nothing can be written to it). Either way, what is mounted into it stays visible.", { default: 'hidden' }),
   mounts: field(
     list(mount),
     'Mounts, each "SOURCE:TARGET[:ro|rw]" (podman -v: SOURCE is a host path such as ., ~/x, ${PWD}/x, or a volume name) or a map {type: bind|tmpfs|volume, ...}. Appended to the inherited list ({replace: [...]} replaces it).',

@@ -144,7 +144,6 @@ export function rootfsInnerOps(b: PlanBuilder, r: RootfsInput): void {
       b.add('mkdir', `${up}/work/${e.name}`, '700');
       b.add('mkdir', dest, e.mode.toString(8));
       b.add('overlay', dest, `/oldroot/${e.name}`, `${up}/upper/${e.name}`, `${up}/work/${e.name}`);
-      if (r.readOnly) b.add('remount-ro', dest);
     }
   }
 }

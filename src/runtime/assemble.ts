@@ -141,12 +141,19 @@ export function assemblePlan(spec: SandboxSpec, host: HostContext): Plan {
   procMaskOps(b);
 
   if (spec.readOnly && rootfs.rootfs.kind === 'host' && rootfs.driver === 'overlay') {
-    b.note('--read-only: every overlay read-only (mounts on top keep their own mode)');
+    b.note('--read-only: every overlay read-only; mounts made on top keep their own mode');
+    // A directory that another mount covers entirely (the home tmpfs at
+    // /root, -v x:/opt) is invisible: `self` would hit that mount instead.
+    const covering = new Set([tmpfsHome, ...masks, ...spec.mounts.map((m) => m.target)]);
     for (const e of host.hostTop) {
-      if (e.kind === 'dir' && e.readable && !e.submounts && !SYSTEM_DIRS.has(e.name)) {
-        b.add('remount-ro', `/newroot/${e.name}`);
+      if (e.kind === 'dir' && e.readable && !e.submounts && !SYSTEM_DIRS.has(e.name) && !covering.has(`/${e.name}`)) {
+        b.add('remount-ro', `/newroot/${e.name}`, 'self');
       }
     }
+  }
+  if (tmpfsHome && spec.home === 'none') {
+    b.note('home: none: the home directory is empty and read-only (mounts into it keep their mode)');
+    b.add('remount-ro', `/newroot${tmpfsHome}`, 'self');
   }
 
   b.add('hostname', spec.hostname);

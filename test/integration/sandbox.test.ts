@@ -145,6 +145,30 @@ test('--read-only root refuses writes; tmpfs and rw binds still work', async () 
   assert.is(r.stdout.trim().split('\n').join(' '), 'TMP DATA', describe(r));
 });
 
+test('--read-only keeps mounts on top writable: a bind under /usr, the home tmpfs, binds into home', async () => {
+  const dir = tmpDir();
+  const home = os.homedir();
+  const r = await sh(
+    `touch /usr/local/share/a && echo USRBIND; touch /usr/x 2>/dev/null || echo USR-RO; touch ${home}/f && echo HOME; touch ${home}/p/b && echo HOMEBIND`,
+    // /usr/local/share exists on the host: an unprivileged user cannot create
+    // mount points in directories that belong to the host's root.
+    '--read-only', '-v', `${dir}:/usr/local/share`, '-v', `${dir}:${home}/p`,
+  );
+  assert.is(r.stdout.trim().split('\n').join(' '), 'USRBIND USR-RO HOME HOMEBIND', describe(r));
+  assert.equal(fs.readdirSync(dir).sort(), ['a', 'b']);
+});
+
+test('home: none gives an empty, read-only home; what is mounted into it stays writable', async () => {
+  const dir = tmpDir();
+  const profile = path.join(tmpDir(), 'none.yaml');
+  fs.writeFileSync(profile, 'extends: default\nnetwork: none\nhome: none\n');
+  const home = os.homedir();
+  const r = await runHutch(['run', '--profile', profile, '-v', `${dir}:${home}/p`, '--', 'sh', '-c',
+    `ls -A ${home} | tr '\\n' ' '; touch ${home}/f 2>/dev/null && echo HOME-WRITABLE; touch ${home}/p/b && echo BIND-RW`]);
+  expectExit(r);
+  assert.is(r.stdout.trim(), 'p BIND-RW', describe(r));
+});
+
 test('network none has only the loopback interface, and it is up', async () => {
   const r = expectExit(await sh('ls /sys/class/net; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'));
   const lines = r.stdout.trim().split('\n');
