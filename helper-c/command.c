@@ -172,6 +172,13 @@ void command_run(struct plan *p, int errpipe)
 			g_op = &p->ops[i];
 	if (have_caps)
 		apply_caps(caps);
+	/* after caps (dropping the bounding set needs uid 0's CAP_SETPCAP);
+	 * leaving uid 0 then clears the permitted and effective sets */
+	for (int i = p->fork_at; i < p->nops; i++)
+		if (p->ops[i].kind == OP_USER) {
+			g_op = &p->ops[i];
+			user_apply(p->ops[i].f[0]);
+		}
 	/* seccomp last: nothing hutch does after it needs a denied call */
 	for (int i = p->fork_at; i < p->nops; i++)
 		if (p->ops[i].kind == OP_SECCOMP) {

@@ -94,7 +94,7 @@ enum op_kind {
 	OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO,
 	/* command */
 	OP_CLEARENV, OP_ENV, OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS,
-	OP_SECCOMP, OP_KEEP_FD, OP_EXEC,
+	OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC,
 	/* after exit */
 	OP_CLEANUP,
 };
@@ -124,6 +124,9 @@ int list_has(const char *list, const char *word);
 /* ---- seccomp.c ---- */
 const char *seccomp_check(const char *list);
 void seccomp_apply(const char *list);
+
+/* ---- user.c ---- */
+void user_apply(const char *spec);
 
 /* ---- errors and reporting (util.c) ---- */
 extern const struct op *g_op;       /* op being executed, for messages */

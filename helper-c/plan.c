@@ -38,7 +38,7 @@ static const struct op_desc op_table[] = {
 	{"clearenv", OP_CLEARENV, 0, 0},   {"env", OP_ENV, 2, 2},
 	{"chdir", OP_CHDIR, 1, 1},         {"setsid", OP_SETSID, 0, 0},
 	{"no-new-privs", OP_NO_NEW_PRIVS, 0, 0}, {"caps", OP_CAPS, 1, 1},
-	{"seccomp", OP_SECCOMP, 1, 1},   {"keep-fd", OP_KEEP_FD, 1, 1},     {"exec", OP_EXEC, 1, -1},
+	{"seccomp", OP_SECCOMP, 1, 1},   {"user", OP_USER, 1, 1},   {"keep-fd", OP_KEEP_FD, 1, 1},     {"exec", OP_EXEC, 1, -1},
 	{"cleanup", OP_CLEANUP, 1, 1},
 };
 

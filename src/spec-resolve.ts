@@ -27,6 +27,8 @@ export interface SpecOverrides {
   readOnly?: boolean;
   capAdd: string[];
   capDrop: string[];
+  /** podman's -u/--user. */
+  user?: string;
   /** podman's --security-opt; only seccomp=unconfined|default is understood. */
   securityOpt?: string[];
   network?: string;
@@ -139,6 +141,15 @@ function imageCommand(img: ImageDefaults, args: string[], profileCommand: string
   return all.length ? all : ['/bin/sh'];
 }
 
+/** USER[:GROUP], each a name or a number; `root`/`0` means no switch at all. */
+function checkUser(user: string | undefined, what: string): string | undefined {
+  if (user === undefined || user === '' || user === 'root' || user === '0' || user === '0:0' || user === 'root:root') return undefined;
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/.test(user)) {
+    throw new HutchError(`${what}: "${user}" is not USER[:GROUP]`, { hint: 'e.g. --user 1000:1000 or --user node' });
+  }
+  return user;
+}
+
 /** The profile's seccomp mode, overridden by `--security-opt seccomp=...`. */
 function seccompMode(profile: 'default' | 'unconfined', opts: string[]): 'default' | 'unconfined' {
   let mode = profile;
@@ -228,6 +239,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     mounts,
     network,
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
+    user: checkUser(o.user ?? pv.user ?? img?.user, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     capabilities: [...caps].sort(),
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : DEFAULT_SECCOMP_DENY,
     home: pv.home,

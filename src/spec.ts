@@ -75,6 +75,8 @@ export interface SandboxSpec {
   ports: PortMapping[];
   /** Ports the program listens on (profile expose + --expose), normalised `PORT[-END]/PROTO`. */
   expose: string[];
+  /** Run the command as USER[:GROUP] (names from the sandbox's /etc/passwd); undefined: uid 0. */
+  user?: string;
   /** System calls refused inside (seccomp, EPERM); empty: no filter. */
   seccompDeny: string[];
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */

@@ -18,6 +18,8 @@ export interface ImageDefaults {
   entrypoint?: string[];
   cmd?: string[];
   expose: string[];
+  /** The image's USER (name or uid, optional :group). */
+  user?: string;
 }
 
 export function imageDefaults(img: ImageRecord): ImageDefaults {
@@ -26,7 +28,7 @@ export function imageDefaults(img: ImageRecord): ImageDefaults {
     const eq = e.indexOf('=');
     if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1);
   }
-  return { env, workdir: img.config.workdir, entrypoint: img.config.entrypoint, cmd: img.config.cmd, expose: img.config.exposedPorts };
+  return { env, workdir: img.config.workdir, entrypoint: img.config.entrypoint, cmd: img.config.cmd, expose: img.config.exposedPorts, user: img.config.user };
 }
 
 /** Look an image up for spec resolution (throws HutchError naming near misses). */

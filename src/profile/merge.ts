@@ -54,6 +54,7 @@ export interface ProfileValues {
   limits: ProfileLimits & { mode: LimitMode };
   subordinateIds: 'auto' | 'required';
   seccomp: 'default' | 'unconfined';
+  user?: string;
   /** `setup:` steps, parent-first; `copy.from` resolved to an absolute host path (against its profile file's directory). */
   setup: SetupStep[];
 }
@@ -176,6 +177,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('home');
     override('subordinateIds');
     override('seccomp');
+    override('user');
 
     if (l.env) {
       for (const [k, val] of Object.entries(l.env)) {

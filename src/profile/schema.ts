@@ -301,6 +301,7 @@ export const profileFields = {
     list(setupStep as Schema<SetupStepLayer>),
     'Build steps over the root filesystem (an image or a directory): each `run:` command or `copy:` becomes a cached read-only layer. `hutch build` builds them; `hutch run` builds what is missing first. Appended to the inherited list ({replace: [...]} replaces it).',
   ),
+  user: field(s.string(), 'Run the command as USER[:GROUP] (a name from the sandbox\'s /etc/passwd, or a number). Default: root (uid 0 inside, your own uid outside). Users other than root need subordinate ids and get no capabilities.'),
   seccomp: field(s.enumOf(SECCOMP_MODES), 'default: a seccomp filter refuses (EPERM) the system calls that reach kernel state shared with the host or widen its attack surface (keyrings, bpf, perf_event_open, userfaultfd, io_uring, module and kexec loading, ...), and calls from other ABIs; unconfined: no filter.', { default: 'default' }),
   subordinateIds: field(s.enumOf(SUBID_MODES), 'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).', { default: 'auto' }),
 };

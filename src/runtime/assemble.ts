@@ -204,6 +204,10 @@ function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
   b.add('setsid');
   b.add('no-new-privs');
   b.add('caps', spec.capabilities.length ? spec.capabilities.join(',') : '-');
+  if (spec.user) {
+    b.note(`run as ${spec.user}: a user other than root has no capabilities`);
+    b.add('user', spec.user);
+  }
   if (spec.seccompDeny.length) {
     b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');
     b.add('seccomp', spec.seccompDeny.join(','));

@@ -86,6 +86,24 @@ test('subordinate ids: uid 1000 inside lands on the host as the mapped subordina
   }
 });
 
+test('--user runs the command as another uid with no capabilities (or says why it cannot)', async () => {
+  const dir = tmpDir();
+  fs.chmodSync(dir, 0o777);
+  const start = subuidStart();
+  const r = await runHutch(['run', '--network', 'none', '-u', '1000:1000', '-v', `${dir}:/out`, '--', 'sh', '-c', 'id -u; id -g; grep CapEff /proc/self/status; touch /out/f']);
+  if (start === undefined || uid === 0) {
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, /not mapped in the sandbox: ids other than 0 need subordinate ids/);
+  } else {
+    expectExit(r);
+    assert.match(r.stdout, /^1000\n1000\nCapEff:\s+0+$/m, describe(r));
+    assert.is(fs.statSync(path.join(dir, 'f')).uid, start + 999);
+  }
+  const bad = await runHutch(['run', '--network', 'none', '-u', 'no-such-user-x', '--', 'true']);
+  assert.is(bad.code, 125);
+  assert.match(bad.stderr, /no such user in the sandbox's \/etc\/passwd/);
+});
+
 test('the hostname is the sandbox name, not the host name', async () => {
   const name = uniq();
   const r = expectExit(await runHutch(['run', '--network', 'none', '--name', name, '--', 'hostname']));
