@@ -105,36 +105,32 @@ fi
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
+# The package that provides a tool, per package manager (the same table as
+# src/host/fixes.ts, which `hutch doctor` prints its fixes from).
+package_for() { # PM TOOL
+	case "$1:$2" in
+	apt:newuidmap) echo uidmap ;;
+	dnf:newuidmap) echo shadow-utils ;;
+	*:newuidmap) echo shadow ;;
+	apt:fuse-overlayfs) echo "fuse-overlayfs fuse3" ;;
+	*:pasta) echo passt ;;
+	*) echo "$2" ;;
+	esac
+}
+
 install_packages() {
 	need=""
-	if command -v apt-get >/dev/null 2>&1; then
-		pm=apt
-		have newuidmap || need="$need uidmap"
-		have fuse-overlayfs || need="$need fuse-overlayfs fuse3"
-		have slirp4netns || need="$need slirp4netns"
-		have pasta || need="$need passt"
-	elif command -v dnf >/dev/null 2>&1; then
-		pm=dnf
-		have newuidmap || need="$need shadow-utils"
-		have fuse-overlayfs || need="$need fuse-overlayfs"
-		have slirp4netns || need="$need slirp4netns"
-		have pasta || need="$need passt"
-	elif command -v pacman >/dev/null 2>&1; then
-		pm=pacman
-		have newuidmap || need="$need shadow"
-		have fuse-overlayfs || need="$need fuse-overlayfs"
-		have slirp4netns || need="$need slirp4netns"
-		have pasta || need="$need passt"
-	elif command -v zypper >/dev/null 2>&1; then
-		pm=zypper
-		have newuidmap || need="$need shadow"
-		have fuse-overlayfs || need="$need fuse-overlayfs"
-		have slirp4netns || need="$need slirp4netns"
-		have pasta || need="$need passt"
-	else
+	pm=""
+	for candidate in apt-get:apt dnf:dnf pacman:pacman zypper:zypper; do
+		if command -v "${candidate%%:*}" >/dev/null 2>&1; then pm=${candidate#*:}; break; fi
+	done
+	if [ -z "$pm" ]; then
 		say "no apt-get, dnf, pacman or zypper: install newuidmap, fuse-overlayfs, slirp4netns and pasta yourself"
 		return 0
 	fi
+	for tool in newuidmap fuse-overlayfs slirp4netns pasta; do
+		have "$tool" || need="$need $(package_for "$pm" "$tool")"
+	done
 	if [ -z "$need" ]; then
 		say "prerequisites: all present"
 		return 0

@@ -31,11 +31,7 @@ Run 'hutch COMMAND --help' for a command's flags.
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  run: async (argv) => {
-    const { runCommand } = await import('./cli/run');
-    trace('run module loaded');
-    return runCommand(argv);
-  },
+  run: async (argv) => (await import('./cli/run')).runCommand(argv),
   profile: async (argv) => (await import('./cli/profile')).profileCommand(argv),
   port: async (argv) => (await import('./cli/port')).portCommand(argv),
   ps: async (argv) => (await import('./cli/ps')).psCommand(argv),

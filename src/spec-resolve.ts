@@ -127,9 +127,9 @@ function parseEnvFile(path: string, what: string): Record<string, string> {
   return out;
 }
 
-function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  return re.test(name);
+/** `LC_*` -> a RegExp matching whole variable names. */
+function globRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
 }
 
 /** podman's rule: arguments replace the image's cmd, its entrypoint stays in front. */
@@ -182,7 +182,8 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: '/root', container: 'hutch' };
   if (img) Object.assign(env, img.env);
   for (const pattern of pv.passEnv) {
-    for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && globMatch(pattern, k)) env[k] = v;
+    const re = globRegExp(pattern);
+    for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && re.test(k)) env[k] = v;
   }
   Object.assign(env, pv.env);
   for (const f of pv.envFile) Object.assign(env, parseEnvFile(f, 'profile envFile'));

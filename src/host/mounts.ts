@@ -43,9 +43,3 @@ export function parseMountinfo(text: string): MountEntry[] {
 export function hostMounts(): MountEntry[] {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
-
-/** True when `dir` is itself a mount point or has a mount point below it. */
-export function hasMountsAtOrBelow(mounts: MountEntry[], dir: string): boolean {
-  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  return mounts.some((m) => m.mountPoint === dir || m.mountPoint.startsWith(prefix));
-}

@@ -3,7 +3,7 @@
 // directory in the sandbox's root.
 
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { hasMountsAtOrBelow, type MountEntry } from '../host/mounts';
+import type { MountEntry } from '../host/mounts';
 
 export type TopLevelEntry =
   | { name: string; kind: 'symlink'; target: string }
@@ -39,4 +39,3 @@ export function scanHostRoot(mounts: MountEntry[], root = '/'): TopLevelEntry[] 
   return out;
 }
 
-export { hasMountsAtOrBelow };
