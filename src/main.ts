@@ -1,9 +1,9 @@
 // hutch: entry point. Keeps start-up light: each command's module does its
 // own work; nothing heavy is loaded before we know the command.
 
-import { HutchError } from './errors';
+import { HutchError } from './util/errors';
 import { suggest } from './util/suggest';
-import { VERSION } from './version';
+import { VERSION } from './util/version';
 import { trace } from './util/trace';
 
 const USAGE = `hutch ${VERSION}: rootless sandboxes for developers

@@ -12,10 +12,10 @@
 //   afterExit    read the figures, print the OOM message / summary, write the
 //                report, remove the cgroup.
 
-import { HutchError } from '../errors';
-import type { LaunchHook } from '../runtime/launch';
-import { readState, writeState } from '../runtime/state';
-import type { SandboxSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { LaunchHook } from '../helper/launch';
+import { readState, writeState } from '../state/sandboxes';
+import type { SandboxSpec } from '../spec/types';
 import { cgroupDir, cgroupPathOf, type CgroupProbe } from './delegation';
 import { writeCg } from './files';
 import { formatDuration } from './format';

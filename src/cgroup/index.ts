@@ -2,11 +2,11 @@
 // the warning or the strict refusal, and the launch hook. Loaded lazily by
 // src/cli/run.ts only when limits, a report or a delegated cgroup matter.
 
-import { HutchError } from '../errors';
-import type { SandboxSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { SandboxSpec } from '../spec/types';
 import { probeCgroups, type CgroupProbe } from './delegation';
 import { planLimits, type LimitsPlan } from './limits';
-import { hasCgroupLimits } from './resolve-limits';
+import { hasCgroupLimits } from '../spec/limits';
 import { requestDelegatedScope } from './systemd';
 
 export { LimitsHook } from './hook';

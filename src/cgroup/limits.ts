@@ -2,8 +2,8 @@
 // this host can enforce (shown by `hutch run --dry-run`, warned about or
 // refused with --limits strict).
 
-import { HutchError } from '../errors';
-import type { LimitsSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { LimitsSpec } from '../spec/types';
 import type { CgroupProbe, Controller } from './delegation';
 import { formatBytes, formatDuration } from './format';
 import { writeCg } from './files';

@@ -2,8 +2,8 @@
 // (--report FILE), the one-line summary (--summary) and the OOM message.
 
 import { writeFileSync } from 'node:fs';
-import { HutchError } from '../errors';
-import type { LimitsSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { LimitsSpec } from '../spec/types';
 import { formatBytes, formatSeconds } from './format';
 import type { LimitDecision } from './limits';
 import type { CgroupStats } from './sandbox-cgroup';

@@ -3,8 +3,8 @@
 
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
-import { HutchError } from '../errors';
-import { listSandboxes, type SandboxState } from '../runtime/state';
+import { HutchError } from '../util/errors';
+import { listSandboxes, type SandboxState } from '../state/sandboxes';
 import { suggest } from '../util/suggest';
 import { SandboxCgroup } from './sandbox-cgroup';
 

@@ -11,9 +11,10 @@
 
 import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { LEAF, type CgroupProbe, type Controller } from './delegation';
 import { readKeyed, readList, readNumber, readPids, readText, writeCg } from './files';
+import { alive } from '../util/proc';
 
 const NAME_RE = /^hutch\.(.+)\.(\d+)$/;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -22,14 +23,6 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
-}
 
 /**
  * Make `controllers` available to children of `probe.base`: move whatever

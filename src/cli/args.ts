@@ -3,7 +3,7 @@
 // positional argument ends flag parsing when `stopAtPositional` is set, so
 // `hutch run ls -la` passes `-la` to ls.
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 
 export interface FlagDef {

@@ -3,17 +3,17 @@
 // first), optionally registering the result as an image.
 
 import { existsSync } from 'node:fs';
-import { HutchError } from '../errors';
-import { ensureBuilt } from '../build/build';
+import { HutchError } from '../util/errors';
+import { ensureBuilt } from '../layers/build';
 import { storeContext } from '../image/context';
 import { checkImageName, imageId } from '../image/import';
 import { Progress } from '../image/progress';
 import { loadProfile } from '../profile/index';
 import { helperPath, protectedFiles } from '../host/self';
 import { chooseDriver } from '../rootfs/driver';
-import type { HostContext } from '../runtime/assemble';
-import { resolveSpec } from '../spec-resolve';
-import { imageDefaultsFor } from '../image/runtime';
+import type { HostContext } from '../sandbox/assemble';
+import { resolveSpec } from '../spec/resolve';
+import { imageDefaultsFor } from '../sandbox/image-root';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [

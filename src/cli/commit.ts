@@ -6,14 +6,14 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { storeContext } from '../image/context';
 import { checkImageName, imageId } from '../image/import';
 import { ingestLayer } from '../image/ingest';
 import { formatBytes, Progress } from '../image/progress';
-import { keptPath, type KeptRecord } from '../image/runtime';
-import { spawnInUserns, toolPath } from '../image/userns';
-import { listSandboxes } from '../runtime/state';
+import { keptPath, type KeptRecord } from '../sandbox/image-root';
+import { spawnInUserns, toolPath } from '../helper/userns';
+import { listSandboxes } from '../state/sandboxes';
 import { flagBool, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [

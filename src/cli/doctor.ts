@@ -4,17 +4,17 @@
 // warnings are features that will be missing (exit 0).
 
 import { sep } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
-import { check, type Check, type Status } from '../host/probe';
-import { probeCgroups } from '../host/probe-cgroup';
-import { probeSubids } from '../host/probe-ids';
-import { probeNetwork } from '../host/probe-net';
-import { probeSecurity } from '../host/probe-security';
-import { probeStorage } from '../host/probe-storage';
-import { probeUserns } from '../host/probe-userns';
+import { check, type Check, type Status } from '../doctor/probe';
+import { probeCgroups } from '../doctor/probe-cgroup';
+import { probeSubids } from '../doctor/probe-ids';
+import { probeNetwork } from '../doctor/probe-net';
+import { probeSecurity } from '../doctor/probe-security';
+import { probeStorage } from '../doctor/probe-storage';
+import { probeUserns } from '../doctor/probe-userns';
 import { helperDirs, isSingleExecutable, locateHelper, type HelperLocation } from '../host/self';
-import { VERSION } from '../version';
+import { VERSION } from '../util/version';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [

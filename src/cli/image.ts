@@ -1,6 +1,6 @@
 // `hutch image import | ls | inspect | rm | export | prune`
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { storeContext } from '../image/context';
 import { formatBytes, Progress } from '../image/progress';
 import { suggest } from '../util/suggest';
@@ -79,7 +79,7 @@ export async function imageCommand(argv: string[]): Promise<number> {
     }
     case 'rm': {
       if (!p.positionals.length) throw new HutchError('hutch image rm: which image?', { hint: 'hutch image ls' });
-      const { runningUsage } = await import('../image/usage');
+      const { runningUsage } = await import('../state/sandboxes');
       for (const n of p.positionals) {
         const img = store.requireImage(n);
         const users = runningUsage(ctx.paths).filter((s) => img.layers.every((l) => s.storage.layers.includes(l)));

@@ -2,7 +2,7 @@
 // process of a sandbox through cgroup.freeze.
 
 import { cgroupOf, findSandbox, runningSandboxes } from '../cgroup/running';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [{ name: 'help', short: 'h', kind: 'bool', help: 'show this help' }];

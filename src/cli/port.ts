@@ -3,11 +3,11 @@
 // sandbox's state file: no daemon to ask.
 
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { hostAddr } from '../net/ports';
-import { listSandboxes } from '../runtime/state';
+import { listSandboxes } from '../state/sandboxes';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [{ name: 'help', short: 'h', kind: 'bool', help: 'show this help' }];

@@ -1,6 +1,6 @@
 // `hutch profile ls | show NAME | validate FILE... | schema`
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { listProfiles, profileJsonSchema, showProfile, validateProfileFile } from '../profile/index';
 import { suggest } from '../util/suggest';
 import { flagBool, flagString, parseArgs, type FlagDef } from './args';

@@ -1,26 +1,26 @@
 // `hutch run`: profile + flags -> SandboxSpec -> plan -> helper.
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
 import { hostMounts } from '../host/mounts';
 import { hutchPaths } from '../host/paths';
-import { requireSubordinateIds } from '../host/probe-ids';
+import { requireSubordinateIds } from '../doctor/probe-ids';
 import { helperPath, protectedFiles } from '../host/self';
 import { loadProfile } from '../profile/index';
 import { chooseDriver, type DriverChoice } from '../rootfs/driver';
-import { ensureVolumes, imageDefaultsFor, imageLayers, recordKept, writeStorageUse } from '../image/runtime';
+import { ensureVolumes, imageDefaultsFor, imageLayers, recordKept, writeStorageUse } from '../sandbox/image-root';
 import { Store } from '../image/store';
 import type { ResolvedProfile } from '../profile/index';
-import type { SandboxSpec } from '../spec';
+import type { SandboxSpec } from '../spec/types';
 import { scanHostRoot } from '../rootfs/host-scan';
 import { rootfsHostDirs } from '../rootfs/layout';
-import { assemblePlan, rootfsInput, type HostContext } from '../runtime/assemble';
-import { launch, type LaunchHook } from '../runtime/launch';
-import { formatPlan } from '../runtime/plan';
+import { assemblePlan, rootfsInput, type HostContext } from '../sandbox/assemble';
+import { launch, type LaunchHook } from '../helper/launch';
+import { formatPlan } from '../helper/plan';
 import { etcFilesFor } from '../net/etc-files';
-import { claimSandboxDir, writeState } from '../runtime/state';
-import { resolveSpec, type SpecOverrides } from '../spec-resolve';
+import { claimSandboxDir, writeState } from '../state/sandboxes';
+import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 
@@ -132,7 +132,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
 /** Layers of the root (bottom first) and host.imageLayers set, for image roots and profiles with setup steps. */
 async function rootLayers(profile: ResolvedProfile, spec: SandboxSpec, host: HostContext, choice: DriverChoice, dryRun: boolean): Promise<string[]> {
   if (profile.values.setup?.length) {
-    const { ensureBuilt } = await import('../build/build');
+    const { ensureBuilt } = await import('../layers/build');
     const built = await ensureBuilt(profile, spec, host, choice, { dryRun });
     host.imageLayers = built.lowers;
     return built.layers;

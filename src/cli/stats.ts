@@ -3,7 +3,7 @@
 // usage/limit, pids, block I/O. A refreshing table on a terminal;
 // --no-stream prints one sample; --json prints JSON.
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { formatBytes } from '../cgroup/format';
 import { findSandbox, runningSandboxes, type Running } from '../cgroup/running';
 import { SandboxCgroup, type CgroupStats } from '../cgroup/sandbox-cgroup';

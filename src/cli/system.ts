@@ -2,7 +2,7 @@
 // leftovers of killed imports and builds, optionally the build cache and
 // unused volumes.
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { storeContext } from '../image/context';
 import { formatBytes } from '../image/progress';
 import { flagBool, parseArgs, type FlagDef } from './args';
@@ -38,7 +38,7 @@ export async function systemCommand(argv: string[]): Promise<number> {
   let vols = 0;
   if (flagBool(p, 'volumes')) {
     const { listVolumes, deleteVolume } = await import('../volume/store');
-    const { runningUsage } = await import('../image/usage');
+    const { runningUsage } = await import('../state/sandboxes');
     const running = runningUsage(ctx.paths);
     for (const v of listVolumes(ctx.paths)) {
       if (running.some((s) => s.storage.volumes.includes(v.name))) continue;

@@ -4,12 +4,12 @@
 import { dirname } from 'node:path';
 import { probeCgroups, type Controller } from '../cgroup/delegation';
 import { describeLimit, limitWrites, applyLimits } from '../cgroup/limits';
-import { parseLimitFlags } from '../cgroup/resolve-limits';
+import { parseLimitFlags } from '../spec/limits';
 import { cgroupOf, findSandbox } from '../cgroup/running';
 import { enableControllers } from '../cgroup/sandbox-cgroup';
 import { readList, writeCg } from '../cgroup/files';
-import { HutchError } from '../errors';
-import { writeState } from '../runtime/state';
+import { HutchError } from '../util/errors';
+import { writeState } from '../state/sandboxes';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
 import { limitFlagsOf, RUN_FLAGS } from './run';
 

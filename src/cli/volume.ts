@@ -1,9 +1,9 @@
 // `hutch volume create | ls | inspect | rm | prune | export | import`
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
-import { runningUsage } from '../image/usage';
+import { runningUsage } from '../state/sandboxes';
 import { suggest } from '../util/suggest';
 import { deleteVolume, ensureVolume, getVolume, listVolumes, requireVolume, checkVolumeName } from '../volume/store';
 import { flagBool, parseArgs, type FlagDef } from './args';

@@ -4,7 +4,7 @@
 
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 
 export interface HutchPaths {
   runtimeDir: string; // $XDG_RUNTIME_DIR or /tmp/hutch-run-UID; not hidden-by-default when outside $HOME

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { HutchError } from '../errors';
-import { toolPath } from './userns';
+import { HutchError } from '../util/errors';
+import { toolPath } from '../helper/userns';
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2';
 

@@ -9,13 +9,13 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdtempSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { OPAQUE_XATTR } from './ingest';
 import { Progress } from './progress';
 import { configToOci, type ImageRecord, type Store } from './store';
 import { encodeHeader, entry, padding, TAR_END, TarReader, type TarEntry } from './tar';
-import { spawnInUserns, toolPath } from './userns';
+import { spawnInUserns, toolPath } from '../helper/userns';
 
 const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 

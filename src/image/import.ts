@@ -6,13 +6,13 @@
 
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { ingestLayer } from './ingest';
 import { formatBytes, Progress } from './progress';
 import { planImport } from './sources';
 import { IMAGE_NAME_RE, type ImageConfig, type ImageRecord, type Store } from './store';
-import { ownershipSquashed } from './userns';
+import { ownershipSquashed } from '../helper/userns';
 
 export function imageId(layers: string[], config: ImageConfig): string {
   return `sha256:${createHash('sha256').update(JSON.stringify({ layers, config })).digest('hex')}`;

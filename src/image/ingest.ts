@@ -17,11 +17,11 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { fsyncDir, hexOf, type LayerRecord, type Store } from './store';
 import { encodeHeader, padding, TAR_END, TarFormatError, TarReader, type TarEntry } from './tar';
-import { maxMappedId, ownershipSquashed, removeTree, spawnInUserns, toolPath } from './userns';
+import { maxMappedId, ownershipSquashed, removeTree, spawnInUserns, toolPath } from '../helper/userns';
 
 export const OPAQUE_XATTR = 'user.overlay.opaque';
 const OPAQUE_ALIASES = new Set(['user.overlay.opaque', 'trusted.overlay.opaque', 'user.fuseoverlayfs.opaque']);

@@ -8,9 +8,10 @@ import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
-import { abandonedWork, leasedLayers, runningUsage } from './usage';
+import { runningUsage } from '../state/sandboxes';
+import { abandonedWork, leasedLayers } from './usage';
 import { hexOf, type Store } from './store';
-import { removeTree } from './userns';
+import { removeTree } from '../helper/userns';
 
 export interface PruneResult {
   layers: string[];

@@ -10,12 +10,12 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { detectCompression, openBlob, readHead } from './decompress';
 import { configFromOci, type ImageConfig } from './store';
 import { indexTarFile, type TarMember } from './tar';
-import { spawnInUserns, toolPath } from './userns';
+import { spawnInUserns, toolPath } from '../helper/userns';
 
 export interface LayerSource {
   /** For messages: "layer 2/3 sha256:ab12…". */

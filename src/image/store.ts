@@ -21,7 +21,7 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 
 export const IMAGE_NAME_RE = /^[a-z0-9][a-z0-9_.:/-]{0,127}$/;

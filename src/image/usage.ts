@@ -6,40 +6,9 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HutchPaths } from '../host/paths';
-import { listSandboxes } from '../runtime/state';
+import { alive } from '../util/proc';
+import { listSandboxes } from '../state/sandboxes';
 import type { Store } from './store';
-
-export interface SandboxStorage {
-  /** Layer digests the sandbox's root is made of. */
-  layers: string[];
-  /** Named volumes it mounts. */
-  volumes: string[];
-}
-
-export const STORAGE_FILE = 'storage.json';
-
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Running sandboxes and what they use. */
-export function runningUsage(paths: HutchPaths): { name: string; storage: SandboxStorage }[] {
-  const out: { name: string; storage: SandboxStorage }[] = [];
-  for (const { dir, state } of listSandboxes(paths.stateDir)) {
-    try {
-      out.push({ name: state.name, storage: JSON.parse(readFileSync(join(dir, STORAGE_FILE), 'utf8')) as SandboxStorage });
-    } catch {
-      /* a sandbox on host / or a directory: no layers, no volumes recorded */
-    }
-  }
-  return out;
-}
 
 /** Layers named by leases of live processes; leases of dead ones are removed. */
 export function leasedLayers(store: Store): Set<string> {

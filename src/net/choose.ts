@@ -5,7 +5,7 @@
 // slirp4netns otherwise. `--network pasta` and `--network-driver` pin one.
 
 import { accessSync, constants } from 'node:fs';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { findExecutable } from '../host/which';
 import { installHint } from '../host/fixes';
 import { defaultRoute } from './host-route';

@@ -7,8 +7,8 @@
 
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { PlanBuilder } from '../runtime/plan';
-import type { SandboxSpec } from '../spec';
+import type { PlanBuilder } from '../helper/plan';
+import type { SandboxSpec } from '../spec/types';
 import type { NetLayout } from './types';
 
 export interface EtcFiles {

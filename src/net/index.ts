@@ -3,9 +3,9 @@
 // namespaces at the helper's sync point (before anything runs inside) and
 // stops it when the sandbox is gone.
 
-import { HutchError } from '../errors';
-import type { LaunchHook } from '../runtime/launch';
-import type { SandboxSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { LaunchHook } from '../helper/launch';
+import type { SandboxSpec } from '../spec/types';
 import { chooseNetDriver, type DriverChoice } from './choose';
 import { pastaDriver } from './pasta';
 import { expandMappings, hostAddr, reservePorts } from './ports';

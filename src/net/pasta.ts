@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { defaultRoute } from './host-route';
 import { exited, stderrTail, stopChild } from './proc';
 import type { AttachOptions, NetLayout, NetSession, NetworkDriver, PortForward } from './types';

@@ -6,7 +6,7 @@
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server } from 'node:net';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { PortMapping } from '../profile/values';
 import type { PortForward } from './types';
 

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { connect, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { hostAddr, reservePorts } from './ports';
 import { exited, stderrTail, stopChild, waitExit } from './proc';
 import { tcpRelay, udpRelay, type Relay } from './proxy';

@@ -4,8 +4,8 @@
 // split, folded into one because both slirp4netns and pasta forward ports
 // themselves).
 
-export type NetDriverName = 'slirp4netns' | 'pasta';
-export const NET_DRIVERS: readonly NetDriverName[] = ['slirp4netns', 'pasta'];
+import type { NetDriverName } from '../spec/types';
+export { NET_DRIVERS, type NetDriverName } from '../spec/types';
 
 /** One concrete forward: host address:port -> sandbox port. Ranges are expanded to one entry per port. */
 export interface PortForward {

@@ -6,7 +6,7 @@
 
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { HutchError, type SourceLocation } from '../errors';
+import { HutchError, type SourceLocation } from '../util/errors';
 
 export interface ExpandContext {
   /** Working directory of `hutch run`: relative host paths resolve against it; ${PWD} is it. */

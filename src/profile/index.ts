@@ -12,7 +12,7 @@
 import { loadProfile, type LoadOptions, type ResolvedProfile } from './load';
 import { showJson, showYaml } from './show';
 import { BUILTIN_PROFILES } from './builtin-data.generated';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 
 export { loadProfile, listProfiles, isPathRef, userProfileDir, ProfileValidationError } from './load';

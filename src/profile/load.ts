@@ -14,7 +14,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { HutchError, type SourceLocation } from '../errors';
+import { HutchError, type SourceLocation } from '../util/errors';
 import { suggest } from '../util/suggest';
 import { BUILTIN_PROFILES } from './builtin-data.generated';
 import type { Capability } from './capabilities';

@@ -8,8 +8,8 @@
 // {add, drop} applied in chain order (drop, then add; ALL allowed).
 // `description` is never inherited: it describes one file.
 
-import { HutchError, type SourceLocation } from '../errors';
-import type { NetworkMode, RootfsSpec, StorageDriver } from '../spec';
+import { HutchError, type SourceLocation } from '../util/errors';
+import type { NetworkMode, RootfsSpec, StorageDriver } from './schema';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, sortCapabilities, type Capability } from './capabilities';
 import { expandVars, resolveHostPath, type ExpandContext } from './expand';
 import type { CapabilitiesLayer, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits } from './schema';

@@ -3,7 +3,7 @@
 // yaml-parse.ts) and for the built-in profiles (parsed at build time into
 // builtin-data.generated.ts, so start-up never loads the YAML parser).
 
-import type { SourceLocation } from '../errors';
+import type { SourceLocation } from '../util/errors';
 import type { ProfileLayer } from './schema';
 
 export type ScalarValue = string | number | boolean | null;

@@ -10,7 +10,7 @@
 // map, object (with field()), union, tagged (discriminated by a key), and
 // transform (normalise a validated value without changing its JSON Schema).
 
-import { HutchError, type SourceLocation } from '../errors';
+import { HutchError, type SourceLocation } from '../util/errors';
 import { didYouMean, suggest } from '../util/suggest';
 import { parseDuration as parseDurationOrThrow, parseSize as parseSizeOrThrow } from '../util/units';
 import { describeNode, locOf, scalarText, type PMap, type PNode } from './node';

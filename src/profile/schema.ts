@@ -2,11 +2,19 @@
 // positions), the JSON Schema in sandbox-profiles/hutch-profile.schema.json
 // and the `ProfileLayer` type (one file's validated, normalised content).
 
-import type { NetworkMode, RootfsSpec, StorageDriver } from '../spec';
 import { suggest } from '../util/suggest';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, isCapability, normaliseCapability } from './capabilities';
 import { field, INVALID, requiredField, s, toJsonSchema, type Infer, type JsonSchema, type Schema } from './schema-dsl';
 import { parseExpose, parseMountString, parsePortMapping, VOLUME_NAME_RE, type ProfileMount } from './values';
+
+export type NetworkMode = 'none' | 'host' | 'slirp' | 'pasta';
+export type StorageDriver = 'auto' | 'overlay' | 'fuse-overlayfs';
+
+/** `host`: the host's / as the lower layer; `dir`: a directory; `image`: an imported image. */
+export type RootfsSpec =
+  | { kind: 'host' }
+  | { kind: 'dir'; path: string }
+  | { kind: 'image'; name: string };
 
 export const NETWORK_MODES = ['none', 'host', 'slirp', 'pasta'] as const satisfies readonly NetworkMode[];
 export const STORAGE_DRIVERS = ['auto', 'overlay', 'fuse-overlayfs'] as const satisfies readonly StorageDriver[];

@@ -1,7 +1,7 @@
 // Text of a resolved profile for `hutch profile show`: YAML (with each
 // value's origin as a comment) or JSON.
 
-import type { SourceLocation } from '../errors';
+import type { SourceLocation } from '../util/errors';
 import type { ResolvedProfile } from './load';
 import type { ProfileValues } from './merge';
 import { formatDuration, formatSize } from './schema-dsl';

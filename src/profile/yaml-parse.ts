@@ -2,7 +2,7 @@
 // module that touches the `yaml` package, and it loads it with a dynamic
 // import on first use: start-up (built-in profiles only) never pays for it.
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { PEntry, PNode } from './node';
 
 type YamlModule = typeof import('yaml');

@@ -5,13 +5,13 @@
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { installHint } from '../host/fixes';
 import { findExecutable } from '../host/which';
-import { runPlanCaptured } from '../runtime/launch';
-import { PlanBuilder } from '../runtime/plan';
-import type { StorageDriver } from '../spec';
+import { runPlanCaptured } from '../helper/launch';
+import { PlanBuilder } from '../helper/plan';
+import type { StorageDriver } from '../spec/types';
 import type { ResolvedDriver } from './layout';
 
 export interface DriverChoice {

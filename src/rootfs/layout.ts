@@ -8,9 +8,9 @@
 // fuse-overlayfs accepts lowerdir=/ directly; it runs as a daemon outside the
 // sandbox's pid namespace so nothing inside can reach it.
 
-import { HutchError } from '../errors';
-import type { PlanBuilder } from '../runtime/plan';
-import type { RootfsSpec } from '../spec';
+import { HutchError } from '../util/errors';
+import type { PlanBuilder } from '../helper/plan';
+import type { RootfsSpec } from '../spec/types';
 import type { TopLevelEntry } from './host-scan';
 
 export type ResolvedDriver = 'overlay' | 'fuse-overlayfs';

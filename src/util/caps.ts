@@ -1,6 +1,6 @@
 // Linux capability names (without the CAP_ prefix), in kernel order.
 
-import { HutchError } from '../errors';
+import { HutchError } from './errors';
 import { suggest } from './suggest';
 
 export const CAPABILITIES = [

@@ -1,6 +1,6 @@
 // Sizes and durations the way podman and docker users write them.
 
-import { HutchError } from '../errors';
+import { HutchError } from './errors';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 

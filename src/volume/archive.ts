@@ -5,11 +5,11 @@
 
 import { closeSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
 import { syncfs } from '../image/ingest';
-import { ownershipSquashed, removeTree, spawnInUserns, toolPath } from '../image/userns';
+import { ownershipSquashed, removeTree, spawnInUserns, toolPath } from '../helper/userns';
 import { volumeDataPath, volumeDir } from './store';
 
 export async function exportVolume(paths: HutchPaths, ids: IdentityInfo, name: string, file: string): Promise<void> {

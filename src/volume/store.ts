@@ -6,7 +6,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
 import { fsyncDir, writeFileAtomic } from '../image/store';
@@ -88,7 +88,7 @@ export function ensureVolume(paths: HutchPaths, name: string): { rec: VolumeReco
 
 /** Remove a volume (caller checked it is unused): unregister first, then delete inside the namespace. */
 export async function deleteVolume(paths: HutchPaths, ids: IdentityInfo, name: string): Promise<void> {
-  const { removeTree } = await import('../image/userns');
+  const { removeTree } = await import('../helper/userns');
   const dir = volumeDir(paths, name);
   const doomed = join(volumesDir(paths), `.removing-${name}-${process.pid}`);
   renameSync(dir, doomed);

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as YAML from 'yaml';
-import { HutchError } from '../../src/errors';
+import { HutchError } from '../../src/util/errors';
 import {
   listProfiles,
   loadProfile,

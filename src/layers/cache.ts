@@ -8,7 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { SetupStep } from '../profile/merge';
 import { writeFileAtomic, type Store } from '../image/store';
 

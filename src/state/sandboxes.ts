@@ -6,8 +6,9 @@
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
-import { ensurePrivateDir } from '../host/paths';
+import { HutchError } from '../util/errors';
+import { ensurePrivateDir, type HutchPaths } from '../host/paths';
+import { alive } from '../util/proc';
 
 export interface SandboxState {
   name: string;
@@ -25,7 +26,7 @@ export interface SandboxState {
   /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */
   cgroup?: string;
   /** Limits in force (src/cgroup; `hutch update` changes them). */
-  limits?: import('../spec').LimitsSpec;
+  limits?: import('../spec/types').LimitsSpec;
 }
 
 function olderThan(dir: string, ms: number): boolean {
@@ -36,14 +37,6 @@ function olderThan(dir: string, ms: number): boolean {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function readState(dir: string): SandboxState | undefined {
   try {
@@ -97,6 +90,28 @@ export function listSandboxes(stateDir: string): { dir: string; state: SandboxSt
     // No state.json yet may be a sandbox being started right now (claimed,
     // not yet written): only a dead owner, or a dir older than a minute, is stale.
     else if (st ? !alive(st.pid) : olderThan(dir, 60_000)) rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export interface SandboxStorage {
+  /** Layer digests the sandbox's root is made of. */
+  layers: string[];
+  /** Named volumes it mounts. */
+  volumes: string[];
+}
+
+export const STORAGE_FILE = 'storage.json';
+
+/** Running sandboxes and what they use. */
+export function runningUsage(paths: HutchPaths): { name: string; storage: SandboxStorage }[] {
+  const out: { name: string; storage: SandboxStorage }[] = [];
+  for (const { dir, state } of listSandboxes(paths.stateDir)) {
+    try {
+      out.push({ name: state.name, storage: JSON.parse(readFileSync(join(dir, STORAGE_FILE), 'utf8')) as SandboxStorage });
+    } catch {
+      /* a sandbox on host / or a directory: no layers, no volumes recorded */
+    }
   }
   return out;
 }

@@ -6,7 +6,7 @@
 // fixes it.
 
 import { probeCgroups as probeDelegation } from '../cgroup/delegation';
-import { packageManager, sudo } from './fixes';
+import { packageManager, sudo } from '../host/fixes';
 import { check, type Check } from './probe';
 
 /** Controllers hutch's limits use: memory.max, cpu.max/cpu.weight, pids.max, io.weight. */

@@ -6,21 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HutchPaths } from '../host/paths';
-import type { SandboxSpec } from '../spec';
+import type { SandboxSpec } from '../spec/types';
 import { ensureVolume } from '../volume/store';
-import { hexOf, Store, writeFileAtomic, type ImageRecord } from './store';
-import { STORAGE_FILE, type SandboxStorage } from './usage';
+import { hexOf, Store, writeFileAtomic, type ImageRecord } from '../image/store';
+import type { ImageDefaults } from '../spec/types';
+import { STORAGE_FILE, type SandboxStorage } from '../state/sandboxes';
 
-/** Spec defaults an image brings (the profile and flags override them). */
-export interface ImageDefaults {
-  env: Record<string, string>;
-  workdir?: string;
-  entrypoint?: string[];
-  cmd?: string[];
-  expose: string[];
-  /** The image's USER (name or uid, optional :group). */
-  user?: string;
-}
 
 export function imageDefaults(img: ImageRecord): ImageDefaults {
   const env: Record<string, string> = {};

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { formatPlan, type Plan } from './plan';
 import { trace } from '../util/trace';
 

@@ -6,11 +6,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { helperPath } from '../host/self';
 import { findExecutable } from '../host/which';
-import { formatPlan, PlanBuilder, type Plan } from '../runtime/plan';
+import { formatPlan, PlanBuilder, type Plan } from './plan';
 
 /** The id-map ops every plan here starts with. */
 export function identityOps(b: PlanBuilder, ids: IdentityInfo): PlanBuilder {

@@ -5,16 +5,16 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { HutchError } from './errors';
-import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from './profile/index';
-import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './spec';
-import { DEFAULT_SECCOMP_DENY } from './runtime/seccomp';
-import { CAPABILITIES, normalizeCap } from './util/caps';
-import { parseSize } from './util/units';
-import { suggest } from './util/suggest';
-import type { ImageDefaults } from './image/runtime';
-import { resolveLimits, type LimitOverrides } from './cgroup/resolve-limits';
-import { resolveNetworkSpec, type NetworkOverrides } from './net/resolve';
+import { HutchError } from '../util/errors';
+import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from '../profile/index';
+import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './types';
+import { DEFAULT_SECCOMP_DENY } from './seccomp';
+import { CAPABILITIES, normalizeCap } from '../util/caps';
+import { parseSize } from '../util/units';
+import { suggest } from '../util/suggest';
+import type { ImageDefaults } from './types';
+import { resolveLimits, type LimitOverrides } from './limits';
+import { resolveNetworkSpec, type NetworkOverrides } from './network';
 
 export interface SpecOverrides {
   name?: string;

@@ -2,16 +2,15 @@
 // CLI flags (src/cli) produce it; the runtime (src/runtime) turns it into the
 // helper's plan. Nothing downstream re-reads profiles or flags.
 
-import type { PortMapping } from './profile/values';
+import type { PortMapping } from '../profile/values';
 
-export type NetworkMode = 'none' | 'host' | 'slirp' | 'pasta';
-export type StorageDriver = 'auto' | 'overlay' | 'fuse-overlayfs';
+// The profile's vocabulary for these is the spec's too.
+export type { NetworkMode, RootfsSpec, StorageDriver } from '../profile/schema';
+import type { NetworkMode, RootfsSpec, StorageDriver } from '../profile/schema';
 
-/** `host`: the host's / as the lower layer; `dir`: a directory; `image`: an imported image (later). */
-export type RootfsSpec =
-  | { kind: 'host' }
-  | { kind: 'dir'; path: string }
-  | { kind: 'image'; name: string };
+/** User-mode NAT drivers (src/net implements them). */
+export type NetDriverName = 'slirp4netns' | 'pasta';
+export const NET_DRIVERS: readonly NetDriverName[] = ['slirp4netns', 'pasta'];
 
 export type MountSpec =
   | { type: 'bind'; source: string; target: string; readOnly: boolean }
@@ -88,4 +87,15 @@ export interface SandboxSpec {
   limits: LimitsSpec;
   /** required: refuse to run when the subordinate id ranges cannot be mapped. */
   subordinateIds: 'auto' | 'required';
+}
+
+/** Spec defaults an image brings (the profile and flags override them). */
+export interface ImageDefaults {
+  env: Record<string, string>;
+  workdir?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  expose: string[];
+  /** The image's USER (name or uid, optional :group). */
+  user?: string;
 }

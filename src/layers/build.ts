@@ -14,21 +14,21 @@
 
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { helperPath } from '../host/self';
 import { ingestLayer } from '../image/ingest';
 import { Progress, formatBytes } from '../image/progress';
-import { imageLayers, writeStorageUse } from '../image/runtime';
+import { imageLayers, writeStorageUse } from '../sandbox/image-root';
 import { Store, type ImageConfig } from '../image/store';
-import { removeTree, spawnInUserns, toolPath } from '../image/userns';
+import { removeTree, spawnInUserns, toolPath } from '../helper/userns';
 import type { ResolvedProfile } from '../profile/index';
 import type { SetupStep } from '../profile/merge';
 import type { DriverChoice } from '../rootfs/driver';
 import { rootfsHostDirs } from '../rootfs/layout';
-import { assemblePlan, rootfsInput, type HostContext } from '../runtime/assemble';
-import { launch } from '../runtime/launch';
-import { claimSandboxDir, writeState } from '../runtime/state';
-import type { SandboxSpec } from '../spec';
+import { assemblePlan, rootfsInput, type HostContext } from '../sandbox/assemble';
+import { launch } from '../helper/launch';
+import { claimSandboxDir, writeState } from '../state/sandboxes';
+import type { SandboxSpec } from '../spec/types';
 import { baseKey, readCache, stepKey, walk, writeCache } from './cache';
 import { encodeHeader, entry, padding, TAR_END, type TarEntry } from '../image/tar';
 

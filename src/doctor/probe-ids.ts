@@ -5,13 +5,13 @@
 
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { runPlanCaptured } from '../runtime/launch';
-import { PlanBuilder } from '../runtime/plan';
-import { HutchError } from '../errors';
-import { installCommand, installHint, sudo } from './fixes';
-import { parseSubidFile, type IdentityInfo } from './ids';
+import { runPlanCaptured } from '../helper/launch';
+import { PlanBuilder } from '../helper/plan';
+import { HutchError } from '../util/errors';
+import { installCommand, installHint, sudo } from '../host/fixes';
+import { parseSubidFile, type IdentityInfo } from '../host/ids';
 import { check, readText, type Check } from './probe';
-import { findExecutable } from './which';
+import { findExecutable } from '../host/which';
 
 /** The first free 65536-aligned range after every range in both files. */
 export function freeSubidRange(subuid: string, subgid: string, count = 65536): { start: number; count: number } {

@@ -3,15 +3,15 @@
 // it calls), so `--dry-run` shows it all.
 
 import { existsSync } from 'node:fs';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
 import type { TopLevelEntry } from '../rootfs/host-scan';
 import { rootfsInnerOps, rootfsOuterOps, SYSTEM_DIRS, type ResolvedDriver, type RootfsInput } from '../rootfs/layout';
-import type { SandboxSpec } from '../spec';
+import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
-import { PlanBuilder, type Plan } from './plan';
+import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
 
 export interface HostContext {

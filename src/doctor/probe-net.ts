@@ -2,10 +2,10 @@
 // outbound NAT and published ports), and /dev/net/tun, which both open.
 // `network: none` and `network: host` need none of this.
 
-import { installCommand, installHint } from './fixes';
+import { installCommand, installHint } from '../host/fixes';
 import { check, type Check } from './probe';
 import { deviceAccess } from './probe-storage';
-import { findExecutable } from './which';
+import { findExecutable } from '../host/which';
 
 export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
   const area = 'network';

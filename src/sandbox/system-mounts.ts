@@ -2,7 +2,7 @@
 // that leak or control host state masked, as podman does), /sys read-only,
 // a minimal /dev, a private /tmp and /run.
 
-import type { PlanBuilder } from './plan';
+import type { PlanBuilder } from '../helper/plan';
 
 /** Host state readable through procfs/sysfs that a sandbox must not see. */
 export const MASKED_PATHS = [

@@ -3,10 +3,10 @@
 // Debian's kernel.unprivileged_userns_clone, Ubuntu 24.04's AppArmor
 // restriction); the final word is an unshare tried for real by the helper.
 
-import { runPlanCaptured } from '../runtime/launch';
-import { PlanBuilder } from '../runtime/plan';
-import { sudo } from './fixes';
-import type { IdentityInfo } from './ids';
+import { runPlanCaptured } from '../helper/launch';
+import { PlanBuilder } from '../helper/plan';
+import { sudo } from '../host/fixes';
+import type { IdentityInfo } from '../host/ids';
 import { check, readSysctl, sysctlFix, type Check } from './probe';
 
 /** Creates a user namespace mapping only our own ids, through the helper. */

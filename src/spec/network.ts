@@ -5,9 +5,9 @@
 // with `none` there is nothing to forward to, with `host` the program's ports
 // already are the host's.
 
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import { parseExpose, parsePortMapping, type PortMapping } from '../profile/values';
-import type { NetworkMode } from '../spec';
+import type { NetworkMode } from './types';
 import { NET_DRIVERS, type NetDriverName } from './types';
 
 export interface NetworkOverrides {

@@ -4,10 +4,10 @@
 
 import { accessSync, constants, existsSync } from 'node:fs';
 import { probeKernelOverlay } from '../rootfs/driver';
-import { installCommand, installHint, sudo } from './fixes';
-import type { IdentityInfo } from './ids';
+import { installCommand, installHint, sudo } from '../host/fixes';
+import type { IdentityInfo } from '../host/ids';
 import { check, type Check } from './probe';
-import { findExecutable } from './which';
+import { findExecutable } from '../host/which';
 
 /** Whether we can open a device node read/write, and the command that opens it up. */
 export function deviceAccess(dev: string, udevKernel: string, module: string): { ok: boolean; problem?: string; fix?: string } {

@@ -3,9 +3,9 @@
 // profile's value for that field; every bad value names its flag.
 
 import { statSync } from 'node:fs';
-import { HutchError } from '../errors';
+import { HutchError } from '../util/errors';
 import type { ProfileLimits } from '../profile/schema';
-import type { DeviceRate, LimitsSpec } from '../spec';
+import type { DeviceRate, LimitsSpec } from './types';
 import { parseDuration, parseSize } from '../util/units';
 
 /** Raw flag values (`hutch run` and `hutch update`). */
