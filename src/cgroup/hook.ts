@@ -13,7 +13,7 @@
 //                report, remove the cgroup.
 
 import { HutchError } from '../util/errors';
-import type { LaunchHook } from '../helper/launch';
+import type { LaunchHook } from '../helper/spawn';
 import { readState, writeState } from '../state/sandboxes';
 import type { SandboxSpec } from '../spec/types';
 import { cgroupDir, cgroupPathOf, type CgroupProbe } from './delegation';

@@ -2,16 +2,14 @@
 // `setup:` steps into cached layers (what `hutch run --profile` would build
 // first), optionally registering the result as an image.
 
-import { existsSync } from 'node:fs';
 import { HutchError } from '../util/errors';
 import { ensureBuilt } from '../layers/build';
 import { storeContext } from '../image/context';
 import { checkImageName, imageId } from '../image/import';
 import { Progress } from '../image/progress';
 import { loadProfile } from '../profile/index';
-import { helperPath, protectedFiles } from '../host/self';
-import { chooseDriver } from '../rootfs/driver';
-import type { HostContext } from '../sandbox/assemble';
+import { gatherHostFacts } from '../host/facts';
+import { chooseDriver } from '../rootfs/choose';
 import { resolveSpec } from '../spec/resolve';
 import { imageDefaultsFor } from '../sandbox/image-root';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
@@ -44,8 +42,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (!ref) throw new HutchError('hutch build: which profile?', { hint: 'hutch build ./my-profile.yaml' });
   const tag = flagString(p, 'tag');
   if (tag) checkImageName(tag, '--tag');
-  const env = process.env;
-  const cwd = process.cwd();
+  const facts = gatherHostFacts();
+  const { env, cwd } = facts;
   const started = Date.now();
   const { ids, paths, store } = storeContext(env);
   const profile = await loadProfile(ref, { cwd, env });
@@ -55,22 +53,11 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(
     profile,
     { volumes: [], tmpfs: [], env: [], envFiles: [], capAdd: [], capDrop: [], command: [], storageDriver: flagString(p, 'storage-driver') },
-    { env, cwd, image: (name) => imageDefaultsFor(paths, name) },
+    { ...facts, image: (name) => imageDefaultsFor(paths, name) },
   );
-  const helper = helperPath();
-  const choice = await chooseDriver(spec.storageDriver, helper, ids, paths.cacheDir, env);
-  const host: HostContext = {
-    ids,
-    paths,
-    hostTop: [],
-    driver: choice.driver,
-    fuseOverlayfs: choice.fuseOverlayfs,
-    sandboxDir: `${paths.stateDir}/build`,
-    protectedFiles: protectedFiles(helper),
-    hasTimeNamespace: existsSync('/proc/self/ns/time'),
-  };
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
   const progress = new Progress(process.stderr, flagBool(p, 'quiet'));
-  const r = await ensureBuilt(profile, spec, host, choice, { noCache: flagBool(p, 'no-cache'), progress });
+  const r = await ensureBuilt(profile, spec, facts, choice.driver, { noCache: flagBool(p, 'no-cache'), progress });
   if (tag) {
     store.writeImage({ name: tag, id: imageId(r.layers, r.config), layers: r.layers, config: r.config, created: new Date().toISOString(), source: `build ${profile.files[0] ?? profile.name}` });
   }

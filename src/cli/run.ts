@@ -1,25 +1,16 @@
 // `hutch run`: profile + flags -> SandboxSpec -> plan -> helper.
 
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { HutchError } from '../util/errors';
-import { identity } from '../host/ids';
-import { hostMounts } from '../host/mounts';
-import { hutchPaths } from '../host/paths';
+import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
-import { helperPath, protectedFiles } from '../host/self';
-import { loadProfile } from '../profile/index';
-import { chooseDriver, type DriverChoice } from '../rootfs/driver';
-import { ensureVolumes, imageDefaultsFor, imageLayers, recordKept, writeStorageUse } from '../sandbox/image-root';
+import { loadProfile, type ResolvedProfile } from '../profile/index';
+import { chooseDriver } from '../rootfs/choose';
+import type { StorageDriver } from '../rootfs/types';
+import { imageDefaultsFor, imageLayers } from '../sandbox/image-root';
 import { Store } from '../image/store';
-import type { ResolvedProfile } from '../profile/index';
 import type { SandboxSpec } from '../spec/types';
-import { scanHostRoot } from '../rootfs/host-scan';
-import { rootfsHostDirs } from '../rootfs/layout';
-import { assemblePlan, rootfsInput, type HostContext } from '../sandbox/assemble';
-import { launch, type LaunchHook } from '../helper/launch';
-import { formatPlan } from '../helper/plan';
+import type { SandboxSetup } from '../sandbox/assemble';
+import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
-import { claimSandboxDir, writeState } from '../state/sandboxes';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
@@ -129,19 +120,23 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
   };
 }
 
-/** Layers of the root (bottom first) and host.imageLayers set, for image roots and profiles with setup steps. */
-async function rootLayers(profile: ResolvedProfile, spec: SandboxSpec, host: HostContext, choice: DriverChoice, dryRun: boolean): Promise<string[]> {
+/** The root's layers (bottom first) and their lowers, for image roots and profiles with `setup:` steps. */
+async function rootLayers(
+  profile: ResolvedProfile,
+  spec: SandboxSpec,
+  facts: HostFacts,
+  storage: StorageDriver,
+  dryRun: boolean,
+): Promise<{ layers: string[]; imageLayers?: SandboxSetup['imageLayers'] }> {
   if (profile.values.setup?.length) {
     const { ensureBuilt } = await import('../layers/build');
-    const built = await ensureBuilt(profile, spec, host, choice, { dryRun });
-    host.imageLayers = built.lowers;
-    return built.layers;
+    const built = await ensureBuilt(profile, spec, facts, storage, { dryRun });
+    return { layers: built.layers, imageLayers: built.lowers };
   }
-  if (spec.rootfs.kind !== 'image') return [];
-  const store = new Store(host.paths.dataDir);
+  if (spec.rootfs.kind !== 'image') return { layers: [] };
+  const store = new Store(facts.paths.dataDir);
   const img = store.requireImage(spec.rootfs.name, 'rootfs image');
-  host.imageLayers = imageLayers(store, img.layers);
-  return img.layers;
+  return { layers: img.layers, imageLayers: imageLayers(store, img.layers) };
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -150,14 +145,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
-  const env = process.env;
-  const cwd = process.cwd();
   trace('run: flags parsed');
-  const ids = identity(env);
-  const paths = hutchPaths(env, ids.home, ids.uid);
+  const facts = gatherHostFacts();
+  const { env, cwd, ids, paths } = facts;
   const profile = await loadProfile(profileRef, { cwd, env });
   trace('run: profile loaded');
-  const spec = resolveSpec(profile, o, { env, cwd, image: (name) => imageDefaultsFor(paths, name) });
+  const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
@@ -169,73 +162,58 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
 
-  const helper = helperPath();
-  const choice = await chooseDriver(spec.storageDriver, helper, ids, paths.cacheDir, env);
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
   trace('run: helper + storage driver');
-  const host: HostContext = {
-    ids,
-    paths,
-    hostTop: spec.rootfs.kind === 'host' && choice.driver === 'overlay' ? scanHostRoot(hostMounts()) : [],
-    driver: choice.driver,
-    fuseOverlayfs: choice.fuseOverlayfs,
-    sandboxDir: `${paths.stateDir}/${spec.name}`,
-    protectedFiles: protectedFiles(helper),
-    hasTimeNamespace: existsSync('/proc/self/ns/time'),
-    etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
-    syncBeforeStart: net !== undefined,
-  };
   // Image root, and a profile's `setup:` layers (built first when missing).
-  const layers = await rootLayers(profile, spec, host, choice, dryRun);
-  trace('run: host context');
+  const { layers, imageLayers: lowers } = await rootLayers(profile, spec, facts, choice.driver, dryRun);
+  trace('run: root layers');
   // Limits (src/cgroup): what this host enforces; a sandbox cgroup whenever a
   // delegated cgroup v2 subtree exists (stats, pause, report), a sync point
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
   const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
-  if (limits.plan.cgroup || spec.limits.timeoutMs !== undefined || report || summary) host.syncBeforeStart = true;
+  const setup = {
+    storage: choice.driver,
+    imageLayers: lowers,
+    etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
+  };
   trace('run: limits planned');
 
   if (dryRun) {
-    const plan = assemblePlan(spec, host);
+    const plan = dryRunPlan(spec, facts, setup);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
-    process.stdout.write(`# storage driver: ${choice.driver} (${choice.why})\n`);
+    process.stdout.write(`# storage driver: ${choice.driver.name} (${choice.why})\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);
-    process.stdout.write(`# helper plan (what ${helper} would execute)\n${formatPlan(plan)}`);
+    process.stdout.write(`# helper plan (what ${facts.helper} would execute)\n${formatPlan(plan)}`);
     return 0;
   }
 
   const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
   cg.enforceMode(spec, limits.plan, warn);
-  host.sandboxDir = claimSandboxDir(paths.stateDir, ids.uid, spec.name);
-  try {
-    const plan = assemblePlan(spec, host);
-    for (const v of ensureVolumes(spec, paths)) process.stderr.write(`hutch: created volume ${v}\n`);
-    writeStorageUse(host.sandboxDir, layers, spec);
-    if (spec.keep && layers.length) recordKept(paths, spec, layers);
-    for (const d of rootfsHostDirs(rootfsInput(spec, host))) mkdirSync(d, { recursive: true, mode: 0o700 });
-    writeState(host.sandboxDir, {
-      name: spec.name,
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
+  let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
+  const { exitCode } = await runSandbox({
+    spec,
+    facts,
+    setup,
+    layers,
+    say: warn,
+    state: {
       profile: spec.profiles,
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
       network: spec.network,
       networkDriver: net?.choice.name,
       ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
-    });
-    const hooks: LaunchHook[] = [];
-    const limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir: host.sandboxDir, reportFile: report, summary, warn });
-    hooks.push(limitsHook);
-    if (net) hooks.push(netMod!.networkHook(net, spec, host.sandboxDir));
-    trace('run: plan assembled, state written');
-    const { exitCode } = await launch(helper, plan, hooks);
-    trace('run: sandbox exited');
-    return limitsHook.exitCode(exitCode);
-  } catch (e) {
-    rmSync(host.sandboxDir, { recursive: true, force: true });
-    throw e;
-  }
+    },
+    hooks: (sandboxDir) => {
+      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
+      trace('run: plan assembled, state written');
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : [])];
+    },
+  });
+  trace('run: sandbox exited');
+  return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;
 }

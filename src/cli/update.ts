@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { probeCgroups, type Controller } from '../cgroup/delegation';
 import { describeLimit, limitWrites, applyLimits } from '../cgroup/limits';
 import { parseLimitFlags } from '../spec/limits';
+import { hostFs } from '../host/facts';
 import { cgroupOf, findSandbox } from '../cgroup/running';
 import { enableControllers } from '../cgroup/sandbox-cgroup';
 import { readList, writeCg } from '../cgroup/files';
@@ -31,7 +32,7 @@ export async function updateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (p.positionals.length !== 1) throw new HutchError('hutch update needs exactly one sandbox name', { hint: 'hutch update NAME --memory 1g' });
-  const flags = parseLimitFlags(limitFlagsOf(p));
+  const flags = parseLimitFlags(limitFlagsOf(p), hostFs);
   if (!flags.given.size) throw new HutchError('hutch update: no limit given', { hint: 'e.g. hutch update NAME --memory 1g --cpus 2 --pids-limit 256' });
   const running = findSandbox(p.positionals[0]);
   const cg = cgroupOf(running, 'updated');

@@ -5,7 +5,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { runPlanCaptured } from '../helper/launch';
+import { userNamespaceOps, ownIdOnly } from '../helper/identity';
+import { runPlanCaptured } from '../helper/spawn';
 import { PlanBuilder } from '../helper/plan';
 import { HutchError } from '../util/errors';
 import { installCommand, installHint, sudo } from '../host/fixes';
@@ -87,11 +88,16 @@ export async function probeSubids(helper: string, ids: IdentityInfo, env: NodeJS
   }
   if (subu.length && subg.length && mappers.newuidmap && mappers.newgidmap) {
     const b = new PlanBuilder();
-    b.add('uidmap', 0, ids.uid, 1).add('gidmap', 0, ids.gid, 1);
-    b.add('uidmap', 1, subu[0].start, subu[0].count).add('gidmap', 1, subg[0].start, subg[0].count);
-    b.add('newuidmap', mappers.newuidmap).add('newgidmap', mappers.newgidmap).add('userns');
-    b.add('exec', helper, '--version');
-    const r = await runPlanCaptured(helper, b.build());
+    b.add(
+      userNamespaceOps({
+        uidMap: [{ inside: 0, outside: ids.uid, count: 1 }, { inside: 1, outside: subu[0].start, count: subu[0].count }],
+        gidMap: [{ inside: 0, outside: ids.gid, count: 1 }, { inside: 1, outside: subg[0].start, count: subg[0].count }],
+        newuidmap: mappers.newuidmap,
+        newgidmap: mappers.newgidmap,
+      }),
+    );
+    b.add({ op: 'exec', argv: [helper, '--version'] });
+    const r = await runPlanCaptured(b.build(), 10_000, helper);
     out.push(
       r.code === 0
         ? check({ id: 'subids.map', area, status: 'ok', summary: `mapped ${subu[0].count} subordinate uids and ${subg[0].count} gids through newuidmap/newgidmap (tried for real)` })

@@ -3,7 +3,7 @@
 // tool and read/write access to /dev/fuse.
 
 import { accessSync, constants, existsSync } from 'node:fs';
-import { probeKernelOverlay } from '../rootfs/driver';
+import { probeKernelOverlay } from '../rootfs/choose';
 import { installCommand, installHint, sudo } from '../host/fixes';
 import type { IdentityInfo } from '../host/ids';
 import { check, type Check } from './probe';

@@ -3,7 +3,8 @@
 // Debian's kernel.unprivileged_userns_clone, Ubuntu 24.04's AppArmor
 // restriction); the final word is an unshare tried for real by the helper.
 
-import { runPlanCaptured } from '../helper/launch';
+import { userNamespaceOps, ownIdOnly } from '../helper/identity';
+import { runPlanCaptured } from '../helper/spawn';
 import { PlanBuilder } from '../helper/plan';
 import { sudo } from '../host/fixes';
 import type { IdentityInfo } from '../host/ids';
@@ -12,9 +13,9 @@ import { check, readSysctl, sysctlFix, type Check } from './probe';
 /** Creates a user namespace mapping only our own ids, through the helper. */
 export async function tryUserns(helper: string, ids: IdentityInfo): Promise<{ ok: boolean; detail: string }> {
   const b = new PlanBuilder();
-  b.add('uidmap', 0, ids.uid, 1).add('gidmap', 0, ids.gid, 1).add('userns');
-  b.add('exec', helper, '--version');
-  const r = await runPlanCaptured(helper, b.build());
+  b.add(userNamespaceOps(ownIdOnly(ids)));
+  b.add({ op: 'exec', argv: [helper, '--version'] });
+  const r = await runPlanCaptured(b.build(), 10_000, helper);
   return { ok: r.code === 0, detail: (r.stderr.trim() || `exit ${r.code}`).replace(/^hutch: /, '') };
 }
 

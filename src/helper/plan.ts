@@ -1,16 +1,18 @@
-// The helper's plan: an explicit, ordered list of operations (see
-// helper-c/PLAN.md). Built here, printed by --dry-run, executed by the
-// helper. The text form is the only interface between the two sides.
+// The helper's plan: an explicit, ordered list of typed operations (see
+// helper-c/PLAN.md and ./ops.ts). Built here, printed by --dry-run, executed
+// by the helper. The text form is the only interface between the two sides.
 
-export interface PlanOp {
-  op: string;
-  args: string[];
-}
+import { fieldsOf, type Op, type OpName } from './ops';
 
 export interface Plan {
-  ops: PlanOp[];
+  ops: Op[];
   /** Human notes printed by --dry-run as `#` comments before the op they precede. */
   notes: Map<number, string>;
+  /**
+   * What the user asked for that produced an op (`-w /srv`, `-v ./a:/a`), by
+   * op index: error messages name it instead of the op.
+   */
+  origins: Map<number, string>;
 }
 
 const ESCAPES: Record<string, string> = { '%': '%25', '\t': '%09', '\n': '%0A', '\r': '%0D' };
@@ -20,11 +22,16 @@ export function escapeField(s: string): string {
 }
 
 export class PlanBuilder {
-  private readonly ops: PlanOp[] = [];
+  private readonly ops: Op[] = [];
   private readonly notes = new Map<number, string>();
+  private readonly origins = new Map<number, string>();
 
-  add(op: string, ...args: (string | number)[]): this {
-    this.ops.push({ op, args: args.map(String) });
+  /** Append ops; `origin` names the flag or profile field they come from. */
+  add(op: Op | readonly Op[], origin?: string): this {
+    for (const o of Array.isArray(op) ? (op as readonly Op[]) : [op as Op]) {
+      if (origin) this.origins.set(this.ops.length, origin);
+      this.ops.push(o);
+    }
     return this;
   }
 
@@ -35,13 +42,22 @@ export class PlanBuilder {
     return this;
   }
 
-  has(op: string): boolean {
+  has(op: OpName): boolean {
     return this.ops.some((o) => o.op === op);
   }
 
   build(): Plan {
-    return { ops: [...this.ops], notes: new Map(this.notes) };
+    return { ops: [...this.ops], notes: new Map(this.notes), origins: new Map(this.origins) };
   }
+}
+
+/** A plan of ops alone (probes, userns commands). */
+export function planOf(ops: readonly Op[]): Plan {
+  return new PlanBuilder().add(ops).build();
+}
+
+export function opLine(o: Op): string {
+  return [o.op, ...fieldsOf(o)].map(escapeField).join('\t');
 }
 
 /** The exact text the helper reads on fd 3 (notes become comments). */
@@ -50,8 +66,17 @@ export function formatPlan(plan: Plan, withNotes = true): string {
   plan.ops.forEach((o, i) => {
     const note = withNotes ? plan.notes.get(i) : undefined;
     if (note) for (const l of note.split('\n')) lines.push(`# ${l}`);
-    lines.push([o.op, ...o.args].map(escapeField).join('\t'));
+    lines.push(opLine(o));
   });
   lines.push('end');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The op index for a 1-based line number of the text `formatPlan(plan,
+ * false)` produced (the helper names failing ops by line): line 1 is the
+ * header, ops follow one per line.
+ */
+export function opIndexOfLine(line: number): number {
+  return line - 2;
 }

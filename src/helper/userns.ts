@@ -4,24 +4,14 @@
 // by uid 33 in the image is owned by subuid+32 on disk, exactly what a
 // sandbox's namespace will see as 33 again.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Writable } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
-import { helperPath } from '../host/self';
 import { findExecutable } from '../host/which';
-import { formatPlan, PlanBuilder, type Plan } from './plan';
-
-/** The id-map ops every plan here starts with. */
-export function identityOps(b: PlanBuilder, ids: IdentityInfo): PlanBuilder {
-  for (const m of ids.uidMap) b.add('uidmap', m.inside, m.outside, m.count);
-  for (const m of ids.gidMap) b.add('gidmap', m.inside, m.outside, m.count);
-  if (ids.uidMap.length > 1) {
-    b.add('newuidmap', ids.newuidmap!);
-    b.add('newgidmap', ids.newgidmap!);
-  }
-  return b.add('userns');
-}
+import { userNamespaceOps } from './identity';
+import type { Op } from './ops';
+import { planOf } from './plan';
+import { collect, startHelper } from './spawn';
 
 /** Whether only uid/gid 0 exist in the namespace (every file ends up owned by the caller). */
 export function ownershipSquashed(ids: IdentityInfo): boolean {
@@ -55,29 +45,14 @@ export function spawnInUserns(
   argv: string[],
   opts: { stdin?: 'pipe' | 'ignore' | number; stdout?: 'pipe' | 'ignore' | number; cleanup?: string[] } = {},
 ): NsProcess {
-  const b = identityOps(new PlanBuilder(), ids);
-  for (const c of opts.cleanup ?? []) b.add('cleanup', c);
-  b.add('exec', ...argv);
-  return spawnPlan(b.build(), opts);
-}
-
-function spawnPlan(plan: Plan, opts: { stdin?: 'pipe' | 'ignore' | number; stdout?: 'pipe' | 'ignore' | number }): NsProcess {
-  const child = spawn(helperPath(), ['run'], { stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe', 'pipe'] });
-  const lifeline = child.stdio[3] as Writable;
-  lifeline.on('error', () => {});
-  lifeline.write(formatPlan(plan, false));
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    if (stderr.length < 64 * 1024) stderr += d;
-  });
-  const done = new Promise<{ code: number; stderr: string }>((resolve) => {
-    child.on('error', (e) => resolve({ code: 125, stderr: e.message }));
-    child.on('close', (code, signal) => {
-      lifeline.destroy();
-      resolve({ code: code ?? 128 + (signal ? 9 : 0), stderr });
-    });
-  });
-  return { child, done };
+  const ops: Op[] = [...userNamespaceOps(ids), ...(opts.cleanup ?? []).map((path): Op => ({ op: 'cleanup', path })), { op: 'exec', argv }];
+  const run = startHelper(planOf(ops), { stdio: [opts.stdin ?? 'pipe', opts.stdout ?? 'pipe', 'pipe'] });
+  const stderr = collect(run.child.stderr);
+  const done = run.done.then(
+    (r) => ({ code: r.exitCode, stderr: stderr() }),
+    (e: Error) => ({ code: 125, stderr: e.message }),
+  );
+  return { child: run.child, done };
 }
 
 /** Run to completion, output captured. */

@@ -15,19 +15,17 @@
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
-import { helperPath } from '../host/self';
+import type { HostFacts } from '../host/facts';
 import { ingestLayer } from '../image/ingest';
 import { Progress, formatBytes } from '../image/progress';
-import { imageLayers, writeStorageUse } from '../sandbox/image-root';
+import { imageLayers } from '../sandbox/image-root';
 import { Store, type ImageConfig } from '../image/store';
 import { removeTree, spawnInUserns, toolPath } from '../helper/userns';
 import type { ResolvedProfile } from '../profile/index';
 import type { SetupStep } from '../profile/merge';
-import type { DriverChoice } from '../rootfs/driver';
-import { rootfsHostDirs } from '../rootfs/layout';
-import { assemblePlan, rootfsInput, type HostContext } from '../sandbox/assemble';
-import { launch } from '../helper/launch';
-import { claimSandboxDir, writeState } from '../state/sandboxes';
+import type { StorageDriver } from '../rootfs/types';
+import type { SandboxSetup } from '../sandbox/assemble';
+import { runSandbox } from '../sandbox/lifecycle';
 import type { SandboxSpec } from '../spec/types';
 import { baseKey, readCache, stepKey, walk, writeCache } from './cache';
 import { encodeHeader, entry, padding, TAR_END, type TarEntry } from '../image/tar';
@@ -41,8 +39,8 @@ export interface BuildOptions {
 export interface BuildResult {
   /** Store layers of the root, bottom first (base image layers, then steps). */
   layers: string[];
-  /** For HostContext.imageLayers. */
-  lowers: NonNullable<HostContext['imageLayers']>;
+  /** For SandboxSetup.imageLayers. */
+  lowers: NonNullable<SandboxSetup['imageLayers']>;
   config: ImageConfig;
   hits: number;
   built: number;
@@ -50,7 +48,7 @@ export interface BuildResult {
 
 const describeStep = (s: SetupStep) => ('run' in s ? `run: ${s.run}` : `copy: ${s.copy.from} -> ${s.copy.to}`);
 
-export async function ensureBuilt(profile: ResolvedProfile, spec: SandboxSpec, host: HostContext, choice: DriverChoice, o: BuildOptions = {}): Promise<BuildResult> {
+export async function ensureBuilt(profile: ResolvedProfile, spec: SandboxSpec, host: HostFacts, storage: StorageDriver, o: BuildOptions = {}): Promise<BuildResult> {
   const store = new Store(host.paths.dataDir);
   const progress = o.progress ?? new Progress();
   const steps = profile.values.setup;
@@ -92,7 +90,7 @@ export async function ensureBuilt(profile: ResolvedProfile, spec: SandboxSpec, h
         }
         progress.line(`${what}: building`);
         const t = Date.now();
-        const layer = 'run' in step ? await runStep(store, profile, spec, host, choice, layers, lowersOf(layers), step.run, what) : await copyStep(store, host, step.copy, what);
+        const layer = 'run' in step ? await runStep(store, profile, spec, host, storage, layers, lowersOf(layers), step.run, what) : await copyStep(store, host, step.copy, what);
         store.lease([...layers, layer]);
         writeCache(store, { key, layer, step, created: new Date().toISOString() });
         layers.push(layer);
@@ -111,10 +109,10 @@ async function runStep(
   store: Store,
   profile: ResolvedProfile,
   spec: SandboxSpec,
-  host: HostContext,
-  choice: DriverChoice,
+  host: HostFacts,
+  storage: StorageDriver,
   below: string[],
-  lowers: NonNullable<HostContext['imageLayers']>,
+  lowers: NonNullable<SandboxSetup['imageLayers']>,
   command: string,
   what: string,
 ): Promise<string> {
@@ -136,28 +134,14 @@ async function runStep(
     network: spec.network === 'none' ? 'none' : 'host',
     ports: [],
   };
-  const stepHost: HostContext = {
-    ...host,
-    driver: choice.driver,
-    imageLayers: lowers,
-    etcFiles: undefined,
-    syncBeforeStart: false,
-    sandboxDir: claimSandboxDir(host.paths.stateDir, host.ids.uid, name),
-  };
   try {
-    const plan = assemblePlan(stepSpec, stepHost);
-    for (const d of rootfsHostDirs(rootfsInput(stepSpec, stepHost))) mkdirSync(d, { recursive: true, mode: 0o700 });
-    writeState(stepHost.sandboxDir, {
-      name,
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-      profile: spec.profiles,
-      command: stepSpec.command,
-      rootfs: 'build',
-      network: stepSpec.network,
-    } as Parameters<typeof writeState>[1]);
-    writeStorageUse(stepHost.sandboxDir, below, stepSpec);
-    const { exitCode } = await launch(helperPath(), plan);
+    const { exitCode } = await runSandbox({
+      spec: stepSpec,
+      facts: host,
+      setup: { storage, imageLayers: lowers, syncBeforeStart: false },
+      layers: below,
+      state: { profile: spec.profiles, command: stepSpec.command, rootfs: 'build', network: stepSpec.network },
+    });
     if (exitCode !== 0) {
       throw new HutchError(`setup ${what} failed with exit status ${exitCode}`, { location: profile.originOf('setup'), hint: 'fix the step; the steps before it stay cached' });
     }
@@ -174,7 +158,7 @@ async function runStep(
 }
 
 /** A `copy:` step: a tar written by hutch (owner root inside, modes kept), stored like any layer. */
-async function copyStep(store: Store, host: HostContext, copy: { from: string; to: string }, what: string): Promise<string> {
+async function copyStep(store: Store, host: HostFacts, copy: { from: string; to: string }, what: string): Promise<string> {
   const files = walk(copy.from);
   const to = copy.to.replace(/^\/+/, '').replace(/\/+$/, '');
   async function* stream(): AsyncGenerator<Buffer> {

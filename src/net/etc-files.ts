@@ -82,7 +82,7 @@ export function etcFileOps(b: PlanBuilder, files: EtcFiles, spec: SandboxSpec): 
     const inside = etcPathInRoot(lowerRoot, name);
     // A user mount of the file (or of its directory) wins: it comes later in the plan.
     b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
-    b.add('file', `${SCRATCH}/${name}`, '644', content);
-    b.add('bind', `${SCRATCH}/${name}`, `/newroot${inside}`, 'ro');
+    b.add({ op: 'file', path: `${SCRATCH}/${name}`, mode: 0o644, content: content });
+    b.add({ op: 'bind', src: `${SCRATCH}/${name}`, dest: `/newroot${inside}`, flags: { ro: true } });
   }
 }

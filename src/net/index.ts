@@ -4,13 +4,12 @@
 // stops it when the sandbox is gone.
 
 import { HutchError } from '../util/errors';
-import type { LaunchHook } from '../helper/launch';
+import type { LaunchHook } from '../helper/spawn';
 import type { SandboxSpec } from '../spec/types';
 import { chooseNetDriver, type DriverChoice } from './choose';
-import { pastaDriver } from './pasta';
+import { NET_CAPABILITIES, networkDriverFor } from './drivers';
 import { expandMappings, hostAddr, reservePorts } from './ports';
-import { slirp4netnsDriver } from './slirp4netns';
-import type { NetLayout, NetSession, NetworkDriver, PortForward } from './types';
+import { NET_DRIVERS, type NetLayout, type NetSession, type NetworkDriver, type PortForward } from './types';
 
 export interface NetPlan {
   choice: DriverChoice;
@@ -24,26 +23,25 @@ export async function prepareNetwork(spec: SandboxSpec, env: NodeJS.ProcessEnv, 
   if (spec.network !== 'slirp' && spec.network !== 'pasta') return undefined;
   const expanded = expandMappings(spec.ports);
   const udp = expanded.find((f) => f.protocol === 'udp');
-  // UDP publishing: measured here, both drivers deliver datagrams into the
-  // sandbox but lose the replies to a client on the host's loopback:
-  // libslirp drops every packet to 10.0.2.2 under --disable-host-loopback
-  // (podman issue #4586), and pasta 2023-03's spliced UDP path never
-  // returns them. So UDP ports go through slirp4netns with the host loopback
-  // mapped, and only when the profile or the user allowed that.
-  const requested = udp && spec.network === 'slirp' && spec.networkDriver === 'auto' ? 'slirp4netns' : spec.networkDriver;
+  // UDP publishing: both drivers deliver datagrams into the sandbox, but
+  // what comes back to a client on the host differs (NetCapabilities). With
+  // `auto`, UDP ports pick a driver that can carry them.
+  const udpCapable = NET_DRIVERS.find((n) => NET_CAPABILITIES[n].udpPublish !== 'never');
+  const requested = udp && spec.network === 'slirp' && spec.networkDriver === 'auto' && udpCapable ? udpCapable : spec.networkDriver;
   const choice = chooseNetDriver(spec.network, requested, env);
-  if (udp && choice.name === 'pasta') {
-    throw new HutchError(`--publish ${udp.containerPort}/udp: UDP ports cannot be published through pasta`, {
-      hint: "this pasta drops the sandbox's UDP replies to host clients; use --network slirp --network-driver slirp4netns --allow-host-loopback",
+  const caps = NET_CAPABILITIES[choice.name];
+  if (udp && caps.udpPublish === 'never') {
+    throw new HutchError(`--publish ${udp.containerPort}/udp: UDP ports cannot be published through ${choice.name}`, {
+      hint: `this ${choice.name} drops the sandbox's UDP replies to host clients; use --network slirp --network-driver ${udpCapable ?? 'slirp4netns'} --allow-host-loopback`,
     });
   }
-  if (udp && !spec.allowHostLoopback) {
-    throw new HutchError(`--publish ${udp.containerPort}/udp: UDP ports need allowHostLoopback with slirp4netns`, {
-      hint: "slirp4netns drops replies to host clients while the host's 127.0.0.1 is isolated; add --allow-host-loopback (or allowHostLoopback: true in the profile) if the sandbox may reach it",
+  if (udp && caps.udpPublish === 'with-host-loopback' && !spec.allowHostLoopback) {
+    throw new HutchError(`--publish ${udp.containerPort}/udp: UDP ports need allowHostLoopback with ${choice.name}`, {
+      hint: `${choice.name} drops replies to host clients while the host's 127.0.0.1 is isolated; add --allow-host-loopback (or allowHostLoopback: true in the profile) if the sandbox may reach it`,
     });
   }
   if (requested !== spec.networkDriver) choice.why = 'auto: UDP ports are published, and pasta loses UDP replies';
-  const driver = choice.name === 'pasta' ? pastaDriver(choice.setpriv!) : slirp4netnsDriver;
+  const driver = networkDriverFor(choice);
   const forwards = reserve ? await reservePorts(expanded) : expanded;
   return { choice, driver, layout: driver.layout(spec.allowHostLoopback), forwards };
 }

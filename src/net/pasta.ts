@@ -22,7 +22,7 @@ import { isIPv6 } from 'node:net';
 import { HutchError } from '../util/errors';
 import { defaultRoute } from './host-route';
 import { exited, stderrTail, stopChild } from './proc';
-import type { AttachOptions, NetLayout, NetSession, NetworkDriver, PortForward } from './types';
+import type { AttachOptions, NetLayout, NetSession, NetworkDriver, PortForward, NetCapabilities } from './types';
 
 /** Link-local address pasta answers DNS on, forwarding to the host's resolver. */
 export const PASTA_DNS = '169.254.1.1';
@@ -60,9 +60,13 @@ function pidIn(file: string): number | undefined {
   }
 }
 
+/** pasta 2023-03's spliced UDP path never returns replies to host clients; it binds IPv6 itself. */
+export const PASTA_CAPABILITIES: NetCapabilities = { udpPublish: 'never', ipv6Publish: 'native' };
+
 export function pastaDriver(setpriv: string): NetworkDriver {
   return {
     name: 'pasta',
+    capabilities: PASTA_CAPABILITIES,
     layout(): NetLayout {
       const r = defaultRoute();
       return { address: r?.address ?? '127.0.1.1', gateway: r?.gateway ?? '', dns: PASTA_DNS };

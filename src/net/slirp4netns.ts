@@ -16,7 +16,7 @@ import { HutchError } from '../util/errors';
 import { hostAddr, reservePorts } from './ports';
 import { exited, stderrTail, stopChild, waitExit } from './proc';
 import { tcpRelay, udpRelay, type Relay } from './proxy';
-import type { AttachOptions, NetLayout, NetSession, NetworkDriver } from './types';
+import type { AttachOptions, NetLayout, NetSession, NetworkDriver, NetCapabilities } from './types';
 
 const SUN_PATH_MAX = 107;
 const READY_TIMEOUT_MS = 10_000;
@@ -49,8 +49,16 @@ async function addHostfwd(socket: string, proto: string, hostIp: string, hostPor
   return r.error ? (r.error.desc ?? JSON.stringify(r.error)) : undefined;
 }
 
+/**
+ * UDP replies reach host clients only with the host loopback mapped (libslirp
+ * drops every packet to 10.0.2.2 under --disable-host-loopback, podman issue
+ * #4586); slirp4netns listens on IPv4 only.
+ */
+export const SLIRP4NETNS_CAPABILITIES: NetCapabilities = { udpPublish: 'with-host-loopback', ipv6Publish: 'relay' };
+
 export const slirp4netnsDriver: NetworkDriver = {
   name: 'slirp4netns',
+  capabilities: SLIRP4NETNS_CAPABILITIES,
   layout: () => LAYOUT,
 
   async attach(o: AttachOptions): Promise<NetSession> {

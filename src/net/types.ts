@@ -48,8 +48,24 @@ export interface NetSession {
   stop(): Promise<void>;
 }
 
+/**
+ * What a driver can do, declared by the driver (measured on this generation
+ * of tools), so that choices and refusals never compare driver names.
+ */
+export interface NetCapabilities {
+  /**
+   * Published UDP ports: `never` (replies to host clients are lost), or
+   * `with-host-loopback` (they come back only while the host's loopback is
+   * reachable from the sandbox).
+   */
+  readonly udpPublish: 'never' | 'with-host-loopback';
+  /** Ports published on an IPv6 host address: by the driver itself, or through hutch's relay (proxy.ts). */
+  readonly ipv6Publish: 'native' | 'relay';
+}
+
 export interface NetworkDriver {
   readonly name: NetDriverName;
+  readonly capabilities: NetCapabilities;
   layout(allowHostLoopback: boolean): NetLayout;
   /** Start the driver for the sandbox whose monitor is `monitorPid` and publish the ports; resolves when traffic flows. */
   attach(opts: AttachOptions): Promise<NetSession>;

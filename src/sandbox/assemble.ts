@@ -2,56 +2,47 @@
 // Every decision about what the sandbox sees is made here (or in the modules
 // it calls), so `--dry-run` shows it all.
 
-import { existsSync } from 'node:fs';
 import { HutchError } from '../util/errors';
-import type { IdentityInfo } from '../host/ids';
-import type { HutchPaths } from '../host/paths';
-import type { TopLevelEntry } from '../rootfs/host-scan';
-import { rootfsInnerOps, rootfsOuterOps, SYSTEM_DIRS, type ResolvedDriver, type RootfsInput } from '../rootfs/layout';
+import type { HostFacts } from '../host/facts';
+import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
 import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
+import { userNamespaceOps } from '../helper/identity';
+import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
 
-export interface HostContext {
-  ids: IdentityInfo;
-  paths: HutchPaths;
-  hostTop: TopLevelEntry[];
-  driver: ResolvedDriver;
-  fuseOverlayfs?: string;
+/** What was decided for this one sandbox before its plan is assembled (the host's facts aside). */
+export interface SandboxSetup {
   /** Per-sandbox state directory (removed by the helper at exit). */
   sandboxDir: string;
-  /** hutch's own files (helper binary, bundle/executable): never writable inside. */
-  protectedFiles: string[];
-  hasTimeNamespace: boolean;
+  storage: StorageDriver;
   /**
    * Stop after the user/ipc/uts/net namespaces exist and wait for hutch
    * (cgroup join, network attach) before the pid and cgroup namespaces.
    */
-  syncBeforeStart?: boolean;
-  /** Image root: the layer store and the layer ids, top first (src/image/runtime.ts fills it). */
-  imageLayers?: { store: string; ids: string[]; base?: string; label?: string };
+  syncBeforeStart: boolean;
+  /** Image (or setup-step) root: the layer store and the layer ids, top first (src/sandbox/image-root.ts). */
+  imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
 }
 
-export function rootfsInput(spec: SandboxSpec, host: HostContext): RootfsInput {
+export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
   let rootfs: RootfsInput['rootfs'];
-  if (host.imageLayers) {
-    const { store, ids, base, label } = host.imageLayers;
+  if (setup.imageLayers) {
+    const { store, ids, base, label } = setup.imageLayers;
     rootfs = { kind: 'layers', label: label ?? (spec.rootfs.kind === 'image' ? `image ${spec.rootfs.name}` : 'layers'), store, ids, base };
   } else if (spec.rootfs.kind === 'image') {
     throw new Error(`internal: image ${spec.rootfs.name} without resolved layers`);
   } else rootfs = spec.rootfs;
   return {
     rootfs,
-    driver: host.driver,
     readOnly: spec.readOnly,
     keep: spec.keep,
-    sandboxDir: host.sandboxDir,
-    hostTop: host.hostTop,
-    fuseOverlayfs: host.fuseOverlayfs,
+    sandboxDir: setup.sandboxDir,
+    hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
   };
 }
 
@@ -63,7 +54,7 @@ function isUnder(path: string, dir: string): boolean {
  * Host paths hidden in `host` mode. /run and /tmp are fresh in every sandbox,
  * so what lives there (the runtime dir, the session bus) is gone already.
  */
-export function hiddenPaths(spec: SandboxSpec, host: HostContext): { tmpfsHome?: string; masks: string[] } {
+export function hiddenPaths(spec: SandboxSpec, host: Pick<HostFacts, 'paths' | 'ids'>, sandboxDir: string): { tmpfsHome?: string; masks: string[] } {
   if (spec.rootfs.kind !== 'host') return { masks: [] };
   const candidates = [
     host.paths.runtimeDir,
@@ -71,7 +62,7 @@ export function hiddenPaths(spec: SandboxSpec, host: HostContext): { tmpfsHome?:
     host.paths.dataDir,
     host.paths.cacheDir,
     host.paths.configDir,
-    host.sandboxDir,
+    sandboxDir,
     ...(host.paths.sessionBus ? [host.paths.sessionBus] : []),
     ...spec.hide,
   ];
@@ -86,12 +77,14 @@ export function hiddenPaths(spec: SandboxSpec, host: HostContext): { tmpfsHome?:
   return { tmpfsHome: home, masks };
 }
 
-export function assemblePlan(spec: SandboxSpec, host: HostContext): Plan {
+/** The helper's plan for one sandbox: a pure function of the spec, the host's facts and the setup. */
+export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxSetup): Plan {
   const b = new PlanBuilder();
-  const rootfs = rootfsInput(spec, host);
+  const rootfs = rootfsInput(spec, host, setup);
+  const driver = setup.storage;
 
   b.note('removed by the helper when the sandbox ends, also when hutch itself is killed');
-  b.add('cleanup', host.sandboxDir);
+  b.add({ op: 'cleanup', path: setup.sandboxDir });
 
   // Identity: nothing runs inside before these maps are written.
   b.note(
@@ -99,118 +92,102 @@ export function assemblePlan(spec: SandboxSpec, host: HostContext): Plan {
       ? `user namespace: uid ${host.ids.uid} -> 0, subordinate ids through newuidmap/newgidmap`
       : `user namespace: uid ${host.ids.uid} -> 0 only${host.ids.subidNote ? ` (${host.ids.subidNote})` : ''}`,
   );
-  for (const m of host.ids.uidMap) b.add('uidmap', m.inside, m.outside, m.count);
-  for (const m of host.ids.gidMap) b.add('gidmap', m.inside, m.outside, m.count);
-  if (host.ids.uidMap.length > 1) {
-    b.add('newuidmap', host.ids.newuidmap!);
-    b.add('newgidmap', host.ids.newgidmap!);
-  }
-  b.add('userns');
+  b.add(userNamespaceOps(host.ids));
 
-  const first = ['ipc', 'uts'];
+  const first: Namespace[] = ['ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
-  if (host.driver === 'fuse-overlayfs') first.unshift('mount'); // the daemon's mount namespace
-  b.add('unshare', first.join(','));
-  if (host.syncBeforeStart) {
+  if (driver.usesDaemon) first.unshift('mount'); // the daemon's mount namespace
+  b.add({ op: 'unshare', ns: first });
+  if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
-    b.add('report');
-    b.add('sync');
+    b.add({ op: 'report' });
+    b.add({ op: 'sync' });
   }
-  const second = ['pid', 'cgroup'];
+  const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');
-  b.add('unshare', second.join(','));
+  b.add({ op: 'unshare', ns: second });
 
-  rootfsOuterOps(b, rootfs);
+  driver.outerOps(b, rootfs);
 
   b.note('private scratch tmpfs; the host stays reachable as /oldroot until the final pivot');
-  b.add('base', '/tmp');
-  rootfsInnerOps(b, rootfs);
+  b.add({ op: 'base', dir: '/tmp' });
+  driver.innerOps(b, rootfs);
   systemMountOps(b);
 
-  const { tmpfsHome, masks } = hiddenPaths(spec, host);
+  const { tmpfsHome, masks } = hiddenPaths(spec, host, setup.sandboxDir);
   if (tmpfsHome) {
     b.note(`hide the home directory ${tmpfsHome} (only what is mounted into it is visible)`);
-    b.add('mkdir', `/newroot${tmpfsHome}`, '700');
-    b.add('tmpfs', `/newroot${tmpfsHome}`, '700');
+    b.add({ op: 'mkdir', path: `/newroot${tmpfsHome}`, mode: 0o700 });
+    b.add({ op: 'tmpfs', dest: `/newroot${tmpfsHome}`, mode: 0o700 });
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
-  for (const p of masks) b.add('mask', `/newroot${p}`);
+  for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
-  if (host.etcFiles) etcFileOps(b, host.etcFiles, spec);
+  if (setup.etcFiles) etcFileOps(b, setup.etcFiles, spec);
   userMountOps(b, spec, host);
   procMaskOps(b);
 
-  if (spec.readOnly && rootfs.rootfs.kind === 'host' && rootfs.driver === 'overlay') {
-    b.note('--read-only: every overlay read-only; mounts made on top keep their own mode');
-    // A directory that another mount covers entirely (the home tmpfs at
-    // /root, -v x:/opt) is invisible: `self` would hit that mount instead.
-    const covering = new Set([tmpfsHome, ...masks, ...spec.mounts.map((m) => m.target)]);
-    for (const e of host.hostTop) {
-      if (e.kind === 'dir' && e.readable && !e.submounts && !SYSTEM_DIRS.has(e.name) && !covering.has(`/${e.name}`)) {
-        b.add('remount-ro', `/newroot/${e.name}`, 'self');
-      }
-    }
-  }
+  if (spec.readOnly) driver.readOnlyOps(b, rootfs, new Set([tmpfsHome, ...masks, ...spec.mounts.map((m) => m.target)]));
   if (tmpfsHome && spec.home === 'none') {
     b.note('home: none: the home directory is empty and read-only (mounts into it keep their mode)');
-    b.add('remount-ro', `/newroot${tmpfsHome}`, 'self');
+    b.add({ op: 'remount-ro', dest: `/newroot${tmpfsHome}`, self: true });
   }
 
-  b.add('hostname', spec.hostname);
-  if (spec.network !== 'host') b.add('lo-up');
-  b.add('pivot', '/newroot');
-  if (spec.readOnly) b.add('remount-root-ro');
+  b.add({ op: 'hostname', name: spec.hostname });
+  if (spec.network !== 'host') b.add({ op: 'lo-up' });
+  b.add({ op: 'pivot', dir: '/newroot' });
+  if (spec.readOnly) b.add({ op: 'remount-root-ro' });
 
   commandOps(b, spec);
   return b.build();
 }
 
-function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostContext): void {
+function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void {
   if (spec.mounts.length) b.note('mounts from the profile and the command line');
   for (const m of spec.mounts) {
     if (m.type === 'bind') {
-      if (!existsSync(m.source)) {
+      if (!host.fs.exists(m.source)) {
         throw new HutchError(`bind mount source ${m.source} does not exist`, {
           hint: `create it first, or fix the mount "${m.source}:${m.target}"`,
         });
       }
-      b.add('bind', `/oldroot${m.source}`, `/newroot${m.target}`, m.readOnly ? 'ro,rec' : 'rw,rec');
+      b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
       if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles);
     } else if (m.type === 'tmpfs') {
-      b.add('mkdir', `/newroot${m.target}`, (m.mode ?? 0o1777).toString(8));
-      b.add('tmpfs', `/newroot${m.target}`, (m.mode ?? 0o1777).toString(8), ...(m.size ? [m.size] : []));
+      b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
+      b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
     } else {
       // Named volume: a bind of its data directory (created by the launcher on first use).
-      b.add('bind', `/oldroot${volumeDataPath(host.paths, m.name)}`, `/newroot${m.target}`, m.readOnly ? 'ro,rec' : 'rw,rec');
+      b.add({ op: 'bind', src: `/oldroot${volumeDataPath(host.paths, m.name)}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
     }
   }
 }
 
 /** A read-write bind that contains hutch's own files gets them back read-only. */
-function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: string[]): void {
+function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: readonly string[]): void {
   for (const f of files) {
     if (!isUnder(f, source)) continue;
     const inside = target + f.slice(source.length);
     b.note(`hutch's own file ${f} stays read-only inside`);
-    b.add('bind', `/oldroot${f}`, `/newroot${inside}`, 'ro');
+    b.add({ op: 'bind', src: `/oldroot${f}`, dest: `/newroot${inside}`, flags: { ro: true } });
   }
 }
 
 function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
-  b.add('clearenv');
-  for (const [k, v] of Object.entries(spec.env)) b.add('env', k, v);
-  b.add('chdir', spec.workdir);
+  b.add({ op: 'clearenv' });
+  for (const [k, v] of Object.entries(spec.env)) b.add({ op: 'env', name: k, value: v });
+  b.add({ op: 'chdir', dir: spec.workdir });
   b.note('new session: nothing inside can push keystrokes into your terminal (TIOCSTI)');
-  b.add('setsid');
-  b.add('no-new-privs');
-  b.add('caps', spec.capabilities.length ? spec.capabilities.join(',') : '-');
+  b.add({ op: 'setsid' });
+  b.add({ op: 'no-new-privs' });
+  b.add({ op: 'caps', caps: spec.capabilities });
   if (spec.user) {
     b.note(`run as ${spec.user}: a user other than root has no capabilities`);
-    b.add('user', spec.user);
+    b.add({ op: 'user', user: spec.user });
   }
   if (spec.seccompDeny.length) {
     b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');
-    b.add('seccomp', spec.seccompDeny.join(','));
+    b.add({ op: 'seccomp', deny: spec.seccompDeny });
   }
-  b.add('exec', ...spec.command);
+  b.add({ op: 'exec', argv: spec.command });
 }

@@ -28,37 +28,37 @@ const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
 export function systemMountOps(b: PlanBuilder): void {
   b.note('fresh /proc for the new pid namespace; host-state paths masked, kernel knobs read-only');
-  b.add('mkdir', '/newroot/proc', '555');
-  b.add('proc', '/newroot/proc');
+  b.add({ op: 'mkdir', path: '/newroot/proc', mode: 0o555 });
+  b.add({ op: 'proc', dest: '/newroot/proc' });
 
   b.note('/sys read-only');
-  b.add('mkdir', '/newroot/sys', '555');
-  b.add('sysfs', '/newroot/sys');
+  b.add({ op: 'mkdir', path: '/newroot/sys', mode: 0o555 });
+  b.add({ op: 'sysfs', dest: '/newroot/sys' });
 
   b.note('minimal /dev: a few device nodes from the host, private devpts, shm and mqueue');
-  b.add('mkdir', '/newroot/dev', '755');
-  b.add('tmpfs', '/newroot/dev', '755');
-  for (const d of DEVICES) b.add('bind', `/oldroot/dev/${d}`, `/newroot/dev/${d}`, 'rw,dev');
-  b.add('mkdir', '/newroot/dev/pts', '755');
-  b.add('devpts', '/newroot/dev/pts');
-  b.add('symlink', 'pts/ptmx', '/newroot/dev/ptmx');
-  b.add('mkdir', '/newroot/dev/shm', '1777');
-  b.add('tmpfs', '/newroot/dev/shm', '1777');
-  b.add('mkdir', '/newroot/dev/mqueue', '755');
-  b.add('mqueue', '/newroot/dev/mqueue');
-  b.add('symlink', '/proc/self/fd', '/newroot/dev/fd');
-  b.add('symlink', '/proc/self/fd/0', '/newroot/dev/stdin');
-  b.add('symlink', '/proc/self/fd/1', '/newroot/dev/stdout');
-  b.add('symlink', '/proc/self/fd/2', '/newroot/dev/stderr');
+  b.add({ op: 'mkdir', path: '/newroot/dev', mode: 0o755 });
+  b.add({ op: 'tmpfs', dest: '/newroot/dev', mode: 0o755 });
+  for (const d of DEVICES) b.add({ op: 'bind', src: `/oldroot/dev/${d}`, dest: `/newroot/dev/${d}`, flags: { dev: true } });
+  b.add({ op: 'mkdir', path: '/newroot/dev/pts', mode: 0o755 });
+  b.add({ op: 'devpts', dest: '/newroot/dev/pts' });
+  b.add({ op: 'symlink', target: 'pts/ptmx', path: '/newroot/dev/ptmx' });
+  b.add({ op: 'mkdir', path: '/newroot/dev/shm', mode: 0o1777 });
+  b.add({ op: 'tmpfs', dest: '/newroot/dev/shm', mode: 0o1777 });
+  b.add({ op: 'mkdir', path: '/newroot/dev/mqueue', mode: 0o755 });
+  b.add({ op: 'mqueue', dest: '/newroot/dev/mqueue' });
+  b.add({ op: 'symlink', target: '/proc/self/fd', path: '/newroot/dev/fd' });
+  b.add({ op: 'symlink', target: '/proc/self/fd/0', path: '/newroot/dev/stdin' });
+  b.add({ op: 'symlink', target: '/proc/self/fd/1', path: '/newroot/dev/stdout' });
+  b.add({ op: 'symlink', target: '/proc/self/fd/2', path: '/newroot/dev/stderr' });
 
   b.note('private /tmp and /run (host sockets such as docker.sock or the session bus stay outside)');
-  b.add('mkdir', '/newroot/tmp', '1777');
-  b.add('tmpfs', '/newroot/tmp', '1777');
-  b.add('mkdir', '/newroot/run', '755');
-  b.add('tmpfs', '/newroot/run', '755');
+  b.add({ op: 'mkdir', path: '/newroot/tmp', mode: 0o1777 });
+  b.add({ op: 'tmpfs', dest: '/newroot/tmp', mode: 0o1777 });
+  b.add({ op: 'mkdir', path: '/newroot/run', mode: 0o755 });
+  b.add({ op: 'tmpfs', dest: '/newroot/run', mode: 0o755 });
 }
 
 export function procMaskOps(b: PlanBuilder): void {
-  for (const p of MASKED_PATHS) b.add('mask', `/newroot${p}`);
-  for (const p of READONLY_PATHS) b.add('bind', `/newroot${p}`, `/newroot${p}`, 'ro,rec,try');
+  for (const p of MASKED_PATHS) b.add({ op: 'mask', path: `/newroot${p}` });
+  for (const p of READONLY_PATHS) b.add({ op: 'bind', src: `/newroot${p}`, dest: `/newroot${p}`, flags: { ro: true, rec: true, try: true } });
 }

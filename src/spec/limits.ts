@@ -2,7 +2,7 @@
 // from podman-style flags (raw text) -> LimitsSpec. A flag replaces the
 // profile's value for that field; every bad value names its flag.
 
-import { statSync } from 'node:fs';
+import type { HostFs } from '../host/facts';
 import { HutchError } from '../util/errors';
 import type { ProfileLimits } from '../profile/schema';
 import type { DeviceRate, LimitsSpec } from './types';
@@ -45,30 +45,23 @@ export function sharesToWeight(shares: number): number {
 }
 
 /** Linux dev_t -> major:minor (glibc's gnu_dev_major/minor). */
-function devNumbers(rdev: number): { major: number; minor: number } {
-  const big = BigInt(rdev);
-  const major = Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn));
-  const minor = Number((big & 0xffn) | ((big >> 12n) & ~0xffn));
-  return { major, minor };
-}
-
 /** `/dev/sda:10mb` (podman's --device-read-bps) -> the device's numbers and bytes per second. */
-export function parseDeviceRate(text: string, flag: string): DeviceRate {
+export function parseDeviceRate(text: string, flag: string, fs: Pick<HostFs, 'blockDevice'>): DeviceRate {
   const i = text.lastIndexOf(':');
   if (i <= 0) throw new HutchError(`${flag}: "${text}" is not DEVICE:RATE`, { hint: `e.g. ${flag} /dev/sda:10mb` });
   const device = text.slice(0, i);
   const bytesPerSecond = parseSize(text.slice(i + 1).replace(/b$/i, ''), `${flag} rate`);
   if (bytesPerSecond <= 0) throw new HutchError(`${flag}: the rate must be above 0`, { hint: `e.g. ${flag} ${device}:10mb` });
-  let st;
+  let numbers;
   try {
-    st = statSync(device);
+    numbers = fs.blockDevice(device);
   } catch (e) {
     throw new HutchError(`${flag}: ${device}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such device' : (e as Error).message}`, {
       hint: 'name a block device of this host, e.g. /dev/sda or /dev/nvme0n1',
     });
   }
-  if (!st.isBlockDevice()) throw new HutchError(`${flag}: ${device} is not a block device`, { hint: 'name a whole disk, e.g. /dev/sda' });
-  return { device, ...devNumbers(st.rdev), bytesPerSecond };
+  if (!numbers) throw new HutchError(`${flag}: ${device} is not a block device`, { hint: 'name a whole disk, e.g. /dev/sda' });
+  return { device, ...numbers, bytesPerSecond };
 }
 
 /** `--memory-swap`: a size, or -1 for unlimited swap. */
@@ -83,7 +76,7 @@ function parsePids(text: string): number | undefined {
 }
 
 /** Only the fields given as flags, parsed (for `hutch update`, and as the layer over the profile). */
-export function parseLimitFlags(o: LimitOverrides): Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } {
+export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'>): Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } {
   const out: Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } = { given: new Set() };
   const set = <K extends keyof LimitsSpec>(k: K, v: LimitsSpec[K]) => {
     (out as Partial<LimitsSpec>)[k] = v;
@@ -103,8 +96,8 @@ export function parseLimitFlags(o: LimitOverrides): Partial<LimitsSpec> & { give
   if (o.cpuShares !== undefined) set('cpuWeight', sharesToWeight(intIn(o.cpuShares, '--cpu-shares', 2, 262144)));
   if (o.pidsLimit !== undefined) set('pidsLimit', parsePids(o.pidsLimit));
   if (o.ioWeight !== undefined) set('ioWeight', intIn(o.ioWeight, '--io-weight', 1, 10000));
-  if (o.deviceReadBps?.length) set('deviceReadBps', o.deviceReadBps.map((d) => parseDeviceRate(d, '--device-read-bps')));
-  if (o.deviceWriteBps?.length) set('deviceWriteBps', o.deviceWriteBps.map((d) => parseDeviceRate(d, '--device-write-bps')));
+  if (o.deviceReadBps?.length) set('deviceReadBps', o.deviceReadBps.map((d) => parseDeviceRate(d, '--device-read-bps', fs)));
+  if (o.deviceWriteBps?.length) set('deviceWriteBps', o.deviceWriteBps.map((d) => parseDeviceRate(d, '--device-write-bps', fs)));
   if (o.timeout !== undefined) {
     const ms = parseDuration(o.timeout, '--timeout');
     if (ms <= 0) throw new HutchError('--timeout: must be longer than 0', { hint: 'e.g. --timeout 10m' });
@@ -119,8 +112,8 @@ export function parseLimitFlags(o: LimitOverrides): Partial<LimitsSpec> & { give
   return out;
 }
 
-export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict' }, o: LimitOverrides): LimitsSpec {
-  const flags = parseLimitFlags(o);
+export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict' }, o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'>): LimitsSpec {
+  const flags = parseLimitFlags(o, fs);
   const pick = <K extends keyof LimitsSpec>(k: K, fromProfile: LimitsSpec[K]): LimitsSpec[K] => (flags.given.has(k) ? (flags[k] as LimitsSpec[K]) : fromProfile);
   const l: LimitsSpec = {
     memory: pick('memory', profile.memory),

@@ -3,12 +3,12 @@
 // can be wrong is checked here and rejected with the flag or profile field
 // that carried it.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { HostFacts } from '../host/facts';
 import { resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from '../profile/index';
 import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './types';
-import { DEFAULT_SECCOMP_DENY } from './seccomp';
+import { defaultSeccompDeny } from './seccomp';
 import { CAPABILITIES, normalizeCap } from '../util/caps';
 import { parseSize } from '../util/units';
 import { suggest } from '../util/suggest';
@@ -42,9 +42,8 @@ export interface SpecOverrides {
   limits?: LimitOverrides;
 }
 
-export interface ResolveContext {
-  env: NodeJS.ProcessEnv;
-  cwd: string;
+/** The host facts spec resolution reads (src/host/facts.ts); nothing else of the host. */
+export interface ResolveContext extends Pick<HostFacts, 'env' | 'cwd' | 'arch' | 'fs'> {
   /** An image's config (env, workdir, entrypoint/cmd, exposed ports) as defaults under the profile and flags. */
   image?: (name: string) => ImageDefaults;
 }
@@ -103,16 +102,16 @@ export function parseRootfs(text: string, ctx: ResolveContext, what: string): Ro
   const path = text.startsWith('dir:') ? text.slice(4) : text;
   if (text.startsWith('image:')) return { kind: 'image', name: text.slice(6) };
   const abs = expandHostPath(path, ctx);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+  if (!ctx.fs.isDir(abs)) {
     throw new HutchError(`${what}: ${abs} is not a directory`, { hint: 'use host, dir:PATH with an existing directory' });
   }
   return { kind: 'dir', path: abs };
 }
 
-function parseEnvFile(path: string, what: string): Record<string, string> {
+function parseEnvFile(path: string, what: string, fs: HostFacts['fs']): Record<string, string> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs.readText(path);
   } catch (e) {
     throw new HutchError(`${what}: cannot read ${path}: ${(e as Error).message}`);
   }
@@ -186,8 +185,8 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && re.test(k)) env[k] = v;
   }
   Object.assign(env, pv.env);
-  for (const f of pv.envFile) Object.assign(env, parseEnvFile(f, 'profile envFile'));
-  for (const f of o.envFiles) Object.assign(env, parseEnvFile(expandHostPath(f, ctx), '--env-file'));
+  for (const f of pv.envFile) Object.assign(env, parseEnvFile(f, 'profile envFile', ctx.fs));
+  for (const f of o.envFiles) Object.assign(env, parseEnvFile(expandHostPath(f, ctx), '--env-file', ctx.fs));
   for (const e of o.env) {
     const eq = e.indexOf('=');
     if (eq === 0) throw new HutchError(`--env: "${e}" has no variable name`, { hint: '-e KEY=VALUE or -e KEY' });
@@ -242,10 +241,10 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     user: checkUser(o.user ?? pv.user ?? img?.user, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     capabilities: [...caps].sort(),
-    seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : DEFAULT_SECCOMP_DENY,
+    seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
     home: pv.home,
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
-    limits: resolveLimits(pv.limits, o.limits ?? {}),
+    limits: resolveLimits(pv.limits, o.limits ?? {}, ctx.fs),
     subordinateIds: pv.subordinateIds,
   };
 }

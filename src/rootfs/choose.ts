@@ -9,26 +9,28 @@ import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { installHint } from '../host/fixes';
 import { findExecutable } from '../host/which';
-import { runPlanCaptured } from '../helper/launch';
+import { userNamespaceOps, ownIdOnly } from '../helper/identity';
+import { runPlanCaptured } from '../helper/spawn';
 import { PlanBuilder } from '../helper/plan';
 import type { StorageDriver } from '../spec/types';
-import type { ResolvedDriver } from './layout';
+import { fuseOverlayfsDriver } from './fuse-overlayfs';
+import { overlayDriver } from './overlay';
+import type { StorageDriver as Driver } from './types';
 
 export interface DriverChoice {
-  driver: ResolvedDriver;
-  fuseOverlayfs?: string;
+  driver: Driver;
   why: string;
 }
 
 /** The probe: a throw-away user+mount namespace mounting an overlay with its upper on tmpfs. */
 export async function probeKernelOverlay(helper: string, ids: IdentityInfo): Promise<{ ok: boolean; detail: string }> {
   const b = new PlanBuilder();
-  b.add('uidmap', 0, ids.uid, 1).add('gidmap', 0, ids.gid, 1).add('userns');
-  b.add('base', '/tmp');
-  b.add('mkdir', '/up/u', '755').add('mkdir', '/up/w', '700').add('mkdir', '/m', '755');
-  b.add('overlay', '/m', '/oldroot/usr', '/up/u', '/up/w');
-  b.add('exec', `/oldroot${helper}`, '--version');
-  const r = await runPlanCaptured(helper, b.build());
+  b.add(userNamespaceOps(ownIdOnly(ids)));
+  b.add({ op: 'base', dir: '/tmp' });
+  b.add({ op: 'mkdir', path: '/up/u', mode: 0o755 }).add({ op: 'mkdir', path: '/up/w', mode: 0o700 }).add({ op: 'mkdir', path: '/m', mode: 0o755 });
+  b.add({ op: 'overlay', dest: '/m', lowers: '/oldroot/usr', upper: '/up/u', work: '/up/w' });
+  b.add({ op: 'exec', argv: [`/oldroot${helper}`, '--version'] });
+  const r = await runPlanCaptured(b.build(), 10_000, helper);
   return { ok: r.code === 0, detail: r.stderr.trim().replace(/^hutch: /, '') };
 }
 
@@ -57,10 +59,10 @@ export async function chooseDriver(
         hint: `${installHint('fuse-overlayfs')}; make /dev/fuse accessible (see hutch doctor); or use --storage-driver overlay`,
       });
     }
-    return { driver: 'fuse-overlayfs', fuseOverlayfs: f.path, why: 'requested' };
+    return { driver: fuseOverlayfsDriver(f.path!), why: 'requested' };
   }
   const kernel = await kernelOverlayWorks(helper, ids, cacheDir);
-  if (kernel.ok) return { driver: 'overlay', why: requested === 'overlay' ? 'requested' : 'kernel overlayfs works in a user namespace' };
+  if (kernel.ok) return { driver: overlayDriver, why: requested === 'overlay' ? 'requested' : 'kernel overlayfs works in a user namespace' };
   if (requested === 'overlay') {
     throw new HutchError(`--storage-driver overlay: kernel overlayfs cannot be mounted in a user namespace here (${kernel.detail})`, {
       hint: 'use --storage-driver fuse-overlayfs (apt install fuse-overlayfs), or a kernel >= 5.11',
@@ -72,7 +74,7 @@ export async function chooseDriver(
       hint: `${installHint('fuse-overlayfs')} (hutch doctor checks the rest)`,
     });
   }
-  return { driver: 'fuse-overlayfs', fuseOverlayfs: f.path, why: 'kernel overlayfs unusable in a user namespace' };
+  return { driver: fuseOverlayfsDriver(f.path!), why: 'kernel overlayfs unusable in a user namespace' };
 }
 
 async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: string): Promise<{ ok: boolean; detail: string }> {

@@ -3,7 +3,7 @@
 // directory in the sandbox's root.
 
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import type { MountEntry } from '../host/mounts';
+import type { MountEntry } from './mounts';
 
 export type TopLevelEntry =
   | { name: string; kind: 'symlink'; target: string }

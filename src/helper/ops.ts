@@ -1,0 +1,128 @@
+// The helper's operations as a TypeScript union that mirrors
+// helper-c/PLAN.md one to one: a wrong op name, a missing field or a field of
+// the wrong type is a compile error, and `fieldsOf` is the only place that
+// knows how each op is written as text.
+
+export type Namespace = 'mount' | 'ipc' | 'uts' | 'net' | 'pid' | 'cgroup' | 'time';
+
+/** bind FLAGS: `ro` (else rw), `rec`, `dev`, `try`. */
+export interface BindFlags {
+  ro?: boolean;
+  rec?: boolean;
+  dev?: boolean;
+  try?: boolean;
+}
+
+export type Op =
+  // identity and namespaces (monitor)
+  | { op: 'uidmap' | 'gidmap'; inside: number; outside: number; count: number }
+  | { op: 'newuidmap' | 'newgidmap'; path: string }
+  | { op: 'userns' }
+  | { op: 'unshare'; ns: Namespace[] }
+  | { op: 'report' }
+  | { op: 'sync' }
+  | { op: 'daemon'; waitPath: string; argv: string[] }
+  // filesystem (init)
+  | { op: 'base'; dir: string }
+  | { op: 'tmpfs'; dest: string; mode: number; size?: number }
+  | { op: 'overlay'; dest: string; lowers: string; upper: string; work: string }
+  | { op: 'bind'; src: string; dest: string; flags: BindFlags }
+  | { op: 'remount-ro'; dest: string; self?: boolean }
+  | { op: 'proc' | 'sysfs' | 'devpts' | 'mqueue'; dest: string }
+  | { op: 'mkdir'; path: string; mode: number }
+  | { op: 'symlink'; target: string; path: string }
+  | { op: 'file'; path: string; mode: number; content: string }
+  | { op: 'mask'; path: string }
+  | { op: 'hostname'; name: string }
+  | { op: 'lo-up' }
+  | { op: 'pivot'; dir: string }
+  | { op: 'remount-root-ro' }
+  // the command
+  | { op: 'clearenv' }
+  | { op: 'env'; name: string; value: string }
+  | { op: 'chdir'; dir: string }
+  | { op: 'setsid' }
+  | { op: 'no-new-privs' }
+  | { op: 'caps'; caps: string[] }
+  | { op: 'user'; user: string }
+  | { op: 'seccomp'; deny: string[] }
+  | { op: 'keep-fd'; fd: number }
+  | { op: 'exec'; argv: string[] }
+  // after exit (monitor)
+  | { op: 'cleanup'; path: string };
+
+export type OpName = Op['op'];
+
+const octal = (m: number) => m.toString(8);
+
+function bindFlags(f: BindFlags): string {
+  return [f.ro ? 'ro' : 'rw', ...(f.rec ? ['rec'] : []), ...(f.dev ? ['dev'] : []), ...(f.try ? ['try'] : [])].join(',');
+}
+
+/** The op's fields after its name, as PLAN.md writes them (not yet escaped). */
+export function fieldsOf(o: Op): string[] {
+  switch (o.op) {
+    case 'uidmap':
+    case 'gidmap':
+      return [String(o.inside), String(o.outside), String(o.count)];
+    case 'newuidmap':
+    case 'newgidmap':
+      return [o.path];
+    case 'userns':
+    case 'report':
+    case 'sync':
+    case 'lo-up':
+    case 'remount-root-ro':
+    case 'clearenv':
+    case 'setsid':
+    case 'no-new-privs':
+      return [];
+    case 'unshare':
+      return [o.ns.join(',')];
+    case 'daemon':
+      return [o.waitPath, ...o.argv];
+    case 'base':
+      return [o.dir];
+    case 'tmpfs':
+      return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
+    case 'overlay':
+      return [o.dest, o.lowers, o.upper, o.work];
+    case 'bind':
+      return [o.src, o.dest, bindFlags(o.flags)];
+    case 'remount-ro':
+      return [o.dest, ...(o.self ? ['self'] : [])];
+    case 'proc':
+    case 'sysfs':
+    case 'devpts':
+    case 'mqueue':
+      return [o.dest];
+    case 'mkdir':
+      return [o.path, octal(o.mode)];
+    case 'symlink':
+      return [o.target, o.path];
+    case 'file':
+      return [o.path, octal(o.mode), o.content];
+    case 'mask':
+      return [o.path];
+    case 'hostname':
+      return [o.name];
+    case 'pivot':
+      return [o.dir];
+    case 'env':
+      return [o.name, o.value];
+    case 'chdir':
+      return [o.dir];
+    case 'caps':
+      return [o.caps.length ? o.caps.join(',') : '-'];
+    case 'user':
+      return [o.user];
+    case 'seccomp':
+      return [o.deny.join(',')];
+    case 'keep-fd':
+      return [String(o.fd)];
+    case 'exec':
+      return [...o.argv];
+    case 'cleanup':
+      return [o.path];
+  }
+}

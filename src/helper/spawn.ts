@@ -1,0 +1,197 @@
+// The only code that starts hutch-helper. Every use goes through
+// `startHelper`: a sandbox with hooks and inherited stdio (`launch`), a probe
+// with captured output (`runPlanCaptured`), a host command in the user
+// namespace for image layers (`spawnInUserns` in ./userns.ts).
+//
+// The plan goes in on fd 3, which then stays open as the lifeline: if hutch
+// dies, even by SIGKILL, the helper sees EOF and tears the sandbox down.
+// When the plan has `report`, fd 4 carries the helper's report lines; with
+// `sync`, the helper stops after creating the network namespace and before
+// the pid/cgroup namespaces, reports its pid and waits for a byte on fd 5:
+// that is where hooks attach a cgroup and a network, so nothing inside ever
+// runs unlimited or unconnected.
+
+import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { HutchError } from '../util/errors';
+import { trace } from '../util/trace';
+import { helperPath } from '../host/self';
+import { formatPlan, type Plan } from './plan';
+
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+  'SIGCONT',
+];
+
+/** Work done outside the sandbox around its life (cgroup, network, timers). */
+export interface LaunchHook {
+  /** The helper has created the namespaces it shares with `monitorPid` and waits. */
+  beforeStart?(ctx: { monitorPid: number }): Promise<void> | void;
+  /** The sandbox's pid 1 exists (host pid). */
+  started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void }): void;
+  /** The helper exited (always called once beforeStart ran, also on failure). */
+  afterExit?(ctx: { exitCode: number }): Promise<void> | void;
+}
+
+export interface HelperResult {
+  /** The command's code, or 128+N for signal N (the helper's own status likewise). */
+  exitCode: number;
+  monitorPid?: number;
+  initPid?: number;
+  /** `error` lines of the report pipe (setup errors, exec failures). */
+  errors: string[];
+}
+
+type Stdio = StdioPipe | StdioNull | 'inherit' | number;
+
+export interface HelperOptions {
+  /** stdin, stdout, stderr of the helper (default: inherited). */
+  stdio?: [Stdio, Stdio, Stdio];
+  hooks?: LaunchHook[];
+  /** Forward hutch's own signals to the helper while it runs (a sandbox in the foreground). */
+  forwardSignals?: boolean;
+  /** SIGKILL the helper after this long (probes). */
+  timeoutMs?: number;
+  /** Default: the verified helper of this hutch (host/self.ts). */
+  helper?: string;
+}
+
+export interface HelperRun {
+  child: ChildProcess;
+  done: Promise<HelperResult>;
+}
+
+export function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
+
+export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
+  const helper = opts.helper ?? helperPath();
+  const hooks = opts.hooks ?? [];
+  const reported = plan.ops.some((o) => o.op === 'report');
+  const synced = plan.ops.some((o) => o.op === 'sync');
+  const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
+  const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
+  const child = spawn(helper, ['run'], { stdio: [i, o, e, 'pipe', ...extra] });
+  trace('helper: spawned');
+  const lifeline = child.stdio[3] as Writable;
+  lifeline.on('error', () => {
+    /* the helper exited early; its exit status tells why */
+  });
+  lifeline.write(formatPlan(plan, false));
+
+  const result: HelperResult = { exitCode: 0, errors: [] };
+  let hookError: unknown;
+  let hooksRan = false;
+  const kill = (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  };
+
+  if (extra.length) {
+    const pipes = child.stdio as unknown as (Readable & Writable)[];
+    const report: Readable = pipes[4];
+    const go: Writable = pipes[5];
+    go.on('error', () => {});
+    let buf = '';
+    report.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const sp = line.indexOf(' ');
+        const what = sp < 0 ? line : line.slice(0, sp);
+        const arg = sp < 0 ? '' : line.slice(sp + 1);
+        if (what === 'pid') {
+          result.monitorPid = Number(arg);
+          hooksRan = true;
+          (async () => {
+            for (const h of hooks) await h.beforeStart?.({ monitorPid: result.monitorPid! });
+          })().then(
+            () => go.end('g'),
+            (err) => {
+              hookError = err;
+              go.destroy(); // EOF without a go byte: the helper aborts (125)
+            },
+          );
+        } else if (what === 'init') {
+          result.initPid = Number(arg);
+          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? 0, initPid: result.initPid, kill });
+        } else if (what === 'error') {
+          result.errors.push(arg);
+        }
+      }
+    });
+  }
+
+  const handlers = opts.forwardSignals ? FORWARDED_SIGNALS.map((s) => [s, () => kill(s)] as const) : [];
+  for (const [s, h] of handlers) process.on(s, h);
+  const timer = opts.timeoutMs ? setTimeout(() => kill('SIGKILL'), opts.timeoutMs) : undefined;
+  const settle = () => {
+    if (timer) clearTimeout(timer);
+    for (const [s, h] of handlers) process.off(s, h);
+  };
+
+  const done = new Promise<HelperResult>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      settle();
+      reject(
+        new HutchError(`cannot start the helper ${helper}: ${err.message}`, {
+          hint: 'rebuild with `npm run build`, or set HUTCH_HELPER to the helper binary',
+        }),
+      );
+    });
+    child.on('close', async (code, signal) => {
+      trace('helper: exited');
+      settle();
+      lifeline.destroy();
+      result.exitCode = statusOf(code, signal);
+      if (hooksRan) {
+        for (const h of [...hooks].reverse()) {
+          try {
+            await h.afterExit?.({ exitCode: result.exitCode });
+          } catch (err) {
+            hookError ??= err;
+          }
+        }
+      }
+      if (hookError) reject(hookError);
+      else resolve(result);
+    });
+  });
+  return { child, done };
+}
+
+/** A sandbox in the foreground: hutch's stdio, signals forwarded, hooks run. */
+export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string): Promise<HelperResult> {
+  return startHelper(plan, { hooks, forwardSignals: true, helper }).done;
+}
+
+/** Collect a child's piped output (capped: probes and tools print little). */
+export function collect(stream: Readable | null | undefined, cap = 64 * 1024): () => string {
+  let text = '';
+  stream?.setEncoding('utf8').on('data', (d: string) => {
+    if (text.length < cap) text += d;
+  });
+  return () => text;
+}
+
+/** Run a short plan with captured output (probes). */
+export async function runPlanCaptured(plan: Plan, timeoutMs = 10_000, helper?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = startHelper(plan, { stdio: ['ignore', 'pipe', 'pipe'], timeoutMs, helper });
+  const stdout = collect(run.child.stdout);
+  const stderr = collect(run.child.stderr);
+  try {
+    const r = await run.done;
+    return { code: r.exitCode, stdout: stdout(), stderr: stderr() };
+  } catch (e) {
+    return { code: 125, stdout: stdout(), stderr: (e as Error).message };
+  }
+}

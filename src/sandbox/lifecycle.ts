@@ -1,0 +1,53 @@
+// The life of one sandbox from start to exit, the same for `hutch run`, a
+// `setup:` build step and everything that starts a sandbox: claim its state
+// directory, create its volumes and host directories, record what it uses,
+// write its state, launch the helper with the hooks, and remove what is left
+// if anything fails before the helper owns the cleanup.
+
+import { mkdirSync, rmSync } from 'node:fs';
+import type { HostFacts } from '../host/facts';
+import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
+import { formatPlan, type Plan } from '../helper/plan';
+import type { SandboxSpec } from '../spec/types';
+import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
+import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
+import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
+
+export interface SandboxRequest {
+  spec: SandboxSpec;
+  facts: HostFacts;
+  setup: Omit<SandboxSetup, 'sandboxDir'>;
+  /** Layer digests the root is made of, bottom first (storage.json, `hutch commit`). */
+  layers: string[];
+  /** State fields beyond name, pid and start time (`hutch ps`, `hutch port`). */
+  state: Omit<SandboxState, 'name' | 'pid' | 'startedAt'>;
+  /** The hooks of this sandbox, made once its state directory exists. */
+  hooks?: (sandboxDir: string) => LaunchHook[];
+  /** One line for the user (stderr), e.g. a volume created on first use. */
+  say?: (line: string) => void;
+}
+
+/** The plan --dry-run prints: the state directory is where it would be. */
+export function dryRunPlan(spec: SandboxSpec, facts: HostFacts, setup: Omit<SandboxSetup, 'sandboxDir'>): Plan {
+  return assemblePlan(spec, facts, { ...setup, sandboxDir: `${facts.paths.stateDir}/${spec.name}` });
+}
+
+export { formatPlan };
+
+export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
+  const { spec, facts } = req;
+  const sandboxDir = claimSandboxDir(facts.paths.stateDir, facts.ids.uid, spec.name);
+  try {
+    const setup: SandboxSetup = { ...req.setup, sandboxDir };
+    const plan = assemblePlan(spec, facts, setup);
+    for (const v of ensureVolumes(spec, facts.paths)) req.say?.(`created volume ${v}`);
+    writeStorageUse(sandboxDir, req.layers, spec);
+    if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
+    for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
+    writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
+    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+  } catch (e) {
+    rmSync(sandboxDir, { recursive: true, force: true });
+    throw e;
+  }
+}
