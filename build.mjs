@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { seaProblems } from './build-check.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, 'dist');
@@ -76,6 +77,17 @@ const bundle = await step('CLI bundle', () =>
 );
 chmodSync(join(dist, 'hutch.cjs'), 0o755);
 writeFileSync(join(buildDir, 'meta.json'), JSON.stringify(bundle.metafile));
+
+// A SEA loads nothing but builtins and has no dynamic import(): refuse a
+// bundle that would fail there (build-check.mjs), before it becomes dist/hutch.
+await step('single-executable check of the bundle', () => {
+  const problems = seaProblems({ metafile: bundle.metafile, code: readFileSync(join(dist, 'hutch.cjs'), 'utf8'), file: 'dist/hutch.cjs' });
+  if (problems.length) {
+    for (const p of problems) console.error(`build: ${p}`);
+    console.error(`build: dist/hutch.cjs would fail as a single executable (${problems.length} problem(s) above)`);
+    process.exit(1);
+  }
+});
 
 if (!args.has('--no-sea')) await step('single executable dist/hutch', buildSea);
 

@@ -3,7 +3,7 @@
 // next to `_data` and swaps it in only when tar succeeded, so a failed import
 // leaves the volume as it was.
 
-import { closeSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
@@ -23,12 +23,12 @@ export async function exportVolume(paths: HutchPaths, ids: IdentityInfo, name: s
   } catch (e) {
     if (!toStdout) {
       closeSync(fd);
-      (await import('node:fs')).rmSync(tmp, { force: true });
+      rmSync(tmp, { force: true });
     }
     throw e;
   }
   if (!toStdout) {
-    (await import('node:fs')).fsyncSync(fd);
+    fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, resolve(file));
   }
