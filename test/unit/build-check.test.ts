@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { seaProblems } from '../../build-check.mjs';
+import { spawnSync } from 'node:child_process';
+import { cStringLiterals, neutraliseNodeOptions, seaProblems } from '../../build-check.mjs';
 
 /** Bundles `source` the way build.mjs does; returns what seaProblems says. */
 async function problemsOf(source: string): Promise<string[]> {
@@ -61,6 +62,36 @@ test('the text scan finds import() the metafile does not list', () => {
   assert.match(p[0], /^x\.cjs:2:\d+: dynamic import\(\)/);
   // identifiers that merely end in "import" are not imports
   assert.equal(seaProblems({ metafile: { outputs: {} }, code: 'init_import();x.import(1);', file: 'x.cjs' }), []);
+});
+
+test('cStringLiterals finds literals among literals, not the same bytes in data', () => {
+  const buf = Buffer.from('abc\0NODE_OPTIONS\0xyz\0\x0c\0\0\0NODE_OPTIONS\0\0\0\x06', 'latin1');
+  assert.equal(cStringLiterals(buf, 'NODE_OPTIONS', 0, buf.length), [4]);
+});
+
+test('a neutralised copy of this node ignores NODE_OPTIONS and --env-file after the script', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sea-node-'));
+  try {
+    const bin = fs.readFileSync(process.execPath);
+    const changed = neutraliseNodeOptions(bin);
+    assert.ok(changed.some((c) => c.startsWith('NODE_OPTIONS')) && changed.some((c) => c.startsWith('--env-file')), changed.join(', '));
+    const node = path.join(dir, 'node');
+    fs.writeFileSync(node, bin, { mode: 0o755 });
+    const marker = path.join(dir, 'ran');
+    fs.writeFileSync(path.join(dir, 'probe.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, '1');`);
+    fs.writeFileSync(path.join(dir, 'args.js'), 'console.log(JSON.stringify(process.argv.slice(2)));');
+    const args = ['--env-file', path.join(dir, 'missing.env'), '--env-file=x'];
+    const env = { ...process.env, NODE_OPTIONS: `--require=${path.join(dir, 'probe.js')}` };
+    // the unpatched node: exit 9 and the probe runs (what the patch is for)
+    const before = spawnSync(process.execPath, [path.join(dir, 'args.js'), ...args], { env, encoding: 'utf8' });
+    assert.is(before.status, 9, before.stderr);
+    const r = spawnSync(node, [path.join(dir, 'args.js'), ...args], { env, encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), args);
+    assert.not.ok(fs.existsSync(marker), 'NODE_OPTIONS --require ran');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
