@@ -52,7 +52,7 @@ export function seaProblems({ metafile, code, file = 'bundle' }) {
   }
   // The text itself: what the metafile cannot see (import() of an expression,
   // code esbuild passed through, require of a computed name).
-  const dyn = /(?<![\w$.])import\s*\(/g;
+  const dyn = /(?<![\w$.])import\(/g;
   for (let m; (m = dyn.exec(code)); ) {
     problems.push(`${file}:${where(code, m.index)}: dynamic import() in the bundle: ${excerpt(code, m.index)}`);
   }

@@ -23,6 +23,7 @@ import { claimSandboxDir, writeState } from '../state/sandboxes';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
+import { printNotFoundHint } from './run-hints';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -233,6 +234,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     trace('run: plan assembled, state written');
     const { exitCode } = await launch(helper, plan, hooks);
     trace('run: sandbox exited');
+    printNotFoundHint(exitCode, spec, paths);
     return limitsHook.exitCode(exitCode);
   } catch (e) {
     rmSync(host.sandboxDir, { recursive: true, force: true });
