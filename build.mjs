@@ -10,6 +10,10 @@
 //                       and the helper as the SEA asset `hutch-helper`. It works
 //                       wherever it is copied: the helper comes out of the binary
 //                       (src/host/self.ts), not from a neighbouring file.
+//                       Its node is made deaf to NODE_OPTIONS and to --env-file
+//                       in hutch's arguments (build-check.mjs), and the bundle
+//                       is refused when it holds what a SEA cannot load (an
+//                       import(), a require of a non-builtin).
 //   build/meta.json     esbuild metafile of the bundle (what start-up has to parse)
 //
 // Usage: node build.mjs [--no-helper] [--no-sea]
@@ -24,6 +28,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { neutraliseNodeOptions, seaProblems } from './build-check.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, 'dist');
@@ -77,6 +82,17 @@ const bundle = await step('CLI bundle', () =>
 chmodSync(join(dist, 'hutch.cjs'), 0o755);
 writeFileSync(join(buildDir, 'meta.json'), JSON.stringify(bundle.metafile));
 
+// A SEA loads nothing but builtins and has no dynamic import(): refuse a
+// bundle that would fail there (build-check.mjs), before it becomes dist/hutch.
+await step('single-executable check of the bundle', () => {
+  const problems = seaProblems({ metafile: bundle.metafile, code: readFileSync(join(dist, 'hutch.cjs'), 'utf8'), file: 'dist/hutch.cjs' });
+  if (problems.length) {
+    for (const p of problems) console.error(`build: ${p}`);
+    console.error(`build: dist/hutch.cjs would fail as a single executable (${problems.length} problem(s) above)`);
+    process.exit(1);
+  }
+});
+
 if (!args.has('--no-sea')) await step('single executable dist/hutch', buildSea);
 
 /** Runs a command with its output captured; prints it only when the command fails. */
@@ -121,15 +137,39 @@ async function buildSea() {
 
   const tmp = join(dist, `.hutch.${process.pid}.tmp`);
   try {
-    copyFileSync(process.execPath, tmp);
+    // node's own NODE_OPTIONS and --env-file must not act before hutch sees its
+    // arguments (build-check.mjs: neutraliseNodeOptions; checked below).
+    const nodeBinary = readFileSync(process.execPath);
+    try {
+      neutraliseNodeOptions(nodeBinary);
+    } catch (e) {
+      throw new Error(`build: cannot make ${process.execPath} ignore NODE_OPTIONS and --env-file: ${e.message}`);
+    }
+    writeFileSync(tmp, nodeBinary, { mode: 0o755 });
     chmodSync(tmp, 0o755);
     // postject's CLI rather than its API: LIEF prints harmless section-name
     // warnings straight to the terminal; captured, they show only on failure.
     const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
     quiet(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
     // A quick self-check before it replaces the previous dist/hutch.
-    const out = execFileSync(tmp, ['--version'], { encoding: 'utf8', env: { ...process.env, HUTCH_HELPER: '' } });
+    // Arguments and NODE_OPTIONS reach hutch, not node: `--env-file` of a file
+    // that does not exist is hutch's to judge (node's would exit 9), and a
+    // NODE_OPTIONS --require must not run the file it names.
+    const marker = join(seaDir, 'node-options-ran');
+    const probe = join(seaDir, 'node-options-probe.js');
+    writeFileSync(probe, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+    let out;
+    try {
+      out = execFileSync(tmp, ['--version', '--env-file', join(seaDir, 'missing.env'), '--env-file-if-exists=x'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HUTCH_HELPER: '', NODE_OPTIONS: `--require=${probe}` },
+      });
+    } catch (e) {
+      throw new Error(`build: the single executable failed for --version --env-file MISSING (${e.status ?? e.signal}): ${e.stderr ?? e.message}`);
+    }
     if (!/^hutch \S+\n$/.test(out)) throw new Error(`build: the single executable printed ${JSON.stringify(out)} for --version`);
+    if (existsSync(marker)) throw new Error('build: the single executable still honours NODE_OPTIONS (--require ran)');
     renameSync(tmp, join(dist, 'hutch'));
   } finally {
     rmSync(tmp, { force: true });

@@ -5,6 +5,7 @@ import { HutchError } from './util/errors';
 import { suggest } from './util/suggest';
 import { VERSION } from './util/version';
 import { trace } from './util/trace';
+import { describeUnexpected } from './util/unexpected';
 
 const USAGE = `hutch ${VERSION}: rootless sandboxes for developers
 
@@ -76,7 +77,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`hutch: ${err.format()}\n`);
       process.exitCode = err.exitCode;
     } else {
-      process.stderr.write(`hutch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(`hutch: ${describeUnexpected(err, process.env.HUTCH_DEBUG === '1')}\n`);
       process.exitCode = 125;
     }
   },

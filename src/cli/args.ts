@@ -80,13 +80,37 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
   return { flags, positionals };
 }
 
+/** podman flags hutch does not have, and what to do instead (never a "did you mean" for an unrelated flag). */
+const PODMAN_ONLY: Record<string, { flag: string; why: string }> = {
+  i: { flag: '-i, --interactive', why: 'stdin is passed to the command as it is' },
+  t: { flag: '-t, --tty', why: 'hutch allocates no terminal (the command uses the one hutch runs in)' },
+  d: { flag: '-d, --detach', why: 'hutch runs the command in the foreground; use your shell\'s & and find it with hutch ps' },
+};
+const PODMAN_LONG: Record<string, string> = { interactive: 'i', tty: 't', detach: 'd' };
+
+function podmanOnly(raw: string, long: boolean, command: string): HutchError | undefined {
+  const name = raw.split('=')[0];
+  const letters = long ? (PODMAN_LONG[name.slice(2)] ?? '') : name.slice(1);
+  if (!letters || ![...letters].every((c) => c in PODMAN_ONLY)) {
+    if (long && name === '--rm') {
+      return new HutchError(`hutch ${command} has no --rm: a sandbox is always removed when its command ends`, { hint: 'leave --rm out (--keep DIR keeps the writable layer)' });
+    }
+    return undefined;
+  }
+  const which = [...new Set(letters)].map((c) => PODMAN_ONLY[c]);
+  return new HutchError(`${name}: hutch ${command} has no ${which.map((w) => w.flag).join(' or ')} (podman's)`, {
+    hint: `leave ${which.length > 1 ? 'them' : 'it'} out: ${which.map((w) => w.why).join('; ')}`,
+  });
+}
+
 function unknownFlag(raw: string, key: string, long: boolean, defs: FlagDef[], command: string): HutchError {
+  const podman = podmanOnly(raw, long, command);
+  if (podman) return podman;
   const names = defs.map((d) => d.name);
+  // Only long names are compared: a one-letter flag says nothing about which long flag was meant.
   const near = long ? suggest(key, names) : undefined;
-  const shortNear = !long ? defs.find((d) => d.name.startsWith(key))?.name : undefined;
-  const hint = near ?? shortNear;
   return new HutchError(`unknown flag ${raw.split('=')[0]} for "hutch ${command}"`, {
-    hint: hint ? `did you mean --${hint}? (see hutch ${command} --help)` : `see hutch ${command} --help`,
+    hint: near ? `did you mean --${near}? (see hutch ${command} --help)` : `see hutch ${command} --help`,
   });
 }
 

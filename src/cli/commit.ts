@@ -11,6 +11,7 @@ import { storeContext } from '../image/context';
 import { checkImageName, imageId } from '../image/import';
 import { ingestLayer } from '../image/ingest';
 import { formatBytes, Progress } from '../image/progress';
+import { discardLayers } from '../image/prune';
 import { keptPath, type KeptRecord } from '../sandbox/image-root';
 import { spawnInUserns, toolPath } from '../helper/userns';
 import { listSandboxes } from '../state/sandboxes';
@@ -52,9 +53,12 @@ export async function commitCommand(argv: string[]): Promise<number> {
   const progress = new Progress(process.stderr, flagBool(p, 'quiet'));
   progress.start(`committing ${name}`, 0);
   store.lease(rec.layers);
+  let stored: string | undefined;
+  let ok = false;
   try {
     const tar = spawnInUserns(ids, [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', upper, '-f', '-', '.'], { stdin: 'ignore', stdout: 'pipe' });
     const r = await ingestLayer(tar.child.stdout!, { store, ids, source: `sandbox ${name}`, onBytes: (n) => progress.update(n) });
+    if (r.stored) stored = r.digest;
     const t = await tar.done;
     if (t.code !== 0) throw new HutchError(`reading ${upper} failed: ${t.stderr.trim()}`);
     const base = rec.image ? store.image(rec.image) : undefined;
@@ -63,8 +67,11 @@ export async function commitCommand(argv: string[]): Promise<number> {
     store.writeImage({ name: image, id: imageId(layers, config), layers, config, created: new Date().toISOString(), source: `commit of ${name}${rec.image ? ` (on ${rec.image})` : ''}` });
     progress.finish(`committed ${name} as ${image}: new layer ${r.digest.slice(0, 19)} (${formatBytes(r.size)})`);
     process.stdout.write(`${imageId(layers, config)}\n`);
+    ok = true;
   } finally {
     store.releaseLease();
+    // A failed commit leaves no layer behind that no image names.
+    if (!ok && stored) await discardLayers(store, paths, ids, [stored]);
   }
   return 0;
 }

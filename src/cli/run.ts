@@ -14,6 +14,7 @@ import { etcFilesFor } from '../net/etc-files';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
+import { printNotFoundHint } from './run-hints';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -215,5 +216,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     },
   });
   trace('run: sandbox exited');
+  printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;
 }

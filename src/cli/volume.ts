@@ -118,9 +118,18 @@ export async function volumeCommand(argv: string[]): Promise<number> {
       need(2, 'hutch volume import NAME FILE');
       const users = usersOf(paths, args[0]);
       if (users.length) throw new HutchError(`volume "${args[0]}" is in use by running sandbox ${users.join(', ')}`, { hint: 'stop it first' });
-      ensureVolume(paths, args[0]);
-      const { importVolume } = await import('../volume/archive');
-      const r = await importVolume(paths, ids, args[0], args[1]);
+      checkVolumeName(args[0]);
+      const { importVolume, checkArchive } = await import('../volume/archive');
+      checkArchive(args[1]);
+      const { created } = ensureVolume(paths, args[0]);
+      let r: { squashed: boolean };
+      try {
+        r = await importVolume(paths, ids, args[0], args[1]);
+      } catch (e) {
+        // A volume this import created goes again: a failed import leaves nothing behind.
+        if (created) await deleteVolume(paths, ids, args[0]).catch(() => {});
+        throw e;
+      }
       if (r.squashed) process.stderr.write(`hutch: ownership is being squashed (${ids.subidNote ?? 'no subordinate ids'}): every file belongs to you\n`);
       return 0;
     }

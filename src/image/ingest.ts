@@ -13,6 +13,7 @@
 //   DIR/.wh..wh..opq -> user.overlay.opaque=y on DIR (tar re-applies a
 //                      directory's attributes when it meets it again)
 
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -203,7 +204,6 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
 
 /** Flush the filesystem holding `path` (syncfs through coreutils' `sync -f`). */
 export async function syncfs(path: string): Promise<void> {
-  const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve) => {
     const c = spawn(toolPath('sync'), ['-f', path], { stdio: 'ignore' });
     c.on('close', () => resolve());

@@ -78,3 +78,27 @@ export async function prune(store: Store, paths: HutchPaths, ids: IdentityInfo, 
   }
   return res;
 }
+
+/**
+ * Removes `digests` (layers a failed import or commit stored) unless something
+ * uses them: an image, the build cache, a running sandbox or another lease.
+ * Call after releasing the caller's own lease. Never throws.
+ */
+export async function discardLayers(store: Store, paths: HutchPaths, ids: IdentityInfo, digests: string[]): Promise<void> {
+  if (!digests.length) return;
+  try {
+    const used = layersInUse(store, paths);
+    for (const l of digests) {
+      if (used.has(l) || !store.hasLayer(l)) continue;
+      const doomed = join(store.tmpDir, `discard-${hexOf(l)}-${process.pid}`);
+      try {
+        renameSync(store.layerDir(l), doomed);
+      } catch {
+        continue;
+      }
+      await removeTree(ids, doomed).catch(() => {});
+    }
+  } catch {
+    /* best effort: `hutch image prune` removes what is left */
+  }
+}

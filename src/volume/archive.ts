@@ -3,7 +3,7 @@
 // next to `_data` and swaps it in only when tar succeeded, so a failed import
 // leaves the volume as it was.
 
-import { closeSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
@@ -23,18 +23,37 @@ export async function exportVolume(paths: HutchPaths, ids: IdentityInfo, name: s
   } catch (e) {
     if (!toStdout) {
       closeSync(fd);
-      (await import('node:fs')).rmSync(tmp, { force: true });
+      rmSync(tmp, { force: true });
     }
     throw e;
   }
   if (!toStdout) {
-    (await import('node:fs')).fsyncSync(fd);
+    fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, resolve(file));
   }
 }
 
+/** Refuses an import source that cannot be read, before anything is created. */
+export function checkArchive(file: string): void {
+  if (file === '-') return;
+  let st;
+  try {
+    st = statSync(resolve(file));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new HutchError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`, { hint: 'give a tar made by hutch volume export (or any tar), or - for stdin' });
+  }
+  if (st.isDirectory()) throw new HutchError(`${file} is a directory, not a tar`, { hint: 'give a tar made by hutch volume export (or any tar), or - for stdin' });
+  try {
+    closeSync(openSync(resolve(file), 'r'));
+  } catch (e) {
+    throw new HutchError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 export async function importVolume(paths: HutchPaths, ids: IdentityInfo, name: string, file: string): Promise<{ squashed: boolean }> {
+  checkArchive(file);
   const squashed = ownershipSquashed(ids);
   const fresh = join(volumeDir(paths, name), `.import-${process.pid}`);
   mkdirSync(fresh, { mode: 0o755 });
@@ -43,7 +62,7 @@ export async function importVolume(paths: HutchPaths, ids: IdentityInfo, name: s
   const fd = file === '-' ? 0 : openSync(resolve(file), 'r');
   try {
     const r = await spawnInUserns(ids, argv, { stdin: fd, stdout: 'ignore' }).done;
-    if (r.code !== 0) throw new HutchError(`importing ${file} into volume ${name} failed: ${r.stderr.trim()}`, { hint: 'give a tar made by hutch volume export (or any tar)' });
+    if (r.code !== 0) throw new HutchError(`importing ${file} into volume ${name} failed: ${r.stderr.trim().split('\n').slice(0, 3).join('; ') || `tar exited with ${r.code}`}`, { hint: 'give a tar made by hutch volume export (or any tar)' });
     await syncfs(fresh);
     const data = volumeDataPath(paths, name);
     const old = join(volumeDir(paths, name), `.old-${process.pid}`);
