@@ -16,7 +16,9 @@ export function knownBug(name: string, where: string, fn: () => void): void {
     test(name, fn);
     return;
   }
-  const why = failure instanceof Error ? failure.message.split('\n')[0] : String(failure);
+  const f = failure as { message?: string; expects?: unknown; actual?: unknown };
+  const detail = 'expects' in f && 'actual' in f ? ` (expected ${JSON.stringify(f.expects)}, got ${JSON.stringify(f.actual)})` : '';
+  const why = (f.message ?? String(failure)).split('\n')[0] + detail;
   console.log(`# SKIP (known bug in ${where}): ${name}: ${why}`);
   test.skip(name, fn);
 }
