@@ -456,6 +456,16 @@ async function main() {
         fail('build', 'build.mjs', r.error ? String(r.error) : r.timedOut ? 'timed out' : `exited with ${r.code ?? r.signal}`);
         say(paint('31', '[build] FAILED: integration tiers will not run (a stale dist/ would mislead)'));
       }
+      // The typecheck is part of every build-and-test: a type error fails the run.
+      note('tsc --noEmit (npm run typecheck)');
+      const tc = await runStreaming([process.execPath, path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'], {
+        prefix: paint('35', '[typecheck]'),
+        env: process.env,
+        cwd: ROOT,
+        timeoutMs: 10 * 60 * 1000,
+      });
+      if (tc.code !== 0 || tc.error || tc.timedOut) fail('build', 'typecheck', tc.error ? String(tc.error) : `tsc exited with ${tc.code ?? tc.signal}`);
+      else rows.push({ tier: 'build', rel: 'typecheck', passed: 1, failed: 0, skipped: 0 });
     } else {
       note('build.mjs not found: skipping the build');
     }

@@ -1,4 +1,4 @@
-// The launch hook that puts a sandbox under its limits (src/runtime/launch.ts
+// The launch hook that puts a sandbox under its limits (src/helper/spawn.ts
 // LaunchHook). Timeline:
 //
 //   beforeStart  the helper waits before unshare(pid, cgroup): clean up what

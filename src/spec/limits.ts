@@ -2,7 +2,7 @@
 // from podman-style flags (raw text) -> LimitsSpec. A flag replaces the
 // profile's value for that field; every bad value names its flag.
 
-import type { HostFs } from '../host/facts';
+import { hostFs, type HostFs } from '../host/facts';
 import { HutchError } from '../util/errors';
 import type { ProfileLimits } from '../profile/schema';
 import type { DeviceRate, LimitsSpec } from './types';
@@ -46,7 +46,7 @@ export function sharesToWeight(shares: number): number {
 
 /** Linux dev_t -> major:minor (glibc's gnu_dev_major/minor). */
 /** `/dev/sda:10mb` (podman's --device-read-bps) -> the device's numbers and bytes per second. */
-export function parseDeviceRate(text: string, flag: string, fs: Pick<HostFs, 'blockDevice'>): DeviceRate {
+export function parseDeviceRate(text: string, flag: string, fs: Pick<HostFs, 'blockDevice'> = hostFs): DeviceRate {
   const i = text.lastIndexOf(':');
   if (i <= 0) throw new HutchError(`${flag}: "${text}" is not DEVICE:RATE`, { hint: `e.g. ${flag} /dev/sda:10mb` });
   const device = text.slice(0, i);
@@ -76,7 +76,7 @@ function parsePids(text: string): number | undefined {
 }
 
 /** Only the fields given as flags, parsed (for `hutch update`, and as the layer over the profile). */
-export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'>): Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } {
+export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'> = hostFs): Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } {
   const out: Partial<LimitsSpec> & { given: Set<keyof LimitsSpec> } = { given: new Set() };
   const set = <K extends keyof LimitsSpec>(k: K, v: LimitsSpec[K]) => {
     (out as Partial<LimitsSpec>)[k] = v;
@@ -112,7 +112,7 @@ export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice
   return out;
 }
 
-export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict' }, o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'>): LimitsSpec {
+export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict' }, o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'> = hostFs): LimitsSpec {
   const flags = parseLimitFlags(o, fs);
   const pick = <K extends keyof LimitsSpec>(k: K, fromProfile: LimitsSpec[K]): LimitsSpec[K] => (flags.given.has(k) ? (flags[k] as LimitsSpec[K]) : fromProfile);
   const l: LimitsSpec = {

@@ -1,5 +1,5 @@
 // The fully resolved description of one sandbox. Profiles (src/profile) and
-// CLI flags (src/cli) produce it; the runtime (src/runtime) turns it into the
+// CLI flags (src/cli) produce it; src/sandbox turns it into the
 // helper's plan. Nothing downstream re-reads profiles or flags.
 
 import type { PortMapping } from '../profile/values';

@@ -7,8 +7,8 @@
 
 import type { IdentityInfo } from '../../../src/host/ids';
 import type { HutchPaths } from '../../../src/host/paths';
-import type { TopLevelEntry } from '../../../src/rootfs/host-scan';
-import type { HostContext } from '../../../src/sandbox/assemble';
+import type { TopLevelEntry } from '../../../src/host/host-scan';
+import { hostFs } from '../../../src/host/facts';
 import type { ResolveContext, SpecOverrides } from '../../../src/spec/resolve';
 
 /**
@@ -56,7 +56,7 @@ export const FAKE_ENV: Record<string, string> = {
 };
 
 export function fakeResolveContext(extra: Partial<ResolveContext> = {}): ResolveContext {
-  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, ...extra };
+  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, arch: process.arch, fs: hostFs, ...extra };
 }
 
 /** SpecOverrides with nothing given (what `hutch run` with no flags produces), plus `o`. */
@@ -144,22 +144,6 @@ export function fakeHostTop(): TopLevelEntry[] {
 
 export const FAKE_HELPER = '/home/u/.cache/hutch/helper-1/hutch-helper';
 export const FAKE_CLI = '/home/u/.local/bin/hutch';
-
-/** The HostContext `hutch run` would build on the fake host (kernel overlayfs, time namespace, delegated cgroups). */
-export function fakeHostContext(name: string, o: Partial<HostContext> = {}): HostContext {
-  const paths = o.paths ?? fakePaths();
-  return {
-    ids: fakeIds(),
-    paths,
-    hostTop: fakeHostTop(),
-    driver: 'overlay',
-    sandboxDir: `${paths.stateDir}/${name}`,
-    protectedFiles: [FAKE_HELPER, FAKE_CLI],
-    hasTimeNamespace: true,
-    syncBeforeStart: true,
-    ...o,
-  };
-}
 
 /** The system calls DEFAULT_SECCOMP_DENY adds on x86_64 only (src/spec/seccomp.ts). */
 export const X64_ONLY_SECCOMP = ['iopl', 'ioperm', 'uselib', 'ustat', 'sysfs', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module', 'nfsservctl'];
