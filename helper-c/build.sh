@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$here/../build}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd) # absolute: we cd below
-srcs="main.c plan.c util.c monitor.c init.c command.c cleanup.c seccomp.c user.c"
+srcs="main.c plan.c util.c monitor.c init.c path.c mount.c command.c cleanup.c seccomp.c user.c"
 flags="-std=c11 -Os -Wall -Wextra -Werror=implicit-function-declaration -fno-asynchronous-unwind-tables -ffunction-sections -fdata-sections"
 ldflags="-Wl,--gc-sections -Wl,-z,noseparate-code -s"
 cd "$here"

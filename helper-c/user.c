@@ -1,6 +1,6 @@
-/* user.c: the `user` op. Switch the command to USER[:GROUP] (names are
- * looked up in the sandbox's own /etc/passwd and /etc/group, after the
- * pivot), as podman's --user does. Leaving uid 0 drops every capability,
+/* user.c: the `user` op. Switch the command to USER[:GROUP] (ids parsed by
+ * plan.c; names are looked up in the sandbox's own /etc/passwd and
+ * /etc/group, after the pivot), as podman's --user does. Leaving uid 0 drops every capability,
  * as it would on the host. */
 #include "helper.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* an id field of the sandbox's passwd or group file */
 static int numeric(const char *s, unsigned long *out)
 {
 	return parse_uint(s, 10, out) == 0;
@@ -58,22 +59,20 @@ static int lookup(const char *file, const char *name, unsigned long id, unsigned
 	return found;
 }
 
-void user_apply(const char *spec)
+void user_apply(const struct op *o)
 {
-	char u[256], home[512] = "";
-	snprintf(u, sizeof u, "%s", spec);
-	char *g = strchr(u, ':');
-	if (g)
-		*g++ = 0;
-	unsigned long uid, gid = 0, v;
-	if (numeric(u, &uid)) {
+	char home[512] = "";
+	unsigned long uid = o->u.user.uid, gid = 0, v;
+	const char *uname = o->u.user.uname, *gname = o->u.user.gname;
+	if (!uname)
 		lookup("/etc/passwd", NULL, uid, &v, &gid, home, sizeof home); /* primary group, home */
-	} else if (lookup("/etc/passwd", u, 0, &uid, &gid, home, sizeof home)) {
-		fail("user %s: no such user in the sandbox's /etc/passwd", u);
-	}
-	if (g && *g) {
-		if (!numeric(g, &gid) && lookup("/etc/group", g, 0, &gid, NULL, NULL, 0))
-			fail("group %s: no such group in the sandbox's /etc/group", g);
+	else if (lookup("/etc/passwd", uname, 0, &uid, &gid, home, sizeof home))
+		fail("user %s: no such user in the sandbox's /etc/passwd", uname);
+	if (o->u.user.has_group) {
+		if (!gname)
+			gid = o->u.user.gid;
+		else if (lookup("/etc/group", gname, 0, &gid, NULL, NULL, 0))
+			fail("group %s: no such group in the sandbox's /etc/group", gname);
 	}
 	gid_t groups[1] = {(gid_t)gid};
 	/* denied when the user namespace has setgroups "deny" (no subordinate ids) */
