@@ -318,14 +318,13 @@ static void parse_seccomp(struct op *o, const int *seen)
 
 /* USER[:GROUP]: a string of digits is an id (below 2^32 - 1, which the
  * kernel reads as "unchanged"), anything else a name looked up at run time
- * (user.c). An empty GROUP is no group. */
+ * (user.c). An empty GROUP is no group. The field is split in place: f[0]
+ * is USER afterwards. */
 static void parse_user(struct op *o, const int *seen)
 {
-	char *spec = strdup(o->f[0]);
+	char *spec = o->f[0];
 	unsigned long v;
 	(void)seen;
-	if (!spec)
-		fail_errno("out of memory");
 	char *g = strchr(spec, ':');
 	if (g)
 		*g++ = 0;

@@ -151,7 +151,8 @@ static void close_range_or_loop(unsigned lo, unsigned hi)
 void close_fds_from(int lowfd, const int *keep, int nkeep)
 {
 	int sorted[nkeep + 1];
-	memcpy(sorted, keep, sizeof(int) * (size_t)nkeep);
+	if (nkeep) /* keep may be NULL then: memcpy(_, NULL, 0) is undefined */
+		memcpy(sorted, keep, sizeof(int) * (size_t)nkeep);
 	for (int i = 1; i < nkeep; i++) /* insertion sort: a handful of fds */
 		for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
 			int t = sorted[j];
