@@ -168,9 +168,12 @@ struct plan {
 	struct op *ops;
 	int nops;
 	int fork_at; /* index of the first op run by the init or command */
+	int nalloc;  /* entries allocated in ops */
+	char *buf;   /* the plan's text; fields point into it */
 };
 
 int plan_read(int fd, struct plan *p);
+void plan_free(struct plan *p);
 int parse_uint(const char *s, int base, unsigned long *out);
 
 /* ---- seccomp.c ---- */

@@ -427,7 +427,8 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 {
 	const struct op_desc *d = NULL;
 	enum op_kind kind = OP_COUNT;
-	char *text = display_text(line);
+	struct op *o = &p->ops[p->nops];
+	char *text = o->text = display_text(line); /* owned by p from here: plan_free */
 	char *tab = strchr(line, '\t');
 	size_t namelen = tab ? (size_t)(tab - line) : strlen(line);
 
@@ -444,11 +445,9 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 	if (n < d->min || (d->max >= 0 && n > d->max))
 		plan_error(lineno, text, "wrong number of fields");
 
-	struct op *o = &p->ops[p->nops];
 	o->kind = kind;
 	o->desc = d;
 	o->line = lineno;
-	o->text = text;
 	o->nfields = n;
 	o->f = calloc((size_t)n + 1, sizeof(char *));
 	if (!o->f)
@@ -485,21 +484,21 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 int plan_read(int fd, struct plan *p)
 {
 	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
+	char *buf;
 	int seen[OP_COUNT] = {0};
 	int lineno = 0, done = 0;
 	size_t start = 0;
 
 	memset(p, 0, sizeof *p);
 	p->fork_at = -1;
-	if (!buf)
+	if (!(buf = p->buf = malloc(cap)))
 		fail_errno("out of memory");
 	while (!done) {
 		if (len + 4096 > cap) {
 			if (cap >= PLAN_MAX)
 				plan_error(0, NULL, "plan larger than 4 MiB");
 			cap *= 2;
-			if (!(buf = realloc(buf, cap)))
+			if (!(buf = p->buf = realloc(buf, cap)))
 				fail_errno("out of memory");
 		}
 		ssize_t r = read(fd, buf + len, cap - len - 1);
@@ -526,6 +525,7 @@ int plan_read(int fd, struct plan *p)
 	p->ops = calloc((size_t)nlines + 1, sizeof(struct op));
 	if (!p->ops)
 		fail_errno("out of memory");
+	p->nalloc = nlines + 1;
 	char *line = buf;
 	for (lineno = 1; lineno <= nlines; lineno++) {
 		size_t l = strlen(line);
@@ -540,4 +540,21 @@ int plan_read(int fd, struct plan *p)
 	if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
 	return 0;
+}
+
+/* Free what plan_read allocated, also after it failed (g_fatal_hook did not
+ * return): everything is reachable from p. The helper itself never frees
+ * its plan (it lives until exit); the fuzzer (fuzz/plan_fuzz.c) does. */
+void plan_free(struct plan *p)
+{
+	for (int i = 0; i < p->nalloc; i++) {
+		struct op *o = &p->ops[i];
+		free(o->text);
+		free(o->f);
+		if (o->kind == OP_SECCOMP)
+			free(o->u.seccomp.nr);
+	}
+	free(p->ops);
+	free(p->buf);
+	memset(p, 0, sizeof *p);
 }
