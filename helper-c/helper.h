@@ -87,6 +87,7 @@ struct hutch_mount_attr {
 #endif
 
 /* ---- the plan (plan.c) ---- */
+/* clang-format off */
 enum op_kind {
 	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
@@ -94,6 +95,7 @@ enum op_kind {
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_COUNT
 };
+/* clang-format on */
 
 /* Which process runs an op (PLAN.md, "Process tree"). */
 enum op_phase {
@@ -109,9 +111,9 @@ struct op;
 struct op_desc {
 	const char *name;
 	enum op_phase phase;
-	signed char min, max; /* number of fields after the name; max -1 = unbounded */
-	unsigned char paths;  /* bit i set: field i is a filesystem path, must be absolute */
-	unsigned char mountns; /* runs in the init's own mount namespace (filesystem op) */
+	signed char min, max;                         /* number of fields after the name; max -1 = unbounded */
+	unsigned char paths;                          /* bit i set: field i is a filesystem path, must be absolute */
+	unsigned char mountns;                        /* runs in the init's own mount namespace (filesystem op) */
 	void (*parse)(struct op *o, const int *seen); /* typed fields, ordering rules; NULL = none */
 };
 
@@ -153,7 +155,7 @@ struct op {
 			int n;
 			long *nr;
 		} seccomp;
-		struct {               /* user: USER[:GROUP] */
+		struct {                   /* user: USER[:GROUP] */
 			const char *uname; /* NULL: numeric, uid */
 			uint32_t uid;
 			int has_group;     /* a non-empty GROUP was given */
@@ -200,9 +202,9 @@ void fs_setup(void);
 void fs_run_op(const struct op *o);
 
 /* ---- errors and reporting (util.c) ---- */
-extern const struct op *g_op;       /* op being executed, for messages */
-extern int g_report_fd;             /* -1 unless `report` */
-extern void (*g_fatal_hook)(void);  /* monitor: kill/cleanup before exit */
+extern const struct op *g_op;      /* op being executed, for messages */
+extern int g_report_fd;            /* -1 unless `report` */
+extern void (*g_fatal_hook)(void); /* monitor: kill/cleanup before exit */
 
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -62,7 +62,9 @@ static void report_exec_error(int fd, const struct plan *p)
 	if (err == ENOENT && !strchr(name, '/'))
 		complain("%s: command not found", name);
 	else if (err == EXEC_ENOINTERP)
-		complain("%s: cannot run: its #! interpreter or ELF loader (or a library path) is missing in the sandbox", name);
+		complain(
+			"%s: cannot run: its #! interpreter or ELF loader (or a library path) is missing in the sandbox",
+			name);
 	else
 		complain("%s: %s", name, strerror(err));
 }

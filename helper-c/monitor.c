@@ -28,8 +28,8 @@ static struct {
 	struct plan *p;
 	pid_t init_pid;
 	int init_status;
-	int lifeline;              /* fd 3 after `end`, or -1 */
-	int deferred_ns;           /* CLONE_NEWPID/NEWTIME: applied at the init's fork */
+	int lifeline;    /* fd 3 after `end`, or -1 */
+	int deferred_ns; /* CLONE_NEWPID/NEWTIME: applied at the init's fork */
 	const struct op *deferred_op;
 	struct {
 		pid_t pid;
@@ -172,8 +172,8 @@ static char *map_text(struct plan *p, int upto, enum op_kind kind)
 	return s;
 }
 
-static _Noreturn void mapper_child(int go, int err, pid_t target, const char *tool,
-				   enum op_kind kind, struct plan *p, int upto)
+static _Noreturn void mapper_child(int go, int err, pid_t target, const char *tool, enum op_kind kind, struct plan *p,
+				   int upto)
 {
 	char c;
 	ssize_t r;
@@ -220,15 +220,16 @@ static _Noreturn void mapper_child(int go, int err, pid_t target, const char *to
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/%s", (int)target, file);
 	if (write_file(path, map_text(p, upto, kind))) {
-		dprintf(2, "writing %s: %s (mapping more than your own id needs newuidmap/newgidmap "
-			   "and /etc/subuid, /etc/subgid entries)", path, strerror(errno));
+		dprintf(2,
+			"writing %s: %s (mapping more than your own id needs newuidmap/newgidmap "
+			"and /etc/subuid, /etc/subgid entries)",
+			path, strerror(errno));
 		_exit(1);
 	}
 	_exit(0);
 }
 
-static struct mapper spawn_mapper(const char *what, const char *tool, enum op_kind kind,
-				  struct plan *p, int upto)
+static struct mapper spawn_mapper(const char *what, const char *tool, enum op_kind kind, struct plan *p, int upto)
 {
 	int go[2], err[2];
 	struct mapper m = {.what = what};
@@ -361,7 +362,8 @@ static void do_unshare(const struct op *o)
 	flags &= ~later;
 	if (flags && unshare(flags))
 		fail_errno("unshare(%s)%s", o->f[0],
-			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)" : "");
+			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)"
+					  : "");
 }
 
 static void check_fd(int fd, const char *what)

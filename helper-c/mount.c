@@ -103,8 +103,8 @@ static void op_overlay(const struct op *o)
 	char data[4096];
 	size_t n = (size_t)snprintf(data, sizeof data, "lowerdir=%s", o->f[1]);
 	if (!o->u.overlay_ro)
-		n += (size_t)snprintf(data + n, n < sizeof data ? sizeof data - n : 0,
-				      ",upperdir=%s,workdir=%s", o->f[2], o->f[3]);
+		n += (size_t)snprintf(data + n, n < sizeof data ? sizeof data - n : 0, ",upperdir=%s,workdir=%s",
+				      o->f[2], o->f[3]);
 	if (in_userns)
 		n += (size_t)snprintf(data + n, n < sizeof data ? sizeof data - n : 0, ",userxattr");
 	if (n >= sizeof data)
@@ -125,15 +125,18 @@ static void do_bind(const char *src, const char *dest, int ro, int rec, int dev,
 		fail_errno("stat %s", src);
 	int dfd = open_dest(dest, S_ISDIR(st.st_mode));
 	if (dfd < 0)
-		fail_errno("bind destination %s%s", dest,
-			   errno == EACCES || errno == EPERM
-				   ? " (its parent belongs to a user outside the sandbox, so the mount point cannot be created: mount onto an existing directory, or under a new top-level one such as /work)"
-				   : "");
-	uint64_t attrs = HUTCH_MOUNT_ATTR_NOSUID | (dev ? 0 : HUTCH_MOUNT_ATTR_NODEV) |
-			 (ro ? HUTCH_MOUNT_ATTR_RDONLY : 0);
+		fail_errno(
+			"bind destination %s%s", dest,
+			errno == EACCES || errno == EPERM
+				? " (its parent belongs to a user outside the sandbox, so the mount point cannot be created: mount onto an existing directory, or under a new top-level one such as /work)"
+				: "");
+	uint64_t attrs =
+		HUTCH_MOUNT_ATTR_NOSUID | (dev ? 0 : HUTCH_MOUNT_ATTR_NODEV) | (ro ? HUTCH_MOUNT_ATTR_RDONLY : 0);
 	if (bind_fd(sfd, dfd, rec, attrs))
 		fail_errno("bind %s on %s%s", src, dest,
-			   errno == EINVAL && !rec ? " (a non-recursive bind of a mount with locked submounts is refused; use rec)" : "");
+			   errno == EINVAL && !rec
+				   ? " (a non-recursive bind of a mount with locked submounts is refused; use rec)"
+				   : "");
 	close(sfd);
 	close(dfd);
 }
@@ -241,7 +244,8 @@ static void op_mask(const char *path)
 	} else {
 		char buf[64];
 		int nfd = open(host_path("/dev/null", buf, sizeof buf), O_PATH | O_CLOEXEC);
-		if (nfd < 0 || bind_fd(nfd, fd, 0, HUTCH_MOUNT_ATTR_RDONLY | HUTCH_MOUNT_ATTR_NOSUID | HUTCH_MOUNT_ATTR_NOEXEC))
+		if (nfd < 0 ||
+		    bind_fd(nfd, fd, 0, HUTCH_MOUNT_ATTR_RDONLY | HUTCH_MOUNT_ATTR_NOSUID | HUTCH_MOUNT_ATTR_NOEXEC))
 			fail_errno("mask %s with %s", path, buf);
 		close(nfd);
 	}
@@ -305,24 +309,54 @@ void fs_run_op(const struct op *o)
 	char **f = o->f;
 	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	switch (o->kind) {
-	case OP_BASE: op_base(f[0]); break;
-	case OP_TMPFS: op_tmpfs(o); break;
-	case OP_OVERLAY: op_overlay(o); break;
-	case OP_BIND: op_bind(o); break;
-	case OP_REMOUNT_RO: op_remount_ro(f[0], o->u.self); break;
-	case OP_PROC: op_fresh(f[0], "proc", nse, NULL); break;
-	case OP_SYSFS: op_sysfs(f[0]); break;
-	case OP_DEVPTS: op_devpts(f[0]); break;
-	case OP_MQUEUE: op_fresh(f[0], "mqueue", nse, NULL); break;
+	case OP_BASE:
+		op_base(f[0]);
+		break;
+	case OP_TMPFS:
+		op_tmpfs(o);
+		break;
+	case OP_OVERLAY:
+		op_overlay(o);
+		break;
+	case OP_BIND:
+		op_bind(o);
+		break;
+	case OP_REMOUNT_RO:
+		op_remount_ro(f[0], o->u.self);
+		break;
+	case OP_PROC:
+		op_fresh(f[0], "proc", nse, NULL);
+		break;
+	case OP_SYSFS:
+		op_sysfs(f[0]);
+		break;
+	case OP_DEVPTS:
+		op_devpts(f[0]);
+		break;
+	case OP_MQUEUE:
+		op_fresh(f[0], "mqueue", nse, NULL);
+		break;
 	case OP_MKDIR:
 		if (mkdir_p(f[0], o->u.mode))
 			fail_errno("mkdir %s", f[0]);
 		break;
-	case OP_SYMLINK: op_symlink(f[0], f[1]); break;
-	case OP_FILE: op_file(o); break;
-	case OP_MASK: op_mask(f[0]); break;
-	case OP_PIVOT: op_pivot(f[0]); break;
-	case OP_REMOUNT_ROOT_RO: op_remount_root_ro(); break;
-	default: fail("not a filesystem op"); break;
+	case OP_SYMLINK:
+		op_symlink(f[0], f[1]);
+		break;
+	case OP_FILE:
+		op_file(o);
+		break;
+	case OP_MASK:
+		op_mask(f[0]);
+		break;
+	case OP_PIVOT:
+		op_pivot(f[0]);
+		break;
+	case OP_REMOUNT_ROOT_RO:
+		op_remount_root_ro();
+		break;
+	default:
+		fail("not a filesystem op");
+		break;
 	}
 }

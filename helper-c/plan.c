@@ -160,7 +160,9 @@ static void parse_unshare(struct op *o, const int *seen)
 	while (next_item(&p, &item, &len)) {
 		int i = word_index(item, len, names, 7, 0);
 		if (i < 0)
-			op_error(o, "unshare: namespaces are mount ipc uts net pid cgroup time (user only through userns)");
+			op_error(
+				o,
+				"unshare: namespaces are mount ipc uts net pid cgroup time (user only through userns)");
 		o->u.ns_flags |= flags[i];
 	}
 	if (!o->u.ns_flags) /* an empty list */
@@ -256,14 +258,18 @@ static void parse_env(struct op *o, const int *seen)
 }
 
 /* Capability names, index = capability number (uapi/linux/capability.h). */
+/* clang-format off */
 static const char *const cap_names[] = {
-	"CHOWN",       "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",          "FSETID",        "KILL",
-	"SETGID",      "SETUID",       "SETPCAP",         "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
-	"NET_BROADCAST", "NET_ADMIN",  "NET_RAW",         "IPC_LOCK",        "IPC_OWNER",     "SYS_MODULE",
-	"SYS_RAWIO",   "SYS_CHROOT",   "SYS_PTRACE",      "SYS_PACCT",       "SYS_ADMIN",     "SYS_BOOT",
-	"SYS_NICE",    "SYS_RESOURCE", "SYS_TIME",        "SYS_TTY_CONFIG",  "MKNOD",         "LEASE",
-	"AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",        "MAC_OVERRIDE",    "MAC_ADMIN",     "SYSLOG",
-	"WAKE_ALARM",  "BLOCK_SUSPEND", "AUDIT_READ",     "PERFMON",         "BPF",           "CHECKPOINT_RESTORE"};
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
+	"SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
+	"NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+	"SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+	"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+	"SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+	"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+/* clang-format on */
 
 /* "CHOWN,NET_BIND_SERVICE" (optionally CAP_-prefixed, any case) or "-". */
 static void parse_caps(struct op *o, const int *seen)
@@ -363,45 +369,47 @@ static void parse_keep_fd(struct op *o, const int *seen)
 #define C PHASE_COMMAND
 #define X PHASE_CLEANUP
 /* name, phase, min and max fields, path fields (bit mask), mount namespace, parser */
+/* clang-format off */
 static const struct op_desc op_table[OP_COUNT] = {
-	[OP_USERNS] = {"userns", M, 0, 0, 0, 0, parse_userns},
-	[OP_UIDMAP] = {"uidmap", M, 3, 3, 0, 0, parse_map},
-	[OP_GIDMAP] = {"gidmap", M, 3, 3, 0, 0, parse_map},
-	[OP_NEWUIDMAP] = {"newuidmap", M, 1, 1, 0, 0, parse_newidmap},
-	[OP_NEWGIDMAP] = {"newgidmap", M, 1, 1, 0, 0, parse_newidmap},
-	[OP_UNSHARE] = {"unshare", M, 1, 1, 0, 0, parse_unshare},
-	[OP_REPORT] = {"report", M, 0, 0, 0, 0, NULL},
-	[OP_SYNC] = {"sync", M, 0, 0, 0, 0, parse_sync},
-	[OP_DAEMON] = {"daemon", M, 2, -1, 0, 0, parse_daemon},
-	[OP_BASE] = {"base", I, 1, 1, 1, 1, NULL},
-	[OP_TMPFS] = {"tmpfs", I, 2, 3, 1, 1, parse_tmpfs},
-	[OP_OVERLAY] = {"overlay", I, 4, 4, 1, 1, parse_overlay},
-	[OP_BIND] = {"bind", I, 3, 3, 3, 1, parse_bind},
-	[OP_REMOUNT_RO] = {"remount-ro", I, 1, 2, 1, 1, parse_remount_ro},
-	[OP_PROC] = {"proc", I, 1, 1, 1, 1, NULL},
-	[OP_SYSFS] = {"sysfs", I, 1, 1, 1, 1, NULL},
-	[OP_DEVPTS] = {"devpts", I, 1, 1, 1, 1, NULL},
-	[OP_MQUEUE] = {"mqueue", I, 1, 1, 1, 1, NULL},
-	[OP_MKDIR] = {"mkdir", I, 2, 2, 1, 1, parse_mode},
-	[OP_SYMLINK] = {"symlink", I, 2, 2, 2, 1, NULL},
-	[OP_FILE] = {"file", I, 3, 3, 1, 1, parse_mode},
-	[OP_MASK] = {"mask", I, 1, 1, 1, 1, NULL},
-	[OP_HOSTNAME] = {"hostname", I, 1, 1, 0, 0, NULL},
-	[OP_LO_UP] = {"lo-up", I, 0, 0, 0, 0, NULL},
-	[OP_PIVOT] = {"pivot", I, 1, 1, 1, 1, parse_pivot},
-	[OP_REMOUNT_ROOT_RO] = {"remount-root-ro", I, 0, 0, 0, 1, parse_remount_root_ro},
-	[OP_CLEARENV] = {"clearenv", C, 0, 0, 0, 0, NULL},
-	[OP_ENV] = {"env", C, 2, 2, 0, 0, parse_env},
-	[OP_CHDIR] = {"chdir", C, 1, 1, 0, 0, NULL},
-	[OP_SETSID] = {"setsid", C, 0, 0, 0, 0, NULL},
-	[OP_NO_NEW_PRIVS] = {"no-new-privs", C, 0, 0, 0, 0, NULL},
-	[OP_CAPS] = {"caps", C, 1, 1, 0, 0, parse_caps},
-	[OP_SECCOMP] = {"seccomp", C, 1, 1, 0, 0, parse_seccomp},
-	[OP_USER] = {"user", C, 1, 1, 0, 0, parse_user},
-	[OP_KEEP_FD] = {"keep-fd", C, 1, 1, 0, 0, parse_keep_fd},
-	[OP_EXEC] = {"exec", C, 1, -1, 0, 0, NULL},
-	[OP_CLEANUP] = {"cleanup", X, 1, 1, 1, 0, NULL},
+	[OP_USERNS]            = {"userns",          M,  0,  0, 0, 0, parse_userns},
+	[OP_UIDMAP]            = {"uidmap",          M,  3,  3, 0, 0, parse_map},
+	[OP_GIDMAP]            = {"gidmap",          M,  3,  3, 0, 0, parse_map},
+	[OP_NEWUIDMAP]         = {"newuidmap",       M,  1,  1, 0, 0, parse_newidmap},
+	[OP_NEWGIDMAP]         = {"newgidmap",       M,  1,  1, 0, 0, parse_newidmap},
+	[OP_UNSHARE]           = {"unshare",         M,  1,  1, 0, 0, parse_unshare},
+	[OP_REPORT]            = {"report",          M,  0,  0, 0, 0, NULL},
+	[OP_SYNC]              = {"sync",            M,  0,  0, 0, 0, parse_sync},
+	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
+	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
+	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
+	[OP_OVERLAY]           = {"overlay",         I,  4,  4, 1, 1, parse_overlay},
+	[OP_BIND]              = {"bind",            I,  3,  3, 3, 1, parse_bind},
+	[OP_REMOUNT_RO]        = {"remount-ro",      I,  1,  2, 1, 1, parse_remount_ro},
+	[OP_PROC]              = {"proc",            I,  1,  1, 1, 1, NULL},
+	[OP_SYSFS]             = {"sysfs",           I,  1,  1, 1, 1, NULL},
+	[OP_DEVPTS]            = {"devpts",          I,  1,  1, 1, 1, NULL},
+	[OP_MQUEUE]            = {"mqueue",          I,  1,  1, 1, 1, NULL},
+	[OP_MKDIR]             = {"mkdir",           I,  2,  2, 1, 1, parse_mode},
+	[OP_SYMLINK]           = {"symlink",         I,  2,  2, 2, 1, NULL},
+	[OP_FILE]              = {"file",            I,  3,  3, 1, 1, parse_mode},
+	[OP_MASK]              = {"mask",            I,  1,  1, 1, 1, NULL},
+	[OP_HOSTNAME]          = {"hostname",        I,  1,  1, 0, 0, NULL},
+	[OP_LO_UP]             = {"lo-up",           I,  0,  0, 0, 0, NULL},
+	[OP_PIVOT]             = {"pivot",           I,  1,  1, 1, 1, parse_pivot},
+	[OP_REMOUNT_ROOT_RO]   = {"remount-root-ro", I,  0,  0, 0, 1, parse_remount_root_ro},
+	[OP_CLEARENV]          = {"clearenv",        C,  0,  0, 0, 0, NULL},
+	[OP_ENV]               = {"env",             C,  2,  2, 0, 0, parse_env},
+	[OP_CHDIR]             = {"chdir",           C,  1,  1, 0, 0, NULL},
+	[OP_SETSID]            = {"setsid",          C,  0,  0, 0, 0, NULL},
+	[OP_NO_NEW_PRIVS]      = {"no-new-privs",    C,  0,  0, 0, 0, NULL},
+	[OP_CAPS]              = {"caps",            C,  1,  1, 0, 0, parse_caps},
+	[OP_SECCOMP]           = {"seccomp",         C,  1,  1, 0, 0, parse_seccomp},
+	[OP_USER]              = {"user",            C,  1,  1, 0, 0, parse_user},
+	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
+	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},
+	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
 };
+/* clang-format on */
 #undef M
 #undef I
 #undef C

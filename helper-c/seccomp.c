@@ -52,6 +52,7 @@ struct syscall_name {
 };
 
 /* Every name the TypeScript side may ask for; an unknown one is a plan error. */
+/* clang-format off */
 static const struct syscall_name names[] = {
 #define S(n) {#n, SYS_##n}
 	S(acct), S(add_key), S(bpf), S(delete_module), S(finit_module), S(init_module),
@@ -67,6 +68,7 @@ static const struct syscall_name names[] = {
 #endif
 #undef S
 };
+/* clang-format on */
 
 /* The build architecture's number of the syscall NAME (len bytes, not
  * NUL-terminated), or -1 when it is not in the list above. */

@@ -20,8 +20,8 @@ static int numeric(const char *s, unsigned long *out)
 /* Find NAME (or, with name NULL, the numeric ID) in a passwd/group style
  * file: fields separated by ':', field 0 name, field 2 id, field 3 gid
  * (passwd) and field 5 home (passwd). */
-static int lookup(const char *file, const char *name, unsigned long id, unsigned long *out_id,
-		  unsigned long *out_gid, char *home, size_t homelen)
+static int lookup(const char *file, const char *name, unsigned long id, unsigned long *out_id, unsigned long *out_gid,
+		  char *home, size_t homelen)
 {
 	FILE *f = fopen(file, "re");
 	if (!f)
@@ -79,11 +79,17 @@ void user_apply(const struct op *o)
 	if (setgroups(1, groups) && errno != EPERM)
 		fail_errno("setgroups %lu", gid);
 	if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid))
-		fail_errno("switch to group %lu%s", gid,
-			   errno == EINVAL ? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subgid)" : "");
+		fail_errno(
+			"switch to group %lu%s", gid,
+			errno == EINVAL
+				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subgid)"
+				: "");
 	if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid))
-		fail_errno("switch to user %lu%s", uid,
-			   errno == EINVAL ? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid)" : "");
+		fail_errno(
+			"switch to user %lu%s", uid,
+			errno == EINVAL
+				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid)"
+				: "");
 	if (home[0])
 		setenv("HOME", home, 1);
 }

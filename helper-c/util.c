@@ -17,8 +17,7 @@ const struct op *g_op;
 int g_report_fd = -1;
 void (*g_fatal_hook)(void);
 
-const int g_forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT,
-				 SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+const int g_forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 const int g_nforward_signals = sizeof g_forward_signals / sizeof g_forward_signals[0];
 
 int write_all(int fd, const void *buf, size_t len)
