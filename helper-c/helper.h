@@ -87,6 +87,8 @@ struct hutch_mount_attr {
 #endif
 
 /* ---- the plan (plan.c) ---- */
+/* One per op of PLAN.md. The order means nothing: what runs an op, and when,
+ * is in plan.c's op table (struct op_desc). */
 /* clang-format off */
 enum op_kind {
 	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
