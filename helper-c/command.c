@@ -121,13 +121,13 @@ void command_run(struct plan *p, int errpipe)
 {
 	int keep[256], nkeep = 0, have_caps = 0;
 	uint64_t caps = 0;
-	const char *bad;
 
 	reset_signals();
 	umask(g_saved_umask);
 	for (int i = p->fork_at; i < p->nops; i++) {
 		const struct op *o = &p->ops[i];
-		unsigned long v;
+		if (o->desc->phase != PHASE_COMMAND)
+			continue;
 		g_op = o;
 		switch (o->kind) {
 		case OP_CLEARENV:
@@ -150,17 +150,16 @@ void command_run(struct plan *p, int errpipe)
 				fail_errno("PR_SET_NO_NEW_PRIVS");
 			break;
 		case OP_CAPS:
-			parse_caps(o->f[0], &caps, &bad);
+			caps = o->u.caps; /* the last one counts */
 			have_caps = 1;
 			break;
 		case OP_KEEP_FD:
-			parse_uint(o->f[0], 10, &v);
 			if (nkeep == 255)
 				fail("too many keep-fd ops");
 			/* passed on as is: without CLOEXEC */
-			if (fcntl((int)v, F_SETFD, 0) < 0)
-				fail_errno("keep-fd %lu", v);
-			keep[nkeep++] = (int)v;
+			if (fcntl(o->u.fd, F_SETFD, 0) < 0)
+				fail_errno("keep-fd %d", o->u.fd);
+			keep[nkeep++] = o->u.fd;
 			break;
 		default:
 			break;
@@ -177,13 +176,13 @@ void command_run(struct plan *p, int errpipe)
 	for (int i = p->fork_at; i < p->nops; i++)
 		if (p->ops[i].kind == OP_USER) {
 			g_op = &p->ops[i];
-			user_apply(p->ops[i].f[0]);
+			user_apply(&p->ops[i]);
 		}
 	/* seccomp last: nothing hutch does after it needs a denied call */
 	for (int i = p->fork_at; i < p->nops; i++)
 		if (p->ops[i].kind == OP_SECCOMP) {
 			g_op = &p->ops[i];
-			seccomp_apply(p->ops[i].f[0]);
+			seccomp_apply(&p->ops[i]);
 		}
 	g_op = NULL;
 

@@ -3,7 +3,10 @@
  * The helper executes a plan (see PLAN.md) and has no policy of its own.
  * Process roles: the monitor (monitor.c) runs in the caller's pid namespace,
  * the init (init.c) is pid 1 of the sandbox, the command (command.c) is the
- * init's child that execs the user's program.
+ * init's child that execs the user's program. plan.c reads the plan into
+ * typed ops and says which role runs each; path.c resolves the paths of the
+ * filesystem ops and mount.c runs them (in the init); seccomp.c, user.c and
+ * cleanup.c implement one op each.
  *
  * musl-gcc ships no kernel headers (linux/...), so the few kernel ABI bits we need are
  * defined here (values are the stable uapi ones, identical on every arch for
@@ -83,55 +86,127 @@ struct hutch_mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
-/* ---- the plan ---- */
+/* ---- the plan (plan.c) ---- */
+/* One per op of PLAN.md. The order means nothing: what runs an op, and when,
+ * is in plan.c's op table (struct op_desc). */
+/* clang-format off */
 enum op_kind {
-	/* monitor */
-	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP,
-	OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
-	/* init: filesystem and host identity */
-	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC,
-	OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR, OP_SYMLINK, OP_FILE,
-	OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO,
-	/* command */
-	OP_CLEARENV, OP_ENV, OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS,
-	OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC,
-	/* after exit */
-	OP_CLEANUP,
+	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
+	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
+	OP_SYMLINK, OP_FILE, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
+	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
+	OP_COUNT
+};
+/* clang-format on */
+
+/* Which process runs an op (PLAN.md, "Process tree"). */
+enum op_phase {
+	PHASE_MONITOR, /* the monitor, in plan order, before it forks the init */
+	PHASE_INIT,    /* the init (pid 1), in plan order, before it forks the command */
+	PHASE_COMMAND, /* the command, just before exec (order: see command.c) */
+	PHASE_CLEANUP, /* the monitor, after the init and the daemons are gone */
 };
 
-enum op_phase { PHASE_MONITOR, PHASE_INIT, PHASE_COMMAND, PHASE_CLEANUP };
+struct op;
 
+/* One row of the op table in plan.c: everything known about an op kind. */
+struct op_desc {
+	const char *name;
+	enum op_phase phase;
+	signed char min, max;                         /* number of fields after the name; max -1 = unbounded */
+	unsigned char paths;                          /* bit i set: field i is a filesystem path, must be absolute */
+	unsigned char mountns;                        /* runs in the init's own mount namespace (filesystem op) */
+	void (*parse)(struct op *o, const int *seen); /* typed fields, ordering rules; NULL = none */
+};
+
+/* bind FLAGS */
+#define BIND_RO 0x1
+#define BIND_REC 0x2
+#define BIND_DEV 0x4
+#define BIND_TRY 0x8
+
+/* at most this many names in one `seccomp` op (duplicates count) */
+#define SECCOMP_MAX_NAMES 128
+
+/* An op as parsed: the fields as text (for messages, paths, argv) and, for
+ * every op that has numbers, modes, flags or names, their typed value in u.
+ * Execution code uses u and never parses a field again. */
 struct op {
 	enum op_kind kind;
-	int line;      /* line number in the plan, for error messages */
-	char *text;    /* the raw line, TABs shown as spaces */
-	int nfields;   /* fields after the op name */
-	char **f;      /* unescaped fields, NULL-terminated (usable as argv) */
+	const struct op_desc *desc;
+	int line;    /* line number in the plan, for error messages */
+	char *text;  /* the raw line, TABs shown as spaces */
+	int nfields; /* fields after the op name */
+	char **f;    /* unescaped fields, NULL-terminated (usable as argv) */
+	union {
+		struct { /* uidmap, gidmap */
+			uint32_t inside, outside, count;
+		} map;
+		int ns_flags; /* unshare: CLONE_NEW* */
+		struct {      /* tmpfs */
+			mode_t mode;
+			int has_size;
+			unsigned long size;
+		} tmpfs;
+		int overlay_ro; /* overlay: UPPER is `-` (lowers only) */
+		int bind;       /* bind: BIND_* */
+		int self;       /* remount-ro: `self` given */
+		mode_t mode;    /* mkdir, file */
+		uint64_t caps;  /* caps: capability mask (bit = capability number) */
+		struct {        /* seccomp: distinct syscall numbers, plan order */
+			int n;
+			long *nr;
+		} seccomp;
+		struct {                   /* user: USER[:GROUP] */
+			const char *uname; /* NULL: numeric, uid */
+			uint32_t uid;
+			int has_group;     /* a non-empty GROUP was given */
+			const char *gname; /* NULL: numeric, gid */
+			uint32_t gid;
+		} user;
+		int fd; /* keep-fd */
+	} u;
 };
 
 struct plan {
 	struct op *ops;
 	int nops;
-	int fork_at;   /* index of the first op run by the init or command */
+	int fork_at; /* index of the first op run by the init or command */
+	int nalloc;  /* entries allocated in ops */
+	char *buf;   /* the plan's text; fields point into it */
 };
 
 int plan_read(int fd, struct plan *p);
-enum op_phase op_phase(enum op_kind k);
-int parse_caps(const char *list, uint64_t *mask, const char **bad);
+void plan_free(struct plan *p);
 int parse_uint(const char *s, int base, unsigned long *out);
-int list_has(const char *list, const char *word);
 
 /* ---- seccomp.c ---- */
-const char *seccomp_check(const char *list);
-void seccomp_apply(const char *list);
+long seccomp_syscall_number(const char *name, size_t len);
+void seccomp_apply(const struct op *o);
 
 /* ---- user.c ---- */
-void user_apply(const char *spec);
+void user_apply(const struct op *o);
+
+/* ---- path.c: paths of the filesystem ops ---- */
+extern struct fs_view {
+	int based;   /* `base` ran: host is /oldroot, sandbox is /newroot */
+	int pivoted; /* `pivot` ran: / is the sandbox */
+} g_fs;
+int open_path(const char *path, int flags);
+int open_parent(const char *path, char *name, size_t namelen);
+int mkdir_p(const char *path, mode_t mode);
+int mkdir_parent(const char *path);
+int open_dest(const char *dest, int dir);
+const char *host_path(const char *p, char *buf, size_t len);
+
+/* ---- mount.c: the filesystem ops ---- */
+void fs_setup(void);
+void fs_run_op(const struct op *o);
 
 /* ---- errors and reporting (util.c) ---- */
-extern const struct op *g_op;       /* op being executed, for messages */
-extern int g_report_fd;             /* -1 unless `report` */
-extern void (*g_fatal_hook)(void);  /* monitor: kill/cleanup before exit */
+extern const struct op *g_op;      /* op being executed, for messages */
+extern int g_report_fd;            /* -1 unless `report` */
+extern void (*g_fatal_hook)(void); /* monitor: kill/cleanup before exit */
 
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -142,6 +217,7 @@ int write_all(int fd, const void *buf, size_t len);
 int write_file(const char *path, const char *content);
 void close_fds_from(int lowfd, const int *keep, int nkeep);
 void reset_signals(void);
+int exit_code_of(int status);
 
 /* ---- roles ---- */
 _Noreturn void monitor_run(struct plan *p);

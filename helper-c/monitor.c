@@ -28,8 +28,8 @@ static struct {
 	struct plan *p;
 	pid_t init_pid;
 	int init_status;
-	int lifeline;              /* fd 3 after `end`, or -1 */
-	int deferred_ns;           /* CLONE_NEWPID/NEWTIME: applied at the init's fork */
+	int lifeline;    /* fd 3 after `end`, or -1 */
+	int deferred_ns; /* CLONE_NEWPID/NEWTIME: applied at the init's fork */
 	const struct op *deferred_op;
 	struct {
 		pid_t pid;
@@ -43,15 +43,6 @@ static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static int exit_code_of(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_SETUP;
 }
 
 /* ---------- shutdown path (normal exit, lifeline, fatal error) ---------- */
@@ -92,7 +83,7 @@ static void run_cleanups(void)
 {
 	for (int i = 0; i < M.p->nops; i++) {
 		const struct op *o = &M.p->ops[i];
-		if (o->kind != OP_CLEANUP)
+		if (o->desc->phase != PHASE_CLEANUP)
 			continue;
 		g_op = o;
 		if (cleanup_path(o->f[0]))
@@ -171,18 +162,18 @@ static char *map_text(struct plan *p, int upto, enum op_kind kind)
 		struct op *o = &p->ops[i];
 		if (o->kind != kind)
 			continue;
-		size_t need = strlen(o->f[0]) + strlen(o->f[1]) + strlen(o->f[2]) + 4;
+		size_t need = 3 * 11 + 1; /* three uint32 and their separators */
 		if (len + need >= cap && !(s = realloc(s, cap = (len + need) * 2)))
 			break;
-		len += (size_t)sprintf(s + len, "%s %s %s\n", o->f[0], o->f[1], o->f[2]);
+		len += (size_t)sprintf(s + len, "%u %u %u\n", o->u.map.inside, o->u.map.outside, o->u.map.count);
 	}
 	if (!s)
 		fail_errno("out of memory");
 	return s;
 }
 
-static _Noreturn void mapper_child(int go, int err, pid_t target, const char *tool,
-				   enum op_kind kind, struct plan *p, int upto)
+static _Noreturn void mapper_child(int go, int err, pid_t target, const char *tool, enum op_kind kind, struct plan *p,
+				   int upto)
 {
 	char c;
 	ssize_t r;
@@ -203,15 +194,21 @@ static _Noreturn void mapper_child(int go, int err, pid_t target, const char *to
 		int n = 0;
 		for (int i = 0; i < upto; i++)
 			n += p->ops[i].kind == kind;
-		char *argv[3 * n + 3], pidbuf[16];
-		int a = 0;
+		char *argv[3 * n + 3], pidbuf[16], nums[3 * n + 1][11];
+		int a = 0, m = 0;
 		snprintf(pidbuf, sizeof pidbuf, "%d", (int)target);
 		argv[a++] = (char *)tool;
 		argv[a++] = pidbuf;
-		for (int i = 0; i < upto; i++)
-			if (p->ops[i].kind == kind)
-				for (int k = 0; k < 3; k++)
-					argv[a++] = p->ops[i].f[k];
+		for (int i = 0; i < upto; i++) {
+			const struct op *o = &p->ops[i];
+			if (o->kind != kind)
+				continue;
+			uint32_t v[3] = {o->u.map.inside, o->u.map.outside, o->u.map.count};
+			for (int k = 0; k < 3; k++, m++) {
+				snprintf(nums[m], sizeof nums[m], "%u", v[k]);
+				argv[a++] = nums[m];
+			}
+		}
 		argv[a] = NULL;
 		execv(tool, argv);
 		dprintf(2, "cannot run %s: %s", tool, strerror(errno));
@@ -223,15 +220,16 @@ static _Noreturn void mapper_child(int go, int err, pid_t target, const char *to
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/%s", (int)target, file);
 	if (write_file(path, map_text(p, upto, kind))) {
-		dprintf(2, "writing %s: %s (mapping more than your own id needs newuidmap/newgidmap "
-			   "and /etc/subuid, /etc/subgid entries)", path, strerror(errno));
+		dprintf(2,
+			"writing %s: %s (mapping more than your own id needs newuidmap/newgidmap "
+			"and /etc/subuid, /etc/subgid entries)",
+			path, strerror(errno));
 		_exit(1);
 	}
 	_exit(0);
 }
 
-static struct mapper spawn_mapper(const char *what, const char *tool, enum op_kind kind,
-				  struct plan *p, int upto)
+static struct mapper spawn_mapper(const char *what, const char *tool, enum op_kind kind, struct plan *p, int upto)
 {
 	int go[2], err[2];
 	struct mapper m = {.what = what};
@@ -291,16 +289,12 @@ static void do_userns(struct plan *p, int upto)
 		else if (o->kind == OP_NEWGIDMAP)
 			newgid = o->f[0];
 	}
-	unsigned long uout, gout, ucnt, gcnt;
-	parse_uint(u->f[1], 10, &uout);
-	parse_uint(u->f[2], 10, &ucnt);
-	parse_uint(g->f[1], 10, &gout);
-	parse_uint(g->f[2], 10, &gcnt);
 	/* The kernel lets an unprivileged process map exactly its own id;
 	 * anything else goes through newuidmap/newgidmap (setuid root) or a
 	 * privileged mapper, which must live outside the new namespace and so
 	 * is forked before unshare. */
-	int self = nuid == 1 && ngid == 1 && ucnt == 1 && gcnt == 1 && uout == geteuid() && gout == getegid();
+	int self = nuid == 1 && ngid == 1 && u->u.map.count == 1 && g->u.map.count == 1 &&
+		   u->u.map.outside == geteuid() && g->u.map.outside == getegid();
 	struct mapper mu = {0}, mg = {0};
 	if (!self) {
 		mu = spawn_mapper(newuid ? "newuidmap" : "uid mapper", newuid, OP_UIDMAP, p, upto);
@@ -313,14 +307,14 @@ static void do_userns(struct plan *p, int upto)
 	int groups_denied = 0;
 	if (self) {
 		char buf[64];
-		snprintf(buf, sizeof buf, "%s %s 1\n", u->f[0], u->f[1]);
+		snprintf(buf, sizeof buf, "%u %u 1\n", u->u.map.inside, u->u.map.outside);
 		if (write_file("/proc/self/uid_map", buf))
 			fail_errno("writing /proc/self/uid_map; %s", userns_hint());
 		/* required before an unprivileged gid_map write (CVE-2014-8989) */
 		if (write_file("/proc/self/setgroups", "deny") && errno != ENOENT)
 			fail_errno("writing /proc/self/setgroups");
 		groups_denied = 1;
-		snprintf(buf, sizeof buf, "%s %s 1\n", g->f[0], g->f[1]);
+		snprintf(buf, sizeof buf, "%u %u 1\n", g->u.map.inside, g->u.map.outside);
 		if (write_file("/proc/self/gid_map", buf))
 			fail_errno("writing /proc/self/gid_map");
 	} else {
@@ -354,29 +348,9 @@ static void do_userns(struct plan *p, int upto)
 
 /* ---------- other monitor ops ---------- */
 
-static int ns_flags(const char *list)
-{
-	static const struct {
-		const char *name;
-		int flag;
-	} t[] = {{"mount", CLONE_NEWNS}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
-		 {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
-		 {"time", CLONE_NEWTIME}};
-	int flags = 0;
-	const char *p = list;
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-			if (strlen(t[i].name) == len && !strncmp(t[i].name, p, len))
-				flags |= t[i].flag;
-		p += len + (p[len] == ',');
-	}
-	return flags;
-}
-
 static void do_unshare(const struct op *o)
 {
-	int flags = ns_flags(o->f[0]);
+	int flags = o->u.ns_flags;
 	/* pid and time namespaces only apply to children. Deferring them to the
 	 * init's fork keeps daemons (forked earlier) out of them: a daemon
 	 * forked after unshare(CLONE_NEWPID) would become the namespace's pid 1. */
@@ -388,7 +362,8 @@ static void do_unshare(const struct op *o)
 	flags &= ~later;
 	if (flags && unshare(flags))
 		fail_errno("unshare(%s)%s", o->f[0],
-			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)" : "");
+			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)"
+					  : "");
 }
 
 static void check_fd(int fd, const char *what)
@@ -580,6 +555,8 @@ void monitor_run(struct plan *p)
 
 	for (int i = 0; i < p->fork_at; i++) {
 		const struct op *o = &p->ops[i];
+		if (o->desc->phase != PHASE_MONITOR)
+			continue;
 		g_op = o;
 		switch (o->kind) {
 		case OP_USERNS:
@@ -598,7 +575,7 @@ void monitor_run(struct plan *p)
 		case OP_DAEMON:
 			do_daemon(o);
 			break;
-		default: /* uidmap etc.: consumed by userns; cleanup: at the end */
+		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;
 		}
 	}

@@ -1,12 +1,18 @@
 /* plan.c: read and validate the plan (format in PLAN.md).
  *
- * Everything that can be checked without touching the system is checked
- * here, before the first syscall with side effects, so a bad plan fails
- * early with the line that is wrong.
+ * Every op is parsed here, once, into typed fields (struct op's union u:
+ * numbers, modes, flag sets, capability masks, namespace flags, syscall
+ * numbers), and everything that can be checked without touching the system
+ * is checked here, before the first syscall with side effects, so a bad plan
+ * fails early with the line that is wrong. The op table says for every op its
+ * field count, which process runs it (its phase) and how it is parsed; the
+ * roles (monitor.c, init.c, command.c) only read the typed fields.
  */
 #include "helper.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,84 +21,26 @@
 
 #define PLAN_MAX (4 << 20)
 
-struct op_desc {
-	const char *name;
-	enum op_kind kind;
-	int min, max; /* field count; max -1 = unbounded */
-};
+_Noreturn static void plan_error(int line, const char *text, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static const struct op_desc op_table[] = {
-	{"userns", OP_USERNS, 0, 0},       {"uidmap", OP_UIDMAP, 3, 3},
-	{"gidmap", OP_GIDMAP, 3, 3},       {"newuidmap", OP_NEWUIDMAP, 1, 1},
-	{"newgidmap", OP_NEWGIDMAP, 1, 1}, {"unshare", OP_UNSHARE, 1, 1},
-	{"report", OP_REPORT, 0, 0},       {"sync", OP_SYNC, 0, 0},
-	{"daemon", OP_DAEMON, 2, -1},      {"base", OP_BASE, 1, 1},
-	{"tmpfs", OP_TMPFS, 2, 3},         {"overlay", OP_OVERLAY, 4, 4},
-	{"bind", OP_BIND, 3, 3},           {"remount-ro", OP_REMOUNT_RO, 1, 2},
-	{"proc", OP_PROC, 1, 1},           {"sysfs", OP_SYSFS, 1, 1},
-	{"devpts", OP_DEVPTS, 1, 1},       {"mqueue", OP_MQUEUE, 1, 1},
-	{"mkdir", OP_MKDIR, 2, 2},         {"symlink", OP_SYMLINK, 2, 2},
-	{"file", OP_FILE, 3, 3},           {"mask", OP_MASK, 1, 1},
-	{"hostname", OP_HOSTNAME, 1, 1},   {"lo-up", OP_LO_UP, 0, 0},
-	{"pivot", OP_PIVOT, 1, 1},         {"remount-root-ro", OP_REMOUNT_ROOT_RO, 0, 0},
-	{"clearenv", OP_CLEARENV, 0, 0},   {"env", OP_ENV, 2, 2},
-	{"chdir", OP_CHDIR, 1, 1},         {"setsid", OP_SETSID, 0, 0},
-	{"no-new-privs", OP_NO_NEW_PRIVS, 0, 0}, {"caps", OP_CAPS, 1, 1},
-	{"seccomp", OP_SECCOMP, 1, 1},   {"user", OP_USER, 1, 1},   {"keep-fd", OP_KEEP_FD, 1, 1},     {"exec", OP_EXEC, 1, -1},
-	{"cleanup", OP_CLEANUP, 1, 1},
-};
-
-enum op_phase op_phase(enum op_kind k)
+_Noreturn static void plan_error(int line, const char *text, const char *fmt, ...)
 {
-	if (k <= OP_DAEMON)
-		return PHASE_MONITOR;
-	if (k <= OP_REMOUNT_ROOT_RO)
-		return PHASE_INIT;
-	if (k <= OP_EXEC)
-		return PHASE_COMMAND;
-	return PHASE_CLEANUP;
+	static struct op fake;
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	fake.line = line;
+	fake.text = (char *)text;
+	g_op = line ? &fake : NULL;
+	fail("invalid plan: %s", why);
 }
 
-/* Capability names, index = capability number (uapi/linux/capability.h). */
-static const char *const cap_names[] = {
-	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
-	"SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
-	"NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-	"SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-	"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-	"SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
-	"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-};
+#define op_error(o, ...) plan_error((o)->line, (o)->text, __VA_ARGS__)
 
-/* "CHOWN,NET_BIND_SERVICE" (optionally CAP_-prefixed, any case) or "-". */
-int parse_caps(const char *list, uint64_t *mask, const char **bad)
-{
-	static char badbuf[64];
-	*mask = 0;
-	if (strcmp(list, "-") == 0)
-		return 0;
-	const char *p = list;
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		const char *name = p;
-		if (len > 4 && strncasecmp(name, "CAP_", 4) == 0)
-			name += 4, len -= 4;
-		size_t i, n = sizeof cap_names / sizeof cap_names[0];
-		for (i = 0; i < n; i++)
-			if (strlen(cap_names[i]) == len && strncasecmp(cap_names[i], name, len) == 0)
-				break;
-		if (i == n) {
-			snprintf(badbuf, sizeof badbuf, "%.*s", (int)(len > 40 ? 40 : len), name);
-			*bad = badbuf;
-			return -1;
-		}
-		*mask |= 1ULL << i;
-		p = end ? end + 1 : p + len;
-	}
-	return 0;
-}
+/* ---------- field syntax ---------- */
 
 /* Decimal or octal, digits only, no sign, no overflow (strtoul would pull
  * in a lot of libc for little). */
@@ -111,29 +59,33 @@ int parse_uint(const char *s, int base, unsigned long *out)
 	return 0;
 }
 
-/* Is `word` one of the comma-separated items of `list`? */
-int list_has(const char *list, const char *word)
+static int parse_num(const char *s, int base, unsigned long max, unsigned long *out)
 {
-	size_t n = strlen(word);
-	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
-		if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == 0))
-			return 1;
-	}
-	return 0;
+	return parse_uint(s, base, out) || *out > max ? -1 : 0;
 }
 
-/* Is every comma-separated item of `list` one of `words` (NULL-ended)? */
-static int list_only(const char *list, const char *const *words)
+/* Next item of a comma-separated list: sets item/len and returns 1, or 0 at
+ * the end. An item may be empty ("a,,b"); a single trailing comma ends the
+ * list ("a," is one item). */
+static int next_item(const char **p, const char **item, size_t *len)
 {
-	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
-		size_t len = strcspn(p, ","), i;
-		for (i = 0; words[i]; i++)
-			if (strlen(words[i]) == len && !strncmp(words[i], p, len))
-				break;
-		if (!words[i] || !len)
-			return 0;
-	}
-	return *list != 0;
+	if (!**p)
+		return 0;
+	*item = *p;
+	*len = strcspn(*p, ",");
+	*p += *len;
+	if (**p == ',')
+		(*p)++;
+	return 1;
+}
+
+/* Index of item in words (n entries), or -1. */
+static int word_index(const char *item, size_t len, const char *const *words, int n, int nocase)
+{
+	for (int i = 0; i < n; i++)
+		if (strlen(words[i]) == len && !(nocase ? strncasecmp : strncmp)(words[i], item, len))
+			return i;
+	return -1;
 }
 
 static int hexval(char c)
@@ -165,14 +117,305 @@ static int unescape(char *s)
 	return 0;
 }
 
-_Noreturn static void plan_error(int line, const char *text, const char *why)
+/* ---------- per-op parsers: typed fields and ordering rules ---------- */
+
+static void parse_map(struct op *o, const int *seen)
 {
-	static struct op fake;
-	fake.line = line;
-	fake.text = (char *)text;
-	g_op = line ? &fake : NULL;
-	fail("invalid plan: %s", why);
+	unsigned long v[3];
+	for (int i = 0; i < 3; i++)
+		if (parse_num(o->f[i], 10, 0xffffffffUL, &v[i]))
+			op_error(o, "map fields must be INSIDE OUTSIDE COUNT (decimal)");
+	if (seen[OP_USERNS])
+		op_error(o, "uidmap/gidmap must come before userns");
+	o->u.map.inside = (uint32_t)v[0];
+	o->u.map.outside = (uint32_t)v[1];
+	o->u.map.count = (uint32_t)v[2];
 }
+
+static void parse_newidmap(struct op *o, const int *seen)
+{
+	if (o->f[0][0] != '/')
+		op_error(o, "newuidmap/newgidmap need an absolute path");
+	if (seen[OP_USERNS])
+		op_error(o, "newuidmap/newgidmap must come before userns");
+}
+
+static void parse_userns(struct op *o, const int *seen)
+{
+	if (seen[OP_USERNS])
+		op_error(o, "userns given twice");
+	if (!seen[OP_UIDMAP] || !seen[OP_GIDMAP])
+		op_error(o, "userns needs at least one uidmap and one gidmap before it");
+}
+
+static void parse_unshare(struct op *o, const int *seen)
+{
+	static const char *const names[] = {"mount", "ipc", "uts", "net", "pid", "cgroup", "time"};
+	static const int flags[] = {CLONE_NEWNS,  CLONE_NEWIPC,    CLONE_NEWUTS, CLONE_NEWNET,
+				    CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME};
+	const char *p = o->f[0], *item;
+	size_t len;
+	(void)seen;
+	o->u.ns_flags = 0;
+	while (next_item(&p, &item, &len)) {
+		int i = word_index(item, len, names, 7, 0);
+		if (i < 0)
+			op_error(
+				o,
+				"unshare: namespaces are mount ipc uts net pid cgroup time (user only through userns)");
+		o->u.ns_flags |= flags[i];
+	}
+	if (!o->u.ns_flags) /* an empty list */
+		op_error(o, "unshare: namespaces are mount ipc uts net pid cgroup time (user only through userns)");
+}
+
+static void parse_sync(struct op *o, const int *seen)
+{
+	if (!seen[OP_REPORT])
+		op_error(o, "sync needs a report op before it");
+}
+
+static void parse_daemon(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (o->f[1][0] != '/')
+		op_error(o, "daemon ARGV0 must be an absolute path");
+}
+
+static void parse_tmpfs(struct op *o, const int *seen)
+{
+	unsigned long mode, size = 0;
+	(void)seen;
+	if (parse_num(o->f[1], 8, 07777, &mode) || (o->nfields == 3 && parse_uint(o->f[2], 10, &size)))
+		op_error(o, "tmpfs DEST MODE(octal) [SIZE(bytes)]");
+	o->u.tmpfs.mode = (mode_t)mode;
+	o->u.tmpfs.has_size = o->nfields == 3;
+	o->u.tmpfs.size = size;
+}
+
+static void parse_overlay(struct op *o, const int *seen)
+{
+	(void)seen;
+	o->u.overlay_ro = strcmp(o->f[2], "-") == 0;
+}
+
+static void parse_bind(struct op *o, const int *seen)
+{
+	static const char *const names[] = {"rw", "ro", "rec", "dev", "try"};
+	static const int flags[] = {0, BIND_RO, BIND_REC, BIND_DEV, BIND_TRY};
+	const char *p = o->f[2], *item;
+	size_t len;
+	int rw = 0, ro = 0, bad = !*p; /* an empty list is no list */
+	(void)seen;
+	o->u.bind = 0;
+	while (next_item(&p, &item, &len)) {
+		int i = word_index(item, len, names, 5, 0);
+		bad |= i < 0;
+		if (i < 0)
+			break;
+		rw |= i == 0;
+		ro |= i == 1;
+		o->u.bind |= flags[i];
+	}
+	if (bad || rw + ro != 1)
+		op_error(o, "bind FLAGS: rw|ro[,rec][,dev][,try]");
+}
+
+static void parse_remount_ro(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (o->nfields == 2 && strcmp(o->f[1], "self"))
+		op_error(o, "remount-ro DEST [self]");
+	o->u.self = o->nfields == 2;
+}
+
+static void parse_mode(struct op *o, const int *seen)
+{
+	unsigned long mode;
+	(void)seen;
+	if (parse_num(o->f[1], 8, 07777, &mode))
+		op_error(o, "MODE must be octal");
+	o->u.mode = (mode_t)mode;
+}
+
+static void parse_pivot(struct op *o, const int *seen)
+{
+	if (seen[OP_PIVOT])
+		op_error(o, "pivot given twice");
+}
+
+static void parse_remount_root_ro(struct op *o, const int *seen)
+{
+	if (!seen[OP_PIVOT])
+		op_error(o, "remount-root-ro must come after pivot");
+}
+
+static void parse_env(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (!o->f[0][0] || strchr(o->f[0], '='))
+		op_error(o, "env NAME must be non-empty and contain no '='");
+}
+
+/* Capability names, index = capability number (uapi/linux/capability.h). */
+/* clang-format off */
+static const char *const cap_names[] = {
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
+	"SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
+	"NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+	"SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+	"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+	"SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+	"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+/* clang-format on */
+
+/* "CHOWN,NET_BIND_SERVICE" (optionally CAP_-prefixed, any case) or "-". */
+static void parse_caps(struct op *o, const int *seen)
+{
+	const char *p = o->f[0], *item;
+	size_t len;
+	(void)seen;
+	o->u.caps = 0;
+	if (strcmp(p, "-") == 0)
+		return;
+	while (next_item(&p, &item, &len)) {
+		if (len > 4 && strncasecmp(item, "CAP_", 4) == 0)
+			item += 4, len -= 4;
+		int i = word_index(item, len, cap_names, (int)(sizeof cap_names / sizeof cap_names[0]), 1);
+		if (i < 0)
+			op_error(o, "unknown capability '%.*s'", (int)(len > 40 ? 40 : len), item);
+		o->u.caps |= 1ULL << i;
+	}
+}
+
+/* Names resolved to this architecture's numbers (seccomp.c), duplicates
+ * dropped; at most SECCOMP_MAX_NAMES names, so seccomp_apply's filter has a
+ * fixed upper size. */
+static void parse_seccomp(struct op *o, const int *seen)
+{
+	long nr[SECCOMP_MAX_NAMES];
+	int n = 0, count = 0;
+	const char *p = o->f[0], *item;
+	size_t len;
+	while (next_item(&p, &item, &len)) {
+		long v = seccomp_syscall_number(item, len);
+		if (v < 0 && !len)
+			op_error(o, "seccomp: unknown or unsupported syscall '(empty)'");
+		if (v < 0)
+			op_error(o, "seccomp: unknown or unsupported syscall '%.*s'", (int)(len > 63 ? 63 : len), item);
+		if (++count > SECCOMP_MAX_NAMES)
+			op_error(o, "seccomp: more than %d names", SECCOMP_MAX_NAMES);
+		int j = 0;
+		while (j < n && nr[j] != v)
+			j++;
+		if (j == n)
+			nr[n++] = v;
+	}
+	if (!seen[OP_NO_NEW_PRIVS])
+		op_error(o, "seccomp needs no-new-privs before it");
+	o->u.seccomp.n = n;
+	o->u.seccomp.nr = malloc(sizeof(long) * (size_t)(n ? n : 1));
+	if (!o->u.seccomp.nr)
+		fail_errno("out of memory");
+	memcpy(o->u.seccomp.nr, nr, sizeof(long) * (size_t)n);
+}
+
+/* USER[:GROUP]: a string of digits is an id (below 2^32 - 1, which the
+ * kernel reads as "unchanged"), anything else a name looked up at run time
+ * (user.c). An empty GROUP is no group. The field is split in place: f[0]
+ * is USER afterwards. */
+static void parse_user(struct op *o, const int *seen)
+{
+	char *spec = o->f[0];
+	unsigned long v;
+	(void)seen;
+	char *g = strchr(spec, ':');
+	if (g)
+		*g++ = 0;
+	o->u.user.uname = spec;
+	if (*spec && strspn(spec, "0123456789") == strlen(spec)) {
+		if (parse_num(spec, 10, 0xfffffffeUL, &v))
+			op_error(o, "user: uid %s out of range", spec);
+		o->u.user.uname = NULL;
+		o->u.user.uid = (uint32_t)v;
+	}
+	o->u.user.has_group = g && *g;
+	if (o->u.user.has_group) {
+		o->u.user.gname = g;
+		if (strspn(g, "0123456789") == strlen(g)) {
+			if (parse_num(g, 10, 0xfffffffeUL, &v))
+				op_error(o, "user: gid %s out of range", g);
+			o->u.user.gname = NULL;
+			o->u.user.gid = (uint32_t)v;
+		}
+	}
+}
+
+static void parse_keep_fd(struct op *o, const int *seen)
+{
+	unsigned long v;
+	(void)seen;
+	if (parse_num(o->f[0], 10, 1u << 20, &v) || v < 3)
+		op_error(o, "keep-fd FD must be a number >= 3");
+	o->u.fd = (int)v;
+}
+
+/* ---------- the op table ---------- */
+
+#define M PHASE_MONITOR
+#define I PHASE_INIT
+#define C PHASE_COMMAND
+#define X PHASE_CLEANUP
+/* name, phase, min and max fields, path fields (bit mask), mount namespace, parser */
+/* clang-format off */
+static const struct op_desc op_table[OP_COUNT] = {
+	[OP_USERNS]            = {"userns",          M,  0,  0, 0, 0, parse_userns},
+	[OP_UIDMAP]            = {"uidmap",          M,  3,  3, 0, 0, parse_map},
+	[OP_GIDMAP]            = {"gidmap",          M,  3,  3, 0, 0, parse_map},
+	[OP_NEWUIDMAP]         = {"newuidmap",       M,  1,  1, 0, 0, parse_newidmap},
+	[OP_NEWGIDMAP]         = {"newgidmap",       M,  1,  1, 0, 0, parse_newidmap},
+	[OP_UNSHARE]           = {"unshare",         M,  1,  1, 0, 0, parse_unshare},
+	[OP_REPORT]            = {"report",          M,  0,  0, 0, 0, NULL},
+	[OP_SYNC]              = {"sync",            M,  0,  0, 0, 0, parse_sync},
+	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
+	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
+	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
+	[OP_OVERLAY]           = {"overlay",         I,  4,  4, 1, 1, parse_overlay},
+	[OP_BIND]              = {"bind",            I,  3,  3, 3, 1, parse_bind},
+	[OP_REMOUNT_RO]        = {"remount-ro",      I,  1,  2, 1, 1, parse_remount_ro},
+	[OP_PROC]              = {"proc",            I,  1,  1, 1, 1, NULL},
+	[OP_SYSFS]             = {"sysfs",           I,  1,  1, 1, 1, NULL},
+	[OP_DEVPTS]            = {"devpts",          I,  1,  1, 1, 1, NULL},
+	[OP_MQUEUE]            = {"mqueue",          I,  1,  1, 1, 1, NULL},
+	[OP_MKDIR]             = {"mkdir",           I,  2,  2, 1, 1, parse_mode},
+	[OP_SYMLINK]           = {"symlink",         I,  2,  2, 2, 1, NULL},
+	[OP_FILE]              = {"file",            I,  3,  3, 1, 1, parse_mode},
+	[OP_MASK]              = {"mask",            I,  1,  1, 1, 1, NULL},
+	[OP_HOSTNAME]          = {"hostname",        I,  1,  1, 0, 0, NULL},
+	[OP_LO_UP]             = {"lo-up",           I,  0,  0, 0, 0, NULL},
+	[OP_PIVOT]             = {"pivot",           I,  1,  1, 1, 1, parse_pivot},
+	[OP_REMOUNT_ROOT_RO]   = {"remount-root-ro", I,  0,  0, 0, 1, parse_remount_root_ro},
+	[OP_CLEARENV]          = {"clearenv",        C,  0,  0, 0, 0, NULL},
+	[OP_ENV]               = {"env",             C,  2,  2, 0, 0, parse_env},
+	[OP_CHDIR]             = {"chdir",           C,  1,  1, 0, 0, NULL},
+	[OP_SETSID]            = {"setsid",          C,  0,  0, 0, 0, NULL},
+	[OP_NO_NEW_PRIVS]      = {"no-new-privs",    C,  0,  0, 0, 0, NULL},
+	[OP_CAPS]              = {"caps",            C,  1,  1, 0, 0, parse_caps},
+	[OP_SECCOMP]           = {"seccomp",         C,  1,  1, 0, 0, parse_seccomp},
+	[OP_USER]              = {"user",            C,  1,  1, 0, 0, parse_user},
+	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
+	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},
+	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
+};
+/* clang-format on */
+#undef M
+#undef I
+#undef C
+#undef X
+
+/* ---------- lines ---------- */
 
 static char *display_text(const char *line)
 {
@@ -188,126 +431,18 @@ static char *display_text(const char *line)
 	return t;
 }
 
-static void validate_op(struct op *o, int *seen)
-{
-	unsigned long v;
-	const char *bad;
-	uint64_t caps;
-	char **f = o->f;
-	const char *t = o->text;
-	int l = o->line;
-
-	/* filesystem paths are absolute: nothing is relative to a cwd */
-	int path_field = -1, path_field2 = -1;
-	if (op_phase(o->kind) == PHASE_INIT || o->kind == OP_CLEANUP)
-		path_field = o->kind == OP_SYMLINK ? 1 : 0;
-	if (o->kind == OP_BIND)
-		path_field2 = 1;
-	if (o->kind == OP_HOSTNAME || o->kind == OP_LO_UP || o->kind == OP_REMOUNT_ROOT_RO)
-		path_field = -1;
-	if ((path_field >= 0 && f[path_field][0] != '/') || (path_field2 >= 0 && f[path_field2][0] != '/'))
-		plan_error(l, t, "paths must be absolute");
-
-	switch (o->kind) {
-	case OP_UIDMAP:
-	case OP_GIDMAP:
-		for (int i = 0; i < 3; i++)
-			if (parse_uint(f[i], 10, &v) || v > 0xffffffffUL)
-				plan_error(l, t, "map fields must be INSIDE OUTSIDE COUNT (decimal)");
-		if (seen[OP_USERNS])
-			plan_error(l, t, "uidmap/gidmap must come before userns");
-		break;
-	case OP_NEWUIDMAP:
-	case OP_NEWGIDMAP:
-		if (f[0][0] != '/')
-			plan_error(l, t, "newuidmap/newgidmap need an absolute path");
-		if (seen[OP_USERNS])
-			plan_error(l, t, "newuidmap/newgidmap must come before userns");
-		break;
-	case OP_USERNS:
-		if (seen[OP_USERNS])
-			plan_error(l, t, "userns given twice");
-		if (!seen[OP_UIDMAP] || !seen[OP_GIDMAP])
-			plan_error(l, t, "userns needs at least one uidmap and one gidmap before it");
-		break;
-	case OP_UNSHARE:
-		if (!list_only(f[0], (const char *const[]){"mount", "ipc", "uts", "net", "pid", "cgroup", "time", NULL}))
-			plan_error(l, t, "unshare: namespaces are mount ipc uts net pid cgroup time (user only through userns)");
-		break;
-	case OP_REPORT:
-		break;
-	case OP_SYNC:
-		if (!seen[OP_REPORT])
-			plan_error(l, t, "sync needs a report op before it");
-		break;
-	case OP_DAEMON:
-		if (f[1][0] != '/')
-			plan_error(l, t, "daemon ARGV0 must be an absolute path");
-		break;
-	case OP_TMPFS:
-		if (parse_uint(f[1], 8, &v) || (o->nfields == 3 && parse_uint(f[2], 10, &v)))
-			plan_error(l, t, "tmpfs DEST MODE(octal) [SIZE(bytes)]");
-		break;
-	case OP_MKDIR:
-	case OP_FILE:
-		if (parse_uint(f[1], 8, &v) || v > 07777)
-			plan_error(l, t, "MODE must be octal");
-		break;
-	case OP_BIND:
-		if (!list_only(f[2], (const char *const[]){"rw", "ro", "rec", "dev", "try", NULL}) ||
-		    list_has(f[2], "rw") + list_has(f[2], "ro") != 1)
-			plan_error(l, t, "bind FLAGS: rw|ro[,rec][,dev][,try]");
-		break;
-	case OP_CAPS:
-		if (parse_caps(f[0], &caps, &bad)) {
-			char msg[128];
-			snprintf(msg, sizeof msg, "unknown capability '%s'", bad);
-			plan_error(l, t, msg);
-		}
-		break;
-	case OP_SECCOMP: {
-		const char *unknown = seccomp_check(f[0]);
-		if (unknown) {
-			char msg[128];
-			snprintf(msg, sizeof msg, "seccomp: unknown or unsupported syscall '%s'", unknown);
-			plan_error(l, t, msg);
-		}
-		if (!seen[OP_NO_NEW_PRIVS])
-			plan_error(l, t, "seccomp needs no-new-privs before it");
-		break;
-	}
-	case OP_KEEP_FD:
-		if (parse_uint(f[0], 10, &v) || v < 3 || v > 1u << 20)
-			plan_error(l, t, "keep-fd FD must be a number >= 3");
-		break;
-	case OP_ENV:
-		if (!f[0][0] || strchr(f[0], '='))
-			plan_error(l, t, "env NAME must be non-empty and contain no '='");
-		break;
-	case OP_REMOUNT_RO:
-		if (o->nfields == 2 && strcmp(f[1], "self"))
-			plan_error(l, t, "remount-ro DEST [self]");
-		break;
-	case OP_REMOUNT_ROOT_RO:
-		if (!seen[OP_PIVOT])
-			plan_error(l, t, "remount-root-ro must come after pivot");
-		break;
-	default:
-		break;
-	}
-	seen[o->kind]++;
-}
-
 static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 {
 	const struct op_desc *d = NULL;
-	char *text = display_text(line);
+	enum op_kind kind = OP_COUNT;
+	struct op *o = &p->ops[p->nops];
+	char *text = o->text = display_text(line); /* owned by p from here: plan_free */
 	char *tab = strchr(line, '\t');
 	size_t namelen = tab ? (size_t)(tab - line) : strlen(line);
 
-	for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
-		if (strlen(op_table[i].name) == namelen && !strncmp(op_table[i].name, line, namelen))
-			d = &op_table[i];
+	for (int k = 0; k < OP_COUNT; k++)
+		if (strlen(op_table[k].name) == namelen && !strncmp(op_table[k].name, line, namelen))
+			d = &op_table[k], kind = (enum op_kind)k;
 	if (!d)
 		plan_error(lineno, text, "unknown operation");
 
@@ -318,10 +453,9 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 	if (n < d->min || (d->max >= 0 && n > d->max))
 		plan_error(lineno, text, "wrong number of fields");
 
-	struct op *o = &p->ops[p->nops];
-	o->kind = d->kind;
+	o->kind = kind;
+	o->desc = d;
 	o->line = lineno;
-	o->text = text;
 	o->nfields = n;
 	o->f = calloc((size_t)n + 1, sizeof(char *));
 	if (!o->f)
@@ -335,18 +469,21 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 	/* only once every field is terminated: decoding shrinks in place */
 	for (int i = 0; i < n; i++)
 		if (unescape(o->f[i]))
-			plan_error(lineno, text, "bad %-escape (only %25 %09 %0A %0D exist)");
+			plan_error(lineno, text, "bad %%-escape (only %%25 %%09 %%0A %%0D exist)");
 
 	if (seen[OP_EXEC])
 		plan_error(lineno, text, "exec must be the last operation");
-	enum op_phase ph = op_phase(o->kind);
-	if (ph == PHASE_MONITOR && p->fork_at >= 0)
+	if (d->phase == PHASE_MONITOR && p->fork_at >= 0)
 		plan_error(lineno, text, "monitor operation after the first filesystem/command operation");
-	if ((ph == PHASE_INIT || ph == PHASE_COMMAND) && p->fork_at < 0)
+	if ((d->phase == PHASE_INIT || d->phase == PHASE_COMMAND) && p->fork_at < 0)
 		p->fork_at = p->nops;
-	if (o->kind == OP_PIVOT && seen[OP_PIVOT])
-		plan_error(lineno, text, "pivot given twice");
-	validate_op(o, seen);
+	/* filesystem paths are absolute: nothing is relative to a cwd */
+	for (int i = 0; i < n && i < 8; i++)
+		if ((d->paths & (1u << i)) && o->f[i][0] != '/')
+			plan_error(lineno, text, "paths must be absolute");
+	if (d->parse)
+		d->parse(o, seen);
+	seen[kind]++;
 	p->nops++;
 }
 
@@ -355,21 +492,21 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 int plan_read(int fd, struct plan *p)
 {
 	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
-	int seen[OP_CLEANUP + 1] = {0};
+	char *buf;
+	int seen[OP_COUNT] = {0};
 	int lineno = 0, done = 0;
 	size_t start = 0;
 
 	memset(p, 0, sizeof *p);
 	p->fork_at = -1;
-	if (!buf)
+	if (!(buf = p->buf = malloc(cap)))
 		fail_errno("out of memory");
 	while (!done) {
 		if (len + 4096 > cap) {
 			if (cap >= PLAN_MAX)
 				plan_error(0, NULL, "plan larger than 4 MiB");
 			cap *= 2;
-			if (!(buf = realloc(buf, cap)))
+			if (!(buf = p->buf = realloc(buf, cap)))
 				fail_errno("out of memory");
 		}
 		ssize_t r = read(fd, buf + len, cap - len - 1);
@@ -396,13 +533,14 @@ int plan_read(int fd, struct plan *p)
 	p->ops = calloc((size_t)nlines + 1, sizeof(struct op));
 	if (!p->ops)
 		fail_errno("out of memory");
+	p->nalloc = nlines + 1;
 	char *line = buf;
 	for (lineno = 1; lineno <= nlines; lineno++) {
 		size_t l = strlen(line);
 		char *next = line + l + 1;
 		if (lineno < nlines && line[0] && line[0] != '#' && strcmp(line, "end") != 0) {
 			if (memchr(line, '\r', l))
-				plan_error(lineno, line, "raw CR in a line (escape it as %0D)");
+				plan_error(lineno, line, "raw CR in a line (escape it as %%0D)");
 			parse_line(p, line, lineno, seen);
 		}
 		line = next;
@@ -410,4 +548,21 @@ int plan_read(int fd, struct plan *p)
 	if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
 	return 0;
+}
+
+/* Free what plan_read allocated, also after it failed (g_fatal_hook did not
+ * return): everything is reachable from p. The helper itself never frees
+ * its plan (it lives until exit); the fuzzer (fuzz/plan_fuzz.c) does. */
+void plan_free(struct plan *p)
+{
+	for (int i = 0; i < p->nalloc; i++) {
+		struct op *o = &p->ops[i];
+		free(o->text);
+		free(o->f);
+		if (o->kind == OP_SECCOMP)
+			free(o->u.seccomp.nr);
+	}
+	free(p->ops);
+	free(p->buf);
+	memset(p, 0, sizeof *p);
 }

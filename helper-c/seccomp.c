@@ -1,8 +1,9 @@
 /* seccomp.c: the `seccomp` op. A deny list of syscalls, each answered with
  * EPERM, installed last before exec (after no_new_privs, which an
- * unprivileged seccomp filter requires). Names are mapped to numbers here,
- * at compile time, from the C library's SYS_* constants, so the numbers are
- * the build architecture's own. Calls from another ABI (32-bit or x32 on
+ * unprivileged seccomp filter requires). The names known are compiled in
+ * from the C library's SYS_* constants, so the numbers are the build
+ * architecture's own; plan.c resolves a plan's names with
+ * seccomp_syscall_number() when it reads the plan. Calls from another ABI (32-bit or x32 on
  * x86_64) are refused as a whole: their numbers differ and would slip
  * through a native-numbered list. */
 #include "helper.h"
@@ -51,6 +52,7 @@ struct syscall_name {
 };
 
 /* Every name the TypeScript side may ask for; an unknown one is a plan error. */
+/* clang-format off */
 static const struct syscall_name names[] = {
 #define S(n) {#n, SYS_##n}
 	S(acct), S(add_key), S(bpf), S(delete_module), S(finit_module), S(init_module),
@@ -66,49 +68,31 @@ static const struct syscall_name names[] = {
 #endif
 #undef S
 };
+/* clang-format on */
 
-static long syscall_number(const char *name)
+/* The build architecture's number of the syscall NAME (len bytes, not
+ * NUL-terminated), or -1 when it is not in the list above. */
+long seccomp_syscall_number(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (!strcmp(names[i].name, name))
+		if (strlen(names[i].name) == len && !memcmp(names[i].name, name, len))
 			return names[i].nr;
 	return -1;
 }
 
-/* Validate a comma list of names (plan.c); returns the first unknown one. */
-const char *seccomp_check(const char *list)
-{
-	static char bad[64];
-	const char *p = list;
-	while (*p) {
-		const char *end = strchrnul(p, ',');
-		size_t n = (size_t)(end - p);
-		if (n == 0 || n >= sizeof bad)
-			return "(empty)";
-		memcpy(bad, p, n);
-		bad[n] = 0;
-		if (syscall_number(bad) < 0)
-			return bad;
-		p = *end ? end + 1 : end;
-	}
-	return NULL;
-}
+/* The filter: the ABI checks (4 instructions, 6 on x86_64), two per
+ * syscall, one to allow the rest. plan.c limits a seccomp op to
+ * SECCOMP_MAX_NAMES syscalls; the check here keeps the array safe whatever
+ * the caller. */
+#define PROG_MAX (6 + 2 * SECCOMP_MAX_NAMES + 1)
 
-void seccomp_apply(const char *list)
+void seccomp_apply(const struct op *o)
 {
-	struct sock_filter_ prog[256];
-	int n = 0;
-	long nrs[128];
-	int count = 0;
-	char buf[64];
-	for (const char *p = list; *p && count < 128;) {
-		const char *end = strchrnul(p, ',');
-		size_t len = (size_t)(end - p);
-		memcpy(buf, p, len);
-		buf[len] = 0;
-		nrs[count++] = syscall_number(buf);
-		p = *end ? end + 1 : end;
-	}
+	struct sock_filter_ prog[PROG_MAX];
+	int n = 0, count = o->u.seccomp.n;
+	const long *nrs = o->u.seccomp.nr;
+	if (count < 0 || count > SECCOMP_MAX_NAMES)
+		fail("seccomp: %d syscalls, at most %d fit the filter", count, SECCOMP_MAX_NAMES);
 	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
 	/* another ABI: refuse everything */
 	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};

@@ -6,6 +6,10 @@
 #                                 # as $HUTCH_TEST_USER (default hutchdev)
 #   HELPER=/path/hutch-helper ./test-helper.sh
 #
+# Every check prints one line `ok   NAME`, `FAIL NAME` or `skip NAME: why`
+# (test/lib/helpertier.mjs counts them). A check whose output holds a
+# sanitizer report (ASan/UBSan build: build.sh --sanitize) fails.
+#
 # The real integration tests are the TypeScript ones; this only proves the
 # helper itself works, privileged and unprivileged.
 set -u
@@ -17,7 +21,7 @@ HELPER=$(cd "$(dirname "$HELPER")" && pwd)/$(basename "$HELPER")
 uid=$(id -u) gid=$(id -g) user=$(id -un)
 T=$(mktemp -d /tmp/hutch-helper-test.XXXXXX)
 chmod 755 "$T"
-pass=0 failed=0
+pass=0 failed=0 skipped=0
 
 # the `cleanup` op removes what our sandboxes created as subordinate ids
 trap 'chmod -R u+rwx "$T" 2>/dev/null; rm -rf "$T" 2>/dev/null' EXIT
@@ -33,8 +37,15 @@ op() {
 	printf '%s\n' "${out[*]}"
 }
 
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL $1"; shift; printf '     %s\n' "$@"; sed 's/^/     | /' "$T/out" | head -40; }
+ok() {
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$T/out" 2>/dev/null; then
+		bad "$1" "sanitizer report in the output"
+		return 1
+	fi
+	pass=$((pass + 1)); echo "ok   $1"
+}
+skip() { skipped=$((skipped + 1)); echo "skip $1: $2"; }
 
 # run_plan NAME [redirections...]: runs the plan in $T/plan; sets rc, output in $T/out
 run_plan() {
@@ -100,8 +111,8 @@ sandbox() { { ident_self; namespaces; rootfs "$@"; op setsid; op no-new-privs; }
 echo "# hutch-helper tests as $user (uid $uid), helper $HELPER"
 
 # --- version ---------------------------------------------------------------
-out=$("$HELPER" --version); rc=$?
-[ "$rc" = 0 ] && [ "$out" = "hutch-helper 1" ] && ok "--version" || { echo "$out" >"$T/out"; bad "--version" "got '$out' rc $rc"; }
+out=$("$HELPER" --version 2>&1); rc=$?; echo "$out" >"$T/out"
+if [ "$rc" = 0 ] && [ "$out" = "hutch-helper 1" ]; then ok "--version"; else bad "--version" "got '$out' rc $rc"; fi
 
 # --- a full sandbox: identity, namespaces, read-only binds, caps, status ---
 { sandbox; op caps -; op chdir /tmp
@@ -142,11 +153,11 @@ mkdir -p "$T/dm"
 run_plan daemonfail
 expect "daemon exiting before its mount -> 125" 125 "daemon /bin/false exited (status 1) before mounting"
 
-# --- caps kept in all five sets ---
+# --- caps kept in four sets; ambient stays empty (a uid switch inside drops them) ---
 { sandbox; op caps CHOWN,NET_BIND_SERVICE; op exec sh -c 'grep -E "^Cap" /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
 run_plan caps
-expect "caps CHOWN,NET_BIND_SERVICE in inh/prm/eff/bnd/amb" 0 "CapInh: 0000000000000401" \
-	"CapPrm: 0000000000000401" "CapEff: 0000000000000401" "CapBnd: 0000000000000401" "CapAmb: 0000000000000401"
+expect "caps CHOWN,NET_BIND_SERVICE in inh/prm/eff/bnd, none ambient" 0 "CapInh: 0000000000000401" \
+	"CapPrm: 0000000000000401" "CapEff: 0000000000000401" "CapBnd: 0000000000000401" "CapAmb: 0000000000000000"
 
 # --- exec errors: 127 / 126, reported as such ---
 { ident_self; op report; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"
@@ -189,6 +200,71 @@ expect "check: bad escape rejected" 125 "bad %-escape"
 { sandbox op file /newroot/tmp/f 644 $'a\tb\nc%'; op caps -; op exec sh -c 'od -c /tmp/f | head -1'; op end; } >"$T/plan"
 run_plan escapes
 expect "file op with %-escapes" 0 "a  \\t   b  \\n   c   %"
+
+# --- check: every numeric field refuses malformed numbers ---
+# check_plan: `hutch-helper check` on $T/plan; sets rc, output in $T/out
+check_plan() { "$HELPER" check 3<"$T/plan" >"$T/out" 2>&1; rc=$?; }
+# numeric_plan FIELD VALUE: a plan that is valid but for VALUE in FIELD (line 6 or 9)
+numeric_plan() {
+	local f=$1 v=$2 m=(0 "$uid" 1 0 "$gid" 1 755 4096 700 644 7 0 0)
+	case $f in
+	uid-inside) m[0]=$v ;; uid-outside) m[1]=$v ;; uid-count) m[2]=$v ;;
+	gid-inside) m[3]=$v ;; gid-outside) m[4]=$v ;; gid-count) m[5]=$v ;;
+	tmpfs-mode) m[6]=$v ;; tmpfs-size) m[7]=$v ;; mkdir-mode) m[8]=$v ;; file-mode) m[9]=$v ;;
+	keep-fd) m[10]=$v ;; user-uid) m[11]=$v ;; user-gid) m[12]=$v ;;
+	esac
+	{ op "# numeric fields"; op uidmap "${m[0]}" "${m[1]}" "${m[2]}"; op gidmap "${m[3]}" "${m[4]}" "${m[5]}"; op userns
+	  op base /tmp; op tmpfs /newroot "${m[6]}" "${m[7]}"; op mkdir /newroot/d "${m[8]}"; op file /newroot/f "${m[9]}" x
+	  op pivot /newroot; op keep-fd "${m[10]}"; op user "${m[11]}:${m[12]}"; op exec true; op end; } >"$T/plan"
+}
+numeric_plan none 0; check_plan
+expect "check: the plan for the numeric checks is valid" 0
+# not digits, signs, spaces, hex, exponent, overflow of 64 bits
+malformed=("" x 1x -1 +1 " 1" "1 " 0x10 1e3 99999999999999999999999)
+for spec in uid-inside:2 uid-outside:2 uid-count:2 gid-inside:3 gid-outside:3 gid-count:3 \
+	tmpfs-mode:6 tmpfs-size:6 mkdir-mode:7 file-mode:8 keep-fd:10 user-uid:11 user-gid:11; do
+	f=${spec%:*} line=${spec#*:}
+	case $f in
+	uid-*|gid-*) vals=("${malformed[@]}" 4294967296) ;;             # 32 bits
+	*-mode) vals=("${malformed[@]}" 8 9 18 10000) ;;                 # octal, at most 7777
+	keep-fd) vals=("${malformed[@]}" 0 2 1048577) ;;                 # 3 .. 2^20
+	user-*) vals=(4294967295 4294967296 99999999999999999999999) ;;  # else a name
+	*) vals=("${malformed[@]}") ;;
+	esac
+	why=""
+	for v in "${vals[@]}"; do
+		numeric_plan "$f" "$v"; check_plan
+		if [ "$rc" != 125 ] || ! grep -qF "invalid plan:" "$T/out" || ! grep -qF "(op $line: " "$T/out"; then
+			why="value '$v': exit $rc, want 125 with 'invalid plan:' and '(op $line: '"; break
+		fi
+	done
+	if [ -z "$why" ]; then ok "check refuses malformed $f (${#vals[@]} values)"; else bad "check refuses malformed $f" "$why"; fi
+done
+
+# --- seccomp: at most 128 names per op (duplicates count), checked by check ---
+names=acct,add_key,bpf,delete_module,finit_module,init_module,kexec_load,keyctl,perf_event_open,reboot,swapon,swapoff,personality
+seccomp_names() { local i out=$1; for ((i = 1; i < $2; i++)); do out+=,$1; done; printf '%s' "$out"; }
+{ op no-new-privs; op seccomp "$(seccomp_names reboot 128)"; op exec true; op end; } >"$T/plan"
+check_plan
+expect "check: seccomp with 128 names (duplicates) accepted" 0
+{ op no-new-privs; op seccomp "$(seccomp_names reboot 129)"; op exec true; op end; } >"$T/plan"
+check_plan
+expect "check: seccomp with 129 names refused, naming the line" 125 "invalid plan: seccomp: more than 128 names (op 2: seccomp reboot,reboot"
+{ op no-new-privs; op seccomp "$(seccomp_names "$names" 9)"; op exec true; op end; } >"$T/plan"
+check_plan
+expect "check: seccomp with 117 names (repeated lists) accepted" 0
+# applied: personality(2) answers EPERM, everything else still works
+{ sandbox; op caps -; op exec sh -c 'setarch "$(uname -m)" -R true && echo personality-ok'; op end; } >"$T/plan"
+run_plan seccomp-control
+if expect "seccomp control: personality works without a filter" 0 personality-ok; then
+	{ sandbox; op caps -; op seccomp "$(seccomp_names "$names" 9)"
+	  op exec sh -c 'setarch "$(uname -m)" -R true 2>&1 || echo personality-denied'; op end; } >"$T/plan"
+	run_plan seccomp
+	expect "seccomp (repeated names) applied: personality -> EPERM, the command runs" 0 \
+		"Operation not permitted" personality-denied
+else
+	skip "seccomp (repeated names) applied" "the control failed, setarch cannot show the filter here"
+fi
 
 # --- signals: forwarded monitor -> init -> command ---
 { sandbox; op caps -; op exec sh -c 'trap "echo got-TERM; exit 7" TERM; echo ready; sleep 20 & wait'; op end; } >"$T/plan"
@@ -294,10 +370,12 @@ if [ -x /usr/bin/fuse-overlayfs ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
 			bad "fuse upper" "no $T/f/up/n"
 	fi
 else
-	echo "skip fuse-overlayfs (no /usr/bin/fuse-overlayfs or no access to /dev/fuse)"
+	why="no /usr/bin/fuse-overlayfs or no access to /dev/fuse"
+	skip "daemon: fuse-overlayfs mounted before the init" "$why"
+	skip "fuse-overlayfs upper dir got the write" "$why"
 fi
 
-echo "# $user: $pass passed, $failed failed"
+echo "# $user: $pass passed, $failed failed, $skipped skipped"
 result=$failed
 
 # as root, run the whole thing again as the unprivileged test user
@@ -305,9 +383,12 @@ if [ "$uid" = 0 ] && [ -z "${HUTCH_TEST_INNER:-}" ]; then
 	tu=${HUTCH_TEST_USER:-hutchdev}
 	if id "$tu" >/dev/null 2>&1; then
 		cp "$HELPER" "$T/hutch-helper" && cp "$0" "$T/test-helper.sh" && chmod 755 "$T/hutch-helper" "$T/test-helper.sh"
-		runuser -u "$tu" -- env HUTCH_TEST_INNER=1 HELPER="$T/hutch-helper" bash "$T/test-helper.sh" || result=$((result + 1))
+		# the sanitizer settings explicitly: runuser need not keep the environment
+		runuser -u "$tu" -- env HUTCH_TEST_INNER=1 HELPER="$T/hutch-helper" \
+			ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
+			bash "$T/test-helper.sh" || result=$((result + 1))
 	else
-		echo "skip unprivileged run: no user $tu"
+		skip "unprivileged run" "no user $tu (HUTCH_TEST_USER)"
 	fi
 fi
 [ "$result" = 0 ]

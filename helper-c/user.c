@@ -1,6 +1,6 @@
-/* user.c: the `user` op. Switch the command to USER[:GROUP] (names are
- * looked up in the sandbox's own /etc/passwd and /etc/group, after the
- * pivot), as podman's --user does. Leaving uid 0 drops every capability,
+/* user.c: the `user` op. Switch the command to USER[:GROUP] (ids parsed by
+ * plan.c; names are looked up in the sandbox's own /etc/passwd and
+ * /etc/group, after the pivot), as podman's --user does. Leaving uid 0 drops every capability,
  * as it would on the host. */
 #include "helper.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* an id field of the sandbox's passwd or group file */
 static int numeric(const char *s, unsigned long *out)
 {
 	return parse_uint(s, 10, out) == 0;
@@ -19,8 +20,8 @@ static int numeric(const char *s, unsigned long *out)
 /* Find NAME (or, with name NULL, the numeric ID) in a passwd/group style
  * file: fields separated by ':', field 0 name, field 2 id, field 3 gid
  * (passwd) and field 5 home (passwd). */
-static int lookup(const char *file, const char *name, unsigned long id, unsigned long *out_id,
-		  unsigned long *out_gid, char *home, size_t homelen)
+static int lookup(const char *file, const char *name, unsigned long id, unsigned long *out_id, unsigned long *out_gid,
+		  char *home, size_t homelen)
 {
 	FILE *f = fopen(file, "re");
 	if (!f)
@@ -58,33 +59,37 @@ static int lookup(const char *file, const char *name, unsigned long id, unsigned
 	return found;
 }
 
-void user_apply(const char *spec)
+void user_apply(const struct op *o)
 {
-	char u[256], home[512] = "";
-	snprintf(u, sizeof u, "%s", spec);
-	char *g = strchr(u, ':');
-	if (g)
-		*g++ = 0;
-	unsigned long uid, gid = 0, v;
-	if (numeric(u, &uid)) {
+	char home[512] = "";
+	unsigned long uid = o->u.user.uid, gid = 0, v;
+	const char *uname = o->u.user.uname, *gname = o->u.user.gname;
+	if (!uname)
 		lookup("/etc/passwd", NULL, uid, &v, &gid, home, sizeof home); /* primary group, home */
-	} else if (lookup("/etc/passwd", u, 0, &uid, &gid, home, sizeof home)) {
-		fail("user %s: no such user in the sandbox's /etc/passwd", u);
-	}
-	if (g && *g) {
-		if (!numeric(g, &gid) && lookup("/etc/group", g, 0, &gid, NULL, NULL, 0))
-			fail("group %s: no such group in the sandbox's /etc/group", g);
+	else if (lookup("/etc/passwd", uname, 0, &uid, &gid, home, sizeof home))
+		fail("user %s: no such user in the sandbox's /etc/passwd", uname);
+	if (o->u.user.has_group) {
+		if (!gname)
+			gid = o->u.user.gid;
+		else if (lookup("/etc/group", gname, 0, &gid, NULL, NULL, 0))
+			fail("group %s: no such group in the sandbox's /etc/group", gname);
 	}
 	gid_t groups[1] = {(gid_t)gid};
 	/* denied when the user namespace has setgroups "deny" (no subordinate ids) */
 	if (setgroups(1, groups) && errno != EPERM)
 		fail_errno("setgroups %lu", gid);
 	if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid))
-		fail_errno("switch to group %lu%s", gid,
-			   errno == EINVAL ? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subgid)" : "");
+		fail_errno(
+			"switch to group %lu%s", gid,
+			errno == EINVAL
+				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subgid)"
+				: "");
 	if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid))
-		fail_errno("switch to user %lu%s", uid,
-			   errno == EINVAL ? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid)" : "");
+		fail_errno(
+			"switch to user %lu%s", uid,
+			errno == EINVAL
+				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid)"
+				: "");
 	if (home[0])
 		setenv("HOME", home, 1);
 }

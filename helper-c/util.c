@@ -10,14 +10,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const struct op *g_op;
 int g_report_fd = -1;
 void (*g_fatal_hook)(void);
 
-const int g_forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT,
-				 SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+const int g_forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 const int g_nforward_signals = sizeof g_forward_signals / sizeof g_forward_signals[0];
 
 int write_all(int fd, const void *buf, size_t len)
@@ -150,7 +150,8 @@ static void close_range_or_loop(unsigned lo, unsigned hi)
 void close_fds_from(int lowfd, const int *keep, int nkeep)
 {
 	int sorted[nkeep + 1];
-	memcpy(sorted, keep, sizeof(int) * (size_t)nkeep);
+	if (nkeep) /* keep may be NULL then: memcpy(_, NULL, 0) is undefined */
+		memcpy(sorted, keep, sizeof(int) * (size_t)nkeep);
 	for (int i = 1; i < nkeep; i++) /* insertion sort: a handful of fds */
 		for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
 			int t = sorted[j];
@@ -178,4 +179,14 @@ void reset_signals(void)
 			signal(s, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* A wait status as an exit code: the code, or 128+N for signal N. */
+int exit_code_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SETUP;
 }

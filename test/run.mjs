@@ -20,6 +20,8 @@
 //                              root (created and prepared here), else as the
 //                              invoking user
 //   vm    test/vm/**           cgroup-v2 guest kernel: see runVmTier()
+//   helper helper-c/           the C helper alone: format, ASan+UBSan build,
+//                              test-helper.sh, fuzzer (test/lib/helpertier.mjs)
 //
 // Environment given to every test process:
 //   HUTCH            command prefix of the CLI (`<node> <repo>/dist/hutch.cjs`,
@@ -61,7 +63,7 @@ const TEST_DIR = path.join(ROOT, 'test');
 // One directory per run: concurrent runs (several engineers, or a bench) must
 // not delete each other's compiled tests.
 const OUT_DIR = path.join(ROOT, 'build', 'test', `run-${process.pid}`);
-const ALL_TIERS = ['unit', 'root', 'user', 'vm'];
+const ALL_TIERS = ['unit', 'root', 'user', 'vm', 'helper'];
 const IS_ROOT = process.getuid() === 0;
 const ME = os.userInfo().username;
 
@@ -69,7 +71,7 @@ const ME = os.userInfo().username;
 
 function usage(code) {
   const text = `usage: node test/run.mjs [options] [path-substring...]
-  --tier T         run only tier T (unit, root, user, vm); repeatable or comma-separated
+  --tier T         run only tier T (unit, root, user, vm, helper); repeatable or comma-separated
   --jobs N         test files run in parallel per tier (default 1; env HUTCH_TEST_JOBS)
   --timeout S      kill a test file after S seconds (default 300; env HUTCH_TEST_TIMEOUT)
   --budget S       start no test file after S seconds in all (default 4200, CI has 5400;
@@ -425,12 +427,15 @@ async function main() {
     user: want('user') ? byKind.integration : [],
     vm: want('vm') ? byKind.vm : [],
   };
+  // helper tier: selected, and no filter or one naming helper-c/
+  const helperTier = want('helper') && (opts.filters.length === 0 || opts.filters.some((f) => f.startsWith('helper-c') || 'helper-c/test-helper.sh'.includes(f)));
   if (opts.list) {
     for (const [t, files] of Object.entries(plan)) for (const f of files) say(`${t}\t${f}`);
+    if (helperTier) say('helper\thelper-c/test-helper.sh');
     return 0;
   }
   const toCompile = [...new Set([...plan.unit, ...plan.root, ...plan.user, ...plan.vm])];
-  if (toCompile.length === 0) {
+  if (toCompile.length === 0 && !helperTier) {
     say(
       opts.filters.length
         ? `no test file matches ${opts.filters.map((f) => `'${f}'`).join(', ')} in the selected tiers`
@@ -584,6 +589,13 @@ async function main() {
 
     // vm
     rows.push(...(await runVmTier(plan.vm, { runDir, packages }, opts)));
+
+    // helper (needs build/hutch-helper: not after a failed build, which is counted already)
+    if (helperTier && buildOk) {
+      const { runHelperTier } = await import('./lib/helpertier.mjs');
+      const budgetLeftMs = opts.budgetS * 1000 - (Date.now() - STARTED);
+      rows.push(...(await runHelperTier({ root: ROOT, isRoot: IS_ROOT, runStreaming, say, paint, budgetLeftMs, timeoutS: opts.timeoutS })));
+    }
   } finally {
     cleanup();
     fs.rmSync(OUT_DIR, { recursive: true, force: true });
