@@ -7,6 +7,7 @@ import { HutchError } from '../../src/util/errors';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from '../../src/cli/args';
 import { RUN_FLAGS } from '../../src/cli/run';
 import { knownBug } from './lib/known-bug';
+import { fails } from './lib/fails';
 
 const DEFS: FlagDef[] = [
   { name: 'name', kind: 'string', help: 'sandbox name' },
@@ -24,16 +25,6 @@ const parse = (argv: string[], stop = false, defs = DEFS, command = 'run') => pa
 /** The flags as a plain object, for exact comparison. */
 const flagsOf = (p: ParsedArgs) => Object.fromEntries(p.flags);
 
-function fails(fn: () => unknown): HutchError {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, HutchError);
-    assert.is((e as HutchError).exitCode, 125);
-    return e as HutchError;
-  }
-  throw new assert.Assertion({ message: 'expected a HutchError', operator: 'throws', expects: 'HutchError', actual: 'success' });
-}
 
 // ------------------------------------------------------------ values
 

@@ -9,21 +9,12 @@ import { HutchError } from '../../src/util/errors';
 import { parseDuration, parseSize } from '../../src/util/units';
 import { hasCgroupLimits, parseDeviceRate, parseLimitFlags, resolveLimits, sharesToWeight } from '../../src/spec/limits';
 import { knownBug } from './lib/known-bug';
+import { fails } from './lib/fails';
 
 const K = 1024;
 const M = 1024 ** 2;
 const G = 1024 ** 3;
 
-function fails(fn: () => unknown): HutchError {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, HutchError);
-    assert.is((e as HutchError).exitCode, 125);
-    return e as HutchError;
-  }
-  throw new assert.Assertion({ message: 'expected a HutchError', operator: 'throws', expects: 'HutchError', actual: 'success' });
-}
 
 const NONE = { memory: undefined, memorySwap: undefined, cpus: undefined, cpuWeight: undefined, pidsLimit: undefined, ioWeight: undefined, deviceReadBps: [], deviceWriteBps: [], timeoutMs: undefined, mode: 'warn' };
 

@@ -11,6 +11,7 @@ import { parseExpose, parsePortMapping, type PortMapping } from '../../src/profi
 import { DEFAULT_HOST_IP, describeForward, expandMappings, hostAddr, reservePorts } from '../../src/net/ports';
 import { resolveNetworkSpec } from '../../src/spec/network';
 import { knownBug } from './lib/known-bug';
+import { fails } from './lib/fails';
 
 const HINT = 'forms: CTR, HOST:CTR, IP:HOST:CTR, IP::CTR, each optionally with /udp; e.g. "8080:80" or "127.0.0.1:5353:53/udp"';
 const r = (start: number, end = start) => ({ start, end });
@@ -27,16 +28,6 @@ function ok(text: string): PortMapping {
   return p.value;
 }
 
-function fails(fn: () => unknown): HutchError {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, HutchError);
-    assert.is((e as HutchError).exitCode, 125);
-    return e as HutchError;
-  }
-  throw new assert.Assertion({ message: 'expected a HutchError', operator: 'throws', expects: 'HutchError', actual: 'success' });
-}
 
 async function rejects(p: Promise<unknown>): Promise<HutchError> {
   try {
