@@ -6,10 +6,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describe, expectExit, isRoot, runCmd, runHutch, spawnHutch, tmpDir, waitFor } from '../lib/hutch';
-import { dataDir, debianFixtures, DRIVERS, fixture, importImage, onImage, subStart } from '../fixtures/debian';
+import { dataDir, debianFixtures, fixtureSuite, DRIVERS, fixture, importImage, onImage, subStart } from '../fixtures/debian';
+
+// Skipped, with the reason, when the Debian fixtures are missing.
+const test = fixtureSuite(uvuTest);
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
