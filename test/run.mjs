@@ -699,7 +699,7 @@ function prepareTestUser(runDir, packages, baseEnv) {
   const log = (m) => note(`${TEST_USER}: ${m}`);
   const user = ensureTestUser(log);
   const repo = path.join(runDir, 'repo');
-  const copied = readableCopy(ROOT, repo, ['package.json', 'dist', 'build', 'sandbox-profiles', 'test', 'install.sh'], packages);
+  const copied = readableCopy(ROOT, repo, ['package.json', 'README.md', 'dist', 'build', 'sandbox-profiles', 'test', 'install.sh'], packages);
   log(`readable copy of the checkout in ${repo} (node_modules: ${copied.join(', ') || 'none'})`);
   const node = nodeForUser(user, path.join(runDir, 'bin'));
   const dirs = tierDirs(runDir, 'user', user);
