@@ -7,6 +7,8 @@
 //   npm test -- --jobs 2 --timeout 300        parallel files, per-file timeout (s)
 //
 // Steps: `node build.mjs` (skipped with HUTCH_SKIP_BUILD=1 or --no-build);
+// the Debian fixtures (test/fixtures/debian.sh: made here when root, else
+// their tests are skipped with the reason and the command that makes them);
 // compile every selected test/**/*.test.ts with esbuild into build/test/;
 // run each compiled file as its own `node` process, streaming its output
 // prefixed by tier and file; read uvu's summary of each; print exactly one
@@ -24,9 +26,15 @@
 //                              test-helper.sh, fuzzer (test/lib/helpertier.mjs)
 //
 // Environment given to every test process:
-//   HUTCH            command prefix of the CLI (`<node> <repo>/dist/hutch.cjs`,
-//                    or a JSON array when a path holds whitespace); set HUTCH
-//                    (or --hutch CMD) to test another build, e.g. dist/hutch
+//   HUTCH            command prefix of the CLI: `<repo>/dist/hutch`, the single
+//                    executable install.sh installs (a JSON array when a path
+//                    holds whitespace); set HUTCH (or --hutch CMD) to test
+//                    another build
+//   HUTCH_BUNDLE     `<node> <repo>/dist/hutch.cjs`, for the bundle's smoke test
+//   HUTCH_FIXTURES   the Debian fixtures' directory; HUTCH_FIXTURES_MISSING says
+//                    why they cannot be used (their tests skip with that reason)
+//   PATH             integration tiers: links to every command of the usual
+//                    PATH but node, npm, npx (nodelessPath)
 //   HUTCH_TEST_TIER  root | user  (who the test runs as; unit tier: same rule)
 //   HUTCH_REPO       a readable copy of the repo's assets (dist/, build/,
 //                    sandbox-profiles/, test/); the checkout itself except
@@ -76,7 +84,7 @@ function usage(code) {
   --timeout S      kill a test file after S seconds (default 300; env HUTCH_TEST_TIMEOUT)
   --budget S       start no test file after S seconds in all (default 4200, CI has 5400;
                    env HUTCH_TEST_BUDGET): files left over count as failed
-  --hutch CMD      CLI command prefix given to tests as HUTCH (default: node dist/hutch.cjs)
+  --hutch CMD      CLI command prefix given to tests as HUTCH (default: dist/hutch)
   --no-build       do not run build.mjs first (same as HUTCH_SKIP_BUILD=1)
   --keep-tmp       keep the per-run temporary directory
   --list           print the selected test files per tier and exit
@@ -310,7 +318,8 @@ async function compileAll(files) {
         for (const out of Object.values(r.metafile.outputs)) {
           for (const imp of out.imports) if (imp.external) externals.add(imp.path);
         }
-        return { rel, ok: true };
+        const needsFixtures = Object.keys(r.metafile.inputs).some((i) => i.replace(/\\/g, '/').endsWith('test/fixtures/debian.ts'));
+        return { rel, ok: true, needsFixtures };
       } catch (e) {
         const msgs = e.errors?.length
           ? (await esbuild.formatMessages(e.errors, { kind: 'error', color: false })).join('')
@@ -332,6 +341,60 @@ function splitCmd(s) {
 
 function joinCmd(argv) {
   return argv.some((a) => /\s/.test(a)) ? JSON.stringify(argv) : argv.join(' ');
+}
+
+// Commands the integration tiers must not find: hutch is tested as users get
+// it, the single executable, which must never need a node of the machine.
+const NODE_COMMANDS = new Set(['node', 'nodejs', 'npm', 'npx', 'corepack']);
+
+/**
+ * A directory of links to every command on `pathVar` except node's: the
+ * whole PATH of an integration tier (first match wins, as on PATH).
+ */
+function nodelessPath(runDir, tier, pathVar) {
+  const dir = path.join(runDir, `path-${tier}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const seen = new Set(fs.readdirSync(dir));
+  for (const d of pathVar.split(':')) {
+    if (!d.startsWith('/')) continue;
+    let names;
+    try {
+      names = fs.readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (NODE_COMMANDS.has(n) || seen.has(n)) continue;
+      const target = path.join(d, n);
+      try {
+        if (!fs.statSync(target).isFile()) continue;
+        fs.accessSync(target, fs.constants.X_OK);
+      } catch {
+        continue;
+      }
+      seen.add(n);
+      fs.symlinkSync(target, path.join(dir, n));
+    }
+  }
+  return dir;
+}
+
+const FIXTURES = process.env.HUTCH_FIXTURES || '/var/cache/hutch-test-fixtures';
+const FIXTURE_SCRIPT = 'test/fixtures/debian.sh';
+
+/** Why the Debian fixtures are not usable, or null when they are (READY holds the recipe's VERSION). */
+function fixturesMissing() {
+  let want = '';
+  try {
+    want = /^VERSION=(\S+)/m.exec(fs.readFileSync(path.join(ROOT, FIXTURE_SCRIPT), 'utf8'))?.[1] ?? '';
+  } catch {}
+  let have = null;
+  try {
+    have = fs.readFileSync(path.join(FIXTURES, 'READY'), 'utf8').trim();
+  } catch {}
+  if (have === null) return `the Debian test fixtures are missing in ${FIXTURES}`;
+  if (want && have !== want) return `the Debian test fixtures in ${FIXTURES} are version ${have}, ${FIXTURE_SCRIPT} makes version ${want}`;
+  return null;
 }
 
 /** Fresh XDG dirs + TMPDIR for one tier, owned by `owner` (uid/gid) when given. */
@@ -523,6 +586,32 @@ async function main() {
     });
   }
 
+  // The Debian fixtures (debootstrap, umoci, skopeo) of the image and build
+  // tests: root makes them when they are missing; anyone else is told how, and
+  // the tests that need them are skipped with that reason (never failed blind).
+  let fixtureReason = null;
+  const fixtureFiles = new Set(compiled.filter((c) => c.ok && c.needsFixtures).map((c) => c.rel));
+  const wantFixtures = [...plan.root, ...plan.user].some((f) => fixtureFiles.has(f));
+  if (wantFixtures && fixturesMissing()) {
+    if (IS_ROOT) {
+      note(`${fixturesMissing()}: bash ${FIXTURE_SCRIPT} ${FIXTURES}`);
+      const r = await runStreaming(['bash', path.join(ROOT, FIXTURE_SCRIPT), FIXTURES], {
+        prefix: paint('35', '[fixtures]'),
+        env: process.env,
+        cwd: ROOT,
+        timeoutMs: 20 * 60 * 1000,
+      });
+      if (r.code !== 0 || r.error || r.timedOut) {
+        fixtureReason = `bash ${FIXTURE_SCRIPT} failed (${r.error ? String(r.error) : r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})`;
+        fail('fixtures', FIXTURE_SCRIPT, fixtureReason);
+      }
+    } else {
+      fixtureReason = `${fixturesMissing()}; prepare them as root once: sudo bash ${FIXTURE_SCRIPT}`;
+      say(paint('33', `fixtures: ${fixtureReason}`));
+      say(paint('33', `fixtures: the tests of ${[...fixtureFiles].join(', ')} are skipped`));
+    }
+  }
+
   const hutchArgv = (repo, node) => {
     if (opts.hutch) {
       // Rebase a given command onto the readable copy when it points into the checkout.
@@ -530,22 +619,27 @@ async function main() {
         a === process.execPath ? node : a === ROOT || a.startsWith(ROOT + '/') ? repo + a.slice(ROOT.length) : a,
       );
     }
-    return [node, path.join(repo, 'dist', 'hutch.cjs')];
+    return [path.join(repo, 'dist', 'hutch')];
   };
   const baseEnv = (tier, repo, node, dirs, who) => ({
     ...dirs,
     HUTCH: joinCmd(hutchArgv(repo, node)),
+    HUTCH_BUNDLE: joinCmd([node, path.join(repo, 'dist', 'hutch.cjs')]),
+    HUTCH_FIXTURES: FIXTURES,
+    ...(fixtureReason ? { HUTCH_FIXTURES_MISSING: fixtureReason } : {}),
     HUTCH_TEST_TIER: who,
     HUTCH_REPO: repo,
     ...colorEnv(),
   });
   const selfEnv = (tier) => {
     const dirs = tierDirs(runDir, tier, null);
-    return { ...process.env, ...baseEnv(tier, ROOT, process.execPath, dirs, IS_ROOT ? 'root' : 'user') };
+    const env = { ...process.env, ...baseEnv(tier, ROOT, process.execPath, dirs, IS_ROOT ? 'root' : 'user') };
+    if (tier !== 'unit') env.PATH = nodelessPath(runDir, tier, env.PATH || '/usr/bin:/bin');
+    return env;
   };
 
-  if (buildOk && (plan.root.length || plan.user.length) && !fs.existsSync(path.join(ROOT, 'dist', 'hutch.cjs')) && !opts.hutch) {
-    note('warning: dist/hutch.cjs does not exist; integration tests will fail to start the CLI');
+  if (buildOk && (plan.root.length || plan.user.length) && !fs.existsSync(path.join(ROOT, 'dist', 'hutch')) && !opts.hutch) {
+    note('warning: dist/hutch (the single executable) does not exist; integration tests will fail to start the CLI');
   }
 
   if (buildOk && byKind.integration.length === 0 && (want('root') || want('user'))) {
@@ -627,12 +721,12 @@ function prepareTestUser(runDir, packages, baseEnv) {
   const log = (m) => note(`${TEST_USER}: ${m}`);
   const user = ensureTestUser(log);
   const repo = path.join(runDir, 'repo');
-  const copied = readableCopy(ROOT, repo, ['package.json', 'dist', 'build', 'sandbox-profiles', 'test', 'install.sh'], packages);
+  const copied = readableCopy(ROOT, repo, ['package.json', 'README.md', 'dist', 'build', 'sandbox-profiles', 'test', 'install.sh'], packages);
   log(`readable copy of the checkout in ${repo} (node_modules: ${copied.join(', ') || 'none'})`);
   const node = nodeForUser(user, path.join(runDir, 'bin'));
   const dirs = tierDirs(runDir, 'user', user);
   const env = cleanUserEnv(user, { ...baseEnv('user', repo, node, dirs, 'user') });
-  env.PATH = `${path.dirname(node)}:${env.PATH}`;
+  env.PATH = nodelessPath(runDir, 'user', env.PATH);
   return { label: 'user', user, env, cwd: repo, prefix: asUserPrefix(user), node, repo };
 }
 

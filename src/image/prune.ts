@@ -4,7 +4,7 @@
 // ids). A layer is first renamed out of layers/ (atomic: from then on no new
 // sandbox can pick it up), then removed.
 
-import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
@@ -66,6 +66,8 @@ export async function prune(store: Store, paths: HutchPaths, ids: IdentityInfo, 
     if (opts.dryRun) continue;
     const doomed = join(store.tmpDir, `prune-${hexOf(l)}-${process.pid}`);
     try {
+      // a stored layer dir is 0500: moving a directory to another parent needs write access to it
+      chmodSync(store.layerDir(l), 0o700);
       renameSync(store.layerDir(l), doomed);
     } catch {
       continue; // gone already (another prune)
@@ -92,6 +94,8 @@ export async function discardLayers(store: Store, paths: HutchPaths, ids: Identi
       if (used.has(l) || !store.hasLayer(l)) continue;
       const doomed = join(store.tmpDir, `discard-${hexOf(l)}-${process.pid}`);
       try {
+        // a stored layer dir is 0500: moving a directory to another parent needs write access to it
+        chmodSync(store.layerDir(l), 0o700);
         renameSync(store.layerDir(l), doomed);
       } catch {
         continue;

@@ -4,10 +4,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'uvu';
+import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describe, expectExit, runHutch, tmpDir } from '../lib/hutch';
-import { debianFixtures, DRIVERS, fixture, importImage, onImage } from '../fixtures/debian';
+import { debianFixtures, fixtureSuite, DRIVERS, fixture, importImage, onImage } from '../fixtures/debian';
+
+// Skipped, with the reason, when the Debian fixtures are missing.
+const test = fixtureSuite(uvuTest);
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');

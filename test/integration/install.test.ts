@@ -120,7 +120,9 @@ function tree(dir: string): string[] {
  * it adds and removes without touching this machine's files.
  */
 async function install(script: string, args: string[], home: string, etc?: string) {
-  const env = { HOME: home, XDG_DATA_HOME: undefined, XDG_CACHE_HOME: path.join(home, '.cache'), HUTCH_HELPER: undefined, CI: 'true' };
+  // install.sh may build (node build.mjs): it gets node on PATH, which the tier's PATH lacks.
+  const PATH = `${path.dirname(process.execPath)}:${process.env.PATH}`;
+  const env = { HOME: home, PATH, XDG_DATA_HOME: undefined, XDG_CACHE_HOME: path.join(home, '.cache'), HUTCH_HELPER: undefined, CI: 'true' };
   const argv = etc
     ? ['unshare', '-m', 'sh', '-c', `mount --bind '${etc}/subuid' /etc/subuid && mount --bind '${etc}/subgid' /etc/subgid && exec sh "$@"`, 'sh', script, ...args]
     : ['sh', script, ...args];
