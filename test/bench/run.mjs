@@ -48,6 +48,8 @@ function usage(code) {
   --no-build    do not run build.mjs first (same as HUTCH_SKIP_BUILD=1)
   --keep-env    keep NODE_OPTIONS / NODE_EXTRA_CA_CERTS (dropped by default: they slow node's start)
   --label TEXT  name of this run in the output (default: the user name)
+  --baseline EXE  also time another build's single executable (e.g. an older
+                commit's dist/hutch) in the startup group, for before/after ratios
   -h, --help    this text
 `);
   process.exit(code);
@@ -63,6 +65,7 @@ function parseArgs(argv) {
     build: process.env.HUTCH_SKIP_BUILD !== '1',
     label: os.userInfo().username,
     keepEnv: false,
+    baseline: '',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -97,6 +100,9 @@ function parseArgs(argv) {
         break;
       case '--label':
         o.label = value();
+        break;
+      case '--baseline':
+        o.baseline = path.resolve(value());
         break;
       case '-h':
       case '--help':
@@ -191,6 +197,10 @@ async function startupGroup(ctx) {
   else notes.push('skipped hutch.cjs: dist/hutch.cjs does not exist (npm run build)');
   if (fs.existsSync(sea)) cmds.push({ name: 'dist/hutch run --network none -- /bin/true', argv: [sea, ...sandboxArgs], hutch: 'sea' });
   else notes.push('skipped dist/hutch: no single executable built');
+  if (ctx.opts.baseline) {
+    if (fs.existsSync(ctx.opts.baseline)) cmds.push({ name: `baseline ${ctx.opts.baseline} run --network none -- /bin/true`, argv: [ctx.opts.baseline, ...sandboxArgs], hutch: 'baseline' });
+    else notes.push(`skipped baseline: ${ctx.opts.baseline} does not exist`);
+  }
   // Start-up alone (no sandbox): the bundle parsed by node vs the single
   // executable with its V8 code cache.
   if (fs.existsSync(cjs)) cmds.push({ name: 'node dist/hutch.cjs --version', argv: [ctx.node, cjs, '--version'] });
@@ -517,6 +527,7 @@ async function main() {
       repo: ROOT,
       node: process.execPath,
       env: scratchEnv(path.join(scratch, 'self'), opts.keepEnv),
+      opts,
       scratch,
     };
     const report = {

@@ -217,7 +217,12 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
   const peak = Number(cgRead(entry.cgroup!, 'memory.peak'));
   assert.is(await exited, 0, stderr);
   const rep = JSON.parse(fs.readFileSync(report, 'utf8'));
-  assert.ok(rep.cpu.usageUsec >= cpu.usage_usec && rep.cpu.usageUsec - cpu.usage_usec < 300_000, `report ${rep.cpu.usageUsec} vs cpu.stat ${cpu.usage_usec}`);
+  // The report is read at exit, after the sample: never less, and only the
+  // tail of the run more (sleep's exit, init's teardown). Under qemu's TCG that
+  // tail has been measured at up to 1.2 s of cgroup CPU time on a loaded host,
+  // so the bound is relative to what the run used (5%), 300 ms at least.
+  const slack = Math.max(300_000, cpu.usage_usec * 0.05);
+  assert.ok(rep.cpu.usageUsec >= cpu.usage_usec && rep.cpu.usageUsec - cpu.usage_usec < slack, `report ${rep.cpu.usageUsec} vs cpu.stat ${cpu.usage_usec} (slack ${slack})`);
   assert.ok(Math.abs(rep.cpu.userUsec + rep.cpu.systemUsec - rep.cpu.usageUsec) < 50_000, JSON.stringify(rep.cpu));
   process.stdout.write(`  measured: report cpu ${rep.cpu.usageUsec} us vs cpu.stat ${cpu.usage_usec} us during the sleep; report peak ${rep.memory.peakBytes} vs memory.peak ${peak}\n`);
   assert.ok(Math.abs(rep.memory.peakBytes - peak) < 2 * MiB, `report peak ${rep.memory.peakBytes} vs memory.peak ${peak}`);
