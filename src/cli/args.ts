@@ -54,7 +54,7 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
           const v = a.slice(eq + 1);
           if (v !== 'true' && v !== 'false') throw new HutchError(`${shown} takes no value or true/false, not "${v}"`);
           if (v === 'true') set(def, 'true', shown);
-          else flags.delete(def.name);
+          else set(def, 'false', shown); // kept, so =false can override a profile
         } else if (!long && a.length > 2) {
           throw new HutchError(`${a}: -${key} takes no value`, { hint: `write -${key} on its own` });
         } else set(def, 'true', shown);

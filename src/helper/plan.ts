@@ -2,6 +2,7 @@
 // helper-c/PLAN.md and ./ops.ts). Built here, printed by --dry-run, executed
 // by the helper. The text form is the only interface between the two sides.
 
+import { HutchError } from '../util/errors';
 import { fieldsOf, type Op, type OpName } from './ops';
 
 export interface Plan {
@@ -18,6 +19,12 @@ export interface Plan {
 const ESCAPES: Record<string, string> = { '%': '%25', '\t': '%09', '\n': '%0A', '\r': '%0D' };
 
 export function escapeField(s: string): string {
+  // No path, argument or environment value can hold a NUL (the kernel takes C
+  // strings), and the plan has no escape for one: refuse rather than let the
+  // helper cut the value short.
+  if (s.includes('\0')) {
+    throw new HutchError(`${JSON.stringify(s.replace(/\0/g, '\\0'))} contains a NUL byte, which no path, argument or variable can hold`, { hint: 'remove the \\0 from the profile or flag' });
+  }
   return s.replace(/[%\t\n\r]/g, (c) => ESCAPES[c]);
 }
 

@@ -2,6 +2,7 @@
 // `-v SRC:DST[:ro|rw]`, `-p [[IP:][HOST]:]CTR[/PROTO]`, `--expose PORT[/PROTO]`.
 // They return a value or an error message; callers attach the location.
 
+import { isIPv4 } from 'node:net';
 import { suggest } from '../util/suggest';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
@@ -156,7 +157,7 @@ export function parsePortMapping(text: string): Parsed<PortMapping> {
   else if (parts.length === 2) [hostText, ctrText] = parts;
   else if (parts.length === 3 && !v6) [hostIp, hostText, ctrText] = parts;
   else return { ok: false, message: `invalid port mapping ${JSON.stringify(text)}`, hint: PUBLISH_HINT };
-  if (hostIp !== undefined && !v6 && !/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(hostIp)) {
+  if (hostIp !== undefined && !v6 && !isIPv4(hostIp)) {
     return { ok: false, message: `invalid host address ${JSON.stringify(hostIp)} in ${JSON.stringify(text)}`, hint: 'write an IPv4 address, or an IPv6 address in brackets: [::1]:8080:80' };
   }
   const ctr = parseRange(ctrText, 'container port');

@@ -39,9 +39,9 @@ function intIn(text: string, flag: string, min: number, max: number): number {
   return n;
 }
 
-/** podman's --cpu-shares (2-262144, default 1024) -> cgroup v2 cpu.weight (1-10000), the formula runc and crun use. */
+/** podman's --cpu-shares (2-262144, default 1024) -> cgroup v2 cpu.weight (1-10000), the formula runc and crun use (integer division: 1024 -> 39). */
 export function sharesToWeight(shares: number): number {
-  return Math.max(1, Math.min(10000, Math.round(1 + ((shares - 2) * 9999) / 262142)));
+  return Math.max(1, Math.min(10000, 1 + Math.floor(((shares - 2) * 9999) / 262142)));
 }
 
 /** Linux dev_t -> major:minor (glibc's gnu_dev_major/minor). */
@@ -50,7 +50,7 @@ export function parseDeviceRate(text: string, flag: string, fs: Pick<HostFs, 'bl
   const i = text.lastIndexOf(':');
   if (i <= 0) throw new HutchError(`${flag}: "${text}" is not DEVICE:RATE`, { hint: `e.g. ${flag} /dev/sda:10mb` });
   const device = text.slice(0, i);
-  const bytesPerSecond = parseSize(text.slice(i + 1).replace(/b$/i, ''), `${flag} rate`);
+  const bytesPerSecond = parseSize(text.slice(i + 1), `${flag} rate`);
   if (bytesPerSecond <= 0) throw new HutchError(`${flag}: the rate must be above 0`, { hint: `e.g. ${flag} ${device}:10mb` });
   let numbers;
   try {

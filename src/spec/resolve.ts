@@ -207,22 +207,23 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   for (const v of o.volumes) addMount(parseVolume(v, ctx, '--volume'));
   for (const t of o.tmpfs) addMount(parseTmpfs(t, '--tmpfs'));
 
-  // Capabilities: the profile's resolved set, then --cap-add/--cap-drop.
+  // Capabilities: the profile's resolved set, then --cap-add/--cap-drop with
+  // podman's meaning of ALL: `--cap-drop ALL --cap-add X` keeps X,
+  // `--cap-add ALL --cap-drop X` keeps everything but X.
+  const isAll = (c: string) => c.toUpperCase() === 'ALL';
   let caps = new Set<string>(profile.capabilities);
-  for (const c of o.capAdd) {
-    if (c.toUpperCase() === 'ALL') caps = new Set(CAPABILITIES);
-    else caps.add(normalizeCap(c, '--cap-add'));
-  }
-  for (const c of o.capDrop) {
-    if (c.toUpperCase() === 'ALL') caps.clear();
-    else caps.delete(normalizeCap(c, '--cap-drop'));
-  }
+  if (o.capDrop.some(isAll)) caps.clear();
+  if (o.capAdd.some(isAll)) caps = new Set(CAPABILITIES);
+  for (const c of o.capDrop.filter((c) => !isAll(c))) caps.delete(normalizeCap(c, '--cap-drop'));
+  for (const c of o.capAdd.filter((c) => !isAll(c))) caps.add(normalizeCap(c, '--cap-add'));
 
   const networkRaw = o.network ?? pv.network.mode;
   const network = oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
   // The image's WorkingDir wins over a built-in profile's generic default, not over a profile of yours.
   const workdirFromBuiltin = !profile.originOf('workdir') || profile.originOf('workdir')!.file.startsWith('builtin:');
   const workdir = o.workdir ?? (img?.workdir && workdirFromBuiltin ? img.workdir : pv.workdir);
+  // Likewise the image's ENTRYPOINT + CMD win over a built-in profile's generic `command: [/bin/sh]`.
+  const commandFromBuiltin = !profile.originOf('command') || profile.originOf('command')!.file.startsWith('builtin:');
   if (!workdir.startsWith('/')) throw new HutchError(`--workdir: "${workdir}" must be an absolute path inside the sandbox`);
 
   return {
@@ -234,7 +235,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     keep: o.keep ? expandHostPath(o.keep, ctx) : undefined,
     hostname: o.hostname ?? pv.hostname ?? name,
     workdir,
-    command: img ? imageCommand(img, o.command, pv.command) : o.command.length ? o.command : (pv.command ?? ['/bin/sh']),
+    command: img ? imageCommand(img, o.command, commandFromBuiltin ? undefined : pv.command) : o.command.length ? o.command : (pv.command ?? ['/bin/sh']),
     env,
     mounts,
     network,
