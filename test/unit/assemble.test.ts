@@ -12,7 +12,7 @@ import { loadProfile } from '../../src/profile/index';
 import { resolveSpec, type ResolveContext, type SpecOverrides } from '../../src/spec/resolve';
 import { assemblePlan, hiddenPaths, type SandboxSetup } from '../../src/sandbox/assemble';
 import { fuseOverlayfsDriver } from '../../src/rootfs/fuse-overlayfs';
-import { formatPlan, opLine, type Plan } from '../../src/helper/plan';
+import { formatPlan, type Plan } from '../../src/helper/plan';
 import { fieldsOf, type OpName } from '../../src/helper/ops';
 import type { HostFacts } from '../../src/host/facts';
 import { hostsFile, resolvConf } from '../../src/net/etc-files';

@@ -151,7 +151,7 @@ test('PlanBuilder: typed ops written as PLAN.md fields (octal modes, flags, -), 
 // ------------------------------------------------------------ round trip through the C parser
 
 /** A valid plan (ordering rules of PLAN.md) carrying `s` in every free-text field. */
-function planWith(s: string, withNotes = true): Plan {
+function planWith(s: string): Plan {
   const name = s.replace(/=/g, '_') || 'EMPTY';
   const b = new PlanBuilder();
   b.note(`cleanup of ${s}`);
