@@ -20,7 +20,22 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, descendants, expectExit, freePort, hostPids, hutchCmd, isRoot, procStatus, runCmd, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
+import {
+  describe,
+  descendants,
+  expectExit,
+  freePort,
+  hostPids,
+  hutchCmd,
+  isRoot,
+  procStatus,
+  runCmd,
+  runHutch,
+  spawnHutch,
+  testIf,
+  tmpDir,
+  waitFor,
+} from '../lib/hutch';
 import { driverProcs, ipv6Listener, netFixtures, portFree, startServer as start, stateDir, tcpGet, udpAsk, uniq } from '../lib/net';
 import { NET_CAPABILITIES, networkDriverFor } from '../../src/net/drivers';
 import { NET_DRIVERS, type NetDriverName } from '../../src/net/types';
@@ -86,12 +101,23 @@ for (const driver of NET_DRIVERS) {
     const hostHosts = fs.readFileSync('/etc/hosts', 'utf8');
     const r = expectExit(
       await runHutch([
-        'run', '--network-driver', driver, '--hostname', 'boxname', '--read-only', '--',
-        'sh', '-c', 'cat /proc/net/route; echo ===; cat /etc/resolv.conf; echo ===; cat /etc/hosts; echo ===; cat /sys/class/net/*/mtu; echo ===; echo x >> /etc/hosts; echo x >> /etc/resolv.conf; echo done',
+        'run',
+        '--network-driver',
+        driver,
+        '--hostname',
+        'boxname',
+        '--read-only',
+        '--',
+        'sh',
+        '-c',
+        'cat /proc/net/route; echo ===; cat /etc/resolv.conf; echo ===; cat /etc/hosts; echo ===; cat /sys/class/net/*/mtu; echo ===; echo x >> /etc/hosts; echo x >> /etc/resolv.conf; echo done',
       ]),
     );
     const [route, resolv, hosts, mtu] = r.stdout.split('===\n');
-    assert.ok(route.split('\n').some((l) => l.split(/\s+/)[1] === '00000000'), `no default route:\n${route}`);
+    assert.ok(
+      route.split('\n').some((l) => l.split(/\s+/)[1] === '00000000'),
+      `no default route:\n${route}`,
+    );
     const ns = /^nameserver\s+(\S+)$/m.exec(resolv)?.[1];
     assert.is(ns, declaredDns(driver), resolv);
     assert.is(resolv.match(/^nameserver/gm)?.length, 1, 'only the forwarder');
@@ -176,25 +202,49 @@ for (const driver of NET_DRIVERS) {
     }
   });
 
-  t('DNS: a lookup inside goes through the driver\'s forwarder to the host\'s resolver', async () => {
-    const dns = await fakeResolver();
-    try {
-      // The driver reads the host's /etc/resolv.conf: a private mount namespace gives it ours.
-      const r = await runCmd([
-        'unshare', '-m', 'sh', '-c', 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"', 'sh', dns.resolv,
-        ...hutchCmd(), 'run', '--network-driver', driver, '--', 'sh', '-c', 'cat /etc/resolv.conf; getent hosts host1.contract.test; getent hosts host2',
-      ]);
-      expectExit(r);
-      const [resolvLines, hosts] = [r.stdout.split('\n').filter((l) => !/^\d/.test(l)), r.stdout.split('\n').filter((l) => /^\d/.test(l))];
-      assert.ok(resolvLines.includes(`nameserver ${declaredDns(driver)}`), r.stdout);
-      assert.ok(resolvLines.includes('search contract.test'), `the host's search domains are kept: ${r.stdout}`);
-      assert.equal(hosts.map((l) => l.split(/\s+/)), [['192.0.2.123', 'host1.contract.test'], ['192.0.2.123', 'host2.contract.test']], describe(r));
-      assert.ok(dns.queries.includes('host1.contract.test 1'), `queries seen by the host's resolver: ${dns.queries}`);
-      assert.ok(dns.queries.includes('host2.contract.test 1'), 'the search domain was applied inside');
-    } finally {
-      dns.close();
-    }
-  }, why ?? (isRoot() ? undefined : 'pointing the driver at a test resolver needs a private /etc/resolv.conf for it (unshare -m): root tier only'));
+  t(
+    "DNS: a lookup inside goes through the driver's forwarder to the host's resolver",
+    async () => {
+      const dns = await fakeResolver();
+      try {
+        // The driver reads the host's /etc/resolv.conf: a private mount namespace gives it ours.
+        const r = await runCmd([
+          'unshare',
+          '-m',
+          'sh',
+          '-c',
+          'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"',
+          'sh',
+          dns.resolv,
+          ...hutchCmd(),
+          'run',
+          '--network-driver',
+          driver,
+          '--',
+          'sh',
+          '-c',
+          'cat /etc/resolv.conf; getent hosts host1.contract.test; getent hosts host2',
+        ]);
+        expectExit(r);
+        const [resolvLines, hosts] = [r.stdout.split('\n').filter((l) => !/^\d/.test(l)), r.stdout.split('\n').filter((l) => /^\d/.test(l))];
+        assert.ok(resolvLines.includes(`nameserver ${declaredDns(driver)}`), r.stdout);
+        assert.ok(resolvLines.includes('search contract.test'), `the host's search domains are kept: ${r.stdout}`);
+        assert.equal(
+          hosts.map((l) => l.split(/\s+/)),
+          [
+            ['192.0.2.123', 'host1.contract.test'],
+            ['192.0.2.123', 'host2.contract.test'],
+          ],
+          describe(r),
+        );
+        assert.ok(dns.queries.includes('host1.contract.test 1'), `queries seen by the host's resolver: ${dns.queries}`);
+        assert.ok(dns.queries.includes('host2.contract.test 1'), 'the search domain was applied inside');
+      } finally {
+        dns.close();
+      }
+    },
+    why ?? (isRoot() ? undefined : 'pointing the driver at a test resolver needs a private /etc/resolv.conf for it (unshare -m): root tier only'),
+  );
 
   t(`a host port already in use fails with 125 before the command starts`, async () => {
     const busy = net.createServer();
@@ -218,7 +268,21 @@ for (const driver of NET_DRIVERS) {
     const profile = path.join(tmpDir(), 'loop.yaml');
     fs.writeFileSync(profile, 'extends: default\nnetwork:\n  mode: slirp\n  allowHostLoopback: true\n');
     const probe = (flags: string[]) =>
-      runHutch(['run', '--network-driver', driver, '-v', `${fixtures}:/t:ro`, ...flags, '--', 'node', '/t/probe.js', String(port), '127.0.0.1', 'GATEWAY', 'host.hutch.internal']);
+      runHutch([
+        'run',
+        '--network-driver',
+        driver,
+        '-v',
+        `${fixtures}:/t:ro`,
+        ...flags,
+        '--',
+        'node',
+        '/t/probe.js',
+        String(port),
+        '127.0.0.1',
+        'GATEWAY',
+        'host.hutch.internal',
+      ]);
     try {
       const closed = expectExit(await probe([]));
       assert.not.match(closed.stdout, /OK/, `reached the host loopback by default:\n${closed.stdout}`);
@@ -237,7 +301,10 @@ for (const driver of NET_DRIVERS) {
 
   t(`lives exactly as long as the sandbox: normal exit, crash, SIGKILL of hutch`, async () => {
     // normal exit and a crashing command: the driver is gone when hutch returns
-    for (const [script, code] of [['exit 3', 3], ['kill -SEGV $$', 139]] as const) {
+    for (const [script, code] of [
+      ['exit 3', 3],
+      ['kill -SEGV $$', 139],
+    ] as const) {
       const name = uniq();
       const r = await runHutch(['run', '--network-driver', driver, '--name', name, '-p', '8000', '--', 'sh', '-c', script]);
       assert.is(r.code, code, describe(r));
@@ -248,10 +315,14 @@ for (const driver of NET_DRIVERS) {
     const name = uniq();
     const port = await freePort();
     const child = spawnHutch(['run', '--network-driver', driver, '--name', name, '-p', `${port}:8000`, '--', 'sleep', '60']);
-    const [drv] = await waitFor(() => {
-      const d = driverProcs(`/${name}/`);
-      return d.length ? d : undefined;
-    }, 20_000, { what: `${driver} process` });
+    const [drv] = await waitFor(
+      () => {
+        const d = driverProcs(`/${name}/`);
+        return d.length ? d : undefined;
+      },
+      20_000,
+      { what: `${driver} process` },
+    );
     const monitor = descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').includes('hutch'));
     assert.ok(monitor, 'helper monitor');
     const netns = fs.readlinkSync(`/proc/${monitor}/ns/net`);

@@ -25,8 +25,23 @@ test('auto: --network slirp picks pasta here (installed, faster), the pinned dri
 });
 
 test('none: only lo exists, /etc/hosts names the sandbox, ports are refused', async () => {
-  const r = expectExit(await runHutch(['run', '--network', 'none', '--hostname', 'solo', '--', 'sh', '-c', 'ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1; grep solo /etc/hosts']));
-  const lines = r.stdout.trim().split('\n').map((l) => l.trim());
+  const r = expectExit(
+    await runHutch([
+      'run',
+      '--network',
+      'none',
+      '--hostname',
+      'solo',
+      '--',
+      'sh',
+      '-c',
+      'ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1; grep solo /etc/hosts',
+    ]),
+  );
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim());
   assert.equal(lines.slice(0, 3), ['lo', 'lo', '127.0.1.1\tsolo'], r.stdout);
   const p = await runHutch(['run', '--network', 'none', '-p', '8080:80', '--', 'true']);
   assert.is(p.code, 125);
@@ -34,7 +49,7 @@ test('none: only lo exists, /etc/hosts names the sandbox, ports are refused', as
   assert.match(p.stderr, /--network slirp/);
 });
 
-test('-P publishes the profile\'s exposed ports (and --expose) on free 127.0.0.1 ports', async () => {
+test("-P publishes the profile's exposed ports (and --expose) on free 127.0.0.1 ports", async () => {
   const s = await startServer(fixtures, 'slirp4netns', ['--profile', 'dev-server', '-w', '/', '--expose', '9000', '-P'], ['tcp:3000', 'tcp:9000']);
   try {
     const r = expectExit(await runHutch(['port', s.name]));

@@ -163,7 +163,7 @@ for (const driver of DRIVERS) {
     for (const p of [`/etc/${m}`, `/usr/${m}`, `/${m}`]) assert.not.ok(fs.existsSync(p), `${p} reached the host`);
     assert.ok(fs.existsSync('/etc/hostname'), 'the host file is untouched');
     const again = expectExit(await run([], `test -e /etc/${m} && echo leaked; test -e /etc/hostname && echo clean`));
-    assert.is(again.stdout, 'clean\n', 'a second sandbox sees none of the first one\'s changes');
+    assert.is(again.stdout, 'clean\n', "a second sandbox sees none of the first one's changes");
   });
 
   t('host root: the home directory is hidden', async () => {
@@ -264,12 +264,18 @@ for (const driver of DRIVERS) {
       assert.equal(snapshot(root), lower);
       assert.is(fs.readFileSync(path.join(bind, 'f'), 'utf8'), 'b\n');
       const upper = fs.existsSync(path.join(keep, 'upper')) ? snapshot(path.join(keep, 'upper')) : [];
-      assert.not.ok(contentOf(upper).some((p) => /^(bind|vol|scratch|data)\/./.test(p)), `mounts on top or a refused write reached the upper layer: ${upper}`);
+      assert.not.ok(
+        contentOf(upper).some((p) => /^(bind|vol|scratch|data)\/./.test(p)),
+        `mounts on top or a refused write reached the upper layer: ${upper}`,
+      );
       // Read-write again, the same bind and volume: their contents, not the upper layer's.
       const again = expectExit(await run([...common, '--keep', keep], 'cat /bind/f /vol/f; ls /scratch | wc -l'));
       assert.is(again.stdout, 'b\nv\n0\n', describe(again));
       const upper2 = snapshot(path.join(keep, 'upper'));
-      assert.not.ok(contentOf(upper2).some((p) => /^(bind|vol)\/./.test(p)), `a volume's content is in the upper layer: ${upper2}`);
+      assert.not.ok(
+        contentOf(upper2).some((p) => /^(bind|vol)\/./.test(p)),
+        `a volume's content is in the upper layer: ${upper2}`,
+      );
       expectExit(await runHutch(['volume', 'rm', vol]));
     },
     noBusybox,
@@ -279,7 +285,19 @@ for (const driver of DRIVERS) {
 
   t(`SIGKILL to hutch leaves no process, mount or state dir behind${declared.usesDaemon ? ' (the daemon ran outside the sandbox)' : ''}`, async () => {
     const name = `sk${process.pid}${driver.length}`;
-    const child = spawnHutch(['run', '--network', 'none', '--storage-driver', driver, '--name', name, '--', 'sh', '-c', 'echo x > /etc/f; echo ready; exec sleep 60']);
+    const child = spawnHutch([
+      'run',
+      '--network',
+      'none',
+      '--storage-driver',
+      driver,
+      '--name',
+      name,
+      '--',
+      'sh',
+      '-c',
+      'echo x > /etc/f; echo ready; exec sleep 60',
+    ]);
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     await waitFor(() => out.includes('ready'), 15_000, { what: 'ready' });
@@ -328,11 +346,18 @@ for (const driver of DRIVERS) {
       const before = layers.map((l) => listing(path.join(store, l.slice(7), 'root')));
       const m = mark();
       const r = expectExit(
-        await run(['--rootfs', 'image:contract-oci'], `ls /L 2>&1; echo x > /usr/${m}; echo y > /etc/hutch-fixture; rm /etc/skel/.hutch-only; mv /etc/skel /etc/skel2; echo ok`),
+        await run(
+          ['--rootfs', 'image:contract-oci'],
+          `ls /L 2>&1; echo x > /usr/${m}; echo y > /etc/hutch-fixture; rm /etc/skel/.hutch-only; mv /etc/skel /etc/skel2; echo ok`,
+        ),
       );
       assert.match(r.stdout, /No such file or directory\nok\n$/, describe(r));
       for (const l of layers) assert.not.ok(fs.existsSync(path.join(store, l.slice(7), 'root', 'usr', m)), `a write reached layer ${l}`);
-      assert.equal(layers.map((l) => listing(path.join(store, l.slice(7), 'root'))), before, 'a stored layer changed');
+      assert.equal(
+        layers.map((l) => listing(path.join(store, l.slice(7), 'root'))),
+        before,
+        'a stored layer changed',
+      );
       const again = expectExit(await run(['--rootfs', 'image:contract-oci'], `test -e /usr/${m} && echo LEAK; cat /etc/hutch-fixture; ls -A /etc/skel`));
       assert.is(again.stdout, 'made by umoci\n.hutch-only\n', 'a second sandbox sees the image as it was');
     },
@@ -345,7 +370,8 @@ for (const driver of DRIVERS) {
       await ociImage();
       // Both write, then look while the other one runs (each sleeps a second after its writes).
       const script = (me: string) => `echo ${me} > /srv/${me}; touch /usr/bin/${me}; sleep 1; echo $(ls /srv) $(ls /usr/bin | grep -x -e a -e b)`;
-      const start = (me: string) => spawnHutch(['run', '--network', 'none', '--storage-driver', driver, '--rootfs', 'image:contract-oci', '--', 'sh', '-c', script(me)]);
+      const start = (me: string) =>
+        spawnHutch(['run', '--network', 'none', '--storage-driver', driver, '--rootfs', 'image:contract-oci', '--', 'sh', '-c', script(me)]);
       const out = (c: ReturnType<typeof start>) =>
         new Promise<string>((resolve) => {
           let s = '';

@@ -8,7 +8,11 @@ import { describe, expectExit, runHutch } from '../lib/hutch';
 
 test('auto: the dry run names the driver it picked and why', async () => {
   const r = expectExit(await runHutch(['run', '--network', 'none', '--dry-run', '--', 'true']));
-  assert.match(r.stdout, /^# storage driver: (overlay \(kernel overlayfs works in a user namespace\)|fuse-overlayfs \(kernel overlayfs unusable in a user namespace\))$/m, describe(r));
+  assert.match(
+    r.stdout,
+    /^# storage driver: (overlay \(kernel overlayfs works in a user namespace\)|fuse-overlayfs \(kernel overlayfs unusable in a user namespace\))$/m,
+    describe(r),
+  );
   const pinned = expectExit(await runHutch(['run', '--network', 'none', '--storage-driver', 'fuse-overlayfs', '--dry-run', '--', 'true']));
   assert.match(pinned.stdout, /^# storage driver: fuse-overlayfs \(requested\)$/m, describe(pinned));
 });

@@ -154,7 +154,13 @@ test('a dir: root is one overlay, and the home directory is not hidden (it is no
   const p = assemble(spec({ rootfs: 'dir:/etc' }));
   const l = lines(p);
   const at = l.indexOf('base\t/tmp');
-  assert.equal(l.slice(at, at + 5), ['base\t/tmp', 'mkdir\t/up\t755', 'mkdir\t/up/upper\t755', 'mkdir\t/up/work\t700', 'overlay\t/newroot\t/oldroot/etc\t/up/upper\t/up/work']);
+  assert.equal(l.slice(at, at + 5), [
+    'base\t/tmp',
+    'mkdir\t/up\t755',
+    'mkdir\t/up/upper\t755',
+    'mkdir\t/up/work\t700',
+    'overlay\t/newroot\t/oldroot/etc\t/up/upper\t/up/work',
+  ]);
   assert.ok(!l.some((x) => x.includes('/newroot/home/u')));
   assert.ok(!l.some((x) => x.startsWith('remount-ro')));
   await valid(p, 'dir root');
@@ -217,7 +223,7 @@ test('masks and home: none in the plan', async () => {
 
 // ------------------------------------------------------------ user mounts
 
-test('user mounts: binds, volumes, tmpfs; a read-write bind gives hutch\'s own files back read-only', async () => {
+test("user mounts: binds, volumes, tmpfs; a read-write bind gives hutch's own files back read-only", async () => {
   const host: Host = { facts: { protectedFiles: ['/etc/hutch/helper', '/etcetera/x', FAKE_HELPER, FAKE_CLI] } };
   const p = assemble(spec({ volumes: ['/etc:/cfg', '/usr:/u:ro', 'data:/data'], tmpfs: ['/t'] }), host);
   const l = lines(p);
@@ -240,7 +246,12 @@ knownBug("-v /:/host gives hutch's own files back read-only at /host/... (not /h
   // cut off, so the read-only bind lands on /newroot/hosthome/u/... and the
   // real /host/home/u/.local/bin/hutch stays writable.
   const p = assemble(spec({ volumes: ['/:/host'] }), { facts: { protectedFiles: [FAKE_CLI] } });
-  assert.ok(lines(p).includes(`bind\t/oldroot${FAKE_CLI}\t/newroot/host${FAKE_CLI}\tro`), lines(p).filter((x) => x.includes(FAKE_CLI)).join(' | '));
+  assert.ok(
+    lines(p).includes(`bind\t/oldroot${FAKE_CLI}\t/newroot/host${FAKE_CLI}\tro`),
+    lines(p)
+      .filter((x) => x.includes(FAKE_CLI))
+      .join(' | '),
+  );
 });
 
 test('bind sources are checked against HostFacts.fs, not this machine', async () => {
@@ -275,7 +286,10 @@ test('--read-only on the host root: each plain overlay read-only, except what a 
 // ------------------------------------------------------------ /etc/hosts and /etc/resolv.conf
 
 test('etc files: hosts and resolv.conf contents', () => {
-  assert.is(hostsFile('box', '10.0.2.100'), '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\tbox\n');
+  assert.is(
+    hostsFile('box', '10.0.2.100'),
+    '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\tbox\n',
+  );
   assert.is(hostsFile('box', '10.0.2.100', '10.0.2.2').split('\n')[4], '10.0.2.2\thost.hutch.internal host.containers.internal');
   assert.is(
     resolvConf('10.0.2.3', 'slirp4netns', 'nameserver 127.0.0.53\nsearch example.org\n options edns0 trust-ad\ndomain x\n'),
@@ -313,7 +327,9 @@ test('etc files: written to the scratch tmpfs, bound read-only, following symlin
     symlinkSync('hosts', join(root, 'etc', 'hosts'));
     const q = assemble(s, { setup: { etcFiles: { hosts, resolvConf: resolv } } });
     assert.equal(
-      ops(q, 'bind').filter((a) => a[0].startsWith('/hutch-etc/')).map((a) => a[1]),
+      ops(q, 'bind')
+        .filter((a) => a[0].startsWith('/hutch-etc/'))
+        .map((a) => a[1]),
       ['/newroot/etc/hosts', '/newroot/etc/static/resolv.conf'],
     );
   } finally {
@@ -332,8 +348,12 @@ knownBug('etc files of an image root follow the symlinks of the image, not of th
     mkdirSync(join(store, 'top', 'root', 'etc'), { recursive: true });
     symlinkSync('resolv.real', join(store, 'top', 'root', 'etc', 'resolv.conf'));
     const resolv = resolvConf('10.0.2.3', 'slirp4netns');
-    const p = assemble(spec({ rootfs: 'image:x' }), { setup: { imageLayers: { store, ids: ['top'] }, etcFiles: { hosts: hostsFile('t', '10.0.2.100'), resolvConf: resolv } } });
-    const dest = ops(p, 'bind').filter((a) => a[0] === '/hutch-etc/resolv.conf').map((a) => a[1]);
+    const p = assemble(spec({ rootfs: 'image:x' }), {
+      setup: { imageLayers: { store, ids: ['top'] }, etcFiles: { hosts: hostsFile('t', '10.0.2.100'), resolvConf: resolv } },
+    });
+    const dest = ops(p, 'bind')
+      .filter((a) => a[0] === '/hutch-etc/resolv.conf')
+      .map((a) => a[1]);
     assert.equal(dest, ['/newroot/etc/resolv.real']);
   } finally {
     rmSync(store, { recursive: true, force: true });

@@ -138,7 +138,11 @@ for (const c of CASES) {
     assert.ok(existsSync(file), `${file} is missing: run UPDATE_GOLDEN=1 npm test -- --tier unit test/unit/golden.test.ts`);
     const golden = readFileSync(file, 'utf8');
     // fixture: a line diff on failure.
-    assert.fixture(text, golden, `${c.file}.plan differs from the assembled plan (${firstDifference(text, golden)}); if the change is intended: UPDATE_GOLDEN=1 npm test -- --tier unit test/unit/golden.test.ts`);
+    assert.fixture(
+      text,
+      golden,
+      `${c.file}.plan differs from the assembled plan (${firstDifference(text, golden)}); if the change is intended: UPDATE_GOLDEN=1 npm test -- --tier unit test/unit/golden.test.ts`,
+    );
     const r = await helperCheck(golden);
     assert.is(r.code, 0, `hutch-helper check refused ${c.file}.plan: ${r.stderr}`);
     assert.is(r.stderr, '');
@@ -220,20 +224,32 @@ test('golden plans: the key decisions are visible in the text', async () => {
   // dir: root on a plain host: own id only, no time namespace, no sync point, the host's network, read-only root.
   const plain = plans.get('dir-root-plain-host')!;
   assert.ok(has('dir-root-plain-host', 'overlay\t/newroot\t/oldroot/srv\t/up/upper\t/up/work'));
-  assert.equal(plain.filter((l) => l.startsWith('uidmap\t') || l.startsWith('newuidmap')), ['uidmap\t0\t1000\t1']);
-  assert.equal(plain.filter((l) => l.startsWith('unshare\t')), ['unshare\tipc,uts', 'unshare\tpid,cgroup']);
+  assert.equal(
+    plain.filter((l) => l.startsWith('uidmap\t') || l.startsWith('newuidmap')),
+    ['uidmap\t0\t1000\t1'],
+  );
+  assert.equal(
+    plain.filter((l) => l.startsWith('unshare\t')),
+    ['unshare\tipc,uts', 'unshare\tpid,cgroup'],
+  );
   assert.ok(!has('dir-root-plain-host', 'sync') && !has('dir-root-plain-host', 'report') && !has('dir-root-plain-host', 'lo-up'));
   assert.ok(has('dir-root-plain-host', 'remount-root-ro'));
   assert.ok(!plain.some((l) => l.startsWith('remount-ro\t')), 'a dir root is one overlay: the final remount covers it');
 });
 
 test('golden plans: one file per case, no stale ones; every built-in profile has one', () => {
-  const files = readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.plan')).sort();
+  const files = readdirSync(GOLDEN_DIR)
+    .filter((f) => f.endsWith('.plan'))
+    .sort();
   assert.equal(files, CASES.map((c) => `${c.file}.plan`).sort());
   const builtins = readdirSync(join(repoRoot(), 'sandbox-profiles'))
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.slice(0, -'.yaml'.length));
-  for (const b of builtins) assert.ok(CASES.some((c) => c.file === b && c.profile === b), `sandbox-profiles/${b}.yaml has no golden plan`);
+  for (const b of builtins)
+    assert.ok(
+      CASES.some((c) => c.file === b && c.profile === b),
+      `sandbox-profiles/${b}.yaml has no golden plan`,
+    );
 });
 
 test.run();

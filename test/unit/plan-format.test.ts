@@ -104,7 +104,15 @@ test('formatPlan: header, TAB-separated fields, notes as # comments before their
   );
   assert.is(
     formatPlan(plan, false),
-    ['# hutch helper plan v1', 'cleanup\t/run/x', 'uidmap\t0\t1000\t1', 'file\t/newroot/etc/motd\t644\t', 'exec\tsh\t-c\tprintf "%25s\\n" a%09b', 'end', ''].join('\n'),
+    [
+      '# hutch helper plan v1',
+      'cleanup\t/run/x',
+      'uidmap\t0\t1000\t1',
+      'file\t/newroot/etc/motd\t644\t',
+      'exec\tsh\t-c\tprintf "%25s\\n" a%09b',
+      'end',
+      '',
+    ].join('\n'),
   );
 });
 
@@ -194,15 +202,28 @@ test('round trip: the helper decodes fields back to the original bytes', async (
   // `caps` echoes an unknown name (after decoding) in its error: an oracle
   // for what the helper read. Names of up to 40 bytes without commas.
   for (const s of ['%', '%25', '%0A%', 'a\tb', 'x\ny', 'c\rr', 'ünï✓', '#', 'end', '\nend\n', ' sp ', '\\']) {
-    const text = formatPlan(new PlanBuilder().add({ op: 'caps', caps: ['CHOWN', s] }).add({ op: 'exec', argv: ['sh'] }).build());
+    const text = formatPlan(
+      new PlanBuilder()
+        .add({ op: 'caps', caps: ['CHOWN', s] })
+        .add({ op: 'exec', argv: ['sh'] })
+        .build(),
+    );
     const r = await helperCheck(text);
     assert.is(r.code, 125, JSON.stringify(s));
-    assert.ok(r.stderr.startsWith(`hutch: invalid plan: unknown capability '${s}' (op 2: caps CHOWN,${escapeField(s)})`), `${JSON.stringify(s)}: ${JSON.stringify(r.stderr)}`);
+    assert.ok(
+      r.stderr.startsWith(`hutch: invalid plan: unknown capability '${s}' (op 2: caps CHOWN,${escapeField(s)})`),
+      `${JSON.stringify(s)}: ${JSON.stringify(r.stderr)}`,
+    );
   }
 });
 
 test('the helper counts comment lines: an error names the op by its line in formatPlan output', async () => {
-  const b = new PlanBuilder().note('one\ntwo').add({ op: 'caps', caps: [] }).note('three').add({ op: 'mkdir', path: 'relative', mode: 0o755 }).add({ op: 'exec', argv: ['sh'] });
+  const b = new PlanBuilder()
+    .note('one\ntwo')
+    .add({ op: 'caps', caps: [] })
+    .note('three')
+    .add({ op: 'mkdir', path: 'relative', mode: 0o755 })
+    .add({ op: 'exec', argv: ['sh'] });
   const r = await helperCheck(formatPlan(b.build()));
   assert.is(r.code, 125);
   // header (1), two note lines (2, 3), caps (4), note (5), mkdir (6)
@@ -255,7 +276,12 @@ knownBug('a NUL byte in a field never yields a plan the helper accepts (formatPl
   // (YAML "\0"): `command: [sh, -c, "echo a\0rm -rf x"]` runs `echo a`.
   let text: string;
   try {
-    text = formatPlan(new PlanBuilder().add({ op: 'caps', caps: [] }).add({ op: 'exec', argv: ['sh', '-c', 'echo a\0rm -rf x'] }).build());
+    text = formatPlan(
+      new PlanBuilder()
+        .add({ op: 'caps', caps: [] })
+        .add({ op: 'exec', argv: ['sh', '-c', 'echo a\0rm -rf x'] })
+        .build(),
+    );
   } catch {
     return; // refusing to format it is a fix too
   }

@@ -27,7 +27,14 @@ function spec(profile: string, o: Partial<SpecOverrides> = {}, ctx = fakeResolve
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
-const PASSED_ENV = { TERM: 'xterm-256color', LANG: 'en_US.UTF-8', LC_TIME: 'de_DE.UTF-8', LC_PAPER: 'de_DE.UTF-8', TZ: 'Europe/Berlin', COLORTERM: 'truecolor' };
+const PASSED_ENV = {
+  TERM: 'xterm-256color',
+  LANG: 'en_US.UTF-8',
+  LC_TIME: 'de_DE.UTF-8',
+  LC_PAPER: 'de_DE.UTF-8',
+  TZ: 'Europe/Berlin',
+  COLORTERM: 'truecolor',
+};
 const NO_LIMITS = { deviceReadBps: [], deviceWriteBps: [], mode: 'warn' };
 const G = 1024 ** 3;
 
@@ -119,12 +126,15 @@ test('ci: the cwd at /work, strict limits with a timeout', () => {
   assert.equal(spec('ci', {}, fakeResolveContext({ cwd: '/etc' })).mounts, [{ type: 'bind', source: '/etc', target: '/work', readOnly: false }]);
 });
 
-test('seccomp: the default list of the host\'s architecture; x86_64-only names only there', () => {
+test("seccomp: the default list of the host's architecture; x86_64-only names only there", () => {
   assert.ok(DEFAULT_SECCOMP_DENY.includes('bpf'));
   assert.ok(DEFAULT_SECCOMP_DENY.includes('io_uring_setup'));
   assert.ok(X64_ONLY_SECCOMP.every((n) => DEFAULT_SECCOMP_DENY.includes(n)));
   const arm = spec('default', {}, fakeResolveContext({ arch: 'arm64' })).seccompDeny;
-  assert.equal(arm, DEFAULT_SECCOMP_DENY.filter((n) => !X64_ONLY_SECCOMP.includes(n)));
+  assert.equal(
+    arm,
+    DEFAULT_SECCOMP_DENY.filter((n) => !X64_ONLY_SECCOMP.includes(n)),
+  );
   assert.equal(spec('default', { securityOpt: ['seccomp=unconfined'] }).seccompDeny, []);
   assert.equal(spec('default', { securityOpt: ['seccomp=unconfined', 'seccomp:default'] }).seccompDeny, DEFAULT_SECCOMP_DENY);
 });
@@ -314,7 +324,14 @@ test('image defaults: env, workdir, entrypoint + cmd, USER, exposed ports under 
   const seen: string[] = [];
   const image = (name: string): ImageDefaults => {
     seen.push(name);
-    return { env: { NODE_VERSION: '20', PATH: '/img/bin' }, workdir: '/app', entrypoint: ['docker-entrypoint.sh'], cmd: ['node'], expose: ['3000/tcp'], user: 'node' };
+    return {
+      env: { NODE_VERSION: '20', PATH: '/img/bin' },
+      workdir: '/app',
+      entrypoint: ['docker-entrypoint.sh'],
+      cmd: ['node'],
+      expose: ['3000/tcp'],
+      user: 'node',
+    };
   };
   const ctx = fakeResolveContext({ image });
   const s = spec('default', { rootfs: 'image:node' }, ctx);
@@ -332,13 +349,17 @@ test('image defaults: env, workdir, entrypoint + cmd, USER, exposed ports under 
   assert.is(spec('ci', { rootfs: 'image:node' }, ctx).workdir, '/app');
 });
 
-knownBug('image without a command: a built-in profile\'s generic /bin/sh yields to the image\'s ENTRYPOINT + CMD (as its workdir does)', 'src/spec/resolve.ts:135-141 (imageCommand) and :237', () => {
-  // default.yaml sets `command: [/bin/sh]`, so with every built-in profile the
-  // image's CMD is never used and its ENTRYPOINT is dropped, while with
-  // arguments the ENTRYPOINT is kept: `hutch run --rootfs image:node` runs
-  // /bin/sh, `hutch run --rootfs image:node bash` runs docker-entrypoint.sh bash.
-  const image = (): ImageDefaults => ({ env: {}, workdir: '/app', entrypoint: ['docker-entrypoint.sh'], cmd: ['node'], expose: [] });
-  assert.equal(spec('default', { rootfs: 'image:node' }, fakeResolveContext({ image })).command, ['docker-entrypoint.sh', 'node']);
-});
+knownBug(
+  "image without a command: a built-in profile's generic /bin/sh yields to the image's ENTRYPOINT + CMD (as its workdir does)",
+  'src/spec/resolve.ts:135-141 (imageCommand) and :237',
+  () => {
+    // default.yaml sets `command: [/bin/sh]`, so with every built-in profile the
+    // image's CMD is never used and its ENTRYPOINT is dropped, while with
+    // arguments the ENTRYPOINT is kept: `hutch run --rootfs image:node` runs
+    // /bin/sh, `hutch run --rootfs image:node bash` runs docker-entrypoint.sh bash.
+    const image = (): ImageDefaults => ({ env: {}, workdir: '/app', entrypoint: ['docker-entrypoint.sh'], cmd: ['node'], expose: [] });
+    assert.equal(spec('default', { rootfs: 'image:node' }, fakeResolveContext({ image })).command, ['docker-entrypoint.sh', 'node']);
+  },
+);
 
 test.run();
