@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describe, expectExit, isRoot, runCmd, runHutch, spawnHutch, tmpDir, waitFor } from '../lib/hutch';
-import { dataDir, debianFixtures, fixtureSuite, DRIVERS, fixture, importImage, onImage, subStart } from '../fixtures/debian';
+import { dataDir, debianFixtures, fixtureSuite, fixture, importImage, onImage, subStart } from '../fixtures/debian';
 
 // Skipped, with the reason, when the Debian fixtures are missing.
 const test = fixtureSuite(uvuTest);
@@ -79,7 +79,8 @@ for (const [kind, src] of [
   ['OCI layout tar', 'oci.tar'],
   ['docker save tar (skopeo docker-archive)', 'docker.tar'],
 ] as const) {
-  test(`${kind}: 2 layers, whiteouts honoured, config applied, on both storage drivers`, async () => {
+  // Each storage driver showing an image root (whiteouts, config) is the storage contract (storage-contract.test.ts).
+  test(`${kind}: 2 layers, whiteouts honoured, config applied`, async () => {
     const name = `oci-${src.replace('.', '-')}`;
     await importImage(fixture(src), name);
     const layers = await layersOf(name);
@@ -87,19 +88,15 @@ for (const [kind, src] of [
     const cfg = JSON.parse(expectExit(await runHutch(['image', 'inspect', name])).stdout).config;
     assert.ok(cfg.env.includes('HUTCH_FIXTURE=oci'), JSON.stringify(cfg));
     assert.equal(cfg.exposedPorts, ['8080/tcp']);
-    for (const driver of DRIVERS) {
-      const r = expectExit(
-        await onImage(
-          name,
-          'pwd; echo "$HUTCH_FIXTURE"; cat /etc/hutch-fixture; ls -A /etc/skel | tr "\\n" " "; echo; ' +
-            'for p in /etc/issue.net /usr/share/doc/dpkg /etc/skel/.bashrc; do test -e $p && echo "VISIBLE $p"; done; apt-get --version | head -1',
-          '--storage-driver',
-          driver,
-        ),
-      );
-      assert.is(r.stdout, `/srv\noci\nmade by umoci\n.hutch-only \napt ${r.stdout.split('apt ')[1]}`, `${driver}: ${describe(r)}`);
-      assert.not.match(r.stdout, /VISIBLE/);
-    }
+    const r = expectExit(
+      await onImage(
+        name,
+        'pwd; echo "$HUTCH_FIXTURE"; cat /etc/hutch-fixture; ls -A /etc/skel | tr "\\n" " "; echo; ' +
+          'for p in /etc/issue.net /usr/share/doc/dpkg /etc/skel/.bashrc; do test -e $p && echo "VISIBLE $p"; done; apt-get --version | head -1',
+      ),
+    );
+    assert.is(r.stdout, `/srv\noci\nmade by umoci\n.hutch-only \napt ${r.stdout.split('apt ')[1]}`, describe(r));
+    assert.not.match(r.stdout, /VISIBLE/);
   });
 }
 
@@ -109,12 +106,12 @@ test('the three OCI forms share their layers with each other (stored once)', asy
   assert.equal(await layersOf('oci-docker-tar'), a);
 });
 
-test('two sandboxes of one image share the lower layers (mountinfo) and keep their writes apart', async () => {
+// Writes kept apart, and kept away from the layers, on every driver: storage-contract.test.ts.
+test('two sandboxes of one image share the lower layers (mountinfo); running sandboxes add no layers', async () => {
   const before = fs.readdirSync(path.join(dataDir(), 'layers')).sort();
-  const script = (me: string) =>
-    `grep " / / " /proc/self/mountinfo; echo ${me} > /srv/${me}; touch /usr/bin/${me}; while [ ! -e /dev/shm/go ] && [ $((i+=1)) -lt 100 ]; do sleep 0.05; done; ls /srv | tr "\\n" " "`;
-  const a = spawnHutch(['run', '--network', 'none', '--rootfs', 'image:oci-oci', '--', 'sh', '-c', `${script('a')}; sleep 0.5`]);
-  const b = spawnHutch(['run', '--network', 'none', '--rootfs', 'image:oci-oci', '--', 'sh', '-c', `${script('b')}; sleep 0.5`]);
+  const script = 'grep " / / " /proc/self/mountinfo; sleep 0.5';
+  const a = spawnHutch(['run', '--network', 'none', '--rootfs', 'image:oci-oci', '--', 'sh', '-c', script]);
+  const b = spawnHutch(['run', '--network', 'none', '--rootfs', 'image:oci-oci', '--', 'sh', '-c', script]);
   const out = (c: typeof a) =>
     new Promise<string>((resolve) => {
       let s = '';
@@ -127,21 +124,13 @@ test('two sandboxes of one image share the lower layers (mountinfo) and keep the
   assert.ok(lower(oa), oa);
   assert.is(lower(oa), lower(ob), 'same lower layers');
   assert.is(lower(oa)!.split(':').length, 2);
-  assert.ok(oa.trim().endsWith('a'), `a sees only its own write: ${oa}`);
-  assert.ok(ob.trim().endsWith('b'), `b sees only its own write: ${ob}`);
   assert.is(upper(oa), '/up/upper', 'a private upper on the sandbox scratch tmpfs');
   assert.equal(fs.readdirSync(path.join(dataDir(), 'layers')).sort(), before, 'running sandboxes add no layers');
-  const again = expectExit(await onImage('oci-oci', 'ls /srv | wc -l; test -e /usr/bin/a && echo LEAK || echo clean'));
-  assert.is(again.stdout, '0\nclean\n', 'nothing written by a sandbox reaches the image');
 });
 
-test('layers are read-only on disk and unreachable from a sandbox', async () => {
+test('layers are read-only on disk', async () => {
   const [l] = await layersOf('oci-oci');
-  const dir = path.join(dataDir(), 'layers', l.slice(7));
-  assert.is(fs.statSync(dir).mode & 0o777, 0o500);
-  const r = expectExit(await onImage('oci-oci', 'ls /L 2>&1; echo x > /usr/x; echo ok'));
-  assert.match(r.stdout, /No such file or directory\nok\n$/, describe(r));
-  assert.not.ok(fs.existsSync(path.join(dir, 'root/usr/x')));
+  assert.is(fs.statSync(path.join(dataDir(), 'layers', l.slice(7))).mode & 0o777, 0o500);
 });
 
 test('a corrupt blob is refused by its digest and nothing is registered', async () => {

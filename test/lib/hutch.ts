@@ -297,9 +297,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-type TestFn = (name: string, fn: () => unknown) => void;
+type TestBody = () => void | Promise<void>;
+type TestFn = (name: string, fn: TestBody) => void;
 interface Registrar extends TestFn {
-  skip: (...args: unknown[]) => void;
+  skip: (name: string, fn: TestBody) => void;
 }
 
 /**
@@ -307,7 +308,7 @@ interface Registrar extends TestFn {
  * (counted in the runner's `N skipped`) with the reason printed, e.g.
  *   testIf(test, hasCommand('slirp4netns'), 'slirp port forward', async () => {...}, 'no slirp4netns')
  */
-export function testIf(t: Registrar, condition: unknown, name: string, fn: () => unknown, reason = 'condition not met'): void {
+export function testIf(t: Registrar, condition: unknown, name: string, fn: TestBody, reason = 'condition not met'): void {
   if (condition) t(name, fn);
   else {
     process.stdout.write(`  skip: ${name}: ${reason}\n`);

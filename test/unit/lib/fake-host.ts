@@ -1,31 +1,26 @@
 // Fake host facts for the pure core's unit tests: one fixed user, fixed XDG
-// paths, a fixed subordinate id map, a fixed listing of the host's `/`.
-// Nothing here reads this machine. Everything that *does* still depend on
-// the host (because src/ reads it today) is listed in HOST_DEPENDENCIES, so
-// the tests can be adapted in one place once host facts become an explicit
-// input of src/.
+// paths, a fixed subordinate id map, a fixed listing of the host's `/`, a
+// fake file system (HostFs) and a fixed architecture. Nothing here reads
+// this machine: resolveSpec(profile, flags, fakeResolveContext()) and
+// assemblePlan(spec, fakeHostFacts(), fakeSetup(name)) are pure functions of
+// what is written below. What src/ still reads from the host by itself is
+// listed in HOST_DEPENDENCIES.
 
 import type { IdentityInfo } from '../../../src/host/ids';
 import type { HutchPaths } from '../../../src/host/paths';
 import type { TopLevelEntry } from '../../../src/host/host-scan';
-import { hostFs } from '../../../src/host/facts';
+import type { HostFacts, HostFs } from '../../../src/host/facts';
 import type { ResolveContext, SpecOverrides } from '../../../src/spec/resolve';
+import type { SandboxSetup } from '../../../src/sandbox/assemble';
+import { overlayDriver } from '../../../src/rootfs/overlay';
 
 /**
- * Where src/ still reads the host during resolveSpec/assemblePlan (as of
- * this writing), and how these tests stay deterministic anyway:
- *  - profile `mounts: [.:/work]` resolve `.` against ctx.cwd, and
- *    assemblePlan checks existsSync(bind source): FAKE_CWD is /tmp, which
- *    exists on every Linux machine;
- *  - `--rootfs dir:PATH` statSync()s PATH: tests use /etc or a temp dir;
- *  - `--env-file` / profile envFile are read from disk: tests write temp files;
- *  - DEFAULT_SECCOMP_DENY depends on process.arch (src/spec/seccomp.ts): the
- *    golden plans replace it with its arch-independent part (PORTABLE_SECCOMP);
+ * Where src/ still reads the host during resolveSpec/assemblePlan, outside
+ * HostFacts (as of this writing), and how these tests stay deterministic:
  *  - etcFileOps (src/net/etc-files.ts) lstat()s /etc/hosts and
- *    /etc/resolv.conf of the *host* root to follow symlinks: the golden plans
- *    carry no etc files; the symlink logic is tested against a temp `dir:` root;
- *  - parseDeviceRate statSync()s the device: tested with a block device of
- *    this machine when one exists.
+ *    /etc/resolv.conf under the root's lower directory (the *host's* / for a
+ *    host root) to follow symlinks: the golden plans carry no etc files; the
+ *    symlink logic is tested against a temp `dir:` root.
  */
 export const HOST_DEPENDENCIES = 'see the comment above HOST_DEPENDENCIES in test/unit/lib/fake-host.ts';
 
@@ -33,7 +28,7 @@ export const FAKE_UID = 1000;
 export const FAKE_GID = 1000;
 export const FAKE_USER = 'u';
 export const FAKE_HOME = '/home/u';
-/** Exists on every Linux machine (bind sources must exist, see above). */
+/** A directory of the fake file system (FAKE_DIRS). */
 export const FAKE_CWD = '/tmp';
 
 /** The host environment the fake user runs hutch in. */
@@ -55,8 +50,44 @@ export const FAKE_ENV: Record<string, string> = {
   DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus',
 };
 
+/** Directories of the fake host (bind sources and `dir:` roots must exist). */
+export const FAKE_DIRS = ['/', '/etc', '/tmp', '/usr', '/srv', '/opt', '/home', FAKE_HOME, '/home/u/proj', '/var'];
+
+export interface FakeFsContent {
+  dirs?: readonly string[];
+  /** Regular files and their text (env files). */
+  files?: Readonly<Record<string, string>>;
+  /** Block devices and their numbers (--device-read-bps). */
+  devices?: Readonly<Record<string, { major: number; minor: number }>>;
+}
+
+/** A HostFs answering from `content` (added to FAKE_DIRS), the OS's messages imitated. */
+export function fakeFs(content: FakeFsContent = {}): HostFs {
+  const dirs = new Set([...FAKE_DIRS, ...(content.dirs ?? [])]);
+  const files = content.files ?? {};
+  const devices = content.devices ?? {};
+  const enoent = (call: string, path: string) => Object.assign(new Error(`ENOENT: no such file or directory, ${call} '${path}'`), { code: 'ENOENT' });
+  return {
+    isDir: (path) => dirs.has(path),
+    exists: (path) => dirs.has(path) || path in files || path in devices,
+    readText(path) {
+      if (path in files) return files[path];
+      if (dirs.has(path)) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR' });
+      throw enoent('open', path);
+    },
+    blockDevice(path) {
+      if (path in devices) return devices[path];
+      if (path in files || dirs.has(path)) return undefined;
+      throw enoent('stat', path);
+    },
+  };
+}
+
+/** The architecture of the fake host: decides the default seccomp list (src/spec/seccomp.ts). */
+export const FAKE_ARCH = 'x64';
+
 export function fakeResolveContext(extra: Partial<ResolveContext> = {}): ResolveContext {
-  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, arch: process.arch, fs: hostFs, ...extra };
+  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, arch: FAKE_ARCH, fs: fakeFs(), ...extra };
 }
 
 /** SpecOverrides with nothing given (what `hutch run` with no flags produces), plus `o`. */
@@ -145,10 +176,32 @@ export function fakeHostTop(): TopLevelEntry[] {
 export const FAKE_HELPER = '/home/u/.cache/hutch/helper-1/hutch-helper';
 export const FAKE_CLI = '/home/u/.local/bin/hutch';
 
-/** The system calls DEFAULT_SECCOMP_DENY adds on x86_64 only (src/spec/seccomp.ts). */
+/** The HostFacts gatherHostFacts() would give on the fake host (time namespace, subordinate ids). */
+export function fakeHostFacts(o: Partial<HostFacts> = {}): HostFacts {
+  return {
+    env: { ...FAKE_ENV },
+    cwd: FAKE_CWD,
+    arch: FAKE_ARCH,
+    ids: fakeIds(),
+    paths: fakePaths(),
+    helper: FAKE_HELPER,
+    protectedFiles: [FAKE_HELPER, FAKE_CLI],
+    hasTimeNamespace: true,
+    hostTop: fakeHostTop(),
+    fs: fakeFs(),
+    ...o,
+  };
+}
+
+/** What `hutch run` decides for sandbox `name` before assembling: kernel overlay, a sync point. */
+export function fakeSetup(name: string, o: Partial<SandboxSetup> = {}, paths: HutchPaths = fakePaths()): SandboxSetup {
+  return { sandboxDir: `${paths.stateDir}/${name}`, storage: overlayDriver, syncBeforeStart: true, ...o };
+}
+
+/** The system calls defaultSeccompDeny('x64') adds on x86_64 only (src/spec/seccomp.ts). */
 export const X64_ONLY_SECCOMP = ['iopl', 'ioperm', 'uselib', 'ustat', 'sysfs', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module', 'nfsservctl'];
 
-/** DEFAULT_SECCOMP_DENY without the arch-specific names: the same on every build machine. */
+/** The deny list without the x86_64-only names: what the helper of every build machine knows. */
 export function portableSeccomp(list: string[]): string[] {
   return list.filter((s) => !X64_ONLY_SECCOMP.includes(s));
 }

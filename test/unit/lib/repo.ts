@@ -1,8 +1,9 @@
 // The repository the unit tests run against, the built helper, and
 // `hutch-helper check` (plan on fd 3, helper-c/PLAN.md "Invocation").
 
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** $HUTCH_REPO (set by test/run.mjs), else the checkout around the cwd. */
@@ -41,4 +42,19 @@ export function helperCheck(text: string | Buffer): Promise<CheckResult> {
     fd3.on('error', () => {});
     fd3.end(text);
   });
+}
+
+/** The same with the plan in a regular file on fd 3 (allowed for check), synchronously. */
+export function helperCheckSync(text: string | Buffer): CheckResult {
+  const dir = mkdtempSync(join(tmpdir(), 'hutch-plan-'));
+  const file = join(dir, 'plan');
+  writeFileSync(file, text);
+  const fd = openSync(file, 'r');
+  try {
+    const r = spawnSync(helperBinary(), ['check'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+    return { code: r.status, stderr: r.stderr };
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

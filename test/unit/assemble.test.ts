@@ -1,0 +1,363 @@
+// SandboxSpec + HostFacts + SandboxSetup -> plan (src/sandbox/assemble.ts and
+// the modules it calls), for the host variants the golden plans do not
+// cover. The host is the fake one (test/unit/lib/fake-host.ts); every plan
+// assembled here is also fed to `hutch-helper check`.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadProfile } from '../../src/profile/index';
+import { resolveSpec, type ResolveContext, type SpecOverrides } from '../../src/spec/resolve';
+import { assemblePlan, hiddenPaths, type SandboxSetup } from '../../src/sandbox/assemble';
+import { fuseOverlayfsDriver } from '../../src/rootfs/fuse-overlayfs';
+import { formatPlan, type Plan } from '../../src/helper/plan';
+import { fieldsOf, type OpName } from '../../src/helper/ops';
+import type { HostFacts } from '../../src/host/facts';
+import { hostsFile, resolvConf } from '../../src/net/etc-files';
+import type { SandboxSpec } from '../../src/spec/types';
+import {
+  FAKE_CLI,
+  FAKE_CWD,
+  FAKE_ENV,
+  FAKE_HELPER,
+  fakeFs,
+  fakeHostFacts,
+  fakeIdsWithoutSubids,
+  fakePaths,
+  fakeResolveContext,
+  fakeSetup,
+  noOverrides,
+} from './lib/fake-host';
+import { helperCheck } from './lib/repo';
+import { knownBug } from './lib/known-bug';
+import { fails } from './lib/fails';
+
+const DEFAULT = await loadProfile('builtin:default', { cwd: FAKE_CWD, env: FAKE_ENV });
+const UNTRUSTED = await loadProfile('builtin:untrusted', { cwd: FAKE_CWD, env: FAKE_ENV });
+
+function spec(o: Partial<SpecOverrides> = {}, profile = DEFAULT, ctx: ResolveContext = fakeResolveContext()): SandboxSpec {
+  return resolveSpec(profile, noOverrides({ name: 't', ...o }), ctx);
+}
+
+interface Host {
+  facts?: Partial<HostFacts>;
+  setup?: Partial<SandboxSetup>;
+}
+
+/** The plan of sandbox `t` on the fake host, with `h` changed. */
+function assemble(s: SandboxSpec, h: Host = {}): Plan {
+  return assemblePlan(s, fakeHostFacts(h.facts), fakeSetup('t', h.setup));
+}
+
+/** Plan lines without comments, fields joined by TAB (not escaped). */
+const lines = (p: Plan) => p.ops.map((o) => [o.op, ...fieldsOf(o)].join('\t'));
+/** The fields of every `op` in the plan. */
+const ops = (p: Plan, op: OpName) => p.ops.filter((o) => o.op === op).map(fieldsOf);
+const noteTexts = (p: Plan) => [...p.notes.values()];
+
+async function valid(p: Plan, what: string): Promise<void> {
+  const r = await helperCheck(formatPlan(p));
+  assert.is(r.code, 0, `${what}: hutch-helper check refused the plan: ${r.stderr}`);
+}
+
+// ------------------------------------------------------------ identity and namespaces
+
+test('without subordinate ids: one map line each, no newuidmap, the reason in a note', async () => {
+  const p = assemble(spec(), { facts: { ids: fakeIdsWithoutSubids() } });
+  assert.equal(ops(p, 'uidmap'), [['0', '1000', '1']]);
+  assert.equal(ops(p, 'gidmap'), [['0', '1000', '1']]);
+  assert.equal(ops(p, 'newuidmap'), []);
+  assert.ok(noteTexts(p).includes('user namespace: uid 1000 -> 0 only (no range for u in /etc/subuid)'));
+  await valid(p, 'no subids');
+});
+
+test('namespaces: network host shares the net namespace; no sync point; no time namespace', async () => {
+  const s = spec({ network: 'host' });
+  const p = assemble(s, { facts: { hasTimeNamespace: false }, setup: { syncBeforeStart: false } });
+  assert.equal(ops(p, 'unshare'), [['ipc,uts'], ['pid,cgroup']]);
+  assert.equal(ops(p, 'report'), []);
+  assert.equal(ops(p, 'sync'), []);
+  assert.equal(ops(p, 'lo-up'), []);
+  const l = lines(p);
+  assert.equal(l.slice(0, 9), [
+    'cleanup\t/run/user/1000/hutch/t',
+    'uidmap\t0\t1000\t1',
+    'uidmap\t1\t100000\t65536',
+    'gidmap\t0\t1000\t1',
+    'gidmap\t1\t100000\t65536',
+    'newuidmap\t/usr/bin/newuidmap',
+    'newgidmap\t/usr/bin/newgidmap',
+    'userns',
+    'unshare\tipc,uts',
+  ]);
+  await valid(p, 'network host');
+  // none and slirp both get their own network namespace with lo up.
+  for (const network of ['none', 'slirp', 'pasta']) {
+    const q = assemble(spec({ network }));
+    assert.equal(ops(q, 'unshare'), [['ipc,uts,net'], ['pid,cgroup,time']], network);
+    assert.equal(ops(q, 'lo-up'), [[]], network);
+  }
+});
+
+test('the tail of every plan: hostname, pivot, environment, caps, seccomp, exec last', () => {
+  const p = assemble(spec({ command: ['id', '-u'], user: 'nobody' }, UNTRUSTED));
+  const l = lines(p);
+  const from = l.indexOf('hostname\tt');
+  assert.ok(from > 0);
+  const seccomp = l.find((x) => x.startsWith('seccomp\t'))!;
+  assert.equal(l.slice(from), [
+    'hostname\tt',
+    'lo-up',
+    'pivot\t/newroot',
+    'clearenv',
+    'env\tPATH\t/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'env\tHOME\t/root',
+    'env\tcontainer\thutch',
+    'env\tTERM\txterm-256color',
+    'env\tLANG\ten_US.UTF-8',
+    'chdir\t/',
+    'setsid',
+    'no-new-privs',
+    'caps\t-',
+    'user\tnobody',
+    seccomp,
+    'exec\tid\t-u',
+  ]);
+  // seccomp: unconfined drops the op.
+  const q = assemble(spec({ securityOpt: ['seccomp=unconfined'] }));
+  assert.equal(ops(q, 'seccomp'), []);
+});
+
+// ------------------------------------------------------------ storage drivers and roots
+
+test('fuse-overlayfs: a daemon in the monitor, the merged mount bound as the root', async () => {
+  const host: Host = { setup: { storage: fuseOverlayfsDriver('/usr/bin/fuse-overlayfs') } };
+  const p = assemble(spec(), host);
+  const dir = '/run/user/1000/hutch/t';
+  assert.equal(ops(p, 'unshare'), [['mount,ipc,uts,net'], ['pid,cgroup,time']]);
+  assert.equal(ops(p, 'daemon'), [
+    [`${dir}/merged`, '/usr/bin/fuse-overlayfs', '-f', '-o', `lowerdir=/,upperdir=${dir}/upper/upper,workdir=${dir}/upper/work,allow_other`, `${dir}/merged`],
+  ]);
+  const l = lines(p);
+  assert.is(l[l.indexOf('base\t/tmp') + 1], `bind\t/oldroot${dir}/merged\t/newroot\trw`);
+  assert.equal(ops(p, 'overlay'), []);
+  await valid(p, 'fuse-overlayfs');
+  // --keep: the upper layer goes to the kept directory.
+  const k = assemble(spec({ keep: '/tmp' }), host);
+  assert.equal(ops(k, 'daemon')[0][4], 'lowerdir=/,upperdir=/tmp/upper,workdir=/tmp/work,allow_other');
+  await valid(k, 'fuse-overlayfs --keep');
+});
+
+test('a dir: root is one overlay, and the home directory is not hidden (it is not the host)', async () => {
+  const p = assemble(spec({ rootfs: 'dir:/etc' }));
+  const l = lines(p);
+  const at = l.indexOf('base\t/tmp');
+  assert.equal(l.slice(at, at + 5), [
+    'base\t/tmp',
+    'mkdir\t/up\t755',
+    'mkdir\t/up/upper\t755',
+    'mkdir\t/up/work\t700',
+    'overlay\t/newroot\t/oldroot/etc\t/up/upper\t/up/work',
+  ]);
+  assert.ok(!l.some((x) => x.includes('/newroot/home/u')));
+  assert.ok(!l.some((x) => x.startsWith('remount-ro')));
+  await valid(p, 'dir root');
+  // --read-only on a dir root: only the root itself after the pivot.
+  const r = assemble(spec({ rootfs: 'dir:/etc', readOnly: true }));
+  assert.equal(ops(r, 'remount-ro'), []);
+  assert.equal(ops(r, 'remount-root-ro'), [[]]);
+});
+
+test('image layers: the store bound at /L, one overlay of the layers top first, base last', async () => {
+  const store = '/home/u/.local/share/hutch/layers';
+  const host: Host = { setup: { imageLayers: { store, ids: ['aaa', 'bbb'], base: '/srv/a:b,c' } } };
+  const p = assemble(spec({ rootfs: 'image:alpine' }), host);
+  const l = lines(p);
+  const at = l.indexOf('base\t/tmp');
+  assert.equal(l.slice(at, at + 6), [
+    'base\t/tmp',
+    'mkdir\t/up\t755',
+    `bind\t/oldroot${store}\t/L\tro`,
+    'mkdir\t/up/upper\t755',
+    'mkdir\t/up/work\t700',
+    'overlay\t/newroot\t/L/aaa/root:/L/bbb/root:/oldroot/srv/a\\:b\\,c\t/up/upper\t/up/work',
+  ]);
+  assert.ok(noteTexts(p).includes('root: image alpine: overlay of 2 shared read-only layers (top first) and a private upper layer'));
+  await valid(p, 'image layers');
+  // Too many layers for one page of mount options.
+  const ids = Array.from({ length: 100 }, (_, i) => i.toString(16).padStart(64, '0'));
+  const e = fails(() => assemble(spec({ rootfs: 'image:big' }), { setup: { imageLayers: { store, ids } } }));
+  assert.match(e.message, /^image big: 100 layers do not fit in one overlay mount \(\d+ > 4095 bytes of options\)$/);
+  // An image root without resolved layers is a programming error, not a user error.
+  assert.throws(() => assemble(spec({ rootfs: 'image:alpine' })), /internal: image alpine without resolved layers/);
+});
+
+// ------------------------------------------------------------ what is hidden
+
+test('hiddenPaths: home as a tmpfs; hutch dirs and hide entries masked unless already hidden', () => {
+  const paths = fakePaths({ dataDir: '/srv/hutch-data', cacheDir: '/var/cache/hutch', configDir: '/home/u/.config/hutch', sessionBus: '/var/run/bus' });
+  const host = fakeHostFacts({ paths });
+  const dir = '/run/user/1000/hutch/t';
+  const s = { ...spec(), hide: ['/opt/secret', '/srv/hutch-data/sub', '/home/u/x', 'relative', '/tmp/x', '/run/y'] };
+  assert.equal(hiddenPaths(s, host, dir), { tmpfsHome: '/home/u', masks: ['/srv/hutch-data', '/var/cache/hutch', '/var/run/bus', '/opt/secret'] });
+  assert.equal(hiddenPaths({ ...s, rootfs: { kind: 'dir', path: '/etc' } }, host, dir), { masks: [] });
+  // No false prefix matches: /home/uu is not under /home/u, /tmpx not under /tmp.
+  assert.equal(hiddenPaths({ ...spec(), hide: ['/home/uu', '/tmpx'] }, fakeHostFacts(), dir), { tmpfsHome: '/home/u', masks: ['/home/uu', '/tmpx'] });
+  // A sandbox dir outside the runtime dir (XDG_RUNTIME_DIR elsewhere) is masked too.
+  assert.equal(hiddenPaths(spec(), fakeHostFacts({ paths: fakePaths({ stateDir: '/var/lib/hutch' }) }), '/var/lib/hutch/t'), {
+    tmpfsHome: '/home/u',
+    masks: ['/var/lib/hutch'],
+  });
+});
+
+test('masks and home: none in the plan', async () => {
+  const s = { ...spec(), hide: ['/opt/secret'], home: 'none' as const };
+  const p = assemble(s);
+  assert.equal(ops(p, 'mask').slice(0, 1), [['/newroot/opt/secret']]);
+  assert.ok(noteTexts(p).includes("hide hutch's own directories and the session bus"));
+  assert.equal(ops(p, 'remount-ro'), [['/newroot/home/u', 'self']]);
+  await valid(p, 'masks, home none');
+});
+
+// ------------------------------------------------------------ user mounts
+
+test("user mounts: binds, volumes, tmpfs; a read-write bind gives hutch's own files back read-only", async () => {
+  const host: Host = { facts: { protectedFiles: ['/etc/hutch/helper', '/etcetera/x', FAKE_HELPER, FAKE_CLI] } };
+  const p = assemble(spec({ volumes: ['/etc:/cfg', '/usr:/u:ro', 'data:/data'], tmpfs: ['/t'] }), host);
+  const l = lines(p);
+  const at = l.indexOf('bind\t/oldroot/etc\t/newroot/cfg\trw,rec');
+  assert.ok(at > 0);
+  assert.equal(l.slice(at, at + 6), [
+    'bind\t/oldroot/etc\t/newroot/cfg\trw,rec',
+    'bind\t/oldroot/etc/hutch/helper\t/newroot/cfg/hutch/helper\tro',
+    'bind\t/oldroot/usr\t/newroot/u\tro,rec',
+    'bind\t/oldroot/home/u/.local/share/hutch/volumes/data/_data\t/newroot/data\trw,rec',
+    'mkdir\t/newroot/t\t1777',
+    'tmpfs\t/newroot/t\t1777',
+  ]);
+  assert.ok(noteTexts(p).includes("hutch's own file /etc/hutch/helper stays read-only inside"));
+  await valid(p, 'user mounts');
+});
+
+knownBug("-v /:/host gives hutch's own files back read-only at /host/... (not /hostPATH)", 'src/sandbox/assemble.ts:170 (protectOwnFiles)', () => {
+  // inside = target + f.slice(source.length): with source "/" the slash is
+  // cut off, so the read-only bind lands on /newroot/hosthome/u/... and the
+  // real /host/home/u/.local/bin/hutch stays writable.
+  const p = assemble(spec({ volumes: ['/:/host'] }), { facts: { protectedFiles: [FAKE_CLI] } });
+  assert.ok(
+    lines(p).includes(`bind\t/oldroot${FAKE_CLI}\t/newroot/host${FAKE_CLI}\tro`),
+    lines(p)
+      .filter((x) => x.includes(FAKE_CLI))
+      .join(' | '),
+  );
+});
+
+test('bind sources are checked against HostFacts.fs, not this machine', async () => {
+  // /home/u/proj exists on the fake host only; /etc exists on this machine but not on the second fake.
+  const p = assemble(spec({ volumes: ['/home/u/proj:/src'] }));
+  assert.ok(lines(p).includes('bind\t/oldroot/home/u/proj\t/newroot/src\trw,rec'));
+  await valid(p, 'bind from the fake host');
+  const bare = { ...fakeFs(), exists: (x: string) => x === '/home/u/proj' };
+  assert.is(fails(() => assemble(spec({ volumes: ['/etc:/cfg'] }), { facts: { fs: bare } })).message, 'bind mount source /etc does not exist');
+});
+
+test('a bind source that does not exist is an error naming the mount', () => {
+  const e = fails(() => assemble(spec({ volumes: ['/nonexistent-hutch-src:/x:ro'] })));
+  assert.is(e.message, 'bind mount source /nonexistent-hutch-src does not exist');
+  assert.is(e.hint, 'create it first, or fix the mount "/nonexistent-hutch-src:/x"');
+});
+
+test('--read-only on the host root: each plain overlay read-only, except what a mount covers', () => {
+  const p = assemble(spec({ readOnly: true, volumes: ['/tmp:/opt'] }));
+  assert.equal(ops(p, 'remount-ro'), [
+    ['/newroot/boot', 'self'],
+    ['/newroot/etc', 'self'],
+    ['/newroot/media', 'self'],
+    ['/newroot/mnt', 'self'],
+    ['/newroot/srv', 'self'],
+    ['/newroot/usr', 'self'],
+  ]);
+  const l = lines(p);
+  assert.ok(l.indexOf('remount-root-ro') === l.indexOf('pivot\t/newroot') + 1);
+});
+
+// ------------------------------------------------------------ /etc/hosts and /etc/resolv.conf
+
+test('etc files: hosts and resolv.conf contents', () => {
+  assert.is(
+    hostsFile('box', '10.0.2.100'),
+    '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\tbox\n',
+  );
+  assert.is(hostsFile('box', '10.0.2.100', '10.0.2.2').split('\n')[4], '10.0.2.2\thost.hutch.internal host.containers.internal');
+  assert.is(
+    resolvConf('10.0.2.3', 'slirp4netns', 'nameserver 127.0.0.53\nsearch example.org\n options edns0 trust-ad\ndomain x\n'),
+    "# written by hutch: DNS goes through slirp4netns's forwarder\nnameserver 10.0.2.3\nsearch example.org\noptions edns0 trust-ad\ndomain x\n",
+  );
+});
+
+test('etc files: written to the scratch tmpfs, bound read-only, following symlinks inside the root', async () => {
+  // A `dir:` root of our own, so no file of this host is involved.
+  const root = mkdtempSync(join(tmpdir(), 'hutch-root-'));
+  try {
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc', 'hosts'), '');
+    symlinkSync('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc', 'resolv.conf'));
+    const s = spec({ rootfs: `dir:${root}` }, DEFAULT, fakeResolveContext({ fs: fakeFs({ dirs: [root] }) }));
+    const hosts = hostsFile('t', '10.0.2.100');
+    const resolv = resolvConf('10.0.2.3', 'pasta');
+    const p = assemble(s, { setup: { etcFiles: { hosts, resolvConf: resolv } } });
+    assert.equal(ops(p, 'file'), [
+      ['/hutch-etc/hosts', '644', hosts],
+      ['/hutch-etc/resolv.conf', '644', resolv],
+    ]);
+    const binds = ops(p, 'bind').filter((a) => a[0].startsWith('/hutch-etc/'));
+    assert.equal(binds, [
+      ['/hutch-etc/hosts', '/newroot/etc/hosts', 'ro'],
+      ['/hutch-etc/resolv.conf', '/newroot/run/systemd/resolve/stub-resolv.conf', 'ro'],
+    ]);
+    // The multi-line contents are escaped on one line each.
+    assert.ok(formatPlan(p).includes(`file\t/hutch-etc/hosts\t644\t# written by hutch for this sandbox%0A127.0.0.1%09localhost%0A`));
+    await valid(p, 'etc files');
+    // An absolute link is resolved inside the root too; a loop stops.
+    rmSync(join(root, 'etc', 'resolv.conf'));
+    symlinkSync('/etc/static/resolv.conf', join(root, 'etc', 'resolv.conf'));
+    rmSync(join(root, 'etc', 'hosts'));
+    symlinkSync('hosts', join(root, 'etc', 'hosts'));
+    const q = assemble(s, { setup: { etcFiles: { hosts, resolvConf: resolv } } });
+    assert.equal(
+      ops(q, 'bind')
+        .filter((a) => a[0].startsWith('/hutch-etc/'))
+        .map((a) => a[1]),
+      ['/newroot/etc/hosts', '/newroot/etc/static/resolv.conf'],
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+knownBug('etc files of an image root follow the symlinks of the image, not of the host', 'src/net/etc-files.ts:75 (lowerRoot is / for image roots)', () => {
+  // etcFileOps resolves /etc/resolv.conf inside spec.rootfs.path for a dir:
+  // root and inside the *host's* / for everything else: with an image whose
+  // /etc/resolv.conf is a link (here to resolv.real), the bind goes to
+  // whatever the host's /etc/resolv.conf is or points to (systemd-resolved:
+  // /run/systemd/resolve/stub-resolv.conf, a path the image does not have).
+  const store = mkdtempSync(join(tmpdir(), 'hutch-layers-'));
+  try {
+    mkdirSync(join(store, 'top', 'root', 'etc'), { recursive: true });
+    symlinkSync('resolv.real', join(store, 'top', 'root', 'etc', 'resolv.conf'));
+    const resolv = resolvConf('10.0.2.3', 'slirp4netns');
+    const p = assemble(spec({ rootfs: 'image:x' }), {
+      setup: { imageLayers: { store, ids: ['top'] }, etcFiles: { hosts: hostsFile('t', '10.0.2.100'), resolvConf: resolv } },
+    });
+    const dest = ops(p, 'bind')
+      .filter((a) => a[0] === '/hutch-etc/resolv.conf')
+      .map((a) => a[1]);
+    assert.equal(dest, ['/newroot/etc/resolv.real']);
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+});
+
+test.run();
