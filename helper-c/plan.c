@@ -88,12 +88,13 @@ static int word_index(const char *item, size_t len, const char *const *words, in
 	return -1;
 }
 
+/* Upper-case only: PLAN.md names exactly %25 %09 %0A %0D, and one spelling
+ * per byte keeps the plan text canonical (what --dry-run shows is what runs). */
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c |= 0x20;
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+	return (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
 }
 
 /* In-place decode of the four escapes %25 %09 %0A %0D; anything else that

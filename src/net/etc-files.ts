@@ -55,31 +55,37 @@ export function etcFilesFor(spec: SandboxSpec, net?: { layout: NetLayout; driver
   };
 }
 
-/** `/etc/NAME` inside the root filesystem at `lowerRoot`, following symlinks within that root. */
-export function etcPathInRoot(lowerRoot: string, name: string): string {
+/** `/etc/NAME` inside a root made of `lowerRoots` (top first, as overlayfs stacks them), following symlinks within that root. */
+export function etcPathInRoot(lowerRoots: string | readonly string[], name: string): string {
+  const roots = typeof lowerRoots === 'string' ? [lowerRoots] : lowerRoots;
   let p = `/etc/${name}`;
   for (let hops = 0; hops < 8; hops++) {
-    let target: string;
-    try {
-      if (!lstatSync(posix.join(lowerRoot, p)).isSymbolicLink()) return p;
-      target = readlinkSync(posix.join(lowerRoot, p));
-    } catch {
-      return p;
+    // The top-most layer that has the path decides what it is (whiteouts aside).
+    let target: string | undefined;
+    let found = false;
+    for (const root of roots) {
+      try {
+        const st = lstatSync(posix.join(root, p));
+        found = true;
+        if (st.isSymbolicLink()) target = readlinkSync(posix.join(root, p));
+        break;
+      } catch {}
     }
+    if (!found || target === undefined) return p;
     p = posix.resolve(posix.dirname(p), target);
   }
   return `/etc/${name}`;
 }
 
-export function etcFileOps(b: PlanBuilder, files: EtcFiles, spec: SandboxSpec): void {
-  const lowerRoot = spec.rootfs.kind === 'dir' ? spec.rootfs.path : '/';
+/** `lowerRoots`: the root filesystem's layers on the host, top first (the host's `/`, a dir: root, or an image's layer dirs). */
+export function etcFileOps(b: PlanBuilder, files: EtcFiles, lowerRoots: readonly string[]): void {
   const entries: [string, string | undefined][] = [
     ['hosts', files.hosts],
     ['resolv.conf', files.resolvConf],
   ];
   for (const [name, content] of entries) {
     if (content === undefined) continue;
-    const inside = etcPathInRoot(lowerRoot, name);
+    const inside = etcPathInRoot(lowerRoots, name);
     // A user mount of the file (or of its directory) wins: it comes later in the plan.
     b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
     b.add({ op: 'file', path: `${SCRATCH}/${name}`, mode: 0o644, content: content });

@@ -46,6 +46,15 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>
   };
 }
 
+/** The root filesystem's lower layers as host paths, top first. */
+function lowerRootsOf(spec: SandboxSpec, setup: SandboxSetup): string[] {
+  if (setup.imageLayers) {
+    const { store, ids, base } = setup.imageLayers;
+    return [...ids.map((id) => `${store}/${id}/root`), ...(base ? [base] : [])];
+  }
+  return [spec.rootfs.kind === 'dir' ? spec.rootfs.path : '/'];
+}
+
 function isUnder(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
@@ -123,7 +132,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
-  if (setup.etcFiles) etcFileOps(b, setup.etcFiles, spec);
+  if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup));
   userMountOps(b, spec, host);
   procMaskOps(b);
 
