@@ -6,6 +6,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { HutchError } from '../util/errors';
+import { installHint } from '../host/fixes';
 import type { IdentityInfo } from '../host/ids';
 import { findExecutable } from '../host/which';
 import { userNamespaceOps } from './identity';
@@ -23,9 +24,9 @@ export function maxMappedId(ranges: IdentityInfo['uidMap']): number {
   return Math.max(...ranges.map((r) => r.inside + r.count - 1));
 }
 
-export function toolPath(name: string): string {
+export function toolPath(name: 'tar' | 'xz' | 'zstd' | 'sync'): string {
   const p = findExecutable(name, process.env);
-  if (!p) throw new HutchError(`${name} is not installed`, { hint: `install it (Debian/Ubuntu: apt install ${name === 'zstd' ? 'zstd' : name === 'xz' ? 'xz-utils' : name})` });
+  if (!p) throw new HutchError(`${name} is not installed`, { hint: installHint(name) });
   return p;
 }
 

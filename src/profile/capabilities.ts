@@ -1,7 +1,7 @@
 // Capability helpers for profiles. Names: util/caps (linux/capability.h order,
 // upper-case without CAP_, index = bit number).
 
-import { CAPABILITIES } from '../util/caps';
+import { CAPABILITIES, capabilitySpelling } from '../util/caps';
 
 export { CAPABILITIES };
 
@@ -15,10 +15,8 @@ export const DEFAULT_CAPABILITIES: readonly Capability[] = [
 
 const INDEX = new Map<string, number>(CAPABILITIES.map((c, i) => [c, i]));
 
-/** `cap_net_raw`, `CAP_NET_RAW`, `net_raw` -> `NET_RAW` (not checked). */
-export function normaliseCapability(name: string): string {
-  return name.trim().toUpperCase().replace(/^CAP_/, '');
-}
+/** `cap_net_raw`, `CAP_NET_RAW`, `net_raw` -> `NET_RAW` (not checked; util/caps owns the spelling). */
+export const normaliseCapability = capabilitySpelling;
 
 export function isCapability(name: string): name is Capability {
   return INDEX.has(name);

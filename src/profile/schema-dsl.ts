@@ -12,7 +12,9 @@
 
 import { HutchError, type SourceLocation } from '../util/errors';
 import { didYouMean, suggest } from '../util/suggest';
-import { parseDuration as parseDurationOrThrow, parseSize as parseSizeOrThrow } from '../util/units';
+import { formatDuration, parseDuration as parseDurationOrThrow, parseSize as parseSizeOrThrow } from '../util/units';
+
+export { formatDuration };
 import { describeNode, locOf, scalarText, type PMap, type PNode } from './node';
 
 export type JsonSchema = { [key: string]: unknown };
@@ -294,7 +296,6 @@ class SizeSchema extends Schema<number> {
 }
 
 const DURATION_RE = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
-const DURATION_FACTORS: [string, number][] = [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]];
 
 /** `1h30m`, `90s`, `500ms` -> milliseconds (util/units; a bare number means seconds); undefined if malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -305,19 +306,6 @@ export function parseDuration(text: string): number | undefined {
   }
 }
 
-/** Milliseconds -> `1h30m`, `90s`, `500ms`. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  let out = '';
-  let rest = ms;
-  for (const [u, f] of DURATION_FACTORS) {
-    if (rest >= f) {
-      out += `${Math.floor(rest / f)}${u}`;
-      rest %= f;
-    }
-  }
-  return out;
-}
 
 class DurationSchema extends Schema<number> {
   readonly accepts = SCALAR;

@@ -12,9 +12,14 @@ export const CAPABILITIES = [
   'CHECKPOINT_RESTORE',
 ] as const;
 
+/** `cap_net_raw`, `CAP_NET_RAW`, ` net_raw` -> `NET_RAW` (the spelling only, not checked). */
+export function capabilitySpelling(name: string): string {
+  return name.trim().toUpperCase().replace(/^CAP_/, '');
+}
+
 /** `cap_net_raw`, `NET_RAW`, `CAP_NET_RAW` -> `NET_RAW`; anything else is an error naming `what`. */
 export function normalizeCap(raw: string, what: string): string {
-  const name = raw.toUpperCase().replace(/^CAP_/, '');
+  const name = capabilitySpelling(raw);
   if ((CAPABILITIES as readonly string[]).includes(name)) return name;
   const near = suggest(name, [...CAPABILITIES]);
   throw new HutchError(`${what}: unknown capability "${raw}"`, {

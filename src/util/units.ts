@@ -29,3 +29,34 @@ export function parseDuration(text: string, what: string): number {
   }
   return Math.round(total);
 }
+
+/** Bytes -> `512 MiB`, `1.5 GiB` (1024-based); null is "unlimited", undefined or NaN "-". */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null) return 'unlimited';
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  const text = i === 0 ? String(v) : v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1);
+  return `${text} ${units[i]}`;
+}
+
+const DURATION_FACTORS: [string, number][] = [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]];
+
+/** Milliseconds -> `1h30m`, `90s` as `1m30s`, `500ms`: the syntax parseDuration reads. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let out = '';
+  let rest = ms;
+  for (const [u, f] of DURATION_FACTORS) {
+    if (rest >= f) {
+      out += `${Math.floor(rest / f)}${u}`;
+      rest %= f;
+    }
+  }
+  return out;
+}

@@ -1,7 +1,9 @@
-// Limits on this host tier (hybrid cgroups: cpu, memory, pids in v1, a v2
-// tree without them): hutch must say so once and run, or refuse with
-// --limits strict / the ci profile, never ignore a limit silently. The real
-// enforcement is tested in a cgroup v2 guest (test/vm/cgroup.test.ts).
+// Limits on a host that cannot enforce them (hybrid cgroups: cpu, memory,
+// pids bound to v1, a v2 tree without them, as on these CI machines): hutch
+// must say so once and run, or refuse with --limits strict / the ci profile,
+// never ignore a limit silently. Those tests are skipped, with the reason, on
+// a host whose cgroup v2 has the controllers; the real enforcement is tested
+// in a cgroup v2 guest (test/vm/cgroup.test.ts) wherever this runs.
 // Also: flag validation, the --timeout fallback, the report, ps/stats/pause.
 
 import fs from 'node:fs';
@@ -24,11 +26,14 @@ function v1Controllers(): string[] {
 }
 const hybrid = v1Controllers().includes('memory');
 
-test('this host is hybrid: the limits tests below are written for it', () => {
-  assert.ok(hybrid, 'memory is not bound to cgroup v1 here: these host tests expect the hybrid host of DESIGN.md');
-});
+/** A test of the refusals and warnings of a host that cannot enforce limits. */
+function onHybridHost(name: string, fn: () => Promise<void>): void {
+  if (hybrid) return void test(name, fn);
+  console.log(`# SKIP ${name}: memory is not bound to cgroup v1 on this host, so limits can be enforced here (test/vm covers enforcement)`);
+  test.skip(name, fn);
+}
 
-test('warn (default): one clear warning naming the limits, the cause and the fix; the command runs', async () => {
+onHybridHost('warn (default): one clear warning naming the limits, the cause and the fix; the command runs', async () => {
   const r = await run(['--memory', '256m', '--pids-limit', '64', '--cpus', '1', '--', 'sh', '-c', 'echo ran']);
   assert.is(r.code, 0, describe(r));
   assert.is(r.stdout.trim(), 'ran');
@@ -48,7 +53,7 @@ test('no limits asked: no warning', async () => {
   assert.not.match(r.stderr, /warning: limits/);
 });
 
-test('--limits strict refuses with 125 before anything runs', async () => {
+onHybridHost('--limits strict refuses with 125 before anything runs', async () => {
   const dir = tmpDir();
   fs.chmodSync(dir, 0o777);
   const r = await run(['--limits', 'strict', '--memory', '256m', '-v', `${dir}:/out`, '--', 'touch', '/out/ran']);
@@ -58,7 +63,7 @@ test('--limits strict refuses with 125 before anything runs', async () => {
   assert.not.ok(fs.existsSync(path.join(dir, 'ran')), 'the command ran');
 });
 
-test('the ci profile is strict: it refuses here, naming the profile', async () => {
+onHybridHost('the ci profile is strict: it refuses here, naming the profile', async () => {
   const cwd = tmpDir();
   const r = await runHutch(['run', '--profile', 'ci', '--network', 'none', '--', 'true'], { cwd });
   assert.is(r.code, 125, describe(r));
@@ -94,7 +99,7 @@ test('bad values get clear errors naming the flag (125)', async () => {
   }
 });
 
-test('--dry-run shows which limits would be enforced here and why', async () => {
+onHybridHost('--dry-run shows which limits would be enforced here and why', async () => {
   const r = await run(['--dry-run', '--memory', '512m', '--pids-limit', '100', '--timeout', '90s', '--', 'true']);
   assert.is(r.code, 0, describe(r));
   assert.match(r.stdout, /# limit --memory \(memory 512 MiB\): NOT enforced/);
@@ -120,7 +125,7 @@ test('--timeout works without cgroup controllers: the whole pid namespace dies, 
   assert.equal(left, [], 'sleep processes survived the timeout');
 });
 
-test('--report and --summary: exit status, wall time, limits; usage figures or the reason they are missing', async () => {
+onHybridHost('--report and --summary: exit status, wall time, limits; usage figures or the reason they are missing', async () => {
   const file = path.join(tmpDir(), 'report.json');
   const r = await run(['--report', file, '--summary', '--pids-limit', '50', '--', 'sh', '-c', 'sleep 0.3; exit 3']);
   assert.is(r.code, 3, describe(r));
