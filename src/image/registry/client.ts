@@ -16,6 +16,7 @@ import { HutchError } from '../../util/errors';
 import { parseChallenges, type Challenge } from './challenge';
 import type { Credentials } from './credentials';
 import { ACCEPT, MAX_MANIFEST_BYTES } from './manifest';
+import { isLoopback } from './reference';
 import { NetworkError, readBody, Transport } from './transport';
 
 export interface ClientOptions {
@@ -127,6 +128,9 @@ export class RegistryClient {
       throw new HutchError(`${what}: ${this.registry} sent a Bearer challenge without a valid realm URL ("${realm ?? ''}")`);
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new HutchError(`${what}: the token realm ${realm} is not an http(s) URL`);
+    if (url.protocol === 'http:' && this.o.tlsVerify && !isLoopback(url.host)) {
+      throw new HutchError(`${what}: the token realm ${url.origin} is plain HTTP; hutch sends no credentials there`, { hint: 'pass --tls-verify=false if you trust this registry and its network' });
+    }
     if (c.params.service) url.searchParams.set('service', c.params.service);
     const scope = c.params.scope ?? (this.repository ? `repository:${this.repository}:pull` : undefined);
     if (scope) url.searchParams.set('scope', scope); // none for a login's ping: the token only proves the credentials
