@@ -4,9 +4,14 @@ import { HutchError } from '../util/errors';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 export const PULL_FLAGS: FlagDef[] = [
-  { name: 'platform', kind: 'string', valueName: 'OS/ARCH[/VARIANT]', help: "the image of a multi-platform index to pull (default: this machine's, e.g. linux/amd64)" },
-  { name: 'tls-verify', kind: 'bool', help: 'verify the registry\'s TLS certificate (default true; --tls-verify=false also allows plain HTTP)' },
-  { name: 'creds', kind: 'string', valueName: 'USER:PASSWORD', help: 'credentials for this pull only (default: hutch login, podman\'s or docker\'s)' },
+  {
+    name: 'platform',
+    kind: 'string',
+    valueName: 'OS/ARCH[/VARIANT]',
+    help: "the image of a multi-platform index to pull (default: this machine's, e.g. linux/amd64)",
+  },
+  { name: 'tls-verify', kind: 'bool', help: "verify the registry's TLS certificate (default true; --tls-verify=false also allows plain HTTP)" },
+  { name: 'creds', kind: 'string', valueName: 'USER:PASSWORD', help: "credentials for this pull only (default: hutch login, podman's or docker's)" },
   { name: 'quiet', short: 'q', kind: 'bool', help: 'no progress output' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
@@ -54,20 +59,24 @@ const LOGIN_FLAGS: FlagDef[] = [
   { name: 'username', short: 'u', kind: 'string', help: 'user name' },
   { name: 'password', short: 'p', kind: 'string', help: 'password (visible in ps; prefer --password-stdin)' },
   { name: 'password-stdin', kind: 'bool', help: 'read the password from stdin' },
-  { name: 'tls-verify', kind: 'bool', help: 'verify the registry\'s TLS certificate (default true)' },
+  { name: 'tls-verify', kind: 'bool', help: "verify the registry's TLS certificate (default true)" },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export async function loginCommand(argv: string[]): Promise<number> {
   const p = parseArgs(argv, LOGIN_FLAGS, 'login');
   if (flagBool(p, 'help')) {
-    process.stdout.write(`Usage: hutch login [FLAGS] REGISTRY\n\nCheck credentials against REGISTRY and store them (mode 0600) in hutch's auth.json.\n\nFlags:\n${formatFlagHelp(LOGIN_FLAGS)}\n`);
+    process.stdout.write(
+      `Usage: hutch login [FLAGS] REGISTRY\n\nCheck credentials against REGISTRY and store them (mode 0600) in hutch's auth.json.\n\nFlags:\n${formatFlagHelp(LOGIN_FLAGS)}\n`,
+    );
     return 0;
   }
   const registry = p.positionals[0];

@@ -39,7 +39,10 @@ export async function pushBlob(base: string, repo: string, data: Buffer): Promis
 }
 
 export async function pushManifest(base: string, repo: string, ref: string, body: Buffer, mediaType: string): Promise<string> {
-  await ok(await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType } }), `manifest ${repo}:${ref}`);
+  await ok(
+    await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType } }),
+    `manifest ${repo}:${ref}`,
+  );
   return sha256(body);
 }
 
@@ -125,7 +128,13 @@ export async function pushImage(base: string, repo: string, tag: string | undefi
 }
 
 /** A multi-platform index over images pushed to the same repo. */
-export async function pushIndex(base: string, repo: string, tag: string, images: { pushed: { manifestDigest: string; size: number }; arch: string; variant?: string }[], docker = false): Promise<string> {
+export async function pushIndex(
+  base: string,
+  repo: string,
+  tag: string,
+  images: { pushed: { manifestDigest: string; size: number }; arch: string; variant?: string }[],
+  docker = false,
+): Promise<string> {
   const mt = docker ? MT.dockerList : MT.ociIndex;
   const body = Buffer.from(
     JSON.stringify({

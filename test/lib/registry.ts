@@ -71,7 +71,14 @@ export async function startRegistry(o: RegistryOptions = {}): Promise<Registry> 
     lines.push('auth:', '  htpasswd:', '    realm: hutch-test', `    path: ${file}`);
   }
   if (o.token) {
-    lines.push('auth:', '  token:', `    realm: ${o.token.realm}`, `    service: ${o.token.service}`, `    issuer: ${o.token.issuer}`, `    rootcertbundle: ${o.token.certFile}`);
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${o.token.realm}`,
+      `    service: ${o.token.service}`,
+      `    issuer: ${o.token.issuer}`,
+      `    rootcertbundle: ${o.token.certFile}`,
+    );
   }
   const config = path.join(dir, 'config.yml');
   fs.writeFileSync(config, `${lines.join('\n')}\n`);
@@ -103,7 +110,24 @@ export async function selfSigned(cn = '127.0.0.1'): Promise<{ cert: string; key:
   const dir = tmpDir('hutch-cert-');
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
-  const r = await runCmd(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=IP:127.0.0.1,DNS:localhost`]);
+  const r = await runCmd([
+    'openssl',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    `subjectAltName=IP:127.0.0.1,DNS:localhost`,
+  ]);
   if (r.code !== 0) throw new Error(`openssl: ${r.stderr}`);
   return { cert, key };
 }

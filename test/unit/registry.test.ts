@@ -40,7 +40,10 @@ test('a search list is tried in order; library/ only for docker.io', () => {
   assert.equal(qualify('img:1', ['quay.io', 'docker.io']).map(formatReference), ['quay.io/img:1', 'docker.io/library/img:1']);
   assert.equal(parseSearchList('# mine\nunqualified-search-registries = ["quay.io", \'docker.io\']\n[[registry]]\n', 'f'), ['quay.io', 'docker.io']);
   assert.is(parseSearchList('other = 1\n', 'f'), undefined);
-  assert.match(fails(() => parseSearchList('unqualified-search-registries = [quay.io]', 'f.conf')).message, /f\.conf: .*quay\.io is not a quoted registry host/);
+  assert.match(
+    fails(() => parseSearchList('unqualified-search-registries = [quay.io]', 'f.conf')).message,
+    /f\.conf: .*quay\.io is not a quoted registry host/,
+  );
   assert.match(fails(() => qualify('img', [])).message, /names no registry and the search list is empty/);
 });
 
@@ -77,7 +80,10 @@ test('WWW-Authenticate: Bearer and Basic challenges, quoted and bare values, sev
     { scheme: 'basic', params: { realm: 'x' } },
     { scheme: 'bearer', params: { realm: 'https://t/', scope: 'a:b:pull,push' } },
   ]);
-  assert.equal(parseChallenges(['Basic realm=a', 'Bearer realm=b']).map((c) => c.scheme), ['basic', 'bearer']);
+  assert.equal(
+    parseChallenges(['Basic realm=a', 'Bearer realm=b']).map((c) => c.scheme),
+    ['basic', 'bearer'],
+  );
   assert.equal(parseChallenges('Bearer realm="a\\"b", REALM="dup"'), [{ scheme: 'bearer', params: { realm: 'a"b' } }]);
   assert.equal(parseChallenges(undefined), []);
   assert.equal(parseChallenges(''), []);
@@ -97,14 +103,31 @@ const manifest = (o: Record<string, unknown> = {}) =>
 test('manifests: OCI and Docker schema 2, the media type from the body or the Content-Type', () => {
   const m = parseManifest(manifest(), undefined, 'x');
   assert.is(m.kind, 'image');
-  if (m.kind === 'image') assert.equal(m.layers.map((l) => l.compression), ['gzip']);
+  if (m.kind === 'image')
+    assert.equal(
+      m.layers.map((l) => l.compression),
+      ['gzip'],
+    );
   const d = parseManifest(
-    manifest({ mediaType: undefined, config: { mediaType: MT.dockerConfig, digest: D('c'), size: 1 }, layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: `sha512:${'f'.repeat(128)}`, size: 1 }] }),
+    manifest({
+      mediaType: undefined,
+      config: { mediaType: MT.dockerConfig, digest: D('c'), size: 1 },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: `sha512:${'f'.repeat(128)}`, size: 1 }],
+    }),
     `${MT.dockerManifest}; charset=utf-8`,
     'x',
   );
   assert.is(d.mediaType, MT.dockerManifest);
-  const idx = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT.ociManifest, digest: D('a'), size: 5, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }] })), MT.dockerList, 'x');
+  const idx = parseManifest(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: MT.ociManifest, digest: D('a'), size: 5, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }],
+      }),
+    ),
+    MT.dockerList,
+    'x',
+  );
   assert.is(idx.kind, 'index');
   if (idx.kind === 'index') assert.equal(idx.manifests[0].platform, { os: 'linux', architecture: 'arm', variant: 'v7' });
 });
@@ -135,7 +158,12 @@ test('image config: diff_ids checked, platform read', () => {
 });
 
 test('platform choice from an index: os/arch, the variant when asked (arm64 = v8), attestations skipped, a 125 listing what there is', () => {
-  const m = (arch: string, variant?: string, os = 'linux'): Descriptor => ({ mediaType: MT.ociManifest, digest: D(arch.length.toString(16).slice(-1)), size: 1, platform: { os, architecture: arch, ...(variant ? { variant } : {}) } });
+  const m = (arch: string, variant?: string, os = 'linux'): Descriptor => ({
+    mediaType: MT.ociManifest,
+    digest: D(arch.length.toString(16).slice(-1)),
+    size: 1,
+    platform: { os, architecture: arch, ...(variant ? { variant } : {}) },
+  });
   const list = [m('unknown', undefined, 'unknown'), m('amd64'), m('arm', 'v6'), m('arm', 'v7'), m('arm64', 'v8')];
   assert.is(choosePlatform(list, { os: 'linux', architecture: 'amd64' }, 'x'), list[1]);
   assert.is(choosePlatform(list, parsePlatform('linux/arm/v7'), 'x'), list[3]);
@@ -159,7 +187,10 @@ test('token responses, error bodies, Content-Range, backoff', () => {
   assert.is(contentRangeStart('bytes 100-199/200'), 100);
   assert.is(contentRangeStart('bytes 0-9/*'), 0);
   assert.is(contentRangeStart('items 1-2/3'), undefined);
-  assert.equal([0, 1, 2, 3, 10].map((a) => backoffMs(a)), [250, 500, 1000, 2000, 8000]);
+  assert.equal(
+    [0, 1, 2, 3, 10].map((a) => backoffMs(a)),
+    [250, 500, 1000, 2000, 8000],
+  );
   assert.is(backoffMs(0, '3'), 3000);
   assert.is(backoffMs(0, '3600'), 10_000, 'Retry-After capped');
 });
@@ -176,7 +207,10 @@ test('credentials: auth.json entries and --creds', () => {
 /** A small deterministic PRNG (fuzzing is reproducible). */
 function rng(seed: number) {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 function mutate(b: Buffer, r: () => number): Buffer {
@@ -190,7 +224,13 @@ test('fuzz: mutated manifests, configs, challenges and references give a value o
   const r = rng(14);
   const seeds = [
     manifest(),
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: D('a'), size: 5, platform: { os: 'linux', architecture: 'amd64' } }] })),
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociIndex,
+        manifests: [{ mediaType: MT.ociManifest, digest: D('a'), size: 5, platform: { os: 'linux', architecture: 'amd64' } }],
+      }),
+    ),
   ];
   const challenge = Buffer.from('Bearer realm="https://auth/token",service="reg",scope="repository:a/b:pull", Basic realm=x');
   const refs = Buffer.from(`ghcr.io:443/org/img:tag@${D('b')}`);

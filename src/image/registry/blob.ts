@@ -67,7 +67,9 @@ export async function fetchBlob(client: RegistryClient, desc: Descriptor, file: 
           }
           if (got + b.length > desc.size) {
             res.destroy();
-            throw new DigestMismatch(`${what}: blob ${desc.digest} is longer than the ${desc.size} bytes its manifest says`, { hint: 'the registry sent other bytes than the image names; nothing was stored' });
+            throw new DigestMismatch(`${what}: blob ${desc.digest} is longer than the ${desc.size} bytes its manifest says`, {
+              hint: 'the registry sent other bytes than the image names; nothing was stored',
+            });
           }
           writeSync(fd, b, 0, b.length, got);
           hash.update(b);
@@ -78,7 +80,8 @@ export async function fetchBlob(client: RegistryClient, desc: Descriptor, file: 
         break;
       } catch (e) {
         if (e instanceof HutchError) throw e;
-        if (resume + 1 >= (o.resumes ?? 5)) throw new HutchError(`${what}: the download kept breaking (${(e as Error).message})`, { hint: 'check the network and try again' });
+        if (resume + 1 >= (o.resumes ?? 5))
+          throw new HutchError(`${what}: the download kept breaking (${(e as Error).message})`, { hint: 'check the network and try again' });
         const ms = backoffMs(resume);
         o.say?.(`${what}: transfer broke at ${got} of ${desc.size} bytes (${(e as Error).message}); resuming in ${(ms / 1000).toFixed(1)}s`);
         await sleep(ms);

@@ -76,7 +76,9 @@ export class RegistryClient {
           continue;
         }
         if (e instanceof NetworkError) {
-          throw new HutchError(`${what}: cannot reach ${this.registry}: ${e.message}`, { hint: 'check the registry name and your network (a proxy is not used by hutch)' });
+          throw new HutchError(`${what}: cannot reach ${this.registry}: ${e.message}`, {
+            hint: 'check the registry name and your network (a proxy is not used by hutch)',
+          });
         }
         throw e;
       }
@@ -92,7 +94,9 @@ export class RegistryClient {
         res.resume();
         const who = this.o.creds ? `as ${this.o.creds.username} (credentials from ${this.o.creds.from})` : 'anonymously';
         throw new HutchError(`${what}: ${this.registry} refused access ${who} (HTTP ${status})`, {
-          hint: this.o.creds ? 'check the user name and password (hutch login REGISTRY), and that the user may pull this repository' : `log in first: hutch login ${this.registry} (or pass --creds USER:PASSWORD); also check the repository name`,
+          hint: this.o.creds
+            ? 'check the user name and password (hutch login REGISTRY), and that the user may pull this repository'
+            : `log in first: hutch login ${this.registry} (or pass --creds USER:PASSWORD); also check the repository name`,
         });
       }
       if (RETRY_STATUS.has(status) && attempt + 1 < attempts) {
@@ -116,7 +120,9 @@ export class RegistryClient {
       this.basic = true;
       return;
     }
-    throw new HutchError(`${what}: ${this.registry} asks for authentication hutch does not know (${challenges.map((c) => c.scheme).join(', ') || 'no WWW-Authenticate header'})`);
+    throw new HutchError(
+      `${what}: ${this.registry} asks for authentication hutch does not know (${challenges.map((c) => c.scheme).join(', ') || 'no WWW-Authenticate header'})`,
+    );
   }
 
   private async fetchToken(c: Challenge, what: string): Promise<void> {
@@ -129,7 +135,9 @@ export class RegistryClient {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new HutchError(`${what}: the token realm ${realm} is not an http(s) URL`);
     if (url.protocol === 'http:' && this.o.tlsVerify && !isLoopback(url.host)) {
-      throw new HutchError(`${what}: the token realm ${url.origin} is plain HTTP; hutch sends no credentials there`, { hint: 'pass --tls-verify=false if you trust this registry and its network' });
+      throw new HutchError(`${what}: the token realm ${url.origin} is plain HTTP; hutch sends no credentials there`, {
+        hint: 'pass --tls-verify=false if you trust this registry and its network',
+      });
     }
     if (c.params.service) url.searchParams.set('service', c.params.service);
     const scope = c.params.scope ?? (this.repository ? `repository:${this.repository}:pull` : undefined);
@@ -157,9 +165,12 @@ export class RegistryClient {
     const status = res.statusCode ?? 0;
     const body = await readBody(res, 1 << 20, `${what}: token`);
     if (status === 401 || status === 403) {
-      throw new HutchError(`${what}: the token server ${url.host} refused ${this.o.creds ? `the credentials of ${this.o.creds.username} (from ${this.o.creds.from})` : 'an anonymous token'} (HTTP ${status})`, {
-        hint: this.o.creds ? 'check the user name and password (hutch login REGISTRY)' : `log in first: hutch login ${this.registry}`,
-      });
+      throw new HutchError(
+        `${what}: the token server ${url.host} refused ${this.o.creds ? `the credentials of ${this.o.creds.username} (from ${this.o.creds.from})` : 'an anonymous token'} (HTTP ${status})`,
+        {
+          hint: this.o.creds ? 'check the user name and password (hutch login REGISTRY)' : `log in first: hutch login ${this.registry}`,
+        },
+      );
     }
     if (status !== 200) throw new HutchError(`${what}: the token server ${url.host} answered HTTP ${status}`);
     const tok = parseTokenResponse(body);
@@ -183,7 +194,9 @@ export class RegistryClient {
     const algo = ref.startsWith('sha512:') ? 'sha512' : 'sha256';
     const digest = `${algo}:${createHash(algo).update(body).digest('hex')}`;
     if (ref.includes(':') && ref !== digest) {
-      throw new HutchError(`${what}: the manifest ${this.registry} sent does not match its digest (got ${digest})`, { hint: 'the registry or something between it and you changed the bytes; nothing was stored' });
+      throw new HutchError(`${what}: the manifest ${this.registry} sent does not match its digest (got ${digest})`, {
+        hint: 'the registry or something between it and you changed the bytes; nothing was stored',
+      });
     }
     return { body, contentType: res.headers['content-type'], digest };
   }
@@ -221,7 +234,11 @@ export function errorDetail(body: Buffer): string {
   try {
     const j = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
     const e = j.errors?.[0];
-    if (e) return `: ${[e.code, e.message].filter((x) => typeof x === 'string').join(' ').slice(0, 200)}`;
+    if (e)
+      return `: ${[e.code, e.message]
+        .filter((x) => typeof x === 'string')
+        .join(' ')
+        .slice(0, 200)}`;
   } catch {
     /* not the spec's JSON */
   }

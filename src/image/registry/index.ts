@@ -35,13 +35,14 @@ export async function pullWith(text: string, f: PullFlags): Promise<ImageRecord>
 }
 
 function checkRegistry(registry: string): void {
-  let p;
+  let p: ReturnType<typeof parseName> | undefined;
   try {
     p = parseName(`${registry}/x`);
   } catch {
     p = undefined;
   }
-  if (p?.registry !== registry) throw new HutchError(`"${registry}" is not a registry host[:port]`, { hint: 'e.g. hutch login ghcr.io or hutch login localhost:5000' });
+  if (p?.registry !== registry)
+    throw new HutchError(`"${registry}" is not a registry host[:port]`, { hint: 'e.g. hutch login ghcr.io or hutch login localhost:5000' });
 }
 
 export async function loginWith(registry: string, username: string, password: string, tlsVerify: boolean): Promise<string> {
@@ -59,7 +60,9 @@ export function logoutFrom(registry: string): string {
   const ctx = storeContext();
   const files = authFiles(process.env, ctx.ids.home, ctx.paths.configDir);
   if (!removeCredentials(files, registry)) {
-    throw new HutchError(`not logged in to ${registry} (nothing in ${files.own})`, { hint: "credentials in podman's or docker's files are theirs: podman logout / docker logout" });
+    throw new HutchError(`not logged in to ${registry} (nothing in ${files.own})`, {
+      hint: "credentials in podman's or docker's files are theirs: podman logout / docker logout",
+    });
   }
   return files.own;
 }
@@ -70,7 +73,9 @@ export function parsePullPolicy(text: string | undefined): PullPolicy {
   if (text === undefined) return 'missing';
   if (text === 'missing' || text === 'always' || text === 'never') return text;
   if (text === 'newer') return 'always';
-  throw new HutchError(`--pull: "${text}" is not missing, always or never`, { hint: 'missing (default): pull when not stored; always: pull every time; never: use only stored images' });
+  throw new HutchError(`--pull: "${text}" is not missing, always or never`, {
+    hint: 'missing (default): pull when not stored; always: pull every time; never: use only stored images',
+  });
 }
 
 /**

@@ -55,7 +55,9 @@ const LAYER_TYPES: Record<string, Compression> = {
 const FOREIGN = /nondistributable|foreign/;
 
 function fail(what: string, why: string): HutchError {
-  return new HutchError(`${what}: the registry sent an invalid manifest: ${why}`, { hint: 'the registry or the image is broken; report it to whoever publishes the image' });
+  return new HutchError(`${what}: the registry sent an invalid manifest: ${why}`, {
+    hint: 'the registry or the image is broken; report it to whoever publishes the image',
+  });
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -70,7 +72,8 @@ function descriptor(v: unknown, where: string, what: string): Descriptor {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw fail(what, `${where}.size is not a byte count`);
   const d: Descriptor = { mediaType, digest, size };
   if (platform !== undefined) {
-    if (!isObj(platform) || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') throw fail(what, `${where}.platform needs os and architecture`);
+    if (!isObj(platform) || typeof platform.os !== 'string' || typeof platform.architecture !== 'string')
+      throw fail(what, `${where}.platform needs os and architecture`);
     d.platform = { os: platform.os, architecture: platform.architecture };
     if (typeof platform.variant === 'string' && platform.variant) d.platform.variant = platform.variant;
   }
@@ -91,7 +94,9 @@ export function parseManifest(body: Buffer, contentType: string | undefined, wha
   const header = contentType?.split(';')[0].trim().toLowerCase();
   const mediaType = typeof j.mediaType === 'string' ? j.mediaType : header && header !== 'application/json' ? header : undefined;
   if (j.schemaVersion === 1 || mediaType === MT.dockerV1Signed || mediaType === 'application/vnd.docker.distribution.manifest.v1+json') {
-    throw new HutchError(`${what}: the image uses Docker's schema 1 manifest, which hutch does not read`, { hint: 'schema 1 was retired in 2019; ask the publisher for a rebuilt image' });
+    throw new HutchError(`${what}: the image uses Docker's schema 1 manifest, which hutch does not read`, {
+      hint: 'schema 1 was retired in 2019; ask the publisher for a rebuilt image',
+    });
   }
   if (j.schemaVersion !== 2) throw fail(what, 'schemaVersion is not 2');
   const isIndex = mediaType === MT.ociIndex || mediaType === MT.dockerList || (mediaType === undefined && Array.isArray(j.manifests) && !('layers' in j));
@@ -101,18 +106,24 @@ export function parseManifest(body: Buffer, contentType: string | undefined, wha
     return { kind: 'index', mediaType: mediaType ?? MT.ociIndex, manifests: j.manifests.map((m, i) => descriptor(m, `manifests[${i}]`, what)) };
   }
   if (mediaType !== undefined && mediaType !== MT.ociManifest && mediaType !== MT.dockerManifest) {
-    throw new HutchError(`${what}: the registry sent a ${mediaType}, not a container image`, { hint: 'the reference names something else (an artifact, a chart, a signature)' });
+    throw new HutchError(`${what}: the registry sent a ${mediaType}, not a container image`, {
+      hint: 'the reference names something else (an artifact, a chart, a signature)',
+    });
   }
   const config = descriptor(j.config, 'config', what);
   if (config.mediaType !== MT.ociConfig && config.mediaType !== MT.dockerConfig) {
-    throw new HutchError(`${what}: the manifest's config is a ${config.mediaType}, not a container image config`, { hint: 'the reference names an artifact, not an image' });
+    throw new HutchError(`${what}: the manifest's config is a ${config.mediaType}, not a container image config`, {
+      hint: 'the reference names an artifact, not an image',
+    });
   }
   if (!Array.isArray(j.layers)) throw fail(what, 'the manifest has no layers list');
   if (j.layers.length > 500) throw fail(what, 'the manifest lists more than 500 layers');
   const layers = j.layers.map((l, i): LayerDescriptor => {
     const d = descriptor(l, `layers[${i}]`, what);
     if (FOREIGN.test(d.mediaType)) {
-      throw new HutchError(`${what}: layer ${i + 1} is a foreign (non-distributable) layer, which hutch does not fetch`, { hint: 'such layers belong to Windows images' });
+      throw new HutchError(`${what}: layer ${i + 1} is a foreign (non-distributable) layer, which hutch does not fetch`, {
+        hint: 'such layers belong to Windows images',
+      });
     }
     const compression = LAYER_TYPES[d.mediaType];
     if (compression === undefined) throw new HutchError(`${what}: layer ${i + 1} has media type ${d.mediaType}, which is not a container layer`);
@@ -142,11 +153,24 @@ export function parseConfigBlob(body: Buffer, what: string): ImageConfigBlob {
   return {
     config: isObj(j.config) ? j.config : undefined,
     diffIds: ids,
-    platform: { os: typeof j.os === 'string' ? j.os : '', architecture: typeof j.architecture === 'string' ? j.architecture : '', variant: typeof j.variant === 'string' ? j.variant : undefined },
+    platform: {
+      os: typeof j.os === 'string' ? j.os : '',
+      architecture: typeof j.architecture === 'string' ? j.architecture : '',
+      variant: typeof j.variant === 'string' ? j.variant : undefined,
+    },
   };
 }
 
-const NODE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+const NODE_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loong64: 'loong64',
+};
 
 export function hostPlatform(): Platform {
   return { os: 'linux', architecture: NODE_ARCH[process.arch] ?? process.arch };
@@ -171,13 +195,17 @@ function variantOf(p: Platform): string | undefined {
 /** The index entry for `want`: os and architecture equal, and the variant when `want` names one. */
 export function choosePlatform(manifests: Descriptor[], want: Platform, what: string): Descriptor {
   const images = manifests.filter((m) => m.platform && m.platform.os !== 'unknown');
-  const match = images.filter((m) => m.platform!.os === want.os && m.platform!.architecture === want.architecture && (!want.variant || variantOf(m.platform!) === variantOf(want)));
+  const match = images.filter(
+    (m) => m.platform!.os === want.os && m.platform!.architecture === want.architecture && (!want.variant || variantOf(m.platform!) === variantOf(want)),
+  );
   if (match.length) return match[0];
   // An index of one image that names no platform (OCI allows it): that image.
   const untyped = manifests.filter((m) => !m.platform && (m.mediaType === MT.ociManifest || m.mediaType === MT.dockerManifest));
   if (untyped.length === 1 && images.length === 0) return untyped[0];
   const have = [...new Set(images.map((m) => formatPlatform(m.platform!)))];
   throw new HutchError(`${what} has no image for ${formatPlatform(want)}`, {
-    hint: have.length ? `it has: ${have.join(', ')}; choose one with --platform (a sandbox runs only this machine's architecture natively)` : 'its index names no platforms',
+    hint: have.length
+      ? `it has: ${have.join(', ')}; choose one with --platform (a sandbox runs only this machine's architecture natively)`
+      : 'its index names no platforms',
   });
 }

@@ -102,7 +102,9 @@ async function resolveAny(text: string, o: PullOptions): Promise<Resolved> {
       misses.push(full);
     }
   }
-  throw new HutchError(`${text}: not found on any registry of the search list (${misses.join(', ')})`, { hint: 'check the name and tag, or write the full reference' });
+  throw new HutchError(`${text}: not found on any registry of the search list (${misses.join(', ')})`, {
+    hint: 'check the name and tag, or write the full reference',
+  });
 }
 
 /** The store name of a pulled image: the fully qualified reference. */
@@ -117,7 +119,9 @@ export async function pullImage(text: string, o: PullOptions): Promise<ImageReco
   const configBody = await fetchSmallBlob(r.client, r.config, `${name}: config`);
   const cfg = parseConfigBlob(configBody, name);
   if (cfg.diffIds.length !== r.layers.length) {
-    throw new HutchError(`${name}: the config lists ${cfg.diffIds.length} layer digests but the manifest ${r.layers.length} layers`, { hint: 'the image is broken on the registry' });
+    throw new HutchError(`${name}: the config lists ${cfg.diffIds.length} layer digests but the manifest ${r.layers.length} layers`, {
+      hint: 'the image is broken on the registry',
+    });
   }
   const want = o.platform ?? hostPlatform();
   if (!r.platform && cfg.platform.architecture && (cfg.platform.architecture !== want.architecture || (cfg.platform.os && cfg.platform.os !== want.os))) {
@@ -126,9 +130,12 @@ export async function pullImage(text: string, o: PullOptions): Promise<ImageReco
     progress.line(`hutch: warning: ${msg}; its programs may not run here`);
   }
   store.ensure();
-  if (ownershipSquashed(o.ids)) progress.line(`hutch: ownership is being squashed: ${o.ids.subidNote ?? 'no subordinate ids'}; every file of the image will belong to you (uid 0 inside)`);
+  if (ownershipSquashed(o.ids))
+    progress.line(`hutch: ownership is being squashed: ${o.ids.subidNote ?? 'no subordinate ids'}; every file of the image will belong to you (uid 0 inside)`);
   const total = r.layers.reduce((s, l) => s + l.size, 0);
-  progress.line(`pulling ${name} (${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}, ${formatBytes(total)}${r.platform ? `, ${formatPlatform(r.platform)}` : ''})`);
+  progress.line(
+    `pulling ${name} (${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}, ${formatBytes(total)}${r.platform ? `, ${formatPlatform(r.platform)}` : ''})`,
+  );
   const work = mkdtempSync(join(store.tmpDir, 'pull-'));
   writeFileSync(join(work, 'owner.pid'), String(process.pid));
   const digests: string[] = new Array(r.layers.length);
@@ -136,7 +143,7 @@ export async function pullImage(text: string, o: PullOptions): Promise<ImageReco
   let failed: unknown;
   // One task per distinct blob (an image may list the same layer twice).
   const byBlob = new Map<string, number[]>();
-  r.layers.forEach((l, i) => byBlob.set(l.digest, [...(byBlob.get(l.digest) ?? []), i]));
+  for (const [i, l] of r.layers.entries()) byBlob.set(l.digest, [...(byBlob.get(l.digest) ?? []), i]);
   const queue = [...byBlob.entries()];
   const layerTask = async ([blob, idx]: [string, number[]]) => {
     const i = idx[0];
@@ -152,7 +159,11 @@ export async function pullImage(text: string, o: PullOptions): Promise<ImageReco
     }
     const file = join(work, blob.replace(':', '-'));
     progress.start(blob, what, l.size);
-    await fetchBlob(r.client, l, file, `${name}: ${what}`, { onBytes: (n) => progress.update(blob, n), say: (s) => progress.line(`hutch: ${s}`), cancelled: () => failed !== undefined });
+    await fetchBlob(r.client, l, file, `${name}: ${what}`, {
+      onBytes: (n) => progress.update(blob, n),
+      say: (s) => progress.line(`hutch: ${s}`),
+      cancelled: () => failed !== undefined,
+    });
     progress.update(blob, l.size, 'extracting');
     const b = openBlob(file);
     const res = await ingestLayer(b.data, { store, ids: o.ids, source: `${name} ${what}`, expectedDigest: diffId.startsWith('sha256:') ? diffId : undefined });
@@ -160,7 +171,12 @@ export async function pullImage(text: string, o: PullOptions): Promise<ImageReco
     if (res.stored) stored.push(res.digest);
     for (const j of idx) digests[j] = res.digest;
     store.lease([res.digest]);
-    const notes = [res.skippedDevices ? `${res.skippedDevices} device nodes skipped` : '', res.clampedIds ? `${res.clampedIds} ids beyond your subordinate range set to nobody` : ''].filter(Boolean).join('; ');
+    const notes = [
+      res.skippedDevices ? `${res.skippedDevices} device nodes skipped` : '',
+      res.clampedIds ? `${res.clampedIds} ids beyond your subordinate range set to nobody` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     progress.finish(blob, `${what}: ${res.digest.slice(0, 19)} ${formatBytes(res.size)}${res.stored ? '' : ' (already stored)'}${notes ? `; ${notes}` : ''}`);
   };
   const worker = async () => {

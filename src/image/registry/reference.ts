@@ -124,7 +124,9 @@ export function parseSearchList(conf: string, file: string): string[] | undefine
     const q = /^"([^"]+)"$|^'([^']+)'$/.exec(s);
     const host = q?.[1] ?? q?.[2];
     if (!host || !HOST.test(host)) {
-      throw new HutchError(`${file}: unqualified-search-registries: ${s} is not a quoted registry host`, { hint: 'e.g. unqualified-search-registries = ["docker.io", "quay.io"]' });
+      throw new HutchError(`${file}: unqualified-search-registries: ${s} is not a quoted registry host`, {
+        hint: 'e.g. unqualified-search-registries = ["docker.io", "quay.io"]',
+      });
     }
     out.push(host);
   }

@@ -94,7 +94,11 @@ export class Transport {
           if (hops >= 5) return reject(new HutchError(`${this.registry}: too many redirects for ${url.pathname}`));
           const next = new URL(res.headers.location, url);
           if (next.protocol === 'http:' && url.protocol === 'https:' && !this.plainAllowed()) {
-            return reject(new HutchError(`${this.registry}: refused a redirect from HTTPS to plain HTTP (${next.host})`, { hint: 'pass --tls-verify=false if you trust this registry' }));
+            return reject(
+              new HutchError(`${this.registry}: refused a redirect from HTTPS to plain HTTP (${next.host})`, {
+                hint: 'pass --tls-verify=false if you trust this registry',
+              }),
+            );
           }
           const headers = { ...o.headers };
           if (next.host !== url.host) delete headers.authorization; // credentials stay with the registry
