@@ -135,7 +135,10 @@ async function ensureRootImage(o: SpecOverrides, profile: ResolvedProfile, pull:
   const reg = await import('../image/registry/index');
   const policy = reg.parsePullPolicy(pull);
   // --dry-run runs nothing, so it pulls nothing either.
-  const name = await reg.ensureImage(text, dryRun ? 'never' : policy, (l) => process.stderr.write(`${l}\n`));
+  const name = await reg.ensureImage(text, dryRun ? 'never' : policy, (l) => process.stderr.write(`${l}\n`)).catch((e: unknown) => {
+    if (dryRun && e instanceof HutchError) throw new HutchError(`rootfs image "${text}" is not stored, and --dry-run pulls nothing`, { hint: `hutch pull ${text} first` });
+    throw e;
+  });
   o.rootfs = `image:${name}`;
 }
 

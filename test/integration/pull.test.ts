@@ -12,7 +12,7 @@ import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describe, expectExit, killTree, runHutch, spawnHutch, tmpDir, waitFor, type RunOptions } from '../lib/hutch';
 import { blobGets, registryMissing, selfSigned, startProxy, startRegistry, startTokenServer, type Registry } from '../lib/registry';
-import { makeLayer, pushImage, pushIndex, pushLayout, sha256, type Layer } from '../lib/registry-push';
+import { makeLayer, pushImage, pushIndex, pushLayout, sha256, sha512, type Layer } from '../lib/registry-push';
 import { debianFixtures, fixture, fixtureSuite } from '../fixtures/debian';
 
 const missing = registryMissing();
@@ -173,6 +173,23 @@ test('a blob whose bytes do not match its digest is refused (exit 125) and nothi
   storeEmpty(o);
 });
 
+test('sha512 blob digests are verified as they stream: the image pulls, a flipped byte is refused', async () => {
+  const l = await makeLayer({ 'sha512.txt': 'named by sha512\n' });
+  const p = await pushImage(reg.url, 'five-twelve', 'v1', { layers: [l], sha512: true });
+  assert.match(p.layers[0], /^sha512:[0-9a-f]{128}$/);
+  const proxy = await startProxy(reg.url, (req) => (req.url.endsWith(`/blobs/${sha512(l.blob)}`) && req.url.includes('flip') ? { flipAt: 10 } : undefined));
+  stopAll.push(proxy.stop);
+  const o = fresh();
+  expectExit(await runHutch(['pull', `${proxy.host}/five-twelve:v1`], o));
+  assert.equal((await inspect(`${proxy.host}/five-twelve:v1`, o)).layers, [l.diffId]);
+  await pushImage(reg.url, 'flip/five-twelve', 'v1', { layers: [l], sha512: true });
+  const o2 = fresh();
+  const r = await runHutch(['pull', `${proxy.host}/flip/five-twelve:v1`], o2);
+  assert.is(r.code, 125, describe(r));
+  assert.match(r.stderr, /digest mismatch: the manifest says sha512:[0-9a-f]{128}, the registry sent sha512:/);
+  storeEmpty(o2);
+});
+
 test('transient 503s are retried with backoff; a connection cut mid-blob is resumed with a Range request', async () => {
   const big = await makeLayer({ 'big.bin': randomBytes(1 << 19) }); // incompressible: the blob is 512 KiB too
   const p = await pushImage(reg.url, 'flaky', 'v1', { layers: [base, big] });
@@ -238,7 +255,14 @@ test('Basic auth: refused without credentials, wrong ones are a 125; --creds, hu
   // docker's file (DOCKER_CONFIG) is read as podman reads it
   const docker = tmpDir('hutch-docker-');
   fs.writeFileSync(path.join(docker, 'config.json'), JSON.stringify({ auths: { [guarded.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+  expectExit(await runHutch(['image', 'rm', ref], o));
   expectExit(await runHutch(['pull', ref], { ...o, env: { ...o.env, DOCKER_CONFIG: docker } }));
+  // and podman's ($XDG_RUNTIME_DIR/containers/auth.json)
+  const runtime = tmpDir('hutch-runtime-');
+  fs.mkdirSync(path.join(runtime, 'containers'));
+  fs.writeFileSync(path.join(runtime, 'containers', 'auth.json'), JSON.stringify({ auths: { [guarded.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+  expectExit(await runHutch(['image', 'rm', ref], o));
+  expectExit(await runHutch(['pull', ref], { ...o, env: { ...o.env, XDG_RUNTIME_DIR: runtime } }));
 });
 
 test('Bearer token auth: an anonymous token for a public repository, credentials for a private one', async () => {

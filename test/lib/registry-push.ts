@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { runCmd, tmpDir } from './hutch';
 
 export const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export const sha512 = (b: Buffer) => `sha512:${createHash('sha512').update(b).digest('hex')}`;
 
 const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -27,8 +28,8 @@ async function ok(res: Response, what: string): Promise<Response> {
   return res;
 }
 
-export async function pushBlob(base: string, repo: string, data: Buffer): Promise<string> {
-  const digest = sha256(data);
+export async function pushBlob(base: string, repo: string, data: Buffer, algo: 'sha256' | 'sha512' = 'sha256'): Promise<string> {
+  const digest = algo === 'sha512' ? sha512(data) : sha256(data);
   const head = await fetch(`${base}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
   if (head.status === 200) return digest;
   const start = await ok(await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' }), `start upload ${digest}`);
@@ -99,6 +100,8 @@ export interface ImageSpec {
   variant?: string;
   config?: Record<string, unknown>;
   docker?: boolean;
+  /** Name the layer blobs by sha512 digests. */
+  sha512?: boolean;
 }
 
 /** Push the blobs and the manifest of a built image (under `tag`, or only by digest when tag is undefined). */
@@ -113,18 +116,20 @@ export async function pushImage(base: string, repo: string, tag: string | undefi
     }),
   );
   const configDigest = await pushBlob(base, repo, config);
-  for (const l of s.layers) await pushBlob(base, repo, l.blob);
+  const algo = s.sha512 ? 'sha512' : 'sha256';
+  for (const l of s.layers) await pushBlob(base, repo, l.blob, algo);
+  const blobDigest = (b: Buffer) => (s.sha512 ? sha512(b) : sha256(b));
   const mt = s.docker ? MT.dockerManifest : MT.ociManifest;
   const body = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: mt,
       config: { mediaType: s.docker ? MT.dockerConfig : MT.ociConfig, digest: configDigest, size: config.length },
-      layers: s.layers.map((l) => ({ mediaType: s.docker ? MT.dockerLayer : MT.ociLayer, digest: sha256(l.blob), size: l.blob.length })),
+      layers: s.layers.map((l) => ({ mediaType: s.docker ? MT.dockerLayer : MT.ociLayer, digest: blobDigest(l.blob), size: l.blob.length })),
     }),
   );
   const manifestDigest = await pushManifest(base, repo, tag ?? sha256(body), body, mt);
-  return { manifestDigest, layers: s.layers.map((l) => sha256(l.blob)), config: configDigest, size: body.length, body };
+  return { manifestDigest, layers: s.layers.map((l) => blobDigest(l.blob)), config: configDigest, size: body.length, body };
 }
 
 /** A multi-platform index over images pushed to the same repo. */
