@@ -334,6 +334,25 @@ test('run --rootfs image:REF pulls what is missing, not again; --pull always ask
   assert.equal(layerGets, [], 'no layer fetched again');
 });
 
+test('short names go through the search list of registries.conf in order, the resolved name printed', async () => {
+  await pushImage(reg.url, 'org/searched', 'v2', { layers: [base] });
+  const empty = await startProxy(reg.url, () => ({ status: 404 })); // a registry that has nothing
+  stopAll.push(empty.stop);
+  const o = fresh();
+  fs.mkdirSync(path.join(o.env!.XDG_CONFIG_HOME!, 'hutch'));
+  fs.writeFileSync(path.join(o.env!.XDG_CONFIG_HOME!, 'hutch', 'registries.conf'), `unqualified-search-registries = ["${empty.host}", "${reg.host}"]\n`);
+  const r = expectExit(await runHutch(['pull', 'org/searched:v2'], o));
+  assert.match(r.stderr, new RegExp(`resolved "org/searched:v2" to ${empty.host}/org/searched:v2[\\s\\S]*resolved "org/searched:v2" to ${reg.host}/org/searched:v2`), describe(r));
+  assert.match(r.stdout, new RegExp(`^${reg.host}/org/searched:v2 `));
+  const none = await runHutch(['pull', 'nowhere:v1'], o);
+  assert.is(none.code, 125, describe(none));
+  assert.match(none.stderr, new RegExp(`nowhere:v1: not found on any registry of the search list \\(${empty.host}/nowhere:v1, ${reg.host}/nowhere:v1\\)`));
+  // run --rootfs image:SHORT finds the pulled image under its full name: no second pull
+  const n = empty.requests.length;
+  expectExit(await runHutch(['run', '--network', 'none', '--rootfs', 'image:org/searched:v2', '--dry-run'], o));
+  assert.is(empty.requests.length, n);
+});
+
 test('errors name the reference: a bad reference, an unreachable registry', async () => {
   const o = fresh();
   const bad = await runHutch(['pull', 'Debian:bookworm'], o);
