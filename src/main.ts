@@ -22,6 +22,8 @@ Commands:
   update     change the limits of a running sandbox (--memory, --cpus, --pids-limit...)
   doctor     check that this host can run sandboxes, and say how to fix it
   image      import | ls | inspect | rm | export | prune
+  pull       pull an image from a registry (docker.io, ghcr.io, quay.io, your own)
+  login      store credentials for a registry; logout removes them
   build      build a profile's setup steps into cached layers
   commit     turn a kept sandbox's changes into a new image
   volume     create | ls | inspect | rm | prune | export | import
@@ -42,6 +44,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   update: async (argv) => (await import('./cli/update')).updateCommand(argv),
   doctor: async (argv) => (await import('./cli/doctor')).doctorCommand(argv),
   image: async (argv) => (await import('./cli/image')).imageCommand(argv),
+  pull: async (argv) => (await import('./cli/pull')).pullCommand(argv),
+  login: async (argv) => (await import('./cli/pull')).loginCommand(argv),
+  logout: async (argv) => (await import('./cli/pull')).logoutCommand(argv),
   build: async (argv) => (await import('./cli/build')).buildCommand(argv),
   commit: async (argv) => (await import('./cli/commit')).commitCommand(argv),
   volume: async (argv) => (await import('./cli/volume')).volumeCommand(argv),

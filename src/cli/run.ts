@@ -14,6 +14,7 @@ import { etcFilesFor } from '../net/etc-files';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
+import { HutchError } from '../util/errors';
 import { printNotFoundHint } from './run-hints';
 
 export const RUN_FLAGS: FlagDef[] = [
@@ -37,6 +38,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'expose', kind: 'string', repeat: true, valueName: 'PORT[/PROTO]', help: 'declare a port the program listens on (published by -P)' },
   { name: 'allow-host-loopback', kind: 'bool', help: "let the sandbox reach services on the host's 127.0.0.1 (through its gateway address)" },
   { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
+  { name: 'pull', kind: 'string', valueName: 'missing|always|never', help: 'for --rootfs image:REF: pull when not stored (default), every time, or never' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
@@ -82,7 +84,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; pull?: string } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -118,7 +120,26 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     help: flagBool(p, 'help'),
     report: flagString(p, 'report'),
     summary: flagBool(p, 'summary'),
+    pull: flagString(p, 'pull'),
   };
+}
+
+/** `--rootfs image:REF` or a profile's `rootfs: {image: REF}`: the image, pulled when missing (src/image/registry). */
+async function ensureRootImage(o: SpecOverrides, profile: ResolvedProfile, pull: string | undefined, dryRun: boolean): Promise<void> {
+  const pv = profile.values.rootfs;
+  const text = o.rootfs?.startsWith('image:') ? o.rootfs.slice(6) : !o.rootfs && pv.kind === 'image' ? pv.name : undefined;
+  if (text === undefined) {
+    if (pull !== undefined) throw new HutchError('--pull applies to an image root filesystem only', { hint: 'use it with --rootfs image:REF' });
+    return;
+  }
+  const reg = await import('../image/registry/index');
+  const policy = reg.parsePullPolicy(pull);
+  // --dry-run runs nothing, so it pulls nothing either.
+  const name = await reg.ensureImage(text, dryRun ? 'never' : policy, (l) => process.stderr.write(`${l}\n`)).catch((e: unknown) => {
+    if (dryRun && e instanceof HutchError) throw new HutchError(`rootfs image "${text}" is not stored, and --dry-run pulls nothing`, { hint: `hutch pull ${text} first` });
+    throw e;
+  });
+  o.rootfs = `image:${name}`;
 }
 
 /** The root's layers (bottom first) and their lowers, for image roots and profiles with `setup:` steps. */
@@ -141,7 +162,7 @@ async function rootLayers(
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { o, profile: profileRef, dryRun, help, report, summary } = overridesFromFlags(argv);
+  const { o, profile: profileRef, dryRun, help, report, summary, pull } = overridesFromFlags(argv);
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -151,6 +172,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { env, cwd, ids, paths } = facts;
   const profile = await loadProfile(profileRef, { cwd, env });
   trace('run: profile loaded');
+  await ensureRootImage(o, profile, pull, dryRun);
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);

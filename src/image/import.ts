@@ -22,7 +22,7 @@ export function imageId(layers: string[], config: ImageConfig): string {
 
 export function checkImageName(name: string, what = '--name'): void {
   if (!IMAGE_NAME_RE.test(name)) {
-    throw new HutchError(`${what}: "${name}" is not a valid image name`, { hint: 'lower-case letters, digits and _ . : / - (up to 128), e.g. debian:bookworm' });
+    throw new HutchError(`${what}: "${name}" is not a valid image name`, { hint: 'a lower-case letter or digit, then letters, digits and _ . : / @ - (up to 255), e.g. debian:bookworm' });
   }
 }
 

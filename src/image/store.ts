@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 
-export const IMAGE_NAME_RE = /^[a-z0-9][a-z0-9_.:/-]{0,127}$/;
+// Pulled images are named by their full reference: tags may hold upper case, digests '@'.
+export const IMAGE_NAME_RE = /^[a-z0-9][a-zA-Z0-9_.:/@-]{0,254}$/;
 
 export interface ImageConfig {
   env: string[];

@@ -71,7 +71,7 @@ const rootfsObject = s.transform(
   s.object(
     {
       dir: field(s.string({ minLength: 1 }), 'A host directory used as the root filesystem (relative paths resolve against the working directory of `hutch run`).'),
-      image: field(s.string({ minLength: 1 }), 'The name of an imported image.'),
+      image: field(s.string({ minLength: 1 }), 'A stored image (hutch image ls) or a registry reference such as debian:bookworm, pulled when missing (hutch run --pull).'),
     },
     {
       check: (v, node, path, ctx) => {
@@ -268,7 +268,7 @@ export const profileFields = {
     examples: ['default', 'untrusted', './base.yaml'],
   }),
   description: field(s.string(), 'One line saying what this profile is for (shown by `hutch profile ls`).'),
-  rootfs: field(rootfs, 'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (an imported image).', { default: 'host' }),
+  rootfs: field(rootfs, 'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (a stored image, or a registry reference pulled when missing).', { default: 'host' }),
   storageDriver: field(s.enumOf(STORAGE_DRIVERS), 'Copy-on-write driver: auto (probe), overlay (kernel overlayfs), fuse-overlayfs.', { default: 'auto' }),
   readOnly: field(s.boolean(), 'Make the root filesystem read-only; writes go only to tmpfs, bind and volume mounts.', { default: false }),
   hostname: field(

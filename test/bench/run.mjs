@@ -328,6 +328,99 @@ async function imagesGroup(ctx) {
   return { columns: ['what', 'median ms', 'p90 ms', 'ratio / note'], rows, lines, data };
 }
 
+/**
+ * Pulling a multi-layer image of about 100 MiB (the Debian fixture's 2 layers
+ * plus a 40 MiB incompressible one) from a local distribution registry:
+ * `hutch pull` into an empty store against `skopeo copy` + `umoci unpack` of
+ * the same image, each run from scratch.
+ */
+async function pullGroup(ctx) {
+  const fixtures = process.env.HUTCH_FIXTURES || '/var/cache/hutch-test-fixtures';
+  const layout = path.join(fixtures, 'oci');
+  const registry = ['/usr/bin/docker-registry', '/usr/bin/registry'].find((p) => fs.existsSync(p));
+  const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
+  if (!registry || !fs.existsSync(path.join(layout, 'index.json')) || !fs.existsSync(cjs)) {
+    return { columns: ['what'], rows: [], lines: [`skipped: needs docker-registry, ${layout} (bash test/fixtures/debian.sh) and dist/hutch.cjs`], data: { skipped: true } };
+  }
+  const { createHash, randomBytes } = await import('node:crypto');
+  const { gzipSync } = await import('node:zlib');
+  const dir = fs.mkdtempSync(path.join(ctx.scratch, 'pull-'));
+  const port = await freeTcpPort();
+  fs.writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const reg = spawn(registry, ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      if (await fetch(`${base}/v2/`).then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const sha = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    const put = async (b) => {
+      const d = sha(b);
+      const start = await fetch(`${base}/v2/bench/blobs/uploads/`, { method: 'POST' });
+      const u = new URL(start.headers.get('location'), base);
+      u.searchParams.set('digest', d);
+      const r = await fetch(u, { method: 'PUT', body: new Uint8Array(b) });
+      if (!r.ok) throw new Error(`blob upload: HTTP ${r.status}`);
+      return d;
+    };
+    const blob = (d) => fs.readFileSync(path.join(layout, 'blobs', ...d.split(':')));
+    const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+    const m = JSON.parse(blob(index.manifests[0].digest).toString());
+    const cfg = JSON.parse(blob(m.config.digest).toString());
+    // The extra layer: one 40 MiB file of random bytes in a tar made by GNU tar.
+    const extra = path.join(dir, 'extra');
+    fs.mkdirSync(path.join(extra, 'srv'), { recursive: true });
+    fs.writeFileSync(path.join(extra, 'srv', 'data.bin'), randomBytes(40 << 20));
+    const tar = spawnSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '-C', extra, '-cf', '-', 'srv'], { maxBuffer: 64 << 20 }).stdout;
+    const gz = gzipSync(tar, { level: 1 });
+    for (const l of m.layers) await put(blob(l.digest));
+    await put(gz);
+    cfg.rootfs.diff_ids.push(sha(tar));
+    const cfgBytes = Buffer.from(JSON.stringify(cfg));
+    const cfgDigest = await put(cfgBytes);
+    const manifest = { ...m, config: { ...m.config, digest: cfgDigest, size: cfgBytes.length }, layers: [...m.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length }] };
+    const mr = await fetch(`${base}/v2/bench/manifests/v1`, { method: 'PUT', body: JSON.stringify(manifest), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    if (!mr.ok) throw new Error(`manifest upload: HTTP ${mr.status}`);
+    const total = manifest.layers.reduce((a, l) => a + l.size, 0);
+    const runs = Math.max(1, Math.min(ctx.runs, 3));
+    const ref = `127.0.0.1:${port}/bench:v1`;
+    const fresh = (k) => path.join(dir, `run-${k}-${Math.random().toString(36).slice(2)}`);
+    const hutchRun = [];
+    const toolRun = [];
+    const errors = [];
+    for (let i = 0; i < runs; i++) {
+      const data = fresh('hutch');
+      const t0 = performance.now();
+      const r = spawnSync(ctx.node, [cjs, 'pull', '-q', ref], { env: { ...ctx.env, XDG_DATA_HOME: data }, encoding: 'utf8' });
+      if (r.status !== 0) errors.push(`hutch pull: ${r.stderr.trim().slice(0, 300)}`);
+      else hutchRun.push(performance.now() - t0);
+      spawnSync(ctx.node, [cjs, 'image', 'prune'], { env: { ...ctx.env, XDG_DATA_HOME: data } });
+      fs.rmSync(data, { recursive: true, force: true });
+      if (hasCommand('skopeo') && hasCommand('umoci')) {
+        const oci = fresh('oci');
+        const t1 = performance.now();
+        const a = spawnSync('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${oci}:v1`], { encoding: 'utf8' });
+        const b = a.status === 0 ? spawnSync('umoci', ['unpack', ...(IS_ROOT ? [] : ['--rootless']), '--image', `${oci}:v1`, `${oci}-bundle`], { encoding: 'utf8' }) : a;
+        if (b.status !== 0) errors.push(`skopeo/umoci: ${(b.stderr || '').trim().slice(0, 300)}`);
+        else toolRun.push(performance.now() - t1);
+        fs.rmSync(oci, { recursive: true, force: true });
+        fs.rmSync(`${oci}-bundle`, { recursive: true, force: true });
+      }
+    }
+    const med = (xs) => median([...xs].sort((a, b) => a - b));
+    const h = med(hutchRun);
+    const t = med(toolRun);
+    const rows = [
+      [`hutch pull (${(total / 2 ** 20).toFixed(0)} MiB, ${manifest.layers.length} layers, empty store)`, fmt(h, 0), ''],
+      ['skopeo copy + umoci unpack (same image)', toolRun.length ? fmt(t, 0) : 'not run', toolRun.length ? `${fmt(h / t, 2)}x = hutch / skopeo+umoci` : 'skopeo or umoci missing'],
+    ];
+    return { columns: ['what', `median ms (${runs} runs)`, 'ratio'], rows, lines: errors, data: { bytes: total, hutchMs: hutchRun, skopeoUmociMs: toolRun, ratio: h / t } };
+  } finally {
+    reg.kill('SIGKILL');
+  }
+}
+
 /** One iperf3 client run against 127.0.0.1:port; bits per second received, or NaN. */
 function iperfClient(port, seconds, reverse) {
   const r = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])], {
@@ -437,6 +530,7 @@ async function networkGroup(ctx) {
 const GROUPS = [
   { name: 'startup', description: 'wall time to start and finish /bin/true in a sandbox', run: startupGroup },
   { name: 'images', description: 'Debian image: import, first/warm start, cached build, file throughput per storage driver', run: imagesGroup },
+  { name: 'pull', description: 'hutch pull of a ~100 MiB multi-layer image from a local registry vs skopeo copy + umoci unpack', run: pullGroup },
   { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },
 ];
 

@@ -249,6 +249,11 @@ const EXAMPLES: Record<string, Example> = {
   './install.sh': { skip: 'installs packages and ~/.local/bin/hutch for the user running it; test/integration/install.test.ts runs install.sh (install, again, --uninstall) in a scratch home' },
   './install.sh --uninstall': { skip: 'see ./install.sh: test/integration/install.test.ts runs it in a scratch home' },
   'npm test': { skip: 'the test suite itself: this file runs inside it' },
+  'hutch pull debian:bookworm': { skip: 'needs docker.io; test/integration/pull.test.ts pulls from a local registry (short names: test/unit/registry.test.ts)' },
+  'hutch pull ghcr.io/org/img:1.2 --platform linux/arm64': { skip: 'needs ghcr.io; pull.test.ts: "a multi-arch index: ..."' },
+  'hutch run --rootfs image:alpine:3.20 -- cat /etc/os-release': { skip: 'needs docker.io; pull.test.ts: "run --rootfs image:REF pulls what is missing ..."' },
+  'echo "$TOKEN" | hutch login -u me --password-stdin ghcr.io': { skip: 'needs ghcr.io and an account; pull.test.ts: "Basic auth: ..." logs in to a local registry' },
+  'hutch logout ghcr.io': { skip: 'follows the login above; pull.test.ts: "Basic auth: ..." logs out' },
   'npm ci && npm run build': { skip: 'npm ci needs the registry; test/run.mjs runs the build (node build.mjs) before every test run' },
   'npm run bench': { skip: 'takes minutes and prints timings, nothing to check; run by hand (test/bench/run.mjs)' },
 
