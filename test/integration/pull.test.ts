@@ -5,6 +5,7 @@
 // hutch and the registry, where a test needs it, a proxy that counts requests
 // and injects 503s, broken connections and flipped bytes.
 
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -88,6 +89,25 @@ test('an OCI-manifest tag of the Debian image pulls to the same stored image as 
     before,
     'no layer blob fetched for the docker tag (registry access log)',
   );
+});
+
+test('an image pushed by skopeo (OCI layout made by umoci, and as Docker schema 2) pulls and runs', async () => {
+  // The other tests push with test/lib/registry-push.ts (to build odd cases);
+  // this one uses the tools people push with, so the pulls cannot be shaped
+  // by the same hands as the pusher.
+  const which = spawnSync('sh', ['-c', 'command -v skopeo'], { encoding: 'utf8' });
+  assert.ok(which.status === 0, 'skopeo is not installed (.ci/run installs it with the image fixtures)');
+  for (const [tag, format] of [['skopeo-oci', 'oci'], ['skopeo-v2s2', 'v2s2']]) {
+    const push = spawnSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', format, `oci:${fixture('oci')}:bookworm`, `docker://${reg.host}/debian:${tag}`], {
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    assert.is(push.status, 0, `skopeo copy: ${push.stderr}`);
+    const o = fresh();
+    expectExit(await runHutch(['pull', `${reg.host}/debian:${tag}`], o));
+    const run = expectExit(await runHutch(['run', '--network', 'none', '--rootfs', `image:${reg.host}/debian:${tag}`, '--', 'cat', '/etc/debian_version'], o));
+    assert.match(run.stdout, /^12\./, `${tag}: ${describe(run)}`);
+  }
 });
 
 test('a second image sharing the base layer fetches only its new layer (registry access log)', async () => {
