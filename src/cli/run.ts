@@ -4,6 +4,7 @@ import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
 import { chooseDriver } from '../rootfs/choose';
+import { rootWrites } from '../rootfs/ownership';
 import type { StorageDriver } from '../rootfs/types';
 import { imageDefaultsFor, imageLayers } from '../sandbox/image-root';
 import { Store } from '../image/store';
@@ -163,7 +164,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
 
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites(spec, ids, true));
   trace('run: helper + storage driver');
   // Image root, and a profile's `setup:` layers (built first when missing).
   const { layers, imageLayers: lowers } = await rootLayers(profile, spec, facts, choice.driver, dryRun);
@@ -185,6 +186,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const plan = dryRunPlan(spec, facts, setup);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
     process.stdout.write(`# storage driver: ${choice.driver.name} (${choice.why})\n`);
+    process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);

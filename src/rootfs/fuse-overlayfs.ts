@@ -9,7 +9,18 @@ import { overlayEscape, type RootfsInput, type StorageDriver } from './types';
 
 const upperStore = (r: RootfsInput) => r.keep ?? `${r.sandboxDir}/upper`;
 
-function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
+export interface FuseOptions {
+  /**
+   * Present every file as owned by root (fuse-overlayfs's squash_to_root).
+   * Used when the sandbox maps only the caller's own id: files owned by
+   * anyone else would be unmapped, so root inside could neither modify them
+   * nor copy them up; squashed, they are root's and writable. Nothing is lost:
+   * with one id mapped, no other owner can exist inside anyway.
+   */
+  squashToRoot: boolean;
+}
+
+function outerOps(path: string, o: FuseOptions, b: PlanBuilder, r: RootfsInput): void {
   const store = upperStore(r);
   const merged = `${r.sandboxDir}/merged`;
   const kept = r.keep ? ' (kept)' : ' (discarded at exit)';
@@ -23,12 +34,16 @@ function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
     b.note(`fuse-overlayfs: lower ${lower}, upper in ${store}${kept}`);
     lowers = overlayEscape(lower);
   }
-  const opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
+  let opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
+  if (o.squashToRoot) {
+    b.note('fuse-overlayfs squash_to_root: only uid 0 is mapped, so every file shows as root\'s and stays writable (copied up on change)');
+    opts += ',squash_to_root';
+  }
   b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] });
 }
 
 /** The driver, running the fuse-overlayfs binary at `path`. */
-export function fuseOverlayfsDriver(path: string): StorageDriver {
+export function fuseOverlayfsDriver(path: string, o: FuseOptions = { squashToRoot: false }): StorageDriver {
   return {
     name: 'fuse-overlayfs',
     usesDaemon: true,
@@ -37,7 +52,7 @@ export function fuseOverlayfsDriver(path: string): StorageDriver {
       const store = upperStore(r);
       return [`${store}/upper`, `${store}/work`, `${r.sandboxDir}/merged`];
     },
-    outerOps: (b, r) => outerOps(path, b, r),
+    outerOps: (b, r) => outerOps(path, o, b, r),
     innerOps(b, r) {
       b.note('root: the fuse-overlayfs mount made by the monitor');
       b.add({ op: 'bind', src: `/oldroot${r.sandboxDir}/merged`, dest: '/newroot', flags: {} });

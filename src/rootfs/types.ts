@@ -33,6 +33,14 @@ export interface RootfsInput {
   sandboxDir: string;
   /** The host's top-level entries (only read for a `host` root by drivers that need them). */
   hostTop: readonly TopLevelEntry[];
+  /**
+   * A `dir:` root's top-level entries when some are owned outside the id map
+   * (ownership.ts) and the driver needs them: kernel overlayfs gets an upper
+   * directory for each, so they are writable directories inside (mount
+   * points, new files, rm and rename work there) although the lower ones
+   * cannot be copied up.
+   */
+  dirTop: readonly TopLevelEntry[];
 }
 
 export interface StorageDriver {

@@ -9,6 +9,8 @@ import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
 import { userNamespaceOps } from '../helper/identity';
+import { scanHostRoot } from '../host/host-scan';
+import { ownerOutsideMap } from '../rootfs/ownership';
 import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
@@ -29,7 +31,7 @@ export interface SandboxSetup {
   etcFiles?: EtcFiles;
 }
 
-export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
+export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids'>, setup: SandboxSetup): RootfsInput {
   let rootfs: RootfsInput['rootfs'];
   if (setup.imageLayers) {
     const { store, ids, base, label } = setup.imageLayers;
@@ -43,6 +45,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>
     keep: spec.keep,
     sandboxDir: setup.sandboxDir,
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
+    dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids) ? scanHostRoot([], rootfs.path) : [],
   };
 }
 
