@@ -348,6 +348,17 @@ if expect "newuidmap/newgidmap: full subordinate range mapped, chown to 1000 wor
 	[ ! -e "$T/data/d" ] && ok "cleanup removes subordinate-owned read-only dirs" || bad "cleanup subids" "$T/data/d still there: $(ls -la "$T/data/d")"
 fi
 
+# --- chown: the path itself (never a symlink's target), mapped ids only ---
+owned_home() { op tmpfs /newroot/h 700; op chown /newroot/h 1000 1000; op symlink /h /newroot/l; op chown /newroot/l 1000 1000; }
+{ ident_sub; namespaces; rootfs owned_home
+  op caps -; op exec sh -c 'stat -c "%u:%g:%a" /h; stat -c "%u:%g" /tmp; stat -c "link=%u:%g" /l'
+  op end; } >"$T/plan"
+run_plan chown
+expect "chown: a tmpfs owned by uid 1000, a symlink itself" 0 "1000:1000:700" "0:0" "link=1000:1000"
+{ ident_self; namespaces; rootfs owned_home; op exec true; op end; } >"$T/plan"
+run_plan chown-unmapped
+expect "chown to an unmapped id -> 125 naming it" 125 "chown /newroot/h 1000:1000 (an id the user namespace does not map)"
+
 # --- cleanup never follows symlinks ---
 mkdir -p "$T/victim" "$T/c/ro/deep" && touch "$T/victim/keep" "$T/c/ro/deep/f"
 ln -s "$T/victim" "$T/c/link"; ln -s "$T/victim/keep" "$T/c/filelink"; chmod 000 "$T/c/ro/deep"; chmod 500 "$T/c/ro"

@@ -30,6 +30,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
   { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)' },
+  { name: 'userns', kind: 'string', valueName: 'root|keep-id', help: 'root (default): you are uid 0 inside; keep-id: your own uid and gid inside (files in bind mounts stay yours, no capabilities; needs subordinate ids)' },
   { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
   { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
   { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
@@ -98,6 +99,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     capDrop: flagList(p, 'cap-drop'),
     securityOpt: flagList(p, 'security-opt'),
     user: flagString(p, 'user'),
+    userns: flagString(p, 'userns'),
     network: flagString(p, 'network'),
     net: {
       publish: flagList(p, 'publish'),
