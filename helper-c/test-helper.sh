@@ -158,6 +158,12 @@ expect "daemon exiting before its mount -> 125" 125 "daemon /bin/false exited (s
 run_plan caps
 expect "caps CHOWN,NET_BIND_SERVICE in inh/prm/eff/bnd, none ambient" 0 "CapInh: 0000000000000401" \
 	"CapPrm: 0000000000000401" "CapEff: 0000000000000401" "CapBnd: 0000000000000401" "CapAmb: 0000000000000000"
+# a `user` other than 0 keeps no capability but the bounding set (no inheritable ones either)
+{ ident_sub; namespaces; rootfs; op setsid; op no-new-privs; op caps CHOWN,SETGID,SETUID; op user 1000:1000
+  op exec sh -c 'id -u; grep -E "^Cap" /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
+run_plan caps-user
+expect "user 1000: no inh/prm/eff/amb capabilities, bounding set kept" 0 1000 "CapInh: 0000000000000000" \
+	"CapPrm: 0000000000000000" "CapEff: 0000000000000000" "CapBnd: 00000000000000c1" "CapAmb: 0000000000000000"
 
 # --- exec errors: 127 / 126, reported as such ---
 { ident_self; op report; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"

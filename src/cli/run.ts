@@ -5,6 +5,8 @@ import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
 import { chooseDriver } from '../rootfs/choose';
 import { rootWrites } from '../rootfs/ownership';
+import { keepIdUser } from '../sandbox/keep-id';
+import { sandboxMaps } from '../helper/identity';
 import type { StorageDriver } from '../rootfs/types';
 import { imageDefaultsFor, imageLayers } from '../sandbox/image-root';
 import { Store } from '../image/store';
@@ -157,6 +159,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
+  sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
@@ -166,7 +169,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
 
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites(spec, ids, true));
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites(spec, ids, !keepIdUser(spec, ids)));
   trace('run: helper + storage driver');
   // Image root, and a profile's `setup:` layers (built first when missing).
   const { layers, imageLayers: lowers } = await rootLayers(profile, spec, facts, choice.driver, dryRun);
