@@ -3,7 +3,7 @@
 import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
-import { chooseDriver } from '../rootfs/choose';
+import { checkFuseForSubordinateRoot, chooseDriver } from '../rootfs/choose';
 import { rootWrites } from '../rootfs/ownership';
 import { keepIdUser } from '../sandbox/keep-id';
 import { sandboxMaps } from '../helper/identity';
@@ -159,7 +159,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
-  sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
+  const maps = sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
@@ -170,6 +170,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
 
   const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites(spec, ids, !keepIdUser(spec, ids)));
+  if (keepIdUser(spec, ids)) checkFuseForSubordinateRoot(choice.driver, maps.uidMap[0].outside);
   trace('run: helper + storage driver');
   // Image root, and a profile's `setup:` layers (built first when missing).
   const { layers, imageLayers: lowers } = await rootLayers(profile, spec, facts, choice.driver, dryRun);

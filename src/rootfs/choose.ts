@@ -4,7 +4,7 @@
 // also wins when root inside will write a root holding files owned outside
 // the id map (ownership.ts): only it can copy those up.
 
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
@@ -111,6 +111,25 @@ export async function chooseDriver(
     });
   }
   return fuse(f.path!, 'kernel overlayfs unusable in a user namespace');
+}
+
+/**
+ * fuse-overlayfs runs as root inside. Under --userns keep-id that is a
+ * subordinate id on the host, not the caller, so /dev/fuse must be open to
+ * everyone (mode 0666, as distributions ship it), not just to the caller.
+ */
+export function checkFuseForSubordinateRoot(driver: Driver, rootOutside: number): void {
+  if (driver.name !== 'fuse-overlayfs') return;
+  let mode = 0;
+  try {
+    mode = statSync('/dev/fuse').mode & 0o777;
+  } catch {
+    /* fuseUsable reported a missing device already */
+  }
+  if ((mode & 0o006) === 0o006) return;
+  throw new HutchError(`--userns keep-id with fuse-overlayfs: root inside is host uid ${rootOutside} (a subordinate id), which cannot open /dev/fuse (mode ${mode.toString(8).padStart(4, '0')} here)`, {
+    hint: 'use --storage-driver overlay (auto picks it under keep-id), or give /dev/fuse mode 0666 as distributions ship it',
+  });
 }
 
 async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: string): Promise<{ ok: boolean; detail: string }> {
