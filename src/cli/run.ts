@@ -169,7 +169,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
 
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites(spec, ids, !keepIdUser(spec, ids)));
+  // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
+  const writes = profile.values.setup?.length ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true) : rootWrites(spec, ids, !keepIdUser(spec, ids));
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, writes);
   if (keepIdUser(spec, ids)) checkFuseForSubordinateRoot(choice.driver, maps.uidMap[0].outside);
   trace('run: helper + storage driver');
   // Image root, and a profile's `setup:` layers (built first when missing).
