@@ -5,7 +5,8 @@
 // sandbox's state dir, removed by the helper's cleanup, or --keep).
 
 import type { PlanBuilder } from '../helper/plan';
-import { overlayEscape, type RootfsInput, type StorageDriver } from './types';
+import type { TopLevelEntry } from '../host/host-scan';
+import { overlayEscape, SYSTEM_DIRS, type RootfsInput, type StorageDriver } from './types';
 
 const upperStore = (r: RootfsInput) => r.keep ?? `${r.sandboxDir}/upper`;
 
@@ -42,22 +43,41 @@ function outerOps(path: string, o: FuseOptions, b: PlanBuilder, r: RootfsInput):
   b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] });
 }
 
+function unreadableTop(r: RootfsInput) {
+  return r.hostTop.filter((e): e is Extract<TopLevelEntry, { kind: 'dir' }> => e.kind === 'dir' && !e.readable && !SYSTEM_DIRS.has(e.name));
+}
+
 /** The driver, running the fuse-overlayfs binary at `path`. */
 export function fuseOverlayfsDriver(path: string, o: FuseOptions = { squashToRoot: false }): StorageDriver {
   return {
     name: 'fuse-overlayfs',
     usesDaemon: true,
-    needsHostTop: false,
+    // a host root's unreadable top-level directories (/root) are replaced, see innerOps
+    needsHostTop: true,
     hostDirs(r) {
       const store = upperStore(r);
-      return [`${store}/upper`, `${store}/work`, `${r.sandboxDir}/merged`];
+      // The upper directory's mode is the sandbox root's: 0755, as / is
+      // (its parent, the state dir or --keep's, is 0700 and keeps others out).
+      return [
+        { path: `${store}/upper`, mode: 0o755 },
+        { path: `${store}/work`, mode: 0o700 },
+        { path: `${r.sandboxDir}/merged`, mode: 0o700 },
+      ];
     },
     outerOps: (b, r) => outerOps(path, o, b, r),
     innerOps(b, r) {
       b.note('root: the fuse-overlayfs mount made by the monitor');
       b.add({ op: 'bind', src: `/oldroot${r.sandboxDir}/merged`, dest: '/newroot', flags: {} });
+      // The daemon runs as you: a host directory you cannot read (such as
+      // /root) could be neither listed nor written through it. It gets an
+      // empty tmpfs instead, as kernel overlayfs gives it an empty directory.
+      const hidden = unreadableTop(r);
+      if (hidden.length) b.note(`host directories you cannot read are empty here: ${hidden.map((e) => `/${e.name}`).join(', ')}`);
+      for (const e of hidden) b.add({ op: 'tmpfs', dest: `/newroot/${e.name}`, mode: e.mode });
     },
-    // One mount: the final remount-root-ro makes it read-only.
-    readOnlyOps: () => {},
+    // The final remount-root-ro covers the fuse mount; the tmpfs above need their own.
+    readOnlyOps(b, r, covered) {
+      for (const e of unreadableTop(r)) if (!covered.has(`/${e.name}`)) b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true });
+    },
   };
 }

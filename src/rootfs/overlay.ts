@@ -75,7 +75,7 @@ export const overlayDriver: StorageDriver = {
   name: 'overlay',
   usesDaemon: false,
   needsHostTop: true,
-  hostDirs: (r) => (r.keep ? [r.keep] : []),
+  hostDirs: (r) => (r.keep ? [{ path: r.keep, mode: 0o700 }] : []),
   outerOps: () => {},
   innerOps,
   readOnlyOps(b, r, covered) {

@@ -52,8 +52,8 @@ export interface StorageDriver {
   readonly usesDaemon: boolean;
   /** Whether a `host` root needs the host's top-level entries (HostFacts.hostTop). */
   readonly needsHostTop: boolean;
-  /** Host directories the launcher creates before the helper starts. */
-  hostDirs(r: RootfsInput): string[];
+  /** Host directories the launcher creates before the helper starts (missing parents get 0700). */
+  hostDirs(r: RootfsInput): { path: string; mode: number }[];
   /** Ops run by the monitor before the init exists (a daemon). */
   outerOps(b: PlanBuilder, r: RootfsInput): void;
   /** Ops run by the init after `base`: build /newroot (host paths are under /oldroot). */

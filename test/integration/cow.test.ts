@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, hasCommand, isRoot, runHutch } from '../lib/hutch';
+import { describe, expectExit, hasCommand, isRoot, runHutch, tmpDir } from '../lib/hutch';
 import { debianFixtures, fixture, fixturesMissing } from '../fixtures/debian';
 
 const FILES = ['etc/motd', 'etc/issue', 'etc/issue.net', 'usr/share/common-licenses/GPL-2'];
@@ -93,6 +93,18 @@ for (const [label, root, lower, why] of [
       },
     );
   }
+}
+
+// What kernel overlayfs gives a host root, fuse-overlayfs must give too: / is
+// 0755, a host directory the caller cannot read (/root) is empty and writable
+// (a volume can be mounted below it).
+for (const driver of ['overlay', 'fuse-overlayfs']) {
+  testUnless(driver === 'fuse-overlayfs' && fuseWhy, `host root, ${driver}: / is 0755; an unreadable host directory is empty and writable`, async () => {
+    const r = expectExit(await run('host', driver, 'stat -c %a /; ls -A /root | wc -l; mkdir -p /root/.cache/x && echo made', '-v', `${tmpDir()}:/root/.cache/v`));
+    assert.match(r.stdout, /^755\n/, describe(r));
+    assert.match(r.stdout, /^made$/m);
+    if (!isRoot()) assert.match(r.stdout, /^0$/m, '/root is empty for a user who cannot read the host\'s');
+  });
 }
 
 testUnless(isRoot() ? 'as root the host root is owned by mapped ids' : fuseWhy, 'unprivileged: auto picks fuse-overlayfs for a root owned outside the map, and says why', async () => {
