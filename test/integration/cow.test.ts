@@ -100,10 +100,10 @@ for (const [label, root, lower, why] of [
 // (a volume can be mounted below it).
 for (const driver of ['overlay', 'fuse-overlayfs']) {
   testUnless(driver === 'fuse-overlayfs' && fuseWhy, `host root, ${driver}: / is 0755; an unreadable host directory is empty and writable`, async () => {
-    const r = expectExit(await run('host', driver, 'stat -c %a /; ls -A /root | wc -l; mkdir -p /root/.cache/x && echo made', '-v', `${tmpDir()}:/root/.cache/v`));
+    const r = expectExit(await run('host', driver, 'stat -c %a /; ls -A /root | grep -vcx .cache; mkdir -p /root/.cache/x && echo made', '-v', `${tmpDir()}:/root/.cache/v`));
     assert.match(r.stdout, /^755\n/, describe(r));
     assert.match(r.stdout, /^made$/m);
-    if (!isRoot()) assert.match(r.stdout, /^0$/m, '/root is empty for a user who cannot read the host\'s');
+    if (!isRoot()) assert.match(r.stdout, /^0$/m, '/root holds only the mount point for a user who cannot read the host\'s');
   });
 }
 
