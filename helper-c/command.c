@@ -61,6 +61,18 @@ static void apply_caps(uint64_t keep)
 		fail_errno("capset");
 }
 
+/* After leaving uid 0: the permitted and effective sets are empty already;
+ * empty the inheritable set too, or a file with inheritable file
+ * capabilities (setcap ...+ei) would hand them back at exec (podman's
+ * CVE-2022-27649). The bounding set stays as `caps` made it. */
+static void clear_inheritable(void)
+{
+	struct cap_header h = {CAP_VERSION_3, 0};
+	struct cap_data d[2] = {{0, 0, 0}, {0, 0, 0}};
+	if (syscall(SYS_capset, &h, d))
+		fail_errno("capset (clear the inheritable set)");
+}
+
 /* execve; ENOENT for a file that exists means its #! interpreter or ELF
  * loader is missing, which deserves its own message. */
 static int try_exec(const char *path, char **argv)
@@ -177,6 +189,8 @@ void command_run(struct plan *p, int errpipe)
 		if (p->ops[i].kind == OP_USER) {
 			g_op = &p->ops[i];
 			user_apply(&p->ops[i]);
+			if (getuid() != 0)
+				clear_inheritable();
 		}
 	/* seccomp last: nothing hutch does after it needs a denied call */
 	for (int i = p->fork_at; i < p->nops; i++)

@@ -93,7 +93,7 @@ struct hutch_mount_attr {
 enum op_kind {
 	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
-	OP_SYMLINK, OP_FILE, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
+	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_COUNT
 };
@@ -152,8 +152,11 @@ struct op {
 		int bind;       /* bind: BIND_* */
 		int self;       /* remount-ro: `self` given */
 		mode_t mode;    /* mkdir, file */
-		uint64_t caps;  /* caps: capability mask (bit = capability number) */
-		struct {        /* seccomp: distinct syscall numbers, plan order */
+		struct {        /* chown */
+			uint32_t uid, gid;
+		} owner;
+		uint64_t caps; /* caps: capability mask (bit = capability number) */
+		struct {       /* seccomp: distinct syscall numbers, plan order */
 			int n;
 			long *nr;
 		} seccomp;

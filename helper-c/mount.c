@@ -227,6 +227,18 @@ static void op_file(const struct op *o)
 	close(pfd);
 }
 
+/* The path itself, never a symlink's target (O_NOFOLLOW on the last component). */
+static void op_chown(const struct op *o)
+{
+	int fd = open_path(o->f[0], O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		fail_errno("open %s", o->f[0]);
+	if (fchownat(fd, "", o->u.owner.uid, o->u.owner.gid, AT_EMPTY_PATH))
+		fail_errno("chown %s %u:%u%s", o->f[0], o->u.owner.uid, o->u.owner.gid,
+			   errno == EINVAL ? " (an id the user namespace does not map)" : "");
+	close(fd);
+}
+
 static void op_mask(const char *path)
 {
 	struct stat st;
@@ -345,6 +357,9 @@ void fs_run_op(const struct op *o)
 		break;
 	case OP_FILE:
 		op_file(o);
+		break;
+	case OP_CHOWN:
+		op_chown(o);
 		break;
 	case OP_MASK:
 		op_mask(f[0]);

@@ -354,6 +354,17 @@ static void parse_user(struct op *o, const int *seen)
 	}
 }
 
+/* chown PATH UID GID: numeric ids below 2^32 - 1 ("unchanged" to the kernel) */
+static void parse_chown(struct op *o, const int *seen)
+{
+	unsigned long u, g;
+	(void)seen;
+	if (parse_num(o->f[1], 10, 0xfffffffeUL, &u) || parse_num(o->f[2], 10, 0xfffffffeUL, &g))
+		op_error(o, "chown: UID and GID must be numbers below 4294967295");
+	o->u.owner.uid = (uint32_t)u;
+	o->u.owner.gid = (uint32_t)g;
+}
+
 static void parse_keep_fd(struct op *o, const int *seen)
 {
 	unsigned long v;
@@ -393,6 +404,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_MKDIR]             = {"mkdir",           I,  2,  2, 1, 1, parse_mode},
 	[OP_SYMLINK]           = {"symlink",         I,  2,  2, 2, 1, NULL},
 	[OP_FILE]              = {"file",            I,  3,  3, 1, 1, parse_mode},
+	[OP_CHOWN]             = {"chown",           I,  3,  3, 1, 1, parse_chown},
 	[OP_MASK]              = {"mask",            I,  1,  1, 1, 1, NULL},
 	[OP_HOSTNAME]          = {"hostname",        I,  1,  1, 0, 0, NULL},
 	[OP_LO_UP]             = {"lo-up",           I,  0,  0, 0, 0, NULL},

@@ -158,6 +158,12 @@ expect "daemon exiting before its mount -> 125" 125 "daemon /bin/false exited (s
 run_plan caps
 expect "caps CHOWN,NET_BIND_SERVICE in inh/prm/eff/bnd, none ambient" 0 "CapInh: 0000000000000401" \
 	"CapPrm: 0000000000000401" "CapEff: 0000000000000401" "CapBnd: 0000000000000401" "CapAmb: 0000000000000000"
+# a `user` other than 0 keeps no capability but the bounding set (no inheritable ones either)
+{ ident_sub; namespaces; rootfs; op setsid; op no-new-privs; op caps CHOWN,SETGID,SETUID; op user 1000:1000
+  op exec sh -c 'id -u; grep -E "^Cap" /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
+run_plan caps-user
+expect "user 1000: no inh/prm/eff/amb capabilities, bounding set kept" 0 1000 "CapInh: 0000000000000000" \
+	"CapPrm: 0000000000000000" "CapEff: 0000000000000000" "CapBnd: 00000000000000c1" "CapAmb: 0000000000000000"
 
 # --- exec errors: 127 / 126, reported as such ---
 { ident_self; op report; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"
@@ -347,6 +353,17 @@ run_plan subids
 if expect "newuidmap/newgidmap: full subordinate range mapped, chown to 1000 works" 0 " 0 $uid 1;" " 1 " chowned; then
 	[ ! -e "$T/data/d" ] && ok "cleanup removes subordinate-owned read-only dirs" || bad "cleanup subids" "$T/data/d still there: $(ls -la "$T/data/d")"
 fi
+
+# --- chown: the path itself (never a symlink's target), mapped ids only ---
+owned_home() { op tmpfs /newroot/h 700; op chown /newroot/h 1000 1000; op symlink /h /newroot/l; op chown /newroot/l 1000 1000; }
+{ ident_sub; namespaces; rootfs owned_home
+  op caps -; op exec sh -c 'stat -c "%u:%g:%a" /h; stat -c "%u:%g" /tmp; stat -c "link=%u:%g" /l'
+  op end; } >"$T/plan"
+run_plan chown
+expect "chown: a tmpfs owned by uid 1000, a symlink itself" 0 "1000:1000:700" "0:0" "link=1000:1000"
+{ ident_self; namespaces; rootfs owned_home; op exec true; op end; } >"$T/plan"
+run_plan chown-unmapped
+expect "chown to an unmapped id -> 125 naming it" 125 "chown /newroot/h 1000:1000 (an id the user namespace does not map)"
 
 # --- cleanup never follows symlinks ---
 mkdir -p "$T/victim" "$T/c/ro/deep" && touch "$T/victim/keep" "$T/c/ro/deep/f"

@@ -10,6 +10,7 @@ import { Progress } from '../image/progress';
 import { loadProfile } from '../profile/index';
 import { gatherHostFacts } from '../host/facts';
 import { chooseDriver } from '../rootfs/choose';
+import { rootWrites } from '../rootfs/ownership';
 import { resolveSpec } from '../spec/resolve';
 import { imageDefaultsFor } from '../sandbox/image-root';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
@@ -55,7 +56,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
     { volumes: [], tmpfs: [], env: [], envFiles: [], capAdd: [], capDrop: [], command: [], storageDriver: flagString(p, 'storage-driver') },
     { ...facts, image: (name) => imageDefaultsFor(paths, name) },
   );
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
+  // setup: steps run as root inside and write the root
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true));
   const progress = new Progress(process.stderr, flagBool(p, 'quiet'));
   const r = await ensureBuilt(profile, spec, facts, choice.driver, { noCache: flagBool(p, 'no-cache'), progress });
   if (tag) {

@@ -3,7 +3,10 @@
 import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
-import { chooseDriver } from '../rootfs/choose';
+import { checkFuseForSubordinateRoot, chooseDriver } from '../rootfs/choose';
+import { rootWrites } from '../rootfs/ownership';
+import { keepIdUser } from '../sandbox/keep-id';
+import { sandboxMaps } from '../helper/identity';
 import type { StorageDriver } from '../rootfs/types';
 import { imageDefaultsFor, imageLayers } from '../sandbox/image-root';
 import { Store } from '../image/store';
@@ -30,6 +33,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
   { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)' },
+  { name: 'userns', kind: 'string', valueName: 'root|keep-id', help: 'root (default): you are uid 0 inside; keep-id: your own uid and gid inside (files in bind mounts stay yours, no capabilities; needs subordinate ids)' },
   { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
   { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
   { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
@@ -99,6 +103,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     capDrop: flagList(p, 'cap-drop'),
     securityOpt: flagList(p, 'security-opt'),
     user: flagString(p, 'user'),
+    userns: flagString(p, 'userns'),
     network: flagString(p, 'network'),
     net: {
       publish: flagList(p, 'publish'),
@@ -176,6 +181,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
+  const maps = sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
@@ -185,7 +191,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
 
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
+  // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
+  const writes = profile.values.setup?.length ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true) : rootWrites(spec, ids, !keepIdUser(spec, ids));
+  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, writes);
+  if (keepIdUser(spec, ids)) checkFuseForSubordinateRoot(choice.driver, maps.uidMap[0].outside);
   trace('run: helper + storage driver');
   // Image root, and a profile's `setup:` layers (built first when missing).
   const { layers, imageLayers: lowers } = await rootLayers(profile, spec, facts, choice.driver, dryRun);
@@ -207,6 +216,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const plan = dryRunPlan(spec, facts, setup);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
     process.stdout.write(`# storage driver: ${choice.driver.name} (${choice.why})\n`);
+    process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);

@@ -45,7 +45,8 @@ export async function probeStorage(helper: string, ids: IdentityInfo, env: NodeJ
           facts: { works: false },
         }),
   );
-  // fuse-overlayfs is only a fallback when the kernel overlay works.
+  // When the kernel overlay works, fuse-overlayfs is what lets root inside
+  // modify files owned outside the id map (the host's, for a user): a warning.
   const missing = kernel.ok ? 'warning' : 'error';
   out.push(
     fuse
@@ -55,7 +56,7 @@ export async function probeStorage(helper: string, ids: IdentityInfo, env: NodeJ
           area,
           status: missing,
           summary: 'fuse-overlayfs is not installed',
-          detail: kernel.ok ? 'needed only for storageDriver: fuse-overlayfs (kernel overlayfs works here)' : 'needed: kernel overlayfs does not work here',
+          detail: kernel.ok ? 'kernel overlayfs works here, but without fuse-overlayfs root inside cannot modify files owned outside the sandbox\'s id map (the host\'s own files, for an unprivileged user)' : 'needed: kernel overlayfs does not work here',
           fix: installCommand('fuse-overlayfs'),
           facts: { hint: installHint('fuse-overlayfs') },
         }),

@@ -32,6 +32,7 @@ export type Op =
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'symlink'; target: string; path: string }
   | { op: 'file'; path: string; mode: number; content: string }
+  | { op: 'chown'; path: string; uid: number; gid: number }
   | { op: 'mask'; path: string }
   | { op: 'hostname'; name: string }
   | { op: 'lo-up' }
@@ -102,6 +103,8 @@ export function fieldsOf(o: Op): string[] {
       return [o.target, o.path];
     case 'file':
       return [o.path, octal(o.mode), o.content];
+    case 'chown':
+      return [o.path, String(o.uid), String(o.gid)];
     case 'mask':
       return [o.path];
     case 'hostname':

@@ -133,6 +133,8 @@ async function runStep(
     mounts: [],
     network: spec.network === 'none' ? 'none' : 'host',
     ports: [],
+    // steps run as root, with the ids layers are stored under (keep-id would shift them)
+    userns: 'root',
   };
   try {
     const { exitCode } = await runSandbox({

@@ -12,7 +12,7 @@ import { HutchError, type SourceLocation } from '../util/errors';
 import type { NetworkMode, RootfsSpec, StorageDriver } from './schema';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, sortCapabilities, type Capability } from './capabilities';
 import { expandVars, resolveHostPath, type ExpandContext } from './expand';
-import type { CapabilitiesLayer, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits } from './schema';
+import type { CapabilitiesLayer, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits, UsernsMode } from './schema';
 import type { ProfileMount } from './values';
 
 export type SetupStep = { run: string } | { copy: { from: string; to: string } };
@@ -55,6 +55,7 @@ export interface ProfileValues {
   subordinateIds: 'auto' | 'required';
   seccomp: 'default' | 'unconfined';
   user?: string;
+  userns: UsernsMode;
   /** `setup:` steps, parent-first; `copy.from` resolved to an absolute host path (against its profile file's directory). */
   setup: SetupStep[];
 }
@@ -76,6 +77,7 @@ export function defaultValues(): ProfileValues {
     limits: { mode: 'warn' },
     subordinateIds: 'auto',
     seccomp: 'default',
+    userns: 'root',
     setup: [],
   };
 }
@@ -178,6 +180,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('subordinateIds');
     override('seccomp');
     override('user');
+    override('userns');
 
     if (l.env) {
       for (const [k, val] of Object.entries(l.env)) {

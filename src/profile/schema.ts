@@ -22,6 +22,8 @@ export const HOME_MODES = ['hidden', 'none'] as const;
 export const LIMIT_MODES = ['warn', 'strict'] as const;
 export const SUBID_MODES = ['auto', 'required'] as const;
 export const SECCOMP_MODES = ['default', 'unconfined'] as const;
+export const USERNS_MODES = ['root', 'keep-id'] as const;
+export type UsernsMode = (typeof USERNS_MODES)[number];
 
 export const SCHEMA_FILE_NAME = 'hutch-profile.schema.json';
 
@@ -310,6 +312,7 @@ export const profileFields = {
     'Build steps over the root filesystem (an image or a directory): each `run:` command or `copy:` becomes a cached read-only layer. `hutch build` builds them; `hutch run` builds what is missing first. Appended to the inherited list ({replace: [...]} replaces it).',
   ),
   user: field(s.string(), 'Run the command as USER[:GROUP] (a name from the sandbox\'s /etc/passwd, or a number). Default: root (uid 0 inside, your own uid outside). Users other than root need subordinate ids and get no capabilities.'),
+  userns: field(s.enumOf(USERNS_MODES), "root: you are uid 0 inside (your own uid outside); keep-id (podman's name): you keep your uid and gid inside, not root, with your subordinate ids mapped around them, so files written in bind mounts are yours and tools that refuse to run as root work (needs subordinate ids; as real root it is just root).", { default: 'root' }),
   seccomp: field(s.enumOf(SECCOMP_MODES), 'default: a seccomp filter refuses (EPERM) the system calls that reach kernel state shared with the host or widen its attack surface (keyrings, bpf, perf_event_open, userfaultfd, io_uring, module and kexec loading, ...), and calls from other ABIs; unconfined: no filter.', { default: 'default' }),
   subordinateIds: field(s.enumOf(SUBID_MODES), 'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).', { default: 'auto' }),
 };

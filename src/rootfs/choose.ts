@@ -1,8 +1,10 @@
 // Storage driver choice: kernel overlayfs inside the user namespace where the
 // kernel allows it (tried for real once, result cached per kernel), else
-// fuse-overlayfs, else a clear error naming what to install.
+// fuse-overlayfs, else a clear error naming what to install. fuse-overlayfs
+// also wins when root inside will write a root holding files owned outside
+// the id map (ownership.ts): only it can copy those up.
 
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
@@ -16,10 +18,13 @@ import type { StorageDriver } from '../spec/types';
 import { fuseOverlayfsDriver } from './fuse-overlayfs';
 import { overlayDriver } from './overlay';
 import type { StorageDriver as Driver } from './types';
+import type { RootWrites } from './ownership';
 
 export interface DriverChoice {
   driver: Driver;
   why: string;
+  /** What root inside can modify with it (--dry-run). */
+  gives: string;
 }
 
 /** The probe: a throw-away user+mount namespace mounting an overlay with its upper on tmpfs. */
@@ -45,13 +50,34 @@ function fuseUsable(env: NodeJS.ProcessEnv): { path?: string; problem?: string }
   return { path };
 }
 
+/** What root inside can write with this driver, for --dry-run (the README's table says the same). */
+export function describeWrites(driver: 'overlay' | 'fuse-overlayfs', squashToRoot: boolean, unmappedOwner?: string): string {
+  if (driver === 'overlay') {
+    return unmappedOwner
+      ? `kernel overlayfs: files owned outside the sandbox's id map (such as ${unmappedOwner}) are read-only inside, even for root; new files and files of mapped owners are copy-on-write`
+      : 'kernel overlayfs: the root is copy-on-write writable inside (its top is owned by mapped ids; a file deeper down owned outside the map would be read-only)';
+  }
+  return squashToRoot
+    ? "fuse-overlayfs: every file is copy-on-write writable inside; every file shows as root's (squash_to_root: only uid 0 is mapped)"
+    : 'fuse-overlayfs: every file is copy-on-write writable inside; files owned outside the map show as nobody (65534)';
+}
+
 export async function chooseDriver(
   requested: StorageDriver,
   helper: string,
   ids: IdentityInfo,
   cacheDir: string,
   env: NodeJS.ProcessEnv = process.env,
+  writes: RootWrites = { rootWrites: false },
 ): Promise<DriverChoice> {
+  // One id mapped: files of every other owner would be unmapped (see FuseOptions).
+  const squashToRoot = ids.uidMap.length === 1 && ids.gidMap.length === 1;
+  const fuse = (path: string, why: string): DriverChoice => ({
+    driver: fuseOverlayfsDriver(path, { squashToRoot }),
+    why,
+    gives: describeWrites('fuse-overlayfs', squashToRoot, writes.unmappedOwner),
+  });
+  const overlay = (why: string): DriverChoice => ({ driver: overlayDriver, why, gives: describeWrites('overlay', false, writes.unmappedOwner) });
   if (requested === 'fuse-overlayfs') {
     const f = fuseUsable(env);
     if (f.problem) {
@@ -59,10 +85,20 @@ export async function chooseDriver(
         hint: `${installHint('fuse-overlayfs')}; make /dev/fuse accessible (see hutch doctor); or use --storage-driver overlay`,
       });
     }
-    return { driver: fuseOverlayfsDriver(f.path!), why: 'requested' };
+    return fuse(f.path!, 'requested');
   }
   const kernel = await kernelOverlayWorks(helper, ids, cacheDir);
-  if (kernel.ok) return { driver: overlayDriver, why: requested === 'overlay' ? 'requested' : 'kernel overlayfs works in a user namespace' };
+  if (kernel.ok) {
+    if (requested === 'overlay') return overlay('requested');
+    // Kernel overlayfs is faster, but cannot copy up a file owned outside the
+    // map: when root inside will write such a root, fuse-overlayfs can.
+    if (writes.unmappedOwner && writes.rootWrites) {
+      const f = fuseUsable(env);
+      if (!f.problem) return fuse(f.path!, `the root has files owned outside the sandbox's id map (${writes.unmappedOwner}): kernel overlayfs would leave them read-only`);
+      return overlay(`kernel overlayfs works in a user namespace; fuse-overlayfs would make files owned outside the map writable, but ${f.problem}`);
+    }
+    return overlay('kernel overlayfs works in a user namespace');
+  }
   if (requested === 'overlay') {
     throw new HutchError(`--storage-driver overlay: kernel overlayfs cannot be mounted in a user namespace here (${kernel.detail})`, {
       hint: 'use --storage-driver fuse-overlayfs (apt install fuse-overlayfs), or a kernel >= 5.11',
@@ -74,7 +110,26 @@ export async function chooseDriver(
       hint: `${installHint('fuse-overlayfs')} (hutch doctor checks the rest)`,
     });
   }
-  return { driver: fuseOverlayfsDriver(f.path!), why: 'kernel overlayfs unusable in a user namespace' };
+  return fuse(f.path!, 'kernel overlayfs unusable in a user namespace');
+}
+
+/**
+ * fuse-overlayfs runs as root inside. Under --userns keep-id that is a
+ * subordinate id on the host, not the caller, so /dev/fuse must be open to
+ * everyone (mode 0666, as distributions ship it), not just to the caller.
+ */
+export function checkFuseForSubordinateRoot(driver: Driver, rootOutside: number): void {
+  if (driver.name !== 'fuse-overlayfs') return;
+  let mode = 0;
+  try {
+    mode = statSync('/dev/fuse').mode & 0o777;
+  } catch {
+    /* fuseUsable reported a missing device already */
+  }
+  if ((mode & 0o006) === 0o006) return;
+  throw new HutchError(`--userns keep-id with fuse-overlayfs: root inside is host uid ${rootOutside} (a subordinate id), which cannot open /dev/fuse (mode ${mode.toString(8).padStart(4, '0')} here)`, {
+    hint: 'use --storage-driver overlay (auto picks it under keep-id), or give /dev/fuse mode 0666 as distributions ship it',
+  });
 }
 
 async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: string): Promise<{ ok: boolean; detail: string }> {

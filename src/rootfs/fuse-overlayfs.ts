@@ -5,11 +5,23 @@
 // sandbox's state dir, removed by the helper's cleanup, or --keep).
 
 import type { PlanBuilder } from '../helper/plan';
-import { overlayEscape, type RootfsInput, type StorageDriver } from './types';
+import type { TopLevelEntry } from '../host/host-scan';
+import { overlayEscape, SYSTEM_DIRS, type RootfsInput, type StorageDriver } from './types';
 
 const upperStore = (r: RootfsInput) => r.keep ?? `${r.sandboxDir}/upper`;
 
-function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
+export interface FuseOptions {
+  /**
+   * Present every file as owned by root (fuse-overlayfs's squash_to_root).
+   * Used when the sandbox maps only the caller's own id: files owned by
+   * anyone else would be unmapped, so root inside could neither modify them
+   * nor copy them up; squashed, they are root's and writable. Nothing is lost:
+   * with one id mapped, no other owner can exist inside anyway.
+   */
+  squashToRoot: boolean;
+}
+
+function outerOps(path: string, o: FuseOptions, b: PlanBuilder, r: RootfsInput): void {
   const store = upperStore(r);
   const merged = `${r.sandboxDir}/merged`;
   const kept = r.keep ? ' (kept)' : ' (discarded at exit)';
@@ -23,26 +35,49 @@ function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
     b.note(`fuse-overlayfs: lower ${lower}, upper in ${store}${kept}`);
     lowers = overlayEscape(lower);
   }
-  const opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
+  let opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
+  if (o.squashToRoot) {
+    b.note('fuse-overlayfs squash_to_root: only uid 0 is mapped, so every file shows as root\'s and stays writable (copied up on change)');
+    opts += ',squash_to_root';
+  }
   b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] });
 }
 
+function unreadableTop(r: RootfsInput) {
+  return r.hostTop.filter((e): e is Extract<TopLevelEntry, { kind: 'dir' }> => e.kind === 'dir' && !e.readable && !SYSTEM_DIRS.has(e.name));
+}
+
 /** The driver, running the fuse-overlayfs binary at `path`. */
-export function fuseOverlayfsDriver(path: string): StorageDriver {
+export function fuseOverlayfsDriver(path: string, o: FuseOptions = { squashToRoot: false }): StorageDriver {
   return {
     name: 'fuse-overlayfs',
     usesDaemon: true,
-    needsHostTop: false,
+    // a host root's unreadable top-level directories (/root) are replaced, see innerOps
+    needsHostTop: true,
     hostDirs(r) {
       const store = upperStore(r);
-      return [`${store}/upper`, `${store}/work`, `${r.sandboxDir}/merged`];
+      // The upper directory's mode is the sandbox root's: 0755, as / is
+      // (its parent, the state dir or --keep's, is 0700 and keeps others out).
+      return [
+        { path: `${store}/upper`, mode: 0o755 },
+        { path: `${store}/work`, mode: 0o700 },
+        { path: `${r.sandboxDir}/merged`, mode: 0o700 },
+      ];
     },
-    outerOps: (b, r) => outerOps(path, b, r),
+    outerOps: (b, r) => outerOps(path, o, b, r),
     innerOps(b, r) {
       b.note('root: the fuse-overlayfs mount made by the monitor');
       b.add({ op: 'bind', src: `/oldroot${r.sandboxDir}/merged`, dest: '/newroot', flags: {} });
+      // The daemon runs as you: a host directory you cannot read (such as
+      // /root) could be neither listed nor written through it. It gets an
+      // empty tmpfs instead, as kernel overlayfs gives it an empty directory.
+      const hidden = unreadableTop(r);
+      if (hidden.length) b.note(`host directories you cannot read are empty here: ${hidden.map((e) => `/${e.name}`).join(', ')}`);
+      for (const e of hidden) b.add({ op: 'tmpfs', dest: `/newroot/${e.name}`, mode: e.mode });
     },
-    // One mount: the final remount-root-ro makes it read-only.
-    readOnlyOps: () => {},
+    // The final remount-root-ro covers the fuse mount; the tmpfs above need their own.
+    readOnlyOps(b, r, covered) {
+      for (const e of unreadableTop(r)) if (!covered.has(`/${e.name}`)) b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true });
+    },
   };
 }

@@ -42,6 +42,9 @@ function innerOps(b: PlanBuilder, r: RootfsInput): void {
     b.note(`root: overlay of ${r.rootfs.path} (read-only lower) and a private upper layer`);
     b.add({ op: 'mkdir', path: `${UP}/upper`, mode: 0o755 });
     b.add({ op: 'mkdir', path: `${UP}/work`, mode: 0o700 });
+    const dirs = r.dirTop.filter((e) => e.kind === 'dir');
+    if (dirs.length) b.note("top-level directories owned outside the id map get an upper directory: writable directories (their files stay read-only)");
+    for (const e of dirs) if (e.kind === 'dir') b.add({ op: 'mkdir', path: `${UP}/upper/${e.name}`, mode: e.mode });
     b.add({ op: 'overlay', dest: '/newroot', lowers: `/oldroot${r.rootfs.path}`, upper: `${UP}/upper`, work: `${UP}/work` });
     return;
   }
@@ -72,7 +75,7 @@ export const overlayDriver: StorageDriver = {
   name: 'overlay',
   usesDaemon: false,
   needsHostTop: true,
-  hostDirs: (r) => (r.keep ? [r.keep] : []),
+  hostDirs: (r) => (r.keep ? [{ path: r.keep, mode: 0o700 }] : []),
   outerOps: () => {},
   innerOps,
   readOnlyOps(b, r, covered) {

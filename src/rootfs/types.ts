@@ -33,6 +33,14 @@ export interface RootfsInput {
   sandboxDir: string;
   /** The host's top-level entries (only read for a `host` root by drivers that need them). */
   hostTop: readonly TopLevelEntry[];
+  /**
+   * A `dir:` root's top-level entries when some are owned outside the id map
+   * (ownership.ts) and the driver needs them: kernel overlayfs gets an upper
+   * directory for each, so they are writable directories inside (mount
+   * points, new files, rm and rename work there) although the lower ones
+   * cannot be copied up.
+   */
+  dirTop: readonly TopLevelEntry[];
 }
 
 export interface StorageDriver {
@@ -44,8 +52,8 @@ export interface StorageDriver {
   readonly usesDaemon: boolean;
   /** Whether a `host` root needs the host's top-level entries (HostFacts.hostTop). */
   readonly needsHostTop: boolean;
-  /** Host directories the launcher creates before the helper starts. */
-  hostDirs(r: RootfsInput): string[];
+  /** Host directories the launcher creates before the helper starts (missing parents get 0700). */
+  hostDirs(r: RootfsInput): { path: string; mode: number }[];
   /** Ops run by the monitor before the init exists (a daemon). */
   outerOps(b: PlanBuilder, r: RootfsInput): void;
   /** Ops run by the init after `base`: build /newroot (host paths are under /oldroot). */

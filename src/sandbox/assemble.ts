@@ -8,7 +8,10 @@ import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
 import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
-import { userNamespaceOps } from '../helper/identity';
+import { describeMap, sandboxMaps, userNamespaceOps } from '../helper/identity';
+import { keepIdEtcOps, keepIdUser } from './keep-id';
+import { scanHostRoot } from '../host/host-scan';
+import { ownerOutsideMap } from '../rootfs/ownership';
 import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
@@ -29,7 +32,7 @@ export interface SandboxSetup {
   etcFiles?: EtcFiles;
 }
 
-export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
+export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids'>, setup: SandboxSetup): RootfsInput {
   let rootfs: RootfsInput['rootfs'];
   if (setup.imageLayers) {
     const { store, ids, base, label } = setup.imageLayers;
@@ -43,6 +46,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>
     keep: spec.keep,
     sandboxDir: setup.sandboxDir,
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
+    dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids) ? scanHostRoot([], rootfs.path) : [],
   };
 }
 
@@ -96,12 +100,20 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'cleanup', path: setup.sandboxDir });
 
   // Identity: nothing runs inside before these maps are written.
-  b.note(
-    host.ids.uidMap.length > 1
-      ? `user namespace: uid ${host.ids.uid} -> 0, subordinate ids through newuidmap/newgidmap`
-      : `user namespace: uid ${host.ids.uid} -> 0 only${host.ids.subidNote ? ` (${host.ids.subidNote})` : ''}`,
-  );
-  b.add(userNamespaceOps(host.ids));
+  const maps = sandboxMaps(spec.userns, host.ids);
+  const keepId = keepIdUser(spec, host.ids);
+  if (keepId) {
+    b.note(`user namespace, --userns keep-id: you keep uid ${keepId.uid} and gid ${keepId.gid} inside; root inside is a subordinate id`);
+    b.note(`uid map (inside -> host): ${describeMap(maps.uidMap)}`);
+    b.note(`gid map (inside -> host): ${describeMap(maps.gidMap)}`);
+  } else {
+    b.note(
+      host.ids.uidMap.length > 1
+        ? `user namespace: uid ${host.ids.uid} -> 0, subordinate ids through newuidmap/newgidmap`
+        : `user namespace: uid ${host.ids.uid} -> 0 only${host.ids.subidNote ? ` (${host.ids.subidNote})` : ''}`,
+    );
+  }
+  b.add(userNamespaceOps(maps));
 
   const first: Namespace[] = ['ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
@@ -124,15 +136,19 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   systemMountOps(b);
 
   const { tmpfsHome, masks } = hiddenPaths(spec, host, setup.sandboxDir);
-  if (tmpfsHome) {
-    b.note(`hide the home directory ${tmpfsHome} (only what is mounted into it is visible)`);
-    b.add({ op: 'mkdir', path: `/newroot${tmpfsHome}`, mode: 0o700 });
-    b.add({ op: 'tmpfs', dest: `/newroot${tmpfsHome}`, mode: 0o700 });
+  // keep-id: the caller gets an empty home of its own on every root (HOME comes from /etc/passwd).
+  const home = tmpfsHome ?? (keepId ? host.ids.home : undefined);
+  if (home) {
+    b.note(tmpfsHome ? `hide the home directory ${home} (only what is mounted into it is visible)` : `--userns keep-id: an empty home directory ${home}`);
+    b.add({ op: 'mkdir', path: `/newroot${home}`, mode: 0o700 });
+    b.add({ op: 'tmpfs', dest: `/newroot${home}`, mode: 0o700 });
+    if (keepId) b.add({ op: 'chown', path: `/newroot${home}`, uid: keepId.uid, gid: keepId.gid });
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
   if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup));
+  if (keepId) keepIdEtcOps(b, rootfs, host.ids);
   userMountOps(b, spec, host);
   procMaskOps(b);
 
@@ -147,7 +163,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'pivot', dir: '/newroot' });
   if (spec.readOnly) b.add({ op: 'remount-root-ro' });
 
-  commandOps(b, spec);
+  commandOps(b, spec, keepId);
   return b.build();
 }
 
@@ -182,7 +198,7 @@ function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: 
   }
 }
 
-function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
+function commandOps(b: PlanBuilder, spec: SandboxSpec, keepId?: { uid: number; gid: number }): void {
   b.add({ op: 'clearenv' });
   for (const [k, v] of Object.entries(spec.env)) b.add({ op: 'env', name: k, value: v });
   b.add({ op: 'chdir', dir: spec.workdir });
@@ -193,6 +209,9 @@ function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
   if (spec.user) {
     b.note(`run as ${spec.user}: a user other than root has no capabilities`);
     b.add({ op: 'user', user: spec.user });
+  } else if (keepId) {
+    b.note(`--userns keep-id: run as your own uid ${keepId.uid} and gid ${keepId.gid}, with no capabilities (as podman); HOME from /etc/passwd`);
+    b.add({ op: 'user', user: `${keepId.uid}:${keepId.gid}` });
   }
   if (spec.seccompDeny.length) {
     b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');

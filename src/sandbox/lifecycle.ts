@@ -4,7 +4,8 @@
 // write its state, launch the helper with the hooks, and remove what is left
 // if anything fails before the helper owns the cleanup.
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { HostFacts } from '../host/facts';
 import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
@@ -43,7 +44,11 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     for (const v of ensureVolumes(spec, facts.paths)) req.say?.(`created volume ${v}`);
     writeStorageUse(sandboxDir, req.layers, spec);
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
-    for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) {
+      mkdirSync(dirname(d.path), { recursive: true, mode: 0o700 });
+      // exact, whatever the umask; an existing directory (--keep DIR) keeps its mode
+      if (mkdirSync(d.path, { recursive: true, mode: d.mode }) !== undefined) chmodSync(d.path, d.mode);
+    }
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
     return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
   } catch (e) {

@@ -7,7 +7,7 @@ import type { HostFacts } from '../host/facts';
 import { resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from '../profile/index';
-import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver } from './types';
+import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver, UsernsMode } from './types';
 import { defaultSeccompDeny } from './seccomp';
 import { CAPABILITIES, normalizeCap } from '../util/caps';
 import { parseSize } from '../util/units';
@@ -29,6 +29,8 @@ export interface SpecOverrides {
   capDrop: string[];
   /** podman's -u/--user. */
   user?: string;
+  /** podman's --userns: root | keep-id. */
+  userns?: string;
   /** podman's --security-opt; only seccomp=unconfined|default is understood. */
   securityOpt?: string[];
   network?: string;
@@ -48,6 +50,7 @@ export interface ResolveContext extends Pick<HostFacts, 'env' | 'cwd' | 'arch' |
   image?: (name: string) => ImageDefaults;
 }
 
+const USERNS: UsernsMode[] = ['root', 'keep-id'];
 const NETWORKS: NetworkMode[] = ['none', 'host', 'slirp', 'pasta'];
 const DRIVERS: StorageDriver[] = ['auto', 'overlay', 'fuse-overlayfs'];
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -241,6 +244,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     network,
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     user: checkUser(o.user ?? pv.user ?? img?.user, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
+    userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),
     capabilities: [...caps].sort(),
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
     home: pv.home,

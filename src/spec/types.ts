@@ -5,8 +5,8 @@
 import type { PortMapping } from '../profile/values';
 
 // The profile's vocabulary for these is the spec's too.
-export type { NetworkMode, RootfsSpec, StorageDriver } from '../profile/schema';
-import type { NetworkMode, RootfsSpec, StorageDriver } from '../profile/schema';
+export type { NetworkMode, RootfsSpec, StorageDriver, UsernsMode } from '../profile/schema';
+import type { NetworkMode, RootfsSpec, StorageDriver, UsernsMode } from '../profile/schema';
 
 /** User-mode NAT drivers (src/net implements them). */
 export type NetDriverName = 'slirp4netns' | 'pasta';
@@ -76,6 +76,8 @@ export interface SandboxSpec {
   expose: string[];
   /** Run the command as USER[:GROUP] (names from the sandbox's /etc/passwd); undefined: uid 0. */
   user?: string;
+  /** root: the caller is uid 0 inside; keep-id: the caller keeps its uid and gid inside (src/helper/identity.ts keepIdMaps). */
+  userns: UsernsMode;
   /** System calls refused inside (seccomp, EPERM); empty: no filter. */
   seccompDeny: string[];
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */

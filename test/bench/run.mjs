@@ -421,6 +421,68 @@ async function pullGroup(ctx) {
   }
 }
 
+// In the host root: create 2000 small files in the writable layer, then
+// modify (copy up) every existing /usr/share/doc/*/copyright of the host;
+// prints create ms, copy-up ms, files modified, files there.
+const COW_SH = `d=/usr/local/hutch-bench-cow; mkdir -p $d; cd $d; n=2000
+t0=$(date +%s%N); i=0; while [ $i -lt $n ]; do echo "file $i some content" > f$i; i=$((i+1)); done
+t1=$(date +%s%N); ok=0; all=0
+for f in /usr/share/doc/*/copyright; do all=$((all+1)); echo x 2>/dev/null >> "$f" && ok=$((ok+1)); done
+t2=$(date +%s%N); echo $(( (t1-t0)/1000000 )) $(( (t2-t1)/1000000 )) $ok $all`;
+
+/**
+ * Copy-on-write on the host root per storage driver: what writing costs, and
+ * what each driver lets root inside modify (kernel overlayfs cannot copy up
+ * files owned outside the map: for an unprivileged user, the host's).
+ */
+async function cowGroup(ctx) {
+  const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
+  if (!fs.existsSync(cjs)) return { columns: ['what'], rows: [], lines: ['skipped: dist/hutch.cjs missing (npm run build)'], data: { skipped: true } };
+  const hutch = (...a) => [ctx.node, cjs, ...a];
+  const reps = 3;
+  const data = {};
+  const rows = [];
+  const lines = [];
+  for (const driver of ['overlay', 'fuse-overlayfs', 'auto']) {
+    const argv = hutch('run', '--network', 'none', '--storage-driver', driver, '--', 'sh', '-c', COW_SH);
+    const samples = [];
+    let error = '';
+    for (let i = 0; i < reps && !error; i++) {
+      const r = spawnSync(argv[0], argv.slice(1), { env: ctx.env, encoding: 'utf8' });
+      if (r.status !== 0) error = (r.stderr || '').trim().slice(0, 300);
+      else samples.push(r.stdout.trim().split(/\s+/).map(Number));
+    }
+    let chosen = driver;
+    if (driver === 'auto') {
+      const da = hutch('run', '--network', 'none', '--dry-run', '--', 'true');
+      const dry = spawnSync(da[0], da.slice(1), { env: ctx.env, encoding: 'utf8' });
+      chosen = `auto = ${(/^# storage driver: (\S+)/m.exec(dry.stdout || '') || [, '?'])[1]}`;
+    }
+    if (error) {
+      lines.push(`${chosen}: FAILED ${error}`);
+      data[driver] = { error };
+      continue;
+    }
+    const med = (k) => median(samples.map((x) => x[k]).sort((a, b) => a - b));
+    const d = { createMs: med(0), copyUpMs: med(1), modified: samples[0][2], files: samples[0][3] };
+    data[driver] = d;
+    rows.push([chosen, d.createMs, d.copyUpMs, `${d.modified} of ${d.files}`]);
+  }
+  const base = data.overlay?.createMs;
+  for (const r of rows) r.push(Number.isFinite(base) ? `${fmt(r[1] / base, 2)}x` : '-');
+  // What a sandbox costs to start with each (the fuse-overlayfs daemon's mount included).
+  const starts = timeCommands(
+    ['overlay', 'fuse-overlayfs'].map((d) => ({ name: d, argv: hutch('run', '--network', 'none', '--storage-driver', d, '--', '/bin/true') })),
+    { runs: ctx.runs, warmup: ctx.warmup, env: ctx.env },
+  );
+  for (const st of starts) {
+    lines.push(`start and finish /bin/true, ${st.name}: ${st.ok ? `${fmt(st.median, 1)} ms median, ${fmt(st.p90, 1)} p90` : `FAILED ${st.error}`}`);
+    if (data[st.name]) data[st.name].startMs = st.median;
+  }
+  lines.unshift('2000 files created in the writable layer; every host /usr/share/doc/*/copyright appended to (copied up); median of 3');
+  return { columns: ['driver', 'create ms', 'modify ms', 'modified', 'create vs kernel overlayfs'], rows, lines, data };
+}
+
 /** One iperf3 client run against 127.0.0.1:port; bits per second received, or NaN. */
 function iperfClient(port, seconds, reverse) {
   const r = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])], {
@@ -529,6 +591,7 @@ async function networkGroup(ctx) {
  */
 const GROUPS = [
   { name: 'startup', description: 'wall time to start and finish /bin/true in a sandbox', run: startupGroup },
+  { name: 'cow', description: 'copy-on-write on the host root per storage driver: file create and copy-up cost, what root inside may modify', run: cowGroup },
   { name: 'images', description: 'Debian image: import, first/warm start, cached build, file throughput per storage driver', run: imagesGroup },
   { name: 'pull', description: 'hutch pull of a ~100 MiB multi-layer image from a local registry vs skopeo copy + umoci unpack', run: pullGroup },
   { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },

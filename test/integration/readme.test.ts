@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -314,6 +315,22 @@ const EXAMPLES: Record<string, Example> = {
       ok0(await sh(cmd));
       assert.is(fs.readFileSync(path.join(project, 'changes', 'upper', 'etc', 'motd'), 'utf8'), 'hi\n');
       assert.not.ok(fs.existsSync(path.join(project, 'rootfs', 'etc', 'motd')), 'the root itself is unchanged');
+    },
+  },
+  "hutch run -- sh -c 'echo hi >> /etc/motd && tail -n 1 /etc/motd'": {
+    async run(cmd) {
+      const before = fs.readFileSync('/etc/motd');
+      const r = ok0(await sh(cmd));
+      assert.is(r.stdout, 'hi\n', describe(r));
+      assert.ok(fs.readFileSync('/etc/motd').equals(before), "the host's /etc/motd is unchanged");
+    },
+  },
+  [`hutch run --userns keep-id -v "$PWD:/work" -w /work -- sh -c 'whoami; touch mine'`]: {
+    skipIf: () => (process.getuid!() !== 0 && !fs.readFileSync('/etc/subuid', 'utf8').split('\n').some((l) => l.split(':')[0] === os.userInfo().username) ? 'keep-id needs an /etc/subuid range for this user' : undefined),
+    async run(cmd) {
+      const r = ok0(await sh(cmd));
+      assert.is(r.stdout, `${os.userInfo().username}\n`, describe(r));
+      assert.is(fs.statSync(path.join(project, 'mine')).uid, process.getuid!(), './mine is owned by the caller');
     },
   },
   'hutch run --memory 512m --cpus 1.5 --pids-limit 256 --timeout 10m --report usage.json -v "$PWD:/work" -w /work -- make test': {
