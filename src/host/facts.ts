@@ -3,7 +3,7 @@
 // takes it as an argument and reads nothing else, so it is a pure function
 // of (profile, flags, facts) and unit tests pass a fake.
 
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { identity, type IdentityInfo } from './ids';
 import { hostMounts } from './mounts';
 import { hutchPaths, type HutchPaths } from './paths';
@@ -18,6 +18,10 @@ export interface HostFs {
   readText(path: string): string;
   /** A block device's numbers; throws an Error with code ENOENT when missing. */
   blockDevice(path: string): { major: number; minor: number } | undefined;
+  /** Owners of a directory and of its top-level entries (symlinks left out); [] when unreadable. */
+  topOwners(root: string): { path: string; uid: number; gid: number }[];
+  /** The top-level entries of a directory used as a root (host-scan.ts), for drivers that bind them one by one. */
+  scanTop(root: string): TopLevelEntry[];
 }
 
 export interface HostFacts {
@@ -62,6 +66,25 @@ export const hostFs: HostFs = {
     // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
     const big = BigInt(st.rdev);
     return { major: Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn)), minor: Number((big & 0xffn) | ((big >> 12n) & ~0xffn)) };
+  },
+  topOwners(root) {
+    let names: string[];
+    try {
+      names = readdirSync(root).sort();
+    } catch {
+      names = [];
+    }
+    const out: { path: string; uid: number; gid: number }[] = [];
+    for (const p of [root, ...names.map((n) => `${root === '/' ? '' : root}/${n}`)]) {
+      try {
+        const st = lstatSync(p);
+        if (!st.isSymbolicLink()) out.push({ path: p, uid: st.uid, gid: st.gid });
+      } catch {}
+    }
+    return out;
+  },
+  scanTop(root) {
+    return scanHostRoot([], root);
   },
 };
 

@@ -5,7 +5,7 @@
 // unmapped id), so root inside cannot modify them. fuse-overlayfs can. This
 // is what the driver choice (choose.ts) and --dry-run need to know.
 
-import { lstatSync, readdirSync } from 'node:fs';
+import { hostFs, type HostFs } from '../host/facts';
 import type { IdentityInfo, IdRange } from '../host/ids';
 import type { SandboxSpec } from '../spec/types';
 
@@ -20,23 +20,10 @@ const mapped = (map: readonly IdRange[], id: number) => map.some((m) => id >= m.
  * layers, extracted by hutch in the same user namespace; a directory the
  * caller made).
  */
-export function ownerOutsideMap(root: string, ids: IdMapView): string | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(root).sort();
-  } catch {
-    names = [];
-  }
-  for (const p of [root, ...names.map((n) => `${root === '/' ? '' : root}/${n}`)]) {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
-    if (st.isSymbolicLink()) continue;
-    if (!mapped(ids.uidMap, st.uid)) return `${p} (host uid ${st.uid})`;
-    if (!mapped(ids.gidMap, st.gid)) return `${p} (host gid ${st.gid})`;
+export function ownerOutsideMap(root: string, ids: IdMapView, fs: Pick<HostFs, 'topOwners'> = hostFs): string | undefined {
+  for (const o of fs.topOwners(root)) {
+    if (!mapped(ids.uidMap, o.uid)) return `${o.path} (host uid ${o.uid})`;
+    if (!mapped(ids.gidMap, o.gid)) return `${o.path} (host gid ${o.gid})`;
   }
   return undefined;
 }

@@ -10,7 +10,6 @@ import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
 import { describeMap, sandboxMaps, userNamespaceOps } from '../helper/identity';
 import { keepIdEtcOps, keepIdUser } from './keep-id';
-import { scanHostRoot } from '../host/host-scan';
 import { ownerOutsideMap } from '../rootfs/ownership';
 import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
@@ -32,7 +31,7 @@ export interface SandboxSetup {
   etcFiles?: EtcFiles;
 }
 
-export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids'>, setup: SandboxSetup): RootfsInput {
+export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids' | 'fs'>, setup: SandboxSetup): RootfsInput {
   let rootfs: RootfsInput['rootfs'];
   if (setup.imageLayers) {
     const { store, ids, base, label } = setup.imageLayers;
@@ -46,7 +45,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' 
     keep: spec.keep,
     sandboxDir: setup.sandboxDir,
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
-    dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids) ? scanHostRoot([], rootfs.path) : [],
+    dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids, facts.fs) ? facts.fs.scanTop(rootfs.path) : [],
   };
 }
 

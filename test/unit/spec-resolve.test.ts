@@ -64,6 +64,7 @@ test('default: the whole spec', () => {
     hide: [],
     limits: NO_LIMITS,
     subordinateIds: 'auto',
+    userns: 'root',
   });
   // Keys with undefined values (keep, user, limits.*) are present but unset.
   assert.is(s.keep, undefined);

@@ -80,6 +80,9 @@ export function fakeFs(content: FakeFsContent = {}): HostFs {
       if (path in files || dirs.has(path)) return undefined;
       throw enoent('stat', path);
     },
+    // Everything of the fake host belongs to the fake user (mapped): no root owned outside the map.
+    topOwners: (root) => (dirs.has(root) ? [{ path: root, uid: 1000, gid: 1000 }] : []),
+    scanTop: () => [],
   };
 }
 
