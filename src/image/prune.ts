@@ -51,6 +51,7 @@ export function cacheEntries(store: Store): { file: string; layer: string }[] {
 
 export async function prune(store: Store, paths: HutchPaths, ids: IdentityInfo, opts: { all?: boolean; dryRun?: boolean } = {}): Promise<PruneResult> {
   const res: PruneResult = { layers: [], workDirs: [], cacheEntries: 0, bytes: 0 };
+  store.ensure(); // removes only inside verified directories (125 when another user could change them)
   // Build-cache entries: all of them with --all; otherwise only those whose layer is gone.
   for (const e of cacheEntries(store)) {
     if (opts.all || !e.layer || !store.hasLayer(e.layer)) {

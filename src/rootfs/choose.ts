@@ -2,7 +2,8 @@
 // kernel allows it (tried for real once, result cached per kernel), else
 // fuse-overlayfs, else a clear error naming what to install.
 
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from '../host/private-dir';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
@@ -88,10 +89,11 @@ async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: s
   }
   const result = await probeKernelOverlay(helper, ids);
   try {
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify({ key, result }));
+    // never written into a directory someone else could have planted: an unsafe one is skipped like a read-only one
+    const dir = ensurePrivateDir(cacheDir, ids.uid, 'the cache directory');
+    writeFileSync(join(dir, 'probe-overlay.json'), JSON.stringify({ key, result }));
   } catch {
-    /* read-only cache: probe again next time */
+    /* read-only or unsafe cache: probe again next time */
   }
   return result;
 }
