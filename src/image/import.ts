@@ -13,6 +13,8 @@ import { formatBytes, Progress } from './progress';
 import { planImport } from './sources';
 import { IMAGE_NAME_RE, type ImageConfig, type ImageRecord, type Store } from './store';
 import { ownershipSquashed } from '../helper/userns';
+import type { HutchPaths } from '../host/paths';
+import { discardLayers } from './prune';
 
 export function imageId(layers: string[], config: ImageConfig): string {
   return `sha256:${createHash('sha256').update(JSON.stringify({ layers, config })).digest('hex')}`;
@@ -27,6 +29,8 @@ export function checkImageName(name: string, what = '--name'): void {
 export interface ImportOptions {
   store: Store;
   ids: IdentityInfo;
+  /** Where running sandboxes are recorded (a failed import must not discard what they use). */
+  paths: HutchPaths;
   name: string;
   ref?: string;
   progress: Progress;
@@ -43,9 +47,11 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
   }
   progress.line(`importing ${abs} (${plan.kind}, ${plan.layers.length} layer${plan.layers.length === 1 ? '' : 's'}) as ${o.name}`);
   const digests: string[] = [];
+  const storedHere: string[] = [];
+  let ok = false;
   try {
     for (const l of plan.layers) {
-      if (l.diffId && store.hasLayer(l.diffId)) {
+      if (l.diffId?.startsWith('sha256:') && store.hasLayer(l.diffId)) {
         progress.line(`${l.what}: already stored`);
         digests.push(l.diffId);
         store.lease(digests);
@@ -56,6 +62,7 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
       const r = await ingestLayer(s.data, { store, ids: o.ids, source: l.what, expectedDigest: l.diffId });
       await s.verify();
       digests.push(r.digest);
+      if (r.stored) storedHere.push(r.digest);
       store.lease(digests); // a concurrent prune must not take it before the image names it
       const notes = [r.skippedDevices ? `${r.skippedDevices} device nodes skipped (a sandbox has its own /dev)` : '', r.clampedIds ? `${r.clampedIds} ids beyond your subordinate range set to nobody` : '']
         .filter(Boolean)
@@ -71,8 +78,11 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
       source: `${plan.kind} ${abs}`,
     };
     store.writeImage(rec);
+    ok = true;
     return rec;
   } finally {
     store.releaseLease();
+    // a failed import takes the layers it stored with it (unless something else uses them meanwhile)
+    if (!ok) await discardLayers(store, o.paths, o.ids, storedHere);
   }
 }
