@@ -76,7 +76,7 @@ export const hostFs: HostFs = {
 
 /** A path and, when it differs, its real path; never `/` (hiding / would hide everything). */
 function withRealPath(p: string | undefined): string[] {
-  if (!p || !p.startsWith('/')) return [];
+  if (!p?.startsWith('/')) return [];
   const out = [resolve(p)];
   try {
     out.push(realpathSync(p));

@@ -199,7 +199,11 @@ async function fuzz(target) {
   const corpus = [];
   const consider = (data, feats) => {
     let fresh = false;
-    for (const f of feats) if (!seen.has(f)) (seen.add(f), (fresh = true));
+    for (const f of feats) {
+      if (seen.has(f)) continue;
+      seen.add(f);
+      fresh = true;
+    }
     if (fresh) corpus.push(data);
     return fresh;
   };
