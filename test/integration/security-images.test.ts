@@ -128,6 +128,24 @@ test('OCI layout: a blob that is a symlink out of the layout is refused (its dig
   await refused(dir, 'symlinkblob', /leads outside the layout/);
 });
 
+test('OCI layout: index.json as a symlink out of the layout is refused', async () => {
+  const dir = await ociLayout();
+  const outside = path.join(tmpDir('hutch-outside-'), 'index.json');
+  fs.renameSync(path.join(dir, 'index.json'), outside);
+  fs.symlinkSync(outside, path.join(dir, 'index.json'));
+  await refused(dir, 'symlinkindex', /index.json leads outside the layout/);
+});
+
+test('OCI layout: a symlink that stays inside the layout is fine', async () => {
+  const dir = await ociLayout();
+  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'blobs', 'sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+  const blob = path.join(dir, 'blobs', 'sha256', manifest.layers[0].digest.slice(7));
+  fs.renameSync(blob, path.join(dir, 'layer.tar'));
+  fs.symlinkSync('../../layer.tar', blob);
+  expectExit(await runHutch(['image', 'import', dir, '--name', 'innerlink'], { timeoutMs: 120_000 }));
+});
+
 test('OCI layout with sha512 digests imports when they match', async () => {
   const dir = await ociLayout({ alg: 'sha512' });
   const r = expectExit(await runHutch(['image', 'import', dir, '--name', 'sha512ok'], { timeoutMs: 120_000 }));
