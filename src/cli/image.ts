@@ -52,7 +52,7 @@ export async function imageCommand(argv: string[]): Promise<number> {
       const name = flagString(p, 'name');
       if (!source || !name) throw new HutchError('hutch image import: SOURCE and --name are required', { hint: 'hutch image import ./rootfs.tar.gz --name debian' });
       const { importImage } = await import('../image/import');
-      const rec = await importImage(source, { store, ids: ctx.ids, paths: ctx.paths, name, ref: flagString(p, 'ref'), progress });
+      const rec = await importImage(source, { store, ids: ctx.ids, name, ref: flagString(p, 'ref'), progress, paths: ctx.paths });
       process.stdout.write(`${rec.id}\n`);
       return 0;
     }

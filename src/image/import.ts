@@ -22,18 +22,18 @@ export function imageId(layers: string[], config: ImageConfig): string {
 
 export function checkImageName(name: string, what = '--name'): void {
   if (!IMAGE_NAME_RE.test(name)) {
-    throw new HutchError(`${what}: "${name}" is not a valid image name`, { hint: 'lower-case letters, digits and _ . : / - (up to 128), e.g. debian:bookworm' });
+    throw new HutchError(`${what}: "${name}" is not a valid image name`, { hint: 'a lower-case letter or digit, then letters, digits and _ . : / @ - (up to 255), e.g. debian:bookworm' });
   }
 }
 
 export interface ImportOptions {
   store: Store;
   ids: IdentityInfo;
-  /** Where running sandboxes are recorded (a failed import must not discard what they use). */
-  paths: HutchPaths;
   name: string;
   ref?: string;
   progress: Progress;
+  /** When given, layers this import stored are removed again if it fails. */
+  paths?: HutchPaths;
 }
 
 export async function importImage(source: string, o: ImportOptions): Promise<ImageRecord> {
@@ -82,7 +82,7 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
     return rec;
   } finally {
     store.releaseLease();
-    // a failed import takes the layers it stored with it (unless something else uses them meanwhile)
-    if (!ok) await discardLayers(store, o.paths, o.ids, storedHere);
+    // A failed import leaves nothing behind: not the layers it stored before it failed.
+    if (!ok && o.paths) await discardLayers(store, o.paths, o.ids, storedHere);
   }
 }
