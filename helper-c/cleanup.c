@@ -2,8 +2,10 @@
  * sandbox is gone. It runs inside the user namespace, where the monitor is
  * root with CAP_DAC_OVERRIDE/CAP_FOWNER over every mapped id, so files the
  * sandbox created as subordinate ids are removable. Symlinks are never
- * followed (fstatat AT_SYMLINK_NOFOLLOW, O_NOFOLLOW, unlinkat), and it does
- * not descend into other mounts (like rm --one-file-system). */
+ * followed (fstatat AT_SYMLINK_NOFOLLOW, O_NOFOLLOW, unlinkat), not even in
+ * PATH's parents (walked from / by fd), the parent must be the caller's and
+ * writable by nobody else, and it does not descend into other mounts (like
+ * rm --one-file-system). */
 #include "helper.h"
 
 #include <dirent.h>
@@ -90,6 +92,32 @@ static int remove_at(int dfd, const char *name, dev_t dev, char *path, size_t pl
 	return warn("remove %s: %s", path, strerror(errno)), -1;
 }
 
+/* Open the directory PATH (absolute) by walking it from / one component at
+ * a time with O_NOFOLLOW: no symlink anywhere in it is followed, so nobody
+ * can redirect the removal by swapping a component for a link. hutch passes
+ * real paths (src/host/private-dir.ts returns them). */
+static int open_dir_beneath_root(const char *path)
+{
+	char buf[PATH_MAX];
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *save = NULL, *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, ".") || !strcmp(c, "..")) {
+			close(fd);
+			errno = EINVAL;
+			return -1;
+		}
+		int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return -1;
+		fd = next;
+	}
+	return fd;
+}
+
 int cleanup_path(const char *path)
 {
 	char buf[PATH_MAX], msg[PATH_MAX];
@@ -104,11 +132,25 @@ int cleanup_path(const char *path)
 	if (slash == buf && !slash[1])
 		return warn("cleanup: refusing to remove /"), -1;
 	*slash = 0;
-	/* the parent path comes from hutch and is trusted; the last
-	 * component and everything below is not */
-	int dfd = open(slash == buf ? "/" : buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return errno == ENOENT ? 0 : (warn("cleanup: open %s: %s", buf, strerror(errno)), -1);
+	if (!strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
+		return warn("cleanup: bad path %s", path), -1;
+	/* the parent is reached without following a symlink, and must be ours
+	 * and writable by nobody else: then nobody else can replace the last
+	 * component either; everything below it is not trusted at all */
+	int dfd = open_dir_beneath_root(slash == buf ? "/" : buf);
+	if (dfd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP || errno == ENOTDIR)
+			return warn("cleanup: not removing %s: a component of %s is a symbolic link or not a directory",
+				    path, buf),
+			       -1;
+		return warn("cleanup: open %s: %s", buf, strerror(errno)), -1;
+	}
+	if (fstat(dfd, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		close(dfd);
+		return warn("cleanup: not removing %s: its parent directory is not private to this user", path), -1;
+	}
 	snprintf(msg, sizeof msg, "%s", slash == buf ? "" : buf);
 	/* do not descend into other filesystems below PATH; PATH itself may be
 	 * a mount of its own */

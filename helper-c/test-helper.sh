@@ -373,6 +373,15 @@ run_plan cleanup
 if [ "$rc" = 0 ] && [ ! -e "$T/c" ] && [ -f "$T/victim/keep" ]; then ok "cleanup: read-only dirs removed, symlink targets kept"
 else bad "cleanup" "rc=$rc c exists: $([ -e "$T/c" ] && echo yes) victim: $(ls "$T/victim")"; fi
 
+# --- cleanup refuses a path through a symlink, and a parent others can write ---
+mkdir -p "$T/real/v" "$T/open/v" && touch "$T/real/v/keep" "$T/open/v/keep" && ln -s "$T/real" "$T/via" && chmod 777 "$T/open"
+{ op cleanup "$T/via/v"; op cleanup "$T/open/v"; op exec true; op end; } >"$T/plan"
+run_plan cleanup-unsafe
+if [ "$rc" = 0 ] && [ -f "$T/real/v/keep" ] && [ -f "$T/open/v/keep" ] && grep -q "symbolic link" "$T/out" && grep -q "not private" "$T/out"; then
+	ok "cleanup: nothing removed through a symlinked parent or below a parent others can write"
+else bad "cleanup unsafe parents" "rc=$rc real: $(ls "$T/real/v") open: $(ls "$T/open/v")"; fi
+chmod 755 "$T/open"
+
 # --- fuse-overlayfs as a daemon in the monitor's mount namespace ---
 if [ -x /usr/bin/fuse-overlayfs ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
 	mkdir -p "$T/f/lower" "$T/f/up" "$T/f/work" "$T/f/merged" && echo from-lower >"$T/f/lower/l"

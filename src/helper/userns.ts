@@ -5,6 +5,8 @@
 // sandbox's namespace will see as 33 again.
 
 import type { ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { HutchError } from '../util/errors';
 import { installHint } from '../host/fixes';
 import type { IdentityInfo } from '../host/ids';
@@ -67,11 +69,19 @@ export async function runInUserns(ids: IdentityInfo, argv: string[]): Promise<{ 
 
 /**
  * Remove a tree whose files may belong to subordinate ids: the helper's
- * `cleanup` op runs inside the namespace (never follows symlinks, gives
+ * `cleanup` op runs inside the namespace (never follows symlinks, not even
+ * in the parents; the parent must be the user's and private; gives
  * directories u+rwx on the way).
  */
 export async function removeTree(ids: IdentityInfo, path: string): Promise<void> {
-  const r = await spawnInUserns(ids, ['/bin/true'], { stdin: 'ignore', stdout: 'ignore', cleanup: [path] }).done;
+  // the op refuses a symlink anywhere in the path: hand it the parent's real path
+  let real: string;
+  try {
+    real = join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return; // the parent is gone, and so is the tree
+  }
+  const r = await spawnInUserns(ids, ['/bin/true'], { stdin: 'ignore', stdout: 'ignore', cleanup: [real] }).done;
   if (r.code !== 0 || r.stderr.trim()) {
     throw new HutchError(`cannot remove ${path}: ${r.stderr.trim().replace(/^hutch: /, '') || `exit ${r.code}`}`);
   }

@@ -3,7 +3,9 @@
 // takes it as an argument and reads nothing else, so it is a pure function
 // of (profile, flags, facts) and unit tests pass a fake.
 
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { identity, type IdentityInfo } from './ids';
 import { hostMounts } from './mounts';
 import { hutchPaths, type HutchPaths } from './paths';
@@ -36,6 +38,13 @@ export interface HostFacts {
   /** hutch's own files (helper binary, bundle/executable): never writable inside. */
   readonly protectedFiles: readonly string[];
   readonly hasTimeNamespace: boolean;
+  /**
+   * Home directories to hide in `host` mode (read on first use), parents
+   * before children. own: the account's home from the password database and
+   * $HOME when it differs (hiding is about the account, not a variable
+   * anyone can set); all: own plus /home and /root as this host has them.
+   */
+  readonly homes: { readonly own: readonly string[]; readonly all: readonly string[] };
   /** Top-level entries of the host's / and their mounts (read on first use: only host roots need it). */
   readonly hostTop: readonly TopLevelEntry[];
   readonly fs: HostFs;
@@ -88,11 +97,32 @@ export const hostFs: HostFs = {
   },
 };
 
+/** A path and, when it differs, its real path; never `/` (hiding / would hide everything). */
+function withRealPath(p: string | undefined): string[] {
+  if (!p?.startsWith('/')) return [];
+  const out = [resolve(p)];
+  try {
+    out.push(realpathSync(p));
+  } catch {
+    /* missing: nothing to follow */
+  }
+  return out.filter((x) => x !== '/');
+}
+
+/** The home directories to hide (see HostFacts.homes). */
+export function homeDirs(env: NodeJS.ProcessEnv, accountHome: string, fs: Pick<HostFs, 'isDir'> = hostFs): { own: string[]; all: string[] } {
+  const byDepth = (xs: string[]) => [...new Set(xs)].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b));
+  const own = byDepth([...withRealPath(accountHome), ...withRealPath(env.HOME)]);
+  const system = ['/home', '/root'].filter((d) => fs.isDir(d)).flatMap(withRealPath);
+  return { own, all: byDepth([...system, ...own]) };
+}
+
 /** Gather the facts of this host for one hutch command. */
 export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): HostFacts {
   const ids = identity(env);
   const helper = helperPath(env);
   let top: TopLevelEntry[] | undefined;
+  let homes: { own: string[]; all: string[] } | undefined;
   return {
     env,
     cwd,
@@ -102,6 +132,10 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
     helper,
     protectedFiles: protectedFiles(helper),
     hasTimeNamespace: hostFs.exists('/proc/self/ns/time'),
+    get homes() {
+      homes ??= homeDirs(env, userInfo().homedir);
+      return homes;
+    },
     get hostTop() {
       top ??= scanHostRoot(hostMounts());
       return top;

@@ -2,9 +2,7 @@
 // state of running sandboxes under the runtime dir, layers/volumes under the
 // data dir, the extracted helper and probe results under the cache dir.
 
-import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HutchError } from '../util/errors';
 
 export interface HutchPaths {
   runtimeDir: string; // $XDG_RUNTIME_DIR or /tmp/hutch-run-UID; not hidden-by-default when outside $HOME
@@ -28,18 +26,5 @@ export function hutchPaths(env: NodeJS.ProcessEnv, home: string, uid: number): H
   };
 }
 
-/**
- * Create a private directory (0700) owned by the caller. Refuses one that
- * exists but belongs to someone else or is a symlink: /tmp fallbacks are
- * shared, and another user could plant a directory there first.
- */
-export function ensurePrivateDir(path: string, uid: number): string {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  const st = lstatSync(path);
-  if (!st.isDirectory() || st.uid !== uid) {
-    throw new HutchError(`${path} is not a directory owned by uid ${uid}`, {
-      hint: `remove it or set XDG_RUNTIME_DIR to a private directory`,
-    });
-  }
-  return path;
-}
+// Creating and verifying them: src/host/private-dir.ts.
+export { ensurePrivateDir } from './private-dir';

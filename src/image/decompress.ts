@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { HutchError } from '../util/errors';
@@ -21,8 +21,8 @@ export function detectCompression(head: Buffer): Compression {
   return 'none';
 }
 
-export function readHead(path: string, offset = 0, n = 512): Buffer {
-  const fd = openSync(path, 'r');
+export function readHead(path: string, offset = 0, n = 512, flags: number = constants.O_RDONLY): Buffer {
+  const fd = openSync(path, flags);
   try {
     const b = Buffer.alloc(n);
     const got = readSync(fd, b, 0, n, offset);
@@ -35,16 +35,22 @@ export function readHead(path: string, offset = 0, n = 512): Buffer {
 export interface BlobStream {
   /** Uncompressed bytes. */
   data: AsyncIterable<Buffer>;
-  /** After `data` is consumed: the sha256 of the raw (compressed) bytes. */
+  /** After `data` is consumed: the digest (`algorithm:hex`) of the raw (compressed) bytes. */
   rawDigest(): string;
   compression: Compression;
 }
 
-/** The blob at [offset, offset+size) of `path` (whole file when size is undefined). */
-export function openBlob(path: string, offset = 0, size?: number, onRaw?: (n: number) => void): BlobStream {
-  const compression = detectCompression(readHead(path, offset, 8));
-  const raw = createReadStream(path, size === undefined ? { start: offset } : { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
-  const hash = createHash('sha256');
+/**
+ * The blob at [offset, offset+size) of `path` (whole file when size is
+ * undefined), hashed with `algorithm`. `path` is a real path already checked
+ * by the caller: opened with O_NOFOLLOW, a symlink swapped in is refused.
+ */
+export function openBlob(path: string, offset = 0, size?: number, onRaw?: (n: number) => void, algorithm: 'sha256' | 'sha512' = 'sha256'): BlobStream {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  const compression = detectCompression(readHead(path, offset, 8, flags));
+  const fd = openSync(path, flags);
+  const raw = createReadStream('', size === undefined ? { fd, start: offset } : { fd, start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+  const hash = createHash(algorithm);
   let n = 0;
   raw.on('data', (c) => {
     hash.update(c as Buffer);
@@ -52,7 +58,7 @@ export function openBlob(path: string, offset = 0, size?: number, onRaw?: (n: nu
     onRaw?.(n);
   });
   let digest = '';
-  const rawDigest = () => (digest ||= `sha256:${hash.digest('hex')}`);
+  const rawDigest = () => (digest ||= `${algorithm}:${hash.digest('hex')}`);
   return { data: decompress(raw, compression, path), rawDigest, compression };
 }
 

@@ -51,7 +51,7 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
   let ok = false;
   try {
     for (const l of plan.layers) {
-      if (l.diffId && store.hasLayer(l.diffId)) {
+      if (l.diffId?.startsWith('sha256:') && store.hasLayer(l.diffId)) {
         progress.line(`${l.what}: already stored`);
         digests.push(l.diffId);
         store.lease(digests);

@@ -21,6 +21,7 @@ import type { Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { fsyncDir, hexOf, type LayerRecord, type Store } from './store';
+import { hasher, parseDigest } from './digest';
 import { encodeHeader, padding, TAR_END, TarFormatError, TarReader, type TarEntry } from './tar';
 import { maxMappedId, ownershipSquashed, removeTree, spawnInUserns, toolPath } from '../helper/userns';
 
@@ -32,7 +33,7 @@ export interface IngestOptions {
   ids: IdentityInfo;
   /** Shown in messages and kept in layer.json. */
   source: string;
-  /** `sha256:...` the uncompressed stream must hash to (OCI diff_id). */
+  /** `sha256:...` or `sha512:...` the uncompressed stream must hash to (OCI diff_id). */
   expectedDigest?: string;
   /** Called with the count of uncompressed bytes read so far. */
   onBytes?: (n: number) => void;
@@ -77,11 +78,11 @@ function keepXattrs(x: Record<string, string>): Record<string, string> {
   return out;
 }
 
-async function* tap(input: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>, count: (n: number) => void): AsyncGenerator<Buffer> {
+async function* tap(input: AsyncIterable<Buffer>, hashes: ReturnType<typeof createHash>[], count: (n: number) => void): AsyncGenerator<Buffer> {
   let n = 0;
   for await (const c of input) {
     const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
-    hash.update(b);
+    for (const h of hashes) h.update(b);
     n += b.length;
     count(n);
     yield b;
@@ -127,12 +128,15 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
   if (squashed) argv.splice(3, 0, '--no-same-owner');
   const tar = spawnInUserns(ids, argv, { stdin: 'pipe', stdout: 'ignore' });
   const out = pipeWriter(tar.child.stdin!);
+  // the store names layers by sha256; a sha512 diff_id is verified with a second hash
+  const expected = o.expectedDigest === undefined ? undefined : parseDigest(o.expectedDigest, `${o.source}: diff_id`);
   const hash = createHash('sha256');
+  const check = expected && expected.algorithm !== 'sha256' ? hasher(expected.algorithm) : undefined;
   let size = 0;
   let skippedDevices = 0;
   let clampedIds = 0;
   try {
-    const reader = new TarReader(tap(input, hash, (n) => ((size = n), o.onBytes?.(n))));
+    const reader = new TarReader(tap(input, check ? [hash, check] : [hash], (n) => ((size = n), o.onBytes?.(n))));
     const dirs = new Map<string, TarEntry>();
     const emit = async (e: TarEntry, data?: AsyncIterable<Buffer>) => {
       if (e.uid > maxUid) ((e.uid = 65534 <= maxUid ? 65534 : 0), clampedIds++);
@@ -179,8 +183,9 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
       throw new HutchError(`${o.source}: extracting the layer failed: ${r.stderr.trim().split('\n').slice(-3).join('; ') || `tar exit ${r.code}`}`);
     }
     const digest = `sha256:${hash.digest('hex')}`;
-    if (o.expectedDigest && o.expectedDigest !== digest) {
-      throw new HutchError(`${o.source}: layer digest mismatch: expected ${o.expectedDigest}, got ${digest}`, { hint: 'the file is corrupt or was changed; fetch it again' });
+    const got = check && expected ? `${expected.algorithm}:${check.digest('hex')}` : digest;
+    if (expected && expected.digest !== got) {
+      throw new HutchError(`${o.source}: layer digest mismatch: expected ${expected.digest}, got ${got}`, { hint: 'the file is corrupt or was changed; fetch it again' });
     }
     const rec: LayerRecord = { digest, size, created: new Date().toISOString(), source: o.source, squashed };
     writeFileSync(join(work, 'layer.json'), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o400 });

@@ -51,6 +51,10 @@ export function cacheEntries(store: Store): { file: string; layer: string }[] {
 
 export async function prune(store: Store, paths: HutchPaths, ids: IdentityInfo, opts: { all?: boolean; dryRun?: boolean } = {}): Promise<PruneResult> {
   const res: PruneResult = { layers: [], workDirs: [], cacheEntries: 0, bytes: 0 };
+  store.ensure(); // removes only inside verified directories (125 when another user could change them)
+  // Asked first (it verifies the state directory too): a refusal leaves everything as it was.
+  // With --all the cache entries go below, so they do not keep their layers.
+  const used = layersInUse(store, paths, !opts.all || !!opts.dryRun);
   // Build-cache entries: all of them with --all; otherwise only those whose layer is gone.
   for (const e of cacheEntries(store)) {
     if (opts.all || !e.layer || !store.hasLayer(e.layer)) {
@@ -58,7 +62,6 @@ export async function prune(store: Store, paths: HutchPaths, ids: IdentityInfo, 
       if (!opts.dryRun) rmSync(e.file, { force: true });
     }
   }
-  const used = layersInUse(store, paths, !opts.all || !!opts.dryRun);
   for (const l of store.listLayers()) {
     if (used.has(l)) continue;
     res.layers.push(l);

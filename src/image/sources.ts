@@ -7,12 +7,12 @@
 //   - a root filesystem tarball: tar, tar.gz, tar.xz, tar.zst
 // Compression is detected from content; the layout kind from the members.
 
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { detectCompression, openBlob, readHead } from './decompress';
+import { blobPath, digestOf, isBeneath, layoutPath, parseDigest, type ParsedDigest } from './digest';
 import { configFromOci, type ImageConfig } from './store';
 import { indexTarFile, type TarMember } from './tar';
 import { spawnInUserns, toolPath } from '../helper/userns';
@@ -36,8 +36,6 @@ export interface ImportPlan {
 
 const EMPTY_CONFIG: ImageConfig = { env: [], exposedPorts: [] };
 
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
 /** Read access to the files of a layout, whether it is a directory or a tar. */
 interface Container {
   exists(p: string): boolean;
@@ -47,27 +45,102 @@ interface Container {
   label: string;
 }
 
+/**
+ * A layout directory. Every path is checked (layoutPath: relative, no `..`),
+ * resolved, and its real path must stay beneath the layout's real path: a
+ * blob that is a symlink out of the layout is refused. The file is opened by
+ * that real path with O_NOFOLLOW, so what is read is what was checked.
+ */
 function dirContainer(dir: string): Container {
+  const root = realpathSync(dir);
+  const resolveIn = (p: string): string | undefined => {
+    const rel = layoutPath(p, `${dir}: ${p}`);
+    let real: string;
+    try {
+      real = realpathSync(join(root, rel));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new HutchError(`${dir}: ${rel}: ${(e as Error).message}`);
+    }
+    if (!isBeneath(real, root) || real === root) {
+      throw new HutchError(`${dir}: ${rel} leads outside the layout (to ${real})`, { hint: 'the layout is malformed or hostile; hutch refuses it' });
+    }
+    return real;
+  };
+  const need = (p: string): string => {
+    const real = resolveIn(p);
+    if (!real) throw new HutchError(`${dir}: ${p} is missing`, { hint: 'the layout is incomplete' });
+    return real;
+  };
+  const openFile = (real: string): number => {
+    const fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw new HutchError(`${dir}: ${real} is not a regular file`, { hint: 'the layout is malformed' });
+    }
+    return fd;
+  };
   return {
     label: dir,
-    exists: (p) => existsSync(join(dir, p)),
-    read: (p) => readFileSync(join(dir, p)),
-    locate: (p) => ({ file: join(dir, p), offset: 0, size: statSync(join(dir, p)).size }),
+    exists: (p) => resolveIn(p) !== undefined,
+    read: (p) => {
+      const fd = openFile(need(p));
+      try {
+        const size = fstatSync(fd).size;
+        const b = Buffer.alloc(size);
+        let got = 0;
+        while (got < size) {
+          const n = readSync(fd, b, got, size - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+        return b.subarray(0, got);
+      } finally {
+        closeSync(fd);
+      }
+    },
+    locate: (p) => {
+      const real = need(p);
+      const fd = openFile(real);
+      try {
+        return { file: real, offset: 0, size: fstatSync(fd).size };
+      } finally {
+        closeSync(fd);
+      }
+    },
   };
 }
 
+/**
+ * A layout inside a tar: members are looked up by name, so nothing outside
+ * the tar can be read; names that a manifest gives, and symlink members'
+ * targets, are still checked not to leave the layout.
+ */
 function tarContainer(file: string, members: Map<string, TarMember>): Container {
   const resolveMember = (p: string, depth = 0): TarMember & { name: string } => {
-    const name = posix.normalize(p).replace(/^(\.\/)+/, '');
+    const name = layoutPath(p, `${file}: ${p}`);
     const m = members.get(name);
     if (!m) throw new HutchError(`${file}: member ${name} is missing`, { hint: 'the archive is incomplete' });
-    if (depth < 8 && m.type === 'symlink') return resolveMember(posix.join(posix.dirname(name), m.linkpath), depth + 1);
-    if (depth < 8 && m.type === 'hardlink') return resolveMember(m.linkpath, depth + 1);
+    if (depth >= 8 && (m.type === 'symlink' || m.type === 'hardlink')) throw new HutchError(`${file}: ${name}: too many levels of links`);
+    if (m.type === 'symlink') {
+      if (m.linkpath.startsWith('/')) throw new HutchError(`${file}: ${name} is a symlink to an absolute path (${m.linkpath}), which leads outside the layout`, { hint: 'the archive is malformed or hostile; hutch refuses it' });
+      const target = posix.normalize(posix.join(posix.dirname(name), m.linkpath));
+      if (target === '..' || target.startsWith('../')) throw new HutchError(`${file}: ${name} is a symlink leading outside the layout (${m.linkpath})`, { hint: 'the archive is malformed or hostile; hutch refuses it' });
+      return resolveMember(target, depth + 1);
+    }
+    if (m.type === 'hardlink') return resolveMember(m.linkpath, depth + 1);
+    if (m.type !== 'file') throw new HutchError(`${file}: ${name} is not a regular file`, { hint: 'the archive is malformed' });
     return { ...m, name };
   };
   return {
     label: file,
-    exists: (p) => members.has(posix.normalize(p)),
+    exists: (p) => {
+      try {
+        return members.has(layoutPath(p, `${file}: ${p}`));
+      } catch {
+        return false;
+      }
+    },
     read: (p) => {
       const m = resolveMember(p);
       const fd = openSync(file, 'r');
@@ -95,38 +168,50 @@ function parseJson<T>(c: Container, p: string): T {
   }
 }
 
-function blobPath(digest: string): string {
-  const m = /^(sha256|sha512):([0-9a-f]+)$/.exec(digest);
-  if (!m) throw new HutchError(`unsupported digest "${digest}"`);
-  return `blobs/${m[1]}/${m[2]}`;
-}
-
-function verifiedBlob(c: Container, digest: string): Buffer {
-  const b = c.read(blobPath(digest));
-  if (digest.startsWith('sha256:') && sha256(b) !== digest) {
-    throw new HutchError(`${c.label}: blob ${digest} does not match its digest`, { hint: 'the image is corrupt' });
+function verifiedBlob(c: Container, digest: unknown, what: string): Buffer {
+  const d = parseDigest(digest, `${c.label}: ${what}`);
+  const b = c.read(blobPath(d.digest, what));
+  if (digestOf(d.algorithm, b) !== d.digest) {
+    throw new HutchError(`${c.label}: ${what} ${d.digest} does not match its digest`, { hint: 'the image is corrupt' });
   }
   return b;
 }
 
-function layerFromContainer(c: Container, path: string, what: string, diffId?: string, blobDigest?: string): LayerSource {
+function layerFromContainer(c: Container, path: string, what: string, diffId?: ParsedDigest, blobDigest?: ParsedDigest): LayerSource {
   const loc = c.locate(path);
   return {
     what,
-    diffId,
+    diffId: diffId?.digest,
     size: loc.size,
     open(onRaw) {
-      const b = openBlob(loc.file, loc.offset, loc.size, onRaw);
+      const b = openBlob(loc.file, loc.offset, loc.size, onRaw, blobDigest?.algorithm ?? 'sha256');
       return {
         data: b.data,
         async verify() {
-          if (blobDigest && blobDigest.startsWith('sha256:') && b.rawDigest() !== blobDigest) {
-            throw new HutchError(`${what}: blob digest mismatch: expected ${blobDigest}, got ${b.rawDigest()}`, { hint: 'the image is corrupt' });
+          if (blobDigest && b.rawDigest() !== blobDigest.digest) {
+            throw new HutchError(`${what}: blob digest mismatch: expected ${blobDigest.digest}, got ${b.rawDigest()}`, { hint: 'the image is corrupt' });
           }
         },
       };
     },
   };
+}
+
+/** A docker-save path that names its content by digest (`<hex>.json`, `blobs/<alg>/<hex>`): the digest it must have. */
+function digestInName(p: string): ParsedDigest | undefined {
+  const blob = /(?:^|\/)blobs\/(sha256|sha512)\/([0-9a-f]+)$/.exec(p);
+  if (blob) return parseDigest(`${blob[1]}:${blob[2]}`, p);
+  const hex = /(?:^|\/)([0-9a-f]{64})(\.json)?$/.exec(p)?.[1];
+  return hex ? parseDigest(`sha256:${hex}`, p) : undefined;
+}
+
+function diffIdsOf(c: Container, config: { rootfs?: { diff_ids?: unknown } }, count: number, counted: string): ParsedDigest[] {
+  const raw = config.rootfs?.diff_ids;
+  if (!Array.isArray(raw)) throw new HutchError(`${c.label}: the image config has no rootfs.diff_ids`, { hint: 'the image is corrupt' });
+  if (raw.length !== count) {
+    throw new HutchError(`${c.label}: the config lists ${raw.length} layer digests but ${counted} ${count} layers`, { hint: 'the image is corrupt' });
+  }
+  return raw.map((d, i) => parseDigest(d, `${c.label}: layer ${i + 1} diff_id`));
 }
 
 interface Descriptor {
@@ -141,7 +226,7 @@ const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: '
 
 function pickManifest(c: Container, ref: string | undefined): Descriptor {
   const index = parseJson<{ manifests?: Descriptor[] }>(c, 'index.json');
-  let cands = index.manifests ?? [];
+  let cands = Array.isArray(index?.manifests) ? index.manifests.filter((m): m is Descriptor => !!m && typeof m === 'object') : [];
   if (ref) {
     const named = cands.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref || m.annotations?.['io.containerd.image.name']?.endsWith(`:${ref}`));
     if (!named.length) {
@@ -155,7 +240,7 @@ function pickManifest(c: Container, ref: string | undefined): Descriptor {
     const nested = cands.filter((m) => m.mediaType?.includes('image.index') || m.mediaType?.includes('manifest.list'));
     if (!nested.length) break;
     const next: Descriptor[] = [];
-    for (const n of nested) next.push(...(parseJson<{ manifests?: Descriptor[] }>({ ...c, read: () => verifiedBlob(c, n.digest) }, n.digest).manifests ?? []));
+    for (const n of nested) next.push(...(parseJson<{ manifests?: Descriptor[] }>({ ...c, read: () => verifiedBlob(c, n.digest, 'image index') }, String(n.digest)).manifests ?? []));
     cands = [...cands.filter((m) => !nested.includes(m)), ...next];
   }
   const arch = HOST_ARCH[process.arch] ?? process.arch;
@@ -168,36 +253,47 @@ function pickManifest(c: Container, ref: string | undefined): Descriptor {
 
 function ociPlan(c: Container, kind: 'oci-dir' | 'oci-tar', ref: string | undefined): ImportPlan {
   const desc = pickManifest(c, ref);
-  const manifest = JSON.parse(verifiedBlob(c, desc.digest).toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-  const config = JSON.parse(verifiedBlob(c, manifest.config.digest).toString('utf8')) as { config?: Record<string, unknown>; rootfs?: { diff_ids?: string[] } };
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length !== manifest.layers.length) {
-    throw new HutchError(`${c.label}: the config lists ${diffIds.length} layer digests but the manifest ${manifest.layers.length} layers`, { hint: 'the image is corrupt' });
-  }
-  const layers = manifest.layers.map((l, i) => {
-    if (l.mediaType && /nondistributable|foreign/.test(l.mediaType) && !c.exists(blobPath(l.digest))) {
+  const manifest = jsonOf<{ config?: Descriptor; layers?: Descriptor[] }>(c, verifiedBlob(c, desc.digest, 'manifest'), 'manifest');
+  if (!manifest.config || !Array.isArray(manifest.layers)) throw new HutchError(`${c.label}: the manifest has no config or no layers`, { hint: 'the image is corrupt' });
+  const config = jsonOf<{ config?: Record<string, unknown>; rootfs?: { diff_ids?: unknown } }>(c, verifiedBlob(c, manifest.config.digest, 'config'), 'config');
+  const layersList = manifest.layers;
+  const diffIds = diffIdsOf(c, config, layersList.length, 'the manifest');
+  const layers = layersList.map((l, i) => {
+    const blob = parseDigest(l?.digest, `${c.label}: layer ${i + 1}`);
+    const path = blobPath(blob.digest, `layer ${i + 1}`);
+    if (l.mediaType && /nondistributable|foreign/.test(l.mediaType) && !c.exists(path)) {
       throw new HutchError(`${c.label}: layer ${i + 1} is a foreign layer that is not in the layout`);
     }
-    return layerFromContainer(c, blobPath(l.digest), `layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(0, 19)}`, diffIds[i], l.digest);
+    return layerFromContainer(c, path, `layer ${i + 1}/${layersList.length} ${blob.digest.slice(0, 19)}`, diffIds[i], blob);
   });
   return { kind, layers, config: configFromOci(config.config) };
 }
 
+function jsonOf<T>(c: Container, b: Buffer, what: string): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(b.toString('utf8'));
+  } catch (e) {
+    throw new HutchError(`${c.label}: the ${what} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== 'object') throw new HutchError(`${c.label}: the ${what} is not a JSON object`, { hint: 'the image is corrupt' });
+  return v as T;
+}
+
 function dockerSavePlan(c: Container): ImportPlan {
-  const list = parseJson<{ Config: string; Layers: string[]; RepoTags?: string[] }[]>(c, 'manifest.json');
+  const list = parseJson<{ Config?: unknown; Layers?: unknown; RepoTags?: string[] }[]>(c, 'manifest.json');
   if (!Array.isArray(list) || list.length === 0) throw new HutchError(`${c.label}: manifest.json lists no image`);
   if (list.length > 1) throw new HutchError(`${c.label} holds ${list.length} images; hutch imports one at a time`, { hint: 'docker save one image per file' });
   const m = list[0];
-  const raw = c.read(m.Config);
-  const hexName = /([0-9a-f]{64})(\.json)?$/.exec(m.Config)?.[1];
-  if (hexName && sha256(raw) !== `sha256:${hexName}`) throw new HutchError(`${c.label}: ${m.Config} does not match its digest`, { hint: 'the image is corrupt' });
-  const config = JSON.parse(raw.toString('utf8')) as { config?: Record<string, unknown>; rootfs?: { diff_ids?: string[] } };
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length !== m.Layers.length) throw new HutchError(`${c.label}: ${m.Layers.length} layers but ${diffIds.length} layer digests in the config`);
-  const layers = m.Layers.map((p, i) => {
-    const blobHex = /blobs\/sha256\/([0-9a-f]{64})$/.exec(p)?.[1];
-    return layerFromContainer(c, p, `layer ${i + 1}/${m.Layers.length} ${diffIds[i].slice(0, 19)}`, diffIds[i], blobHex ? `sha256:${blobHex}` : undefined);
-  });
+  if (!m || typeof m !== 'object' || !Array.isArray(m.Layers)) throw new HutchError(`${c.label}: manifest.json has no Layers list`, { hint: 'the image is corrupt' });
+  const configPath = layoutPath(m.Config, `${c.label}: manifest.json Config`);
+  const raw = c.read(configPath);
+  const named = digestInName(configPath);
+  if (named && digestOf(named.algorithm, raw) !== named.digest) throw new HutchError(`${c.label}: ${configPath} does not match its digest`, { hint: 'the image is corrupt' });
+  const config = jsonOf<{ config?: Record<string, unknown>; rootfs?: { diff_ids?: unknown } }>(c, raw, 'config');
+  const paths = (m.Layers as unknown[]).map((p, i) => layoutPath(p, `${c.label}: manifest.json layer ${i + 1}`));
+  const diffIds = diffIdsOf(c, config, paths.length, 'manifest.json');
+  const layers = paths.map((p, i) => layerFromContainer(c, p, `layer ${i + 1}/${paths.length} ${diffIds[i].digest.slice(0, 19)}`, diffIds[i], /(?:^|\/)blobs\//.test(p) ? digestInName(p) : undefined));
   return { kind: 'docker-save', layers, config: configFromOci(config.config) };
 }
 
@@ -252,6 +348,8 @@ export function planImport(source: string, ids: IdentityInfo, ref?: string): Imp
     if (members.has('oci-layout') && members.has('index.json')) return ociPlan(c, 'oci-tar', ref);
     if (members.has('manifest.json') && !members.has('etc') && !members.has('usr')) return dockerSavePlan(c);
   }
-  const layer = layerFromContainer(dirContainer('/'), source, `root filesystem ${source}`);
+  // the file the user named (a symlink to it is fine: the user chose it)
+  const real = realpathSync(source);
+  const layer = layerFromContainer({ label: source, exists: () => true, read: () => Buffer.alloc(0), locate: () => ({ file: real, offset: 0, size: statSync(real).size }) }, real, `root filesystem ${source}`);
   return { kind: 'tarball', layers: [layer], config: { ...EMPTY_CONFIG } };
 }

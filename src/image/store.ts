@@ -19,9 +19,10 @@
 // Only fs calls here (no work at import time): `hutch run` on an image reads
 // the image record through this module on its launch path.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
+import { ensurePrivateDir } from '../host/private-dir';
 import { suggest } from '../util/suggest';
 
 // Pulled images are named by their full reference: tags may hold upper case, digests '@'.
@@ -79,8 +80,10 @@ export class Store {
     return join(this.root, 'leases');
   }
 
+  /** Create (0700) and verify the store's directories (src/host/private-dir.ts): 125 when another user could change them. */
   ensure(): void {
-    for (const d of [this.root, this.layersDir, this.imagesDir, this.cacheDir, this.tmpDir, this.leasesDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(this.root, undefined, 'the data directory');
+    for (const d of [this.layersDir, this.imagesDir, this.cacheDir, this.tmpDir, this.leasesDir]) ensurePrivateDir(d, undefined, 'the data directory');
   }
 
   layerDir(digest: string): string {

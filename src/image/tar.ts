@@ -333,6 +333,8 @@ export function indexTarFile(fd: number, fileSize: number, readSync: (fd: number
     const flag = String.fromCharCode(h[156]);
     const size = num(h, 124, 12);
     const dataAt = pos + BLOCK;
+    // a member cannot be larger than what is left of the file: readers allocate its size
+    if (dataAt + size > fileSize) throw new TarFormatError(`truncated archive (a member of ${size} bytes at offset ${dataAt}, the file has ${fileSize})`);
     pos = dataAt + size + pad(size);
     if (flag === 'x' || flag === 'L') {
       const b = Buffer.alloc(size);

@@ -12,7 +12,7 @@ import { HutchError, type SourceLocation } from '../util/errors';
 import type { NetworkMode, RootfsSpec, StorageDriver } from './schema';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, sortCapabilities, type Capability } from './capabilities';
 import { expandVars, resolveHostPath, type ExpandContext } from './expand';
-import type { CapabilitiesLayer, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits, UsernsMode } from './schema';
+import type { CapabilitiesLayer, HideHomes, HomeMode, LimitMode, ListLayer, ProfileLayer, ProfileLimits, UsernsMode } from './schema';
 import type { ProfileMount } from './values';
 
 export type SetupStep = { run: string } | { copy: { from: string; to: string } };
@@ -36,6 +36,7 @@ export interface ProfileValues {
   /** Names or globs (`LC_*`) of host variables passed through. */
   passEnv: string[];
   home: HomeMode;
+  hideHomes: HideHomes;
   /** Bind sources as written (`.`, `~/x`, `${PWD}`): resolve with resolveHostPath() against the run's cwd. */
   mounts: ProfileMount[];
   /** Host paths as written; resolve with resolveHostPath(). */
@@ -70,6 +71,7 @@ export function defaultValues(): ProfileValues {
     envFile: [],
     passEnv: [],
     home: 'hidden',
+    hideHomes: 'own',
     mounts: [],
     hide: [],
     network: { mode: 'none', allowHostLoopback: false, publish: [], expose: [] },
@@ -177,6 +179,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('workdir');
     override('command');
     override('home');
+    override('hideHomes');
     override('subordinateIds');
     override('seccomp');
     override('user');

@@ -19,6 +19,7 @@ export type RootfsSpec =
 export const NETWORK_MODES = ['none', 'host', 'slirp', 'pasta'] as const satisfies readonly NetworkMode[];
 export const STORAGE_DRIVERS = ['auto', 'overlay', 'fuse-overlayfs'] as const satisfies readonly StorageDriver[];
 export const HOME_MODES = ['hidden', 'none'] as const;
+export const HIDE_HOMES = ['own', 'all'] as const;
 export const LIMIT_MODES = ['warn', 'strict'] as const;
 export const SUBID_MODES = ['auto', 'required'] as const;
 export const SECCOMP_MODES = ['default', 'unconfined'] as const;
@@ -295,6 +296,11 @@ export const profileFields = {
     { examples: [['TERM', 'LANG', 'LC_*']] },
   ),
   home: field(s.enumOf(HOME_MODES), "hidden: an empty, writable tmpfs at your home directory's path; none: an empty, read-only directory there (nothing of your home is visible, nothing can be written to it). Either way, what is mounted into it stays visible.", { default: 'hidden' }),
+  hideHomes: field(
+    s.enumOf(HIDE_HOMES),
+    "Which home directories are hidden when rootfs is host: own: yours, as the password database names it (and $HOME too when it differs); all: also every other home of the host (/home and /root), so other users' world-readable files are not visible either.",
+    { default: 'own' },
+  ),
   mounts: field(
     list(mount),
     'Mounts, each "SOURCE:TARGET[:ro|rw]" (podman -v: SOURCE is a host path such as ., ~/x, ${PWD}/x, or a volume name) or a map {type: bind|tmpfs|volume, ...}. Appended to the inherited list ({replace: [...]} replaces it).',
@@ -324,6 +330,7 @@ export type ProfileLayer = Infer<typeof profileSchema>;
 export type ProfileLimits = Infer<typeof limits>;
 export type LimitMode = (typeof LIMIT_MODES)[number];
 export type HomeMode = (typeof HOME_MODES)[number];
+export type HideHomes = (typeof HIDE_HOMES)[number];
 
 /** The JSON Schema (draft 2020-12) of a profile file, for editors. */
 export function profileJsonSchema(): JsonSchema {

@@ -21,6 +21,7 @@ export function displayValues(v: ProfileValues): Record<string, unknown> {
   out.envFile = v.envFile;
   out.passEnv = v.passEnv;
   out.home = v.home;
+  out.hideHomes = v.hideHomes;
   out.mounts = v.mounts.map(displayMount);
   out.hide = v.hide;
   out.network = { ...v.network };

@@ -5,6 +5,7 @@
 // the id map (ownership.ts): only it can copy those up.
 
 import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from '../host/private-dir';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';
@@ -143,10 +144,11 @@ async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: s
   }
   const result = await probeKernelOverlay(helper, ids);
   try {
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify({ key, result }));
+    // never written into a directory someone else could have planted: an unsafe one is skipped like a read-only one
+    const dir = ensurePrivateDir(cacheDir, ids.uid, 'the cache directory');
+    writeFileSync(join(dir, 'probe-overlay.json'), JSON.stringify({ key, result }));
   } catch {
-    /* read-only cache: probe again next time */
+    /* read-only or unsafe cache: probe again next time */
   }
   return result;
 }

@@ -63,11 +63,14 @@ function isUnder(path: string, dir: string): boolean {
 }
 
 /**
- * Host paths hidden in `host` mode. /run and /tmp are fresh in every sandbox,
- * so what lives there (the runtime dir, the session bus) is gone already.
+ * Host paths hidden in `host` mode: the home directories (yours, by the
+ * password database and $HOME; with hideHomes: all, every home of the host)
+ * become empty tmpfs, hutch's own directories are masked. /run and /tmp are
+ * fresh in every sandbox, so what lives there (the runtime dir, the session
+ * bus) is gone already.
  */
-export function hiddenPaths(spec: SandboxSpec, host: Pick<HostFacts, 'paths' | 'ids'>, sandboxDir: string): { tmpfsHome?: string; masks: string[] } {
-  if (spec.rootfs.kind !== 'host') return { masks: [] };
+export function hiddenPaths(spec: SandboxSpec, host: Pick<HostFacts, 'paths' | 'homes'>, sandboxDir: string): { homes: string[]; ownHomes: string[]; masks: string[] } {
+  if (spec.rootfs.kind !== 'host') return { homes: [], ownHomes: [], masks: [] };
   const candidates = [
     host.paths.runtimeDir,
     host.paths.stateDir,
@@ -78,15 +81,15 @@ export function hiddenPaths(spec: SandboxSpec, host: Pick<HostFacts, 'paths' | '
     ...(host.paths.sessionBus ? [host.paths.sessionBus] : []),
     ...spec.hide,
   ];
-  const home = host.ids.home;
-  const hidden: string[] = [home, '/run', '/tmp'];
+  const homes = [...(spec.hideHomes === 'all' ? host.homes.all : host.homes.own)];
+  const hidden: string[] = [...homes, '/run', '/tmp'];
   const masks: string[] = [];
   for (const p of candidates) {
     if (!p.startsWith('/') || hidden.some((h) => isUnder(p, h))) continue;
     hidden.push(p);
     masks.push(p);
   }
-  return { tmpfsHome: home, masks };
+  return { homes, ownHomes: [...host.homes.own], masks };
 }
 
 /** The helper's plan for one sandbox: a pure function of the spec, the host's facts and the setup. */
@@ -134,14 +137,23 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   driver.innerOps(b, rootfs);
   systemMountOps(b);
 
-  const { tmpfsHome, masks } = hiddenPaths(spec, host, setup.sandboxDir);
+  const { homes, ownHomes, masks } = hiddenPaths(spec, host, setup.sandboxDir);
+  if (homes.length) {
+    b.note(
+      spec.hideHomes === 'all'
+        ? `hide every home directory of the host: ${homes.join(', ')} (only what is mounted into them is visible)`
+        : `hide the home directory ${homes.join(', ')} (only what is mounted into it is visible)`,
+    );
+  }
   // keep-id: the caller gets an empty home of its own on every root (HOME comes from /etc/passwd).
-  const home = tmpfsHome ?? (keepId ? host.ids.home : undefined);
-  if (home) {
-    b.note(tmpfsHome ? `hide the home directory ${home} (only what is mounted into it is visible)` : `--userns keep-id: an empty home directory ${home}`);
-    b.add({ op: 'mkdir', path: `/newroot${home}`, mode: 0o700 });
-    b.add({ op: 'tmpfs', dest: `/newroot${home}`, mode: 0o700 });
-    if (keepId) b.add({ op: 'chown', path: `/newroot${home}`, uid: keepId.uid, gid: keepId.gid });
+  const keepIdHome = keepId && !homes.includes(host.ids.home) ? host.ids.home : undefined;
+  if (keepIdHome) b.note(`--userns keep-id: an empty home directory ${keepIdHome}`);
+  for (const h of keepIdHome ? [...homes, keepIdHome] : homes) {
+    // a parent of other homes (/home) stays traversable: your own home is made inside it
+    const mode = homes.some((o) => o !== h && isUnder(o, h)) ? 0o755 : 0o700;
+    b.add({ op: 'mkdir', path: `/newroot${h}`, mode });
+    b.add({ op: 'tmpfs', dest: `/newroot${h}`, mode });
+    if (keepId && (h === keepIdHome || (ownHomes.includes(h) && h === host.ids.home))) b.add({ op: 'chown', path: `/newroot${h}`, uid: keepId.uid, gid: keepId.gid });
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
@@ -151,10 +163,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   userMountOps(b, spec, host);
   procMaskOps(b);
 
-  if (spec.readOnly) driver.readOnlyOps(b, rootfs, new Set([tmpfsHome, ...masks, ...spec.mounts.map((m) => m.target)]));
-  if (tmpfsHome && spec.home === 'none') {
+  if (spec.readOnly) driver.readOnlyOps(b, rootfs, new Set([...homes, ...masks, ...spec.mounts.map((m) => m.target)]));
+  if (ownHomes.length && spec.home === 'none') {
     b.note('home: none: the home directory is empty and read-only (mounts into it keep their mode)');
-    b.add({ op: 'remount-ro', dest: `/newroot${tmpfsHome}`, self: true });
+    for (const h of ownHomes) b.add({ op: 'remount-ro', dest: `/newroot${h}`, self: true });
   }
 
   b.add({ op: 'hostname', name: spec.hostname });

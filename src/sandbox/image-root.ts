@@ -3,7 +3,8 @@
 // a note in the sandbox's state directory of the layers and volumes it uses
 // (so prune and `volume rm` leave them alone while it runs).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from '../host/private-dir';
 import { join } from 'node:path';
 import type { HutchPaths } from '../host/paths';
 import type { SandboxSpec } from '../spec/types';
@@ -66,6 +67,7 @@ export function recordKept(paths: HutchPaths, spec: SandboxSpec, layers: string[
     layers,
     created: new Date().toISOString(),
   };
-  mkdirSync(join(paths.dataDir, 'kept'), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(paths.dataDir, undefined, 'the data directory');
+  ensurePrivateDir(join(paths.dataDir, 'kept'), undefined, 'the data directory');
   writeFileAtomic(keptPath(paths, spec.name), `${JSON.stringify(rec, null, 2)}\n`);
 }

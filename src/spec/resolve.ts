@@ -248,6 +248,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     capabilities: [...caps].sort(),
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
     home: pv.home,
+    hideHomes: pv.hideHomes,
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
     limits: resolveLimits(pv.limits, o.limits ?? {}, ctx.fs),
     subordinateIds: pv.subordinateIds,

@@ -84,6 +84,8 @@ export interface SandboxSpec {
   capabilities: string[];
   /** How the invoking user's home directory appears in `host` mode: empty and writable, or empty and read-only. */
   home: 'hidden' | 'none';
+  /** Whose home directories are hidden in `host` mode: the caller's own (account and $HOME), or every home of the host. */
+  hideHomes: 'own' | 'all';
   /** Host paths that stay hidden even in `host` rootfs mode (home, runtime dir, hutch's dirs, bus socket). Computed by the runtime, extendable by profiles. */
   hide: string[];
   limits: LimitsSpec;

@@ -4,10 +4,11 @@
 // stale (hutch was killed together with its helper) and is reclaimed by the
 // next hutch that looks.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { HutchError } from '../util/errors';
-import { ensurePrivateDir, type HutchPaths } from '../host/paths';
+import type { HutchPaths } from '../host/paths';
+import { ensurePrivateDir, entries, removeEntry } from '../host/private-dir';
 import { alive } from '../util/proc';
 
 export interface SandboxState {
@@ -46,10 +47,20 @@ export function readState(dir: string): SandboxState | undefined {
   }
 }
 
+/**
+ * The state directory, verified (src/host/private-dir.ts) together with the
+ * runtime directory it is in, as a real path: both are created 0700 when
+ * missing, and one that another user made first is refused (125).
+ */
+export function verifiedStateDir(stateDir: string, uid: number = process.getuid!()): string {
+  ensurePrivateDir(dirname(stateDir), uid, 'the runtime directory');
+  return ensurePrivateDir(stateDir, uid, 'the state directory');
+}
+
 /** Claim `name`: create its state directory, reclaiming a stale one. */
 export function claimSandboxDir(stateDir: string, uid: number, name: string): string {
-  ensurePrivateDir(stateDir, uid);
-  const dir = join(stateDir, name);
+  const base = verifiedStateDir(stateDir, uid);
+  const dir = join(base, name);
   try {
     mkdirSync(dir, { mode: 0o700 });
     return dir;
@@ -62,7 +73,7 @@ export function claimSandboxDir(stateDir: string, uid: number, name: string): st
       hint: 'choose another --name, or stop that sandbox first',
     });
   }
-  rmSync(dir, { recursive: true, force: true });
+  removeEntry(base, name, uid);
   mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
@@ -75,21 +86,16 @@ export function writeState(dir: string, state: SandboxState): void {
 }
 
 /** Running sandboxes; stale entries are removed on the way. */
-export function listSandboxes(stateDir: string): { dir: string; state: SandboxState }[] {
-  let names: string[];
-  try {
-    names = readdirSync(stateDir);
-  } catch {
-    return [];
-  }
+export function listSandboxes(stateDir: string, uid: number = process.getuid!()): { dir: string; state: SandboxState }[] {
+  const base = verifiedStateDir(stateDir, uid);
   const out: { dir: string; state: SandboxState }[] = [];
-  for (const n of names) {
-    const dir = join(stateDir, n);
+  for (const n of entries(base)) {
+    const dir = join(base, n);
     const st = readState(dir);
     if (st && alive(st.pid)) out.push({ dir, state: st });
     // No state.json yet may be a sandbox being started right now (claimed,
     // not yet written): only a dead owner, or a dir older than a minute, is stale.
-    else if (st ? !alive(st.pid) : olderThan(dir, 60_000)) rmSync(dir, { recursive: true, force: true });
+    else if (st ? !alive(st.pid) : olderThan(dir, 60_000)) removeEntry(base, n, uid);
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import type { HutchPaths } from '../host/paths';
+import { ensurePrivateDir } from '../host/private-dir';
 import { fsyncDir, writeFileAtomic } from '../image/store';
 import { suggest } from '../util/suggest';
 
@@ -23,6 +24,12 @@ export interface VolumeRecord {
 
 export function volumesDir(paths: HutchPaths): string {
   return join(paths.dataDir, 'volumes');
+}
+
+/** volumesDir, created (0700) and verified: 125 when another user could change it (src/host/private-dir.ts). */
+function verifiedVolumesDir(paths: HutchPaths): string {
+  ensurePrivateDir(paths.dataDir, undefined, 'the data directory');
+  return ensurePrivateDir(volumesDir(paths), undefined, 'the volumes directory');
 }
 
 export function volumeDir(paths: HutchPaths, name: string): string {
@@ -58,8 +65,9 @@ export function requireVolume(paths: HutchPaths, name: string): VolumeRecord {
 export function listVolumes(paths: HutchPaths): VolumeRecord[] {
   let names: string[] = [];
   try {
-    names = readdirSync(volumesDir(paths));
-  } catch {
+    names = readdirSync(verifiedVolumesDir(paths));
+  } catch (e) {
+    if (e instanceof HutchError) throw e;
     return [];
   }
   return names
@@ -77,7 +85,7 @@ export function ensureVolume(paths: HutchPaths, name: string): { rec: VolumeReco
   const have = getVolume(paths, name);
   if (have) return { rec: have, created: false };
   const dir = volumeDir(paths, name);
-  mkdirSync(volumesDir(paths), { recursive: true, mode: 0o700 });
+  verifiedVolumesDir(paths);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const data = join(dir, '_data');
   if (!existsSync(data)) mkdirSync(data, { mode: 0o755 });
@@ -90,7 +98,7 @@ export function ensureVolume(paths: HutchPaths, name: string): { rec: VolumeReco
 export async function deleteVolume(paths: HutchPaths, ids: IdentityInfo, name: string): Promise<void> {
   const { removeTree } = await import('../helper/userns');
   const dir = volumeDir(paths, name);
-  const doomed = join(volumesDir(paths), `.removing-${name}-${process.pid}`);
+  const doomed = join(verifiedVolumesDir(paths), `.removing-${name}-${process.pid}`);
   renameSync(dir, doomed);
   fsyncDir(volumesDir(paths));
   await removeTree(ids, doomed);

@@ -6,6 +6,9 @@
 //               against the sanitizer build; as root it runs every check
 //               again as the unprivileged test user (hutch-test)
 //   fuzz        helper-c/fuzz/run.sh 20 (libFuzzer on the plan parser)
+//   fuzz ts     test/fuzz/run.mjs --seconds 20 (the TypeScript readers of
+//               untrusted input: tar, image layouts, profiles; one
+//               `ok   fuzz NAME` / `FAIL fuzz NAME` line per target)
 //
 // test-helper.sh prints one line per check (`ok   NAME`, `FAIL NAME`,
 // `skip NAME: why`); those lines are the counts that go into the closing
@@ -199,6 +202,16 @@ export async function runHelperTier(ctx) {
   else if (probe.status !== 0)
     skip('fuzz/run.sh 20', `clang cannot link -fsanitize=fuzzer,address (Debian: libclang-rt-14-dev): ${(probe.stderr || '').trim().split('\n')[0]}`);
   else await single('fuzz/run.sh 20', ['sh', path.join(root, 'helper-c', 'fuzz', 'run.sh'), '20'], { ...process.env, OUT: path.join(root, 'build') });
+
+  // the TypeScript readers (test/fuzz/run.mjs): one check line per target
+  if (spent()) budgetFail('fuzz ts');
+  else {
+    const rel = 'test/fuzz/run.mjs --seconds 20';
+    const run = await ctx.runStreaming([process.execPath, path.join(root, 'test', 'fuzz', 'run.mjs'), '--seconds', '20'], { prefix: prefixOf(rel), env: process.env, cwd: root, timeoutMs: timeoutMs() });
+    const r = row(rel, { ...judgeChecks(run), output: run.output });
+    verdict(r, run.ms);
+    rows.push(r);
+  }
 
   return rows;
 }

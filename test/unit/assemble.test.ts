@@ -201,13 +201,14 @@ test('hiddenPaths: home as a tmpfs; hutch dirs and hide entries masked unless al
   const host = fakeHostFacts({ paths });
   const dir = '/run/user/1000/hutch/t';
   const s = { ...spec(), hide: ['/opt/secret', '/srv/hutch-data/sub', '/home/u/x', 'relative', '/tmp/x', '/run/y'] };
-  assert.equal(hiddenPaths(s, host, dir), { tmpfsHome: '/home/u', masks: ['/srv/hutch-data', '/var/cache/hutch', '/var/run/bus', '/opt/secret'] });
-  assert.equal(hiddenPaths({ ...s, rootfs: { kind: 'dir', path: '/etc' } }, host, dir), { masks: [] });
+  assert.equal(hiddenPaths(s, host, dir), { homes: ['/home/u'], ownHomes: ['/home/u'], masks: ['/srv/hutch-data', '/var/cache/hutch', '/var/run/bus', '/opt/secret'] });
+  assert.equal(hiddenPaths({ ...s, rootfs: { kind: 'dir', path: '/etc' } }, host, dir), { homes: [], ownHomes: [], masks: [] });
   // No false prefix matches: /home/uu is not under /home/u, /tmpx not under /tmp.
-  assert.equal(hiddenPaths({ ...spec(), hide: ['/home/uu', '/tmpx'] }, fakeHostFacts(), dir), { tmpfsHome: '/home/u', masks: ['/home/uu', '/tmpx'] });
+  assert.equal(hiddenPaths({ ...spec(), hide: ['/home/uu', '/tmpx'] }, fakeHostFacts(), dir), { homes: ['/home/u'], ownHomes: ['/home/u'], masks: ['/home/uu', '/tmpx'] });
   // A sandbox dir outside the runtime dir (XDG_RUNTIME_DIR elsewhere) is masked too.
   assert.equal(hiddenPaths(spec(), fakeHostFacts({ paths: fakePaths({ stateDir: '/var/lib/hutch' }) }), '/var/lib/hutch/t'), {
-    tmpfsHome: '/home/u',
+    homes: ['/home/u'],
+    ownHomes: ['/home/u'],
     masks: ['/var/lib/hutch'],
   });
 });

@@ -65,6 +65,7 @@ test('default: the whole spec', () => {
     limits: NO_LIMITS,
     subordinateIds: 'auto',
     userns: 'root',
+    hideHomes: 'own',
   });
   // Keys with undefined values (keep, user, limits.*) are present but unset.
   assert.is(s.keep, undefined);

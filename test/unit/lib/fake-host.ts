@@ -192,6 +192,7 @@ export function fakeHostFacts(o: Partial<HostFacts> = {}): HostFacts {
     hasTimeNamespace: true,
     hostTop: fakeHostTop(),
     fs: fakeFs(),
+    homes: { own: [FAKE_HOME], all: ['/home', '/root', FAKE_HOME] },
     ...o,
   };
 }
