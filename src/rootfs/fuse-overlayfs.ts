@@ -24,7 +24,7 @@ function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
     lowers = overlayEscape(lower);
   }
   const opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
-  b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] });
+  b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] }, r.origins.root);
 }
 
 /** The driver, running the fuse-overlayfs binary at `path`. */

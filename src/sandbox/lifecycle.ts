@@ -12,6 +12,7 @@ import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
 import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
+import { checkHelperResult } from './errors';
 
 export interface SandboxRequest {
   spec: SandboxSpec;
@@ -45,7 +46,8 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
     for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
-    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+    const r = await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+    return checkHelperResult(plan, r, (line) => process.stderr.write(`hutch: ${line}\n`));
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;
