@@ -159,9 +159,10 @@ export function problemOf(o: Op, f: HelperFailure): { problem: string; hint?: st
       return { problem: e ? `${f.text}: ${why}` : f.text };
     case 'user':
       if (e === 'EINVAL') {
+        const file = f.text.startsWith('switch to group') ? '/etc/subgid' : '/etc/subuid';
         return {
-          problem: `${f.text.replace(/^switch to /, '')} is not mapped in the sandbox`,
-          hint: 'ids other than 0 exist only with subordinate ids (/etc/subuid, /etc/subgid, newuidmap; see hutch doctor)',
+          problem: `${f.text.replace(/^switch to /, '')} is not mapped in the sandbox: ids other than 0 need subordinate ids in ${file}`,
+          hint: 'hutch doctor checks the subordinate ids (/etc/subuid, /etc/subgid, newuidmap)',
         };
       }
       return { problem: e ? `${f.text}: ${why}` : f.text };

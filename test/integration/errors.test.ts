@@ -86,7 +86,7 @@ test('a bind under a directory owned outside the sandbox: permission denied, and
 test('-u with an id the sandbox does not map', async () => {
   const r = await runHutch(['run', '--network', 'none', '-u', '3999999999', '--', 'true']);
   assert.is(r.code, 125, describe(r));
-  assert.match(r.stderr, /^hutch: -u 3999999999: user 3999999999 is not mapped in the sandbox$/m, describe(r));
+  assert.match(r.stderr, /^hutch: -u 3999999999: user 3999999999 is not mapped in the sandbox: ids other than 0 need subordinate ids in \/etc\/subuid$/m, describe(r));
   assert.match(r.stderr, /^ {2}hint: .*subordinate ids/m, describe(r));
   noMachinery(r.stderr);
 });

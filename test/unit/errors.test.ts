@@ -164,7 +164,7 @@ test('checkHelperResult: a setup failure throws its sentence; an exec failure is
 test('-u ID not mapped: the id and where ids come from', async () => {
   const plan = await planFor({ user: '3999999999' });
   const e = sentence(plan, lineOf(plan, (o) => o.op === 'user'), 'EINVAL', 'switch to user 3999999999');
-  assert.is(e.message, '-u 3999999999: user 3999999999 is not mapped in the sandbox');
+  assert.is(e.message, '-u 3999999999: user 3999999999 is not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid');
   assert.match(e.hint!, /subordinate ids/);
 });
 
