@@ -95,7 +95,7 @@ export const overlayDriver: StorageDriver = {
     b.note('--read-only: every overlay read-only; mounts made on top keep their own mode');
     for (const e of r.hostTop) {
       if (e.kind === 'dir' && e.readable && !e.submounts && !SYSTEM_DIRS.has(e.name) && !covered.has(`/${e.name}`)) {
-        b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true });
+        b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true }, r.origins.readOnly);
       }
     }
   },

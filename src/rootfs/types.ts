@@ -36,8 +36,8 @@ export interface RootfsInput {
   hostTop: readonly TopLevelEntry[];
   /** The sandbox's ops run in a user namespace other than the initial one (helper/identity.ts isChildUserNamespace). */
   childUserNamespace: boolean;
-  /** What the user asked for: the root (`--rootfs dir:/x`, a profile's rootfs or setup), the kept upper (`--keep DIR`). */
-  origins: { root?: Origin; keep?: Origin };
+  /** What the user asked for: the root (`--rootfs dir:/x`, a profile's rootfs or setup), the kept upper (`--keep DIR`), `--read-only`. */
+  origins: { root?: Origin; keep?: Origin; readOnly?: Origin };
 }
 
 export interface StorageDriver {

@@ -44,7 +44,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' 
     sandboxDir: setup.sandboxDir,
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
     childUserNamespace: isChildUserNamespace(facts.ids),
-    origins: { root: rootfs.kind === 'host' ? undefined : spec.origins.rootfs, keep: spec.origins.keep },
+    origins: { root: rootfs.kind === 'host' ? undefined : spec.origins.rootfs, keep: spec.origins.keep, readOnly: spec.origins.readOnly },
   };
 }
 
@@ -140,7 +140,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'hostname', name: spec.hostname });
   if (spec.network !== 'host') b.add({ op: 'lo-up' });
   b.add({ op: 'pivot', dir: '/newroot' });
-  if (spec.readOnly) b.add({ op: 'remount-root-ro' });
+  if (spec.readOnly) b.add({ op: 'remount-root-ro' }, spec.origins.readOnly);
 
   commandOps(b, spec);
   return b.build();

@@ -257,6 +257,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
           : profileOrigin(profile, 'workdir', workdir),
       rootfs: o.rootfs ? { what: `--rootfs ${o.rootfs}` } : profileOrigin(profile, 'rootfs'),
       keep: o.keep ? { what: `--keep ${o.keep}` } : undefined,
+      readOnly: o.readOnly !== undefined ? { what: '--read-only' } : profileOrigin(profile, 'readOnly'),
       user: o.user ? { what: `-u ${o.user}` } : pv.user ? profileOrigin(profile, 'user', pv.user) : img?.user ? { what: `the image's USER ${img.user}` } : undefined,
       mounts: mountOrigins,
     },

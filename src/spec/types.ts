@@ -97,6 +97,7 @@ export interface SpecOrigins {
   workdir: Origin;
   rootfs: Origin;
   keep?: Origin;
+  readOnly?: Origin;
   user?: Origin;
   /** By mount target (targets are unique in `mounts`). */
   mounts: Record<string, Origin>;

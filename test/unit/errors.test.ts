@@ -74,7 +74,7 @@ test('describeErrno: the system text for a name, the number when unknown', () =>
 
 test('line -> origin: the op on each reported line carries what the user asked for', async () => {
   const src = fs.mkdtempSync(path.join(os.tmpdir(), 'hutch-unit-'));
-  const plan = await planFor({ workdir: '/srv', volumes: [`${src}:/data`], tmpfs: ['/scratch'], user: '1000' });
+  const plan = await planFor({ workdir: '/srv', volumes: [`${src}:/data`], tmpfs: ['/scratch'], user: '1000', readOnly: true });
   const text = formatPlan(plan, false).split('\n');
   // every origin's op is on line index+2 of the text the helper reads (a header line, then one op per line)
   for (const [i] of plan.origins) assert.is(text[i + 1], opLine(plan.ops[i]));
@@ -84,6 +84,8 @@ test('line -> origin: the op on each reported line carries what the user asked f
   assert.is(originAt((o) => o.op === 'mkdir' && o.path === '/newroot/scratch'), '--tmpfs /scratch');
   assert.is(originAt((o) => o.op === 'tmpfs' && o.dest === '/newroot/scratch'), '--tmpfs /scratch');
   assert.is(originAt((o) => o.op === 'user'), '-u 1000');
+  assert.is(originAt((o) => o.op === 'remount-root-ro'), '--read-only');
+  assert.is(originAt((o) => o.op === 'remount-ro' && o.dest === '/newroot/usr'), '--read-only');
   // and the sentence for a failure on such a line starts with it
   assert.match(sentence(plan, lineOf(plan, (o) => o.op === 'tmpfs' && o.dest === '/newroot/scratch'), 'ENOSPC', 'mount tmpfs on /newroot/scratch').message, /^--tmpfs \/scratch: no space left on device$/);
   // the system parts carry none: /proc, /sys, /dev, the identity and namespace ops
