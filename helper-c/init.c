@@ -27,7 +27,7 @@ mode_t g_saved_umask;
 static void op_hostname(const char *name)
 {
 	if (sethostname(name, strlen(name)))
-		fail_errno("sethostname%s", errno == EPERM ? " (needs `unshare uts`)" : "");
+		fail_errno("sethostname");
 }
 
 /* bring up lo in the init's network namespace */

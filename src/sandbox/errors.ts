@@ -151,6 +151,8 @@ export function problemOf(o: Op, f: HelperFailure): { problem: string; hint?: st
       return { problem: `cannot create ${inside(o.path)}: ${why}` };
     case 'remount-ro':
       return e === 'EINVAL' ? { problem: `${why} (not a mount point?)` } : { problem: why };
+    case 'hostname':
+      return e === 'EPERM' ? { problem: why, hint: 'the plan needs `unshare uts` before it' } : { problem: why };
     case 'pivot':
       return e === 'EINVAL' ? { problem: `${why} (is it a mount point?)` } : { problem: why };
     case 'userns':
