@@ -148,11 +148,14 @@ struct op {
 			int has_size;
 			unsigned long size;
 		} tmpfs;
-		int overlay_ro; /* overlay: UPPER is `-` (lowers only) */
-		int bind;       /* bind: BIND_* */
-		int self;       /* remount-ro: `self` given */
-		mode_t mode;    /* mkdir, file */
-		struct {        /* chown */
+		struct {               /* overlay */
+			int ro;        /* UPPER is `-` (lowers only) */
+			int userxattr; /* the `userxattr` field was given */
+		} overlay;
+		int bind;    /* bind: BIND_* */
+		int self;    /* remount-ro: `self` given */
+		mode_t mode; /* mkdir, file */
+		struct {     /* chown */
 			uint32_t uid, gid;
 		} owner;
 		uint64_t caps; /* caps: capability mask (bit = capability number) */
@@ -203,7 +206,6 @@ int open_dest(const char *dest, int dir);
 const char *host_path(const char *p, char *buf, size_t len);
 
 /* ---- mount.c: the filesystem ops ---- */
-void fs_setup(void);
 void fs_run_op(const struct op *o);
 
 /* ---- errors and reporting (util.c) ---- */

@@ -27,7 +27,7 @@ mode_t g_saved_umask;
 static void op_hostname(const char *name)
 {
 	if (sethostname(name, strlen(name)))
-		fail_errno("sethostname%s", errno == EPERM ? " (needs `unshare uts`)" : "");
+		fail_errno("sethostname");
 }
 
 /* bring up lo in the init's network namespace */
@@ -118,7 +118,6 @@ void init_run(struct plan *p, int alive_fd)
 	if (has_sync)
 		close(FD_GO);
 	g_saved_umask = umask(0); /* modes in the plan are exact */
-	fs_setup();
 
 	if (has_fs) {
 		g_op = &p->ops[p->fork_at];

@@ -117,35 +117,6 @@ static void on_fatal(void)
 
 /* ---------- user namespace ---------- */
 
-static int read_sysctl(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t r = read(fd, buf, len - 1);
-	close(fd);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-/* The usual reasons a user namespace is refused, most specific first. */
-static const char *userns_hint(void)
-{
-	char v[32];
-	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", v, sizeof v) == 0 && !strcmp(v, "0"))
-		return "unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1 enables them";
-	if (read_sysctl("/proc/sys/user/max_user_namespaces", v, sizeof v) == 0 && !strcmp(v, "0"))
-		return "user namespaces are disabled: sysctl user.max_user_namespaces is 0";
-	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", v, sizeof v) == 0 && !strcmp(v, "1"))
-		return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "
-		       "give hutch an AppArmor profile with the `userns` permission, or set the sysctl to 0";
-	return "check sysctls kernel.unprivileged_userns_clone, user.max_user_namespaces, "
-	       "kernel.apparmor_restrict_unprivileged_userns, and whether a container/seccomp policy forbids it";
-}
-
 struct mapper {
 	pid_t pid;
 	int go;  /* write end: one byte = "the monitor has unshared" */
@@ -302,14 +273,14 @@ static void do_userns(struct plan *p, int upto)
 	}
 
 	if (unshare(CLONE_NEWUSER))
-		fail_errno("unshare(CLONE_NEWUSER) failed; %s", userns_hint());
+		fail_errno("unshare(CLONE_NEWUSER)");
 
 	int groups_denied = 0;
 	if (self) {
 		char buf[64];
 		snprintf(buf, sizeof buf, "%u %u 1\n", u->u.map.inside, u->u.map.outside);
 		if (write_file("/proc/self/uid_map", buf))
-			fail_errno("writing /proc/self/uid_map; %s", userns_hint());
+			fail_errno("writing /proc/self/uid_map");
 		/* required before an unprivileged gid_map write (CVE-2014-8989) */
 		if (write_file("/proc/self/setgroups", "deny") && errno != ENOENT)
 			fail_errno("writing /proc/self/setgroups");
@@ -337,9 +308,9 @@ static void do_userns(struct plan *p, int upto)
 	if (!groups_denied && syscall(SYS_setgroups, 0, NULL) && errno != EPERM)
 		fail_errno("setgroups(0)");
 	if (syscall(SYS_setresgid, 0, 0, 0))
-		fail_errno("setresgid(0) in the new user namespace (is gid 0 mapped?)");
+		fail_errno("setresgid(0) in the new user namespace");
 	if (syscall(SYS_setresuid, 0, 0, 0))
-		fail_errno("setresuid(0) in the new user namespace (is uid 0 mapped?)");
+		fail_errno("setresuid(0) in the new user namespace");
 	/* Stay dumpable so that hutch (same host uid) can open
 	 * the files in /proc/MONITORPID/ns/ to attach slirp4netns/pasta: a credential
 	 * change would otherwise make /proc/PID/ns root-owned. */
@@ -361,9 +332,7 @@ static void do_unshare(const struct op *o)
 	}
 	flags &= ~later;
 	if (flags && unshare(flags))
-		fail_errno("unshare(%s)%s", o->f[0],
-			   errno == EPERM ? " (namespaces other than user need a userns op first when unprivileged)"
-					  : "");
+		fail_errno("unshare(%s)", o->f[0]);
 }
 
 static void check_fd(int fd, const char *what)

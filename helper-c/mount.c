@@ -18,8 +18,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int in_userns; /* overlay gets userxattr */
-
 /* ---------- mounting onto handles ---------- */
 
 /* mount(2) a fresh filesystem onto the directory handle fd, through its
@@ -78,14 +76,8 @@ static void op_fresh(const char *dest, const char *type, unsigned long flags, co
 	int fd = open_dest(dest, 1);
 	if (fd < 0)
 		fail_errno("mount point %s", dest);
-	if (mount_on_fd(fd, type, type, flags, data)) {
-		const char *hint = "";
-		if (errno == EPERM && !strcmp(type, "proc"))
-			hint = " (a fresh procfs needs a pid namespace owned by the user namespace and a fully visible /proc on the host)";
-		else if (errno == EINVAL && !strcmp(type, "overlay"))
-			hint = " (see dmesg; a lower dir with submounts, such as /, cannot be used in a user namespace)";
-		fail_errno("mount %s on %s%s", type, dest, hint);
-	}
+	if (mount_on_fd(fd, type, type, flags, data))
+		fail_errno("mount %s on %s", type, dest);
 	close(fd);
 }
 
@@ -102,10 +94,10 @@ static void op_overlay(const struct op *o)
 {
 	char data[4096];
 	size_t n = (size_t)snprintf(data, sizeof data, "lowerdir=%s", o->f[1]);
-	if (!o->u.overlay_ro)
+	if (!o->u.overlay.ro)
 		n += (size_t)snprintf(data + n, n < sizeof data ? sizeof data - n : 0, ",upperdir=%s,workdir=%s",
 				      o->f[2], o->f[3]);
-	if (in_userns)
+	if (o->u.overlay.userxattr)
 		n += (size_t)snprintf(data + n, n < sizeof data ? sizeof data - n : 0, ",userxattr");
 	if (n >= sizeof data)
 		fail("overlay options longer than a page (%zu bytes): use shorter layer paths", n);
@@ -125,18 +117,11 @@ static void do_bind(const char *src, const char *dest, int ro, int rec, int dev,
 		fail_errno("stat %s", src);
 	int dfd = open_dest(dest, S_ISDIR(st.st_mode));
 	if (dfd < 0)
-		fail_errno(
-			"bind destination %s%s", dest,
-			errno == EACCES || errno == EPERM
-				? " (its parent belongs to a user outside the sandbox, so the mount point cannot be created: mount onto an existing directory, or under a new top-level one such as /work)"
-				: "");
+		fail_errno("bind destination %s", dest);
 	uint64_t attrs =
 		HUTCH_MOUNT_ATTR_NOSUID | (dev ? 0 : HUTCH_MOUNT_ATTR_NODEV) | (ro ? HUTCH_MOUNT_ATTR_RDONLY : 0);
 	if (bind_fd(sfd, dfd, rec, attrs))
-		fail_errno("bind %s on %s%s", src, dest,
-			   errno == EINVAL && !rec
-				   ? " (a non-recursive bind of a mount with locked submounts is refused; use rec)"
-				   : "");
+		fail_errno("bind %s on %s", src, dest);
 	close(sfd);
 	close(dfd);
 }
@@ -156,24 +141,8 @@ static void op_remount_ro(const char *dest, int self)
 	if (fd < 0)
 		fail_errno("open %s", dest);
 	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (self ? 0 : AT_RECURSIVE), &attr, sizeof attr))
-		fail_errno("make %s read-only%s", dest, errno == EINVAL ? " (not a mount point?)" : "");
+		fail_errno("make %s read-only", dest);
 	close(fd);
-}
-
-static void op_sysfs(const char *dest)
-{
-	int fd = open_dest(dest, 1);
-	if (fd < 0)
-		fail_errno("mount point %s", dest);
-	if (mount_on_fd(fd, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
-		close(fd);
-		return;
-	}
-	/* sysfs can only be mounted by the owner of the network namespace;
-	 * otherwise show the host's, read-only */
-	char host[64];
-	close(fd);
-	do_bind(host_path("/sys", host, sizeof host), dest, 1, 1, 0, 0);
 }
 
 static void op_devpts(const char *dest)
@@ -273,7 +242,7 @@ static void op_pivot(const char *dir)
 	/* new root and old root stacked on "."; detaching the top one drops
 	 * the whole host view (the base tmpfs and /oldroot under it) */
 	if (syscall(SYS_pivot_root, ".", "."))
-		fail_errno("pivot_root(%s)%s", dir, errno == EINVAL ? " (is it a mount point?)" : "");
+		fail_errno("pivot_root(%s)", dir);
 	if (umount2(".", MNT_DETACH))
 		fail_errno("detach the old root");
 	if (chdir("/"))
@@ -286,33 +255,6 @@ static void op_remount_root_ro(void)
 	struct hutch_mount_attr attr = {.attr_set = HUTCH_MOUNT_ATTR_RDONLY};
 	if (syscall(SYS_mount_setattr, AT_FDCWD, "/", 0, &attr, sizeof attr))
 		fail_errno("make / read-only");
-}
-
-static int detect_userns(void)
-{
-	char buf[128] = {0};
-	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	/* the initial namespace maps everything: "0 0 4294967295" */
-	/* "%10u %10u %10u\n": compare the words, not the padding */
-	char *w[3], *save = buf;
-	for (int i = 0; i < 3; i++) {
-		save += strspn(save, " ");
-		w[i] = save;
-		save += strcspn(save, " \n");
-		if (*save)
-			*save++ = 0;
-	}
-	return n > 0 && !(!strcmp(w[0], "0") && !strcmp(w[1], "0") && !strcmp(w[2], "4294967295"));
-}
-
-/* Before the first filesystem op, with the host's /proc still at /proc. */
-void fs_setup(void)
-{
-	in_userns = detect_userns();
 }
 
 /* One filesystem op (o->desc->mountns), in the init. */
@@ -339,8 +281,8 @@ void fs_run_op(const struct op *o)
 	case OP_PROC:
 		op_fresh(f[0], "proc", nse, NULL);
 		break;
-	case OP_SYSFS:
-		op_sysfs(f[0]);
+	case OP_SYSFS: /* only the owner of the network namespace may mount it */
+		op_fresh(f[0], "sysfs", MS_RDONLY | nse, NULL);
 		break;
 	case OP_DEVPTS:
 		op_devpts(f[0]);

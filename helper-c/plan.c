@@ -197,7 +197,10 @@ static void parse_tmpfs(struct op *o, const int *seen)
 static void parse_overlay(struct op *o, const int *seen)
 {
 	(void)seen;
-	o->u.overlay_ro = strcmp(o->f[2], "-") == 0;
+	if (o->nfields == 5 && strcmp(o->f[4], "userxattr"))
+		op_error(o, "overlay DEST LOWERS UPPER WORK [userxattr]");
+	o->u.overlay.ro = strcmp(o->f[2], "-") == 0;
+	o->u.overlay.userxattr = o->nfields == 5;
 }
 
 static void parse_bind(struct op *o, const int *seen)
@@ -394,7 +397,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
 	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
 	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
-	[OP_OVERLAY]           = {"overlay",         I,  4,  4, 1, 1, parse_overlay},
+	[OP_OVERLAY]           = {"overlay",         I,  4,  5, 1, 1, parse_overlay},
 	[OP_BIND]              = {"bind",            I,  3,  3, 3, 1, parse_bind},
 	[OP_REMOUNT_RO]        = {"remount-ro",      I,  1,  2, 1, 1, parse_remount_ro},
 	[OP_PROC]              = {"proc",            I,  1,  1, 1, 1, NULL},

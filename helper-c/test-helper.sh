@@ -136,16 +136,20 @@ expect "read-only /usr, writable /tmp, host root gone" 42 usr-ro tmp-rw no-host-
 expect "mask, /dev/null, devpts" 42 "core_pattern=0" devnull-ok devpts-ok &&
 expect "fresh sysfs in the new netns, lo up, no-new-privs" 42 "lo=0x9 nets=lo " "NoNewPrivs: 1"
 
-# --- sysfs fallback (host netns: not ours), remount-ro, remount-root-ro ---
-{ ident_self; op unshare mount,ipc,uts; op unshare pid
+# --- host netns (not ours): no fresh sysfs, no fallback; the host's /sys bound read-only by the plan ---
+hostnet() { ident_self; op unshare mount,ipc,uts; op unshare pid
   op base /tmp; op tmpfs /newroot 755; op bind /oldroot/usr /newroot/usr ro,rec
   for d in bin lib lib64; do op symlink usr/$d /newroot/$d; done
-  op proc /newroot/proc; op sysfs /newroot/sys; op tmpfs /newroot/t 755; op mkdir /newroot/t/d 700; op remount-ro /newroot/t
+  op proc /newroot/proc; }
+{ op report; hostnet; op sysfs /newroot/sys; op caps -; op exec true; op end; } >"$T/plan"
+run_plan sysfs-refused 4>"$T/report"; cat "$T/report" >>"$T/out"
+expect "sysfs in a network namespace we do not own -> 125, no silent fallback" 125 "error 14 EPERM mount sysfs on /newroot/sys" "exit 125"
+{ hostnet; op bind /oldroot/sys /newroot/sys ro,rec; op tmpfs /newroot/t 755; op mkdir /newroot/t/d 700; op remount-ro /newroot/t
   op pivot /newroot; op remount-root-ro; op caps -
   op exec sh -c 'ls /sys/class/net | grep -qv "^lo$" && echo host-nets; touch /sys/x 2>/dev/null || echo sys-ro
     touch /t/d/x 2>/dev/null || echo t-ro; mkdir /y 2>/dev/null || echo root-ro; stat -c %a /t/d'; op end; } >"$T/plan"
 run_plan sysfs
-expect "sysfs falls back to a read-only host bind; remount-ro; remount-root-ro; mkdir mode" 0 host-nets sys-ro t-ro root-ro 700
+expect "host /sys as a read-only bind; remount-ro; remount-root-ro; mkdir mode" 0 host-nets sys-ro t-ro root-ro 700
 
 # --- a daemon that dies before mounting is fatal ---
 mkdir -p "$T/dm"
@@ -167,9 +171,13 @@ expect "user 1000: no inh/prm/eff/amb capabilities, bounding set kept" 0 1000 "C
 
 # --- exec errors: 127 / 126, reported as such ---
 { ident_self; op report; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"
-run_plan notfound 4>"$T/report"; cat "$T/report" >>"$T/out"
-expect "exec: not found -> 127 + message + report" 127 "hutch: no-such-command-xyz: command not found" \
-	"error no-such-command-xyz: command not found" "exit 127"
+run_plan notfound 4>"$T/report"; cp "$T/out" "$T/stderr"; cat "$T/report" >>"$T/out"
+expect "exec: not found -> 127, the message on the report pipe" 127 "error 0 - no-such-command-xyz: command not found" "exit 127" &&
+	if [ -s "$T/stderr" ]; then bad "exec: nothing on stderr with a report pipe" "stderr: $(cat "$T/stderr")"
+	else ok "exec: nothing on stderr with a report pipe (hutch prints it)"; fi
+{ ident_self; namespaces; rootfs; op caps -; op exec no-such-command-xyz; op end; } >"$T/plan"
+run_plan notfound-stderr
+expect "exec: not found -> 127, message on stderr without a report pipe" 127 "hutch: no-such-command-xyz: command not found"
 { sandbox op file /newroot/tmp/noexec 644 'echo hi'; op caps -; op exec /tmp/noexec; op end; } >"$T/plan"
 run_plan noexec
 expect "exec: no x permission -> 126" 126 "hutch: /tmp/noexec: Permission denied"
@@ -188,6 +196,16 @@ expect "exec: PATH lookup uses the sandbox's PATH" 0
 { sandbox; op bind /oldroot/no/such/dir /newroot/x ro; op caps -; op exec true; op end; } >"$T/plan"
 run_plan badbind
 expect "setup error -> 125 naming the op" 125 "hutch: bind source /oldroot/no/such/dir: No such file or directory (op " "bind /oldroot/no/such/dir /newroot/x ro)"
+badline=$(grep -n "^bind	/oldroot/no/such/dir" "$T/plan" | cut -d: -f1)
+{ op report; cat "$T/plan"; } >"$T/plan2" && mv "$T/plan2" "$T/plan"
+run_plan badbind-report 4>"$T/report"; cp "$T/out" "$T/stderr"; cat "$T/report" >>"$T/out"
+expect "setup error on the report pipe: error LINE ERRNO TEXT, facts only" 125 "error $((badline + 1)) ENOENT bind source /oldroot/no/such/dir" "exit 125" &&
+	if [ -s "$T/stderr" ]; then bad "setup error: nothing on stderr with a report pipe" "stderr: $(cat "$T/stderr")"
+	else ok "setup error: nothing on stderr with a report pipe (hutch prints it)"; fi
+{ op report; sandbox; op file /tmp/f 644 x; op bind /usr /tmp/f/x ro; op caps -; op exec true; op end; } >"$T/plan"
+run_plan baddest 4>"$T/report"; cat "$T/report" >>"$T/out"
+expect "bind destination failure: its own step word, errno name, no advice" 125 "ENOTDIR bind destination /tmp/f/x"
+if grep -qiE "sandbox|use rec|hint|\(" "$T/report"; then bad "no advice in the helper's error lines" "$(grep error "$T/report")"; else ok "no advice in the helper's error lines"; fi
 { sandbox; op bind /oldroot/no/such/dir /newroot/x ro,try; op caps -; op exec true; op end; } >"$T/plan"
 run_plan trybind
 expect "bind try: missing source skipped" 0
@@ -297,7 +315,7 @@ expect "orphaned zombies reaped by pid 1" 0 zombies=0
 run_plan sync 4>"$T/report" 5< <(sleep 0.2; printf x); cat "$T/report" >>"$T/out"
 expect "report: pid, init, exit lines; sync waits for the go byte" 0 "pid " "init " "exit 0"
 run_plan syncabort 4>"$T/report" 5</dev/null; cat "$T/report" >>"$T/out"
-expect "sync: go pipe closed -> 125" 125 "error sync: hutch closed the go pipe" "exit 125"
+expect "sync: go pipe closed -> 125" 125 "error 6 - sync: hutch closed the go pipe" "exit 125"
 
 # --- lifeline: hutch (the plan writer) dies -> sandbox killed, cleanup runs ---
 mkdir -p "$T/life/sub" && touch "$T/life/sub/f"
@@ -335,12 +353,17 @@ else bad "symlink escape" "rc=$rc host: $(ls -A "$T/escape")"; fi
 
 # --- kernel overlayfs with the upper dir on the host ---
 mkdir -p "$T/ovl/up" "$T/ovl/work"
-{ sandbox op overlay /newroot/usr /oldroot/usr "/oldroot$T/ovl/up" "/oldroot$T/ovl/work"
-  op caps -; op exec sh -c 'echo hi >/usr/hutch-file && cat /usr/hutch-file && test -x /usr/bin/env && echo lower-ok'; op end; } >"$T/plan"
+{ sandbox op overlay /newroot/usr /oldroot/usr "/oldroot$T/ovl/up" "/oldroot$T/ovl/work" userxattr
+  op caps -; op exec sh -c 'echo hi >/usr/hutch-file && cat /usr/hutch-file && test -x /usr/bin/env && echo lower-ok
+    grep " /usr " /proc/self/mountinfo | grep -q userxattr && echo has-userxattr'; op end; } >"$T/plan"
 run_plan overlay
-if expect "overlay (userxattr) over /usr: writes go to the upper dir" 0 hi lower-ok; then
+if expect "overlay with its userxattr field over /usr: writes go to the upper dir, option set" 0 hi lower-ok has-userxattr; then
 	[ -f "$T/ovl/up/hutch-file" ] && ok "overlay upper dir holds the new file" || bad "overlay upper" "no $T/ovl/up/hutch-file"
 fi
+
+{ op base /tmp; op overlay /newroot /oldroot/usr /up/u /up/w xattr; op exec true; op end; } >"$T/plan"
+check_plan
+expect "check: overlay's fifth field can only be userxattr" 125 "invalid plan: overlay DEST LOWERS UPPER WORK [userxattr] (op 2: "
 
 # --- subordinate ids (newuidmap/newgidmap), files owned by them, cleanup ---
 mkdir -p "$T/data"

@@ -79,17 +79,9 @@ void user_apply(const struct op *o)
 	if (setgroups(1, groups) && errno != EPERM)
 		fail_errno("setgroups %lu", gid);
 	if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid))
-		fail_errno(
-			"switch to group %lu%s", gid,
-			errno == EINVAL
-				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subgid)"
-				: "");
+		fail_errno("switch to group %lu", gid);
 	if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid))
-		fail_errno(
-			"switch to user %lu%s", uid,
-			errno == EINVAL
-				? " (not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid)"
-				: "");
+		fail_errno("switch to user %lu", uid);
 	if (home[0])
 		setenv("HOME", home, 1);
 }

@@ -70,18 +70,53 @@ void report(const char *fmt, ...)
 	write_all(g_report_fd, buf, (size_t)n);
 }
 
+/* The symbolic name of an errno ("ENOENT"), or its number when the table
+ * has no name: the report pipe carries names so that hutch does not depend
+ * on this libc's strerror wording. */
+static const char *errno_name(int err, char *buf, size_t len)
+{
+/* clang-format off */
+#define E(x) {x, #x}
+	/* clang-format on */
+	static const struct {
+		int nr;
+		const char *name;
+	} names[] = {
+		E(EPERM),   E(ENOENT),     E(ESRCH),     E(EINTR),        E(EIO),     E(ENXIO),     E(E2BIG),
+		E(ENOEXEC), E(EBADF),      E(ECHILD),    E(EAGAIN),       E(ENOMEM),  E(EACCES),    E(EFAULT),
+		E(EBUSY),   E(EEXIST),     E(EXDEV),     E(ENODEV),       E(ENOTDIR), E(EISDIR),    E(EINVAL),
+		E(ENFILE),  E(EMFILE),     E(ETXTBSY),   E(EFBIG),        E(ENOSPC),  E(ESPIPE),    E(EROFS),
+		E(EMLINK),  E(EPIPE),      E(ERANGE),    E(ENAMETOOLONG), E(ENOSYS),  E(ENOTEMPTY), E(ELOOP),
+		E(EUSERS),  E(EOPNOTSUPP), E(ETIMEDOUT), E(ESTALE),       E(EDQUOT),  E(ENOTCONN),  E(EOVERFLOW),
+	};
+#undef E
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].nr == err)
+			return names[i].name;
+	snprintf(buf, len, "%d", err);
+	return buf;
+}
+
+/* A failure, as facts: what was being done (the message), the errno, the
+ * op's plan line. With a report pipe it goes there only, as
+ * `error LINE ERRNO TEXT`, and hutch tells the user what it means (it
+ * knows which flag or profile field made the op); without one (a probe, a
+ * plan run by hand) it is printed on stderr. */
 static void vcomplain(const char *fmt, va_list ap, int err)
 {
-	char msg[1536];
+	char msg[1536], ename[16];
 	size_t n = (size_t)vsnprintf(msg, sizeof msg, fmt, ap);
 	if (n >= sizeof msg)
 		n = sizeof msg - 1;
+	if (g_report_fd >= 0) {
+		report("error %d %s %s", g_op ? g_op->line : 0, err ? errno_name(err, ename, sizeof ename) : "-", msg);
+		return;
+	}
 	if (err)
 		n += (size_t)snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
 	if (n < sizeof msg && g_op)
 		snprintf(msg + n, sizeof msg - n, " (op %d: %s)", g_op->line, g_op->text);
 	dprintf(2, "hutch: %s\n", msg);
-	report("error %s", msg);
 }
 
 void complain(const char *fmt, ...)

@@ -219,7 +219,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
-    process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);
+    // origins only name flags and profile fields in error messages
+    process.stdout.write(`# sandbox spec\n${JSON.stringify({ ...spec, origins: undefined }, null, 2)}\n`);
     process.stdout.write(`# helper plan (what ${facts.helper} would execute)\n${formatPlan(plan)}`);
     return 0;
   }

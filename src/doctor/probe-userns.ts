@@ -20,6 +20,19 @@ export async function tryUserns(helper: string, ids: IdentityInfo): Promise<{ ok
 }
 
 /**
+ * Why the kernel refused a user namespace, most specific first, from the
+ * sysctls this probe checks (said when a sandbox's `userns` op fails).
+ */
+export function usernsRefusalHint(read: (name: string) => string | undefined = readSysctl): string {
+  if (read('kernel.unprivileged_userns_clone') === '0') return 'unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1 enables them (hutch doctor)';
+  if (read('user.max_user_namespaces') === '0') return 'user namespaces are disabled: sysctl user.max_user_namespaces is 0 (hutch doctor)';
+  if (read('kernel.apparmor_restrict_unprivileged_userns') === '1') {
+    return 'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): hutch doctor prints the command that gives the helper a profile with the `userns` permission';
+  }
+  return 'hutch doctor checks kernel.unprivileged_userns_clone, user.max_user_namespaces, kernel.apparmor_restrict_unprivileged_userns; a container or seccomp policy may forbid it too';
+}
+
+/**
  * An AppArmor profile that allows user namespaces for the helper (the
  * process that calls unshare), written where apparmor_parser loads it.
  * The `*` covers every helper version hutch extracts.

@@ -27,6 +27,17 @@ export function userNamespaceOps(maps: IdMaps): Op[] {
   return ops;
 }
 
+/**
+ * Whether these maps make a user namespace other than the initial one: only
+ * the map `0 0 4294967295` is the initial namespace's. (Every hutch plan maps
+ * explicit ranges, so this is true for all of them today; ops whose form
+ * depends on it, such as overlay's `userxattr`, ask here.)
+ */
+export function isChildUserNamespace(maps: Pick<IdMaps, 'uidMap'>): boolean {
+  const [m, ...rest] = maps.uidMap;
+  return !(m && rest.length === 0 && m.inside === 0 && m.outside === 0 && m.count === 4294967295);
+}
+
 /** Only the caller's own uid and gid, as 0 (no newuidmap needed). */
 export function ownIdOnly(ids: Pick<IdentityInfo, 'uid' | 'gid'>): IdMaps {
   return { uidMap: [{ inside: 0, outside: ids.uid, count: 1 }], gidMap: [{ inside: 0, outside: ids.gid, count: 1 }] };

@@ -25,7 +25,8 @@ export type Op =
   // filesystem (init)
   | { op: 'base'; dir: string }
   | { op: 'tmpfs'; dest: string; mode: number; size?: number }
-  | { op: 'overlay'; dest: string; lowers: string; upper: string; work: string }
+  /** `userxattr`: overlay keeps its xattrs in user.* (required inside a user namespace, where trusted.* is refused). */
+  | { op: 'overlay'; dest: string; lowers: string; upper: string; work: string; userxattr: boolean }
   | { op: 'bind'; src: string; dest: string; flags: BindFlags }
   | { op: 'remount-ro'; dest: string; self?: boolean }
   | { op: 'proc' | 'sysfs' | 'devpts' | 'mqueue'; dest: string }
@@ -87,7 +88,7 @@ export function fieldsOf(o: Op): string[] {
     case 'tmpfs':
       return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
     case 'overlay':
-      return [o.dest, o.lowers, o.upper, o.work];
+      return [o.dest, o.lowers, o.upper, o.work, ...(o.userxattr ? ['userxattr'] : [])];
     case 'bind':
       return [o.src, o.dest, bindFlags(o.flags)];
     case 'remount-ro':

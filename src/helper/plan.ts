@@ -2,7 +2,7 @@
 // helper-c/PLAN.md and ./ops.ts). Built here, printed by --dry-run, executed
 // by the helper. The text form is the only interface between the two sides.
 
-import { HutchError } from '../util/errors';
+import { HutchError, type Origin } from '../util/errors';
 import { fieldsOf, type Op, type OpName } from './ops';
 
 export interface Plan {
@@ -13,7 +13,7 @@ export interface Plan {
    * What the user asked for that produced an op (`-w /srv`, `-v ./a:/a`), by
    * op index: error messages name it instead of the op.
    */
-  origins: Map<number, string>;
+  origins: Map<number, Origin>;
 }
 
 const ESCAPES: Record<string, string> = { '%': '%25', '\t': '%09', '\n': '%0A', '\r': '%0D' };
@@ -31,10 +31,10 @@ export function escapeField(s: string): string {
 export class PlanBuilder {
   private readonly ops: Op[] = [];
   private readonly notes = new Map<number, string>();
-  private readonly origins = new Map<number, string>();
+  private readonly origins = new Map<number, Origin>();
 
   /** Append ops; `origin` names the flag or profile field they come from. */
-  add(op: Op | readonly Op[], origin?: string): this {
+  add(op: Op | readonly Op[], origin?: Origin): this {
     for (const o of Array.isArray(op) ? (op as readonly Op[]) : [op as Op]) {
       if (origin) this.origins.set(this.ops.length, origin);
       this.ops.push(o);

@@ -46,7 +46,26 @@ export interface HelperResult {
   monitorPid?: number;
   initPid?: number;
   /** `error` lines of the report pipe (setup errors, exec failures). */
-  errors: string[];
+  errors: HelperFailure[];
+}
+
+/**
+ * One `error LINE ERRNO TEXT` line of the report pipe (helper-c/PLAN.md):
+ * facts only; src/sandbox/errors.ts says what they mean for the user.
+ */
+export interface HelperFailure {
+  /** Plan line of the failing op (`formatPlan(plan, false)`), 0 when no op is to blame (an exec failure, a bad plan). */
+  line: number;
+  /** Symbolic errno (`ENOENT`), a number for one the helper has no name for, undefined when none. */
+  errno?: string;
+  /** What the helper was doing (`bind destination /newroot/x`), or a whole message (`ls: command not found`). */
+  text: string;
+}
+
+export function parseFailure(arg: string): HelperFailure {
+  const m = /^(\d+) (\S+) (.*)$/s.exec(arg);
+  if (!m) return { line: 0, text: arg };
+  return { line: Number(m[1]), errno: m[2] === '-' ? undefined : m[2], text: m[3] };
 }
 
 type Stdio = StdioPipe | StdioNull | 'inherit' | number;
@@ -125,7 +144,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           result.initPid = Number(arg);
           for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? 0, initPid: result.initPid, kill });
         } else if (what === 'error') {
-          result.errors.push(arg);
+          result.errors.push(parseFailure(arg));
         }
       }
     });

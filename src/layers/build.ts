@@ -143,6 +143,10 @@ async function runStep(
       setup: { storage, imageLayers: lowers, syncBeforeStart: false },
       layers: below,
       state: { profile: spec.profiles, command: stepSpec.command, rootfs: 'build', network: stepSpec.network },
+    }).catch((e: unknown) => {
+      // a setup failure of the step's sandbox: say which step (its sentence names the part that failed)
+      if (e instanceof HutchError && !e.location) throw new HutchError(`setup ${what}: ${e.message}`, { location: profile.originOf('setup'), hint: e.hint });
+      throw e;
     });
     if (exitCode !== 0) {
       throw new HutchError(`setup ${what} failed with exit status ${exitCode}`, { location: profile.originOf('setup'), hint: 'fix the step; the steps before it stay cached' });

@@ -12,12 +12,12 @@ import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { installHint } from '../host/fixes';
 import { findExecutable } from '../host/which';
-import { userNamespaceOps, ownIdOnly } from '../helper/identity';
+import { isChildUserNamespace, userNamespaceOps, ownIdOnly } from '../helper/identity';
 import { runPlanCaptured } from '../helper/spawn';
 import { PlanBuilder } from '../helper/plan';
 import type { StorageDriver } from '../spec/types';
 import { fuseOverlayfsDriver } from './fuse-overlayfs';
-import { overlayDriver } from './overlay';
+import { overlayDriver, overlayUserxattr } from './overlay';
 import type { StorageDriver as Driver } from './types';
 import type { RootWrites } from './ownership';
 
@@ -31,10 +31,12 @@ export interface DriverChoice {
 /** The probe: a throw-away user+mount namespace mounting an overlay with its upper on tmpfs. */
 export async function probeKernelOverlay(helper: string, ids: IdentityInfo): Promise<{ ok: boolean; detail: string }> {
   const b = new PlanBuilder();
-  b.add(userNamespaceOps(ownIdOnly(ids)));
+  const maps = ownIdOnly(ids);
+  b.add(userNamespaceOps(maps));
   b.add({ op: 'base', dir: '/tmp' });
   b.add({ op: 'mkdir', path: '/up/u', mode: 0o755 }).add({ op: 'mkdir', path: '/up/w', mode: 0o700 }).add({ op: 'mkdir', path: '/m', mode: 0o755 });
-  b.add({ op: 'overlay', dest: '/m', lowers: '/oldroot/usr', upper: '/up/u', work: '/up/w' });
+  // with the options a sandbox's overlay gets, so that "works" means works for it
+  b.add({ op: 'overlay', dest: '/m', lowers: '/oldroot/usr', upper: '/up/u', work: '/up/w', userxattr: overlayUserxattr({ childUserNamespace: isChildUserNamespace(maps) }) });
   b.add({ op: 'exec', argv: [`/oldroot${helper}`, '--version'] });
   const r = await runPlanCaptured(b.build(), 10_000, helper);
   return { ok: r.code === 0, detail: r.stderr.trim().replace(/^hutch: /, '') };

@@ -40,7 +40,7 @@ function outerOps(path: string, o: FuseOptions, b: PlanBuilder, r: RootfsInput):
     b.note('fuse-overlayfs squash_to_root: only uid 0 is mapped, so every file shows as root\'s and stays writable (copied up on change)');
     opts += ',squash_to_root';
   }
-  b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] });
+  b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] }, r.origins.root);
 }
 
 function unreadableTop(r: RootfsInput) {

@@ -16,26 +16,37 @@ const LAYER_MOUNT = '/L';
 const MOUNT_DATA_MAX = 4095;
 const UP = '/up';
 
+/**
+ * Inside a user namespace overlayfs must keep its metadata in user.* xattrs
+ * (`userxattr`): trusted.* needs CAP_SYS_ADMIN in the initial namespace.
+ * The driver choice's probe (choose.ts) mounts its test overlay the same way,
+ * so choosing this driver means the kernel takes these options.
+ */
+export function overlayUserxattr(r: Pick<RootfsInput, 'childUserNamespace'>): boolean {
+  return r.childUserNamespace;
+}
+
 function innerOps(b: PlanBuilder, r: RootfsInput): void {
   b.add({ op: 'mkdir', path: UP, mode: 0o755 });
   if (r.keep) {
     b.note(`upper layer kept in ${r.keep}`);
-    b.add({ op: 'bind', src: `/oldroot${r.keep}`, dest: UP, flags: {} });
+    b.add({ op: 'bind', src: `/oldroot${r.keep}`, dest: UP, flags: {} }, r.origins.keep);
   }
   if (r.rootfs.kind === 'layers') {
     const { label, store, ids } = r.rootfs;
     b.note(`root: ${label}: overlay of ${ids.length} shared read-only layers (top first) and a private upper layer`);
-    b.add({ op: 'bind', src: `/oldroot${store}`, dest: LAYER_MOUNT, flags: { ro: true } });
+    b.add({ op: 'bind', src: `/oldroot${store}`, dest: LAYER_MOUNT, flags: { ro: true } }, r.origins.root);
     b.add({ op: 'mkdir', path: `${UP}/upper`, mode: 0o755 });
     b.add({ op: 'mkdir', path: `${UP}/work`, mode: 0o700 });
     const lowers = [...ids.map((id) => `${LAYER_MOUNT}/${id}/root`), ...(r.rootfs.base ? [`/oldroot${r.rootfs.base}`] : [])].map(overlayEscape).join(':');
-    const data = `lowerdir=${lowers},upperdir=${UP}/upper,workdir=${UP}/work,userxattr`;
+    const userxattr = overlayUserxattr(r);
+    const data = `lowerdir=${lowers},upperdir=${UP}/upper,workdir=${UP}/work${userxattr ? ',userxattr' : ''}`;
     if (data.length > MOUNT_DATA_MAX) {
       throw new HutchError(`${label}: ${ids.length} layers do not fit in one overlay mount (${data.length} > ${MOUNT_DATA_MAX} bytes of options)`, {
         hint: 'use --storage-driver fuse-overlayfs, or squash the image (export and import it as one root filesystem)',
       });
     }
-    b.add({ op: 'overlay', dest: '/newroot', lowers, upper: `${UP}/upper`, work: `${UP}/work` });
+    b.add({ op: 'overlay', dest: '/newroot', lowers, upper: `${UP}/upper`, work: `${UP}/work`, userxattr }, r.origins.root);
     return;
   }
   if (r.rootfs.kind === 'dir') {
@@ -45,7 +56,7 @@ function innerOps(b: PlanBuilder, r: RootfsInput): void {
     const dirs = r.dirTop.filter((e) => e.kind === 'dir');
     if (dirs.length) b.note("top-level directories owned outside the id map get an upper directory: writable directories (their files stay read-only)");
     for (const e of dirs) if (e.kind === 'dir') b.add({ op: 'mkdir', path: `${UP}/upper/${e.name}`, mode: e.mode });
-    b.add({ op: 'overlay', dest: '/newroot', lowers: `/oldroot${r.rootfs.path}`, upper: `${UP}/upper`, work: `${UP}/work` });
+    b.add({ op: 'overlay', dest: '/newroot', lowers: `/oldroot${r.rootfs.path}`, upper: `${UP}/upper`, work: `${UP}/work`, userxattr: overlayUserxattr(r) }, r.origins.root);
     return;
   }
   b.note('root: one overlay per top-level host directory (kernel overlayfs cannot take / as a lower layer)');
@@ -66,7 +77,7 @@ function innerOps(b: PlanBuilder, r: RootfsInput): void {
       b.add({ op: 'mkdir', path: `${UP}/upper/${e.name}`, mode: e.mode });
       b.add({ op: 'mkdir', path: `${UP}/work/${e.name}`, mode: 0o700 });
       b.add({ op: 'mkdir', path: dest, mode: e.mode });
-      b.add({ op: 'overlay', dest, lowers: `/oldroot/${e.name}`, upper: `${UP}/upper/${e.name}`, work: `${UP}/work/${e.name}` });
+      b.add({ op: 'overlay', dest, lowers: `/oldroot/${e.name}`, upper: `${UP}/upper/${e.name}`, work: `${UP}/work/${e.name}`, userxattr: overlayUserxattr(r) });
     }
   }
 }
@@ -87,7 +98,7 @@ export const overlayDriver: StorageDriver = {
     b.note('--read-only: every overlay read-only; mounts made on top keep their own mode');
     for (const e of r.hostTop) {
       if (e.kind === 'dir' && e.readable && !e.submounts && !SYSTEM_DIRS.has(e.name) && !covered.has(`/${e.name}`)) {
-        b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true });
+        b.add({ op: 'remount-ro', dest: `/newroot/${e.name}`, self: true }, r.origins.readOnly);
       }
     }
   },

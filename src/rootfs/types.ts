@@ -5,6 +5,7 @@
 import type { PlanBuilder } from '../helper/plan';
 import type { TopLevelEntry } from '../host/host-scan';
 import type { RootfsSpec } from '../spec/types';
+import type { Origin } from '../util/errors';
 
 export type StorageDriverName = 'overlay' | 'fuse-overlayfs';
 
@@ -41,6 +42,10 @@ export interface RootfsInput {
    * cannot be copied up.
    */
   dirTop: readonly TopLevelEntry[];
+  /** The sandbox's ops run in a user namespace other than the initial one (helper/identity.ts isChildUserNamespace). */
+  childUserNamespace: boolean;
+  /** What the user asked for: the root (`--rootfs dir:/x`, a profile's rootfs or setup), the kept upper (`--keep DIR`), `--read-only`. */
+  origins: { root?: Origin; keep?: Origin; readOnly?: Origin };
 }
 
 export interface StorageDriver {

@@ -8,7 +8,7 @@ import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
 import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
-import { describeMap, sandboxMaps, userNamespaceOps } from '../helper/identity';
+import { describeMap, isChildUserNamespace, sandboxMaps, userNamespaceOps } from '../helper/identity';
 import { keepIdEtcOps, keepIdUser } from './keep-id';
 import { ownerOutsideMap } from '../rootfs/ownership';
 import type { Namespace } from '../helper/ops';
@@ -46,6 +46,8 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' 
     sandboxDir: setup.sandboxDir,
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
     dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids, facts.fs) ? facts.fs.scanTop(rootfs.path) : [],
+    childUserNamespace: isChildUserNamespace(facts.ids),
+    origins: { root: rootfs.kind === 'host' ? undefined : spec.origins.rootfs, keep: spec.origins.keep, readOnly: spec.origins.readOnly },
   };
 }
 
@@ -100,6 +102,8 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 
   b.note('removed by the helper when the sandbox ends, also when hutch itself is killed');
   b.add({ op: 'cleanup', path: setup.sandboxDir });
+  b.note('failures are reported to hutch (fd 4), which names the flag or profile field behind the op');
+  b.add({ op: 'report' });
 
   // Identity: nothing runs inside before these maps are written.
   const maps = sandboxMaps(spec.userns, host.ids);
@@ -123,7 +127,6 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'unshare', ns: first });
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
-    b.add({ op: 'report' });
     b.add({ op: 'sync' });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
@@ -135,7 +138,8 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.note('private scratch tmpfs; the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });
   driver.innerOps(b, rootfs);
-  systemMountOps(b);
+  // sysfs: only the owner of the network namespace may mount a fresh one.
+  systemMountOps(b, { freshSysfs: spec.network !== 'host' });
 
   const { homes, ownHomes, masks } = hiddenPaths(spec, host, setup.sandboxDir);
   if (homes.length) {
@@ -172,7 +176,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'hostname', name: spec.hostname });
   if (spec.network !== 'host') b.add({ op: 'lo-up' });
   b.add({ op: 'pivot', dir: '/newroot' });
-  if (spec.readOnly) b.add({ op: 'remount-root-ro' });
+  if (spec.readOnly) b.add({ op: 'remount-root-ro' }, spec.origins.readOnly);
 
   commandOps(b, spec, keepId);
   return b.build();
@@ -181,20 +185,22 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void {
   if (spec.mounts.length) b.note('mounts from the profile and the command line');
   for (const m of spec.mounts) {
+    const origin = spec.origins.mounts[m.target];
     if (m.type === 'bind') {
       if (!host.fs.exists(m.source)) {
-        throw new HutchError(`bind mount source ${m.source} does not exist`, {
+        throw new HutchError(`${origin ? `${origin.what}: ` : ''}the bind mount source ${m.source} does not exist`, {
+          location: origin?.location,
           hint: `create it first, or fix the mount "${m.source}:${m.target}"`,
         });
       }
-      b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
+      b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } }, origin);
       if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles);
     } else if (m.type === 'tmpfs') {
-      b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
-      b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
+      b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 }, origin);
+      b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined }, origin);
     } else {
       // Named volume: a bind of its data directory (created by the launcher on first use).
-      b.add({ op: 'bind', src: `/oldroot${volumeDataPath(host.paths, m.name)}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
+      b.add({ op: 'bind', src: `/oldroot${volumeDataPath(host.paths, m.name)}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } }, origin);
     }
   }
 }
@@ -212,14 +218,14 @@ function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: 
 function commandOps(b: PlanBuilder, spec: SandboxSpec, keepId?: { uid: number; gid: number }): void {
   b.add({ op: 'clearenv' });
   for (const [k, v] of Object.entries(spec.env)) b.add({ op: 'env', name: k, value: v });
-  b.add({ op: 'chdir', dir: spec.workdir });
+  b.add({ op: 'chdir', dir: spec.workdir }, spec.origins.workdir);
   b.note('new session: nothing inside can push keystrokes into your terminal (TIOCSTI)');
   b.add({ op: 'setsid' });
   b.add({ op: 'no-new-privs' });
   b.add({ op: 'caps', caps: spec.capabilities });
   if (spec.user) {
     b.note(`run as ${spec.user}: a user other than root has no capabilities`);
-    b.add({ op: 'user', user: spec.user });
+    b.add({ op: 'user', user: spec.user }, spec.origins.user);
   } else if (keepId) {
     b.note(`--userns keep-id: run as your own uid ${keepId.uid} and gid ${keepId.gid}, with no capabilities (as podman); HOME from /etc/passwd`);
     b.add({ op: 'user', user: `${keepId.uid}:${keepId.gid}` });

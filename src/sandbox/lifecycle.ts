@@ -13,6 +13,7 @@ import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
 import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
+import { checkHelperResult } from './errors';
 
 export interface SandboxRequest {
   spec: SandboxSpec;
@@ -50,7 +51,8 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
       if (mkdirSync(d.path, { recursive: true, mode: d.mode }) !== undefined) chmodSync(d.path, d.mode);
     }
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
-    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+    const r = await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+    return checkHelperResult(plan, r, (line) => process.stderr.write(`hutch: ${line}\n`));
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;

@@ -26,14 +26,24 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
-export function systemMountOps(b: PlanBuilder): void {
+export interface SystemMountOptions {
+  /**
+   * A fresh sysfs (the sandbox owns its network namespace); otherwise the
+   * host's /sys, bound read-only with its submounts (`--network host`: the
+   * kernel lets only the network namespace's owner mount sysfs).
+   */
+  freshSysfs: boolean;
+}
+
+export function systemMountOps(b: PlanBuilder, opts: SystemMountOptions): void {
   b.note('fresh /proc for the new pid namespace; host-state paths masked, kernel knobs read-only');
   b.add({ op: 'mkdir', path: '/newroot/proc', mode: 0o555 });
   b.add({ op: 'proc', dest: '/newroot/proc' });
 
-  b.note('/sys read-only');
+  b.note(opts.freshSysfs ? '/sys read-only' : "/sys read-only: the host's (the network namespace is the host's, so no fresh sysfs)");
   b.add({ op: 'mkdir', path: '/newroot/sys', mode: 0o555 });
-  b.add({ op: 'sysfs', dest: '/newroot/sys' });
+  if (opts.freshSysfs) b.add({ op: 'sysfs', dest: '/newroot/sys' });
+  else b.add({ op: 'bind', src: '/oldroot/sys', dest: '/newroot/sys', flags: { ro: true, rec: true } });
 
   b.note('minimal /dev: a few device nodes from the host, private devpts, shm and mqueue');
   b.add({ op: 'mkdir', path: '/newroot/dev', mode: 0o755 });

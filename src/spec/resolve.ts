@@ -5,7 +5,7 @@
 
 import type { HostFacts } from '../host/facts';
 import { resolve } from 'node:path';
-import { HutchError } from '../util/errors';
+import { HutchError, type Origin } from '../util/errors';
 import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from '../profile/index';
 import type { MountSpec, NetworkMode, RootfsSpec, SandboxSpec, StorageDriver, UsernsMode } from './types';
 import { defaultSeccompDeny } from './seccomp';
@@ -201,14 +201,16 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   // Mounts: a later mount on the same target replaces an earlier one, so a
   // flag can override what the profile mounts there.
   const mounts: MountSpec[] = [];
-  const addMount = (m: MountSpec) => {
+  const mountOrigins: Record<string, Origin> = {};
+  const addMount = (m: MountSpec, origin: Origin) => {
     const i = mounts.findIndex((x) => x.target === m.target);
     if (i >= 0) mounts.splice(i, 1);
     mounts.push(m);
+    mountOrigins[m.target] = origin;
   };
-  pv.mounts.forEach((m, i) => addMount(profileMount(m, ctx, `profile mounts[${i}]`)));
-  for (const v of o.volumes) addMount(parseVolume(v, ctx, '--volume'));
-  for (const t of o.tmpfs) addMount(parseTmpfs(t, '--tmpfs'));
+  pv.mounts.forEach((m, i) => addMount(profileMount(m, ctx, `profile mounts[${i}]`), profileOrigin(profile, `mounts[${i}]`)));
+  for (const v of o.volumes) addMount(parseVolume(v, ctx, '--volume'), { what: `-v ${v}` });
+  for (const t of o.tmpfs) addMount(parseTmpfs(t, '--tmpfs'), { what: `--tmpfs ${t}` });
 
   // Capabilities: the profile's resolved set, then --cap-add/--cap-drop with
   // podman's meaning of ALL: `--cap-drop ALL --cap-add X` keeps X,
@@ -227,6 +229,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   const workdir = o.workdir ?? (img?.workdir && workdirFromBuiltin ? img.workdir : pv.workdir);
   // Likewise the image's ENTRYPOINT + CMD win over a built-in profile's generic `command: [/bin/sh]`.
   const commandFromBuiltin = !profile.originOf('command') || profile.originOf('command')!.file.startsWith('builtin:');
+  const userValue = o.user ?? pv.user ?? img?.user;
   if (!workdir.startsWith('/')) throw new HutchError(`--workdir: "${workdir}" must be an absolute path inside the sandbox`);
 
   return {
@@ -243,7 +246,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     mounts,
     network,
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
-    user: checkUser(o.user ?? pv.user ?? img?.user, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
+    user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),
     capabilities: [...caps].sort(),
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
@@ -252,5 +255,22 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
     limits: resolveLimits(pv.limits, o.limits ?? {}, ctx.fs),
     subordinateIds: pv.subordinateIds,
+    origins: {
+      workdir: o.workdir
+        ? { what: `-w ${o.workdir}` }
+        : img?.workdir && workdirFromBuiltin
+          ? { what: `the image's WorkingDir ${img.workdir}` }
+          : profileOrigin(profile, 'workdir', workdir),
+      rootfs: o.rootfs ? { what: `--rootfs ${o.rootfs}` } : profileOrigin(profile, 'rootfs'),
+      keep: o.keep ? { what: `--keep ${o.keep}` } : undefined,
+      readOnly: o.readOnly !== undefined ? { what: '--read-only' } : profileOrigin(profile, 'readOnly'),
+      user: o.user ? { what: `-u ${o.user}` } : pv.user ? profileOrigin(profile, 'user', pv.user) : img?.user ? { what: `the image's USER ${img.user}` } : undefined,
+      mounts: mountOrigins,
+    },
   };
+}
+
+/** A profile field as an origin: its name (and value, when short) at its file:line:col. */
+function profileOrigin(profile: ResolvedProfile, field: string, value?: string): Origin {
+  return { what: value === undefined ? field : `${field} ${value}`, location: profile.originOf(field) };
 }

@@ -3,6 +3,7 @@
 // helper's plan. Nothing downstream re-reads profiles or flags.
 
 import type { PortMapping } from '../profile/values';
+import type { Origin } from '../util/errors';
 
 // The profile's vocabulary for these is the spec's too.
 export type { NetworkMode, RootfsSpec, StorageDriver, UsernsMode } from '../profile/schema';
@@ -91,6 +92,19 @@ export interface SandboxSpec {
   limits: LimitsSpec;
   /** required: refuse to run when the subordinate id ranges cannot be mapped. */
   subordinateIds: 'auto' | 'required';
+  /** Which flag or profile field gave the values a setup step can fail on (error messages only). */
+  origins: SpecOrigins;
+}
+
+/** Where the values of a spec that the sandbox's setup can fail on came from. */
+export interface SpecOrigins {
+  workdir: Origin;
+  rootfs: Origin;
+  keep?: Origin;
+  readOnly?: Origin;
+  user?: Origin;
+  /** By mount target (targets are unique in `mounts`). */
+  mounts: Record<string, Origin>;
 }
 
 /** Spec defaults an image brings (the profile and flags override them). */

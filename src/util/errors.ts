@@ -8,6 +8,16 @@ export interface SourceLocation {
   column: number; // 1-based
 }
 
+/**
+ * What the user asked for that a part of the sandbox carries out: a flag with
+ * its value (`-w /srv`, `-v ./a:/a`) or a profile field (`mounts[0]`, with its
+ * file:line:col), so that a failure names it instead of the machinery.
+ */
+export interface Origin {
+  what: string;
+  location?: SourceLocation;
+}
+
 export class HutchError extends Error {
   readonly exitCode: number;
   readonly hint?: string;

@@ -174,7 +174,7 @@ test('golden plans: the key decisions are visible in the text', async () => {
     assert.ok(has(name, 'bind\t/oldroot/swap.img\t/newroot/swap.img\tro,try'), name);
     assert.ok(has(name, 'mkdir\t/newroot/root\t700'), `${name}: unreadable /root is an empty directory`);
     assert.ok(has(name, 'bind\t/oldroot/var\t/newroot/var\tro,rec'), `${name}: /var has submounts`);
-    assert.ok(has(name, 'overlay\t/newroot/usr\t/oldroot/usr\t/up/upper/usr\t/up/work/usr'), name);
+    assert.ok(has(name, 'overlay\t/newroot/usr\t/oldroot/usr\t/up/upper/usr\t/up/work/usr\tuserxattr'), name);
     assert.ok(!lines.some((l) => l.startsWith('daemon\t')), name);
   }
   // Network: slirp profiles keep `net` in the first unshare and bring lo up; untrusted too (none = own netns).
@@ -218,12 +218,12 @@ test('golden plans: the key decisions are visible in the text', async () => {
   assert.ok(has('fuse-overlayfs-keep', 'mkdir\t/newroot/home/u\t700'), 'home hidden with either driver');
   // Image layers: the store read-only at /L, one overlay of the layers top first; hutch's /etc/hosts; no home hiding.
   assert.ok(has('image-layers', `bind\t/oldroot${LAYERS}\t/L\tro`));
-  assert.ok(has('image-layers', `overlay\t/newroot\t/L/${'a'.repeat(64)}/root:/L/${'b'.repeat(64)}/root\t/up/upper\t/up/work`));
+  assert.ok(has('image-layers', `overlay\t/newroot\t/L/${'a'.repeat(64)}/root:/L/${'b'.repeat(64)}/root\t/up/upper\t/up/work\tuserxattr`));
   assert.ok(has('image-layers', 'bind\t/hutch-etc/hosts\t/newroot/etc/hosts\tro'));
   assert.ok(!plans.get('image-layers')!.some((l) => l.includes('/newroot/home/u')));
   // dir: root on a plain host: own id only, no time namespace, no sync point, the host's network, read-only root.
   const plain = plans.get('dir-root-plain-host')!;
-  assert.ok(has('dir-root-plain-host', 'overlay\t/newroot\t/oldroot/srv\t/up/upper\t/up/work'));
+  assert.ok(has('dir-root-plain-host', 'overlay\t/newroot\t/oldroot/srv\t/up/upper\t/up/work\tuserxattr'));
   assert.equal(
     plain.filter((l) => l.startsWith('uidmap\t') || l.startsWith('newuidmap')),
     ['uidmap\t0\t1000\t1'],
@@ -232,7 +232,8 @@ test('golden plans: the key decisions are visible in the text', async () => {
     plain.filter((l) => l.startsWith('unshare\t')),
     ['unshare\tipc,uts', 'unshare\tpid,cgroup'],
   );
-  assert.ok(!has('dir-root-plain-host', 'sync') && !has('dir-root-plain-host', 'report') && !has('dir-root-plain-host', 'lo-up'));
+  // report is in every plan (failures name the flag behind the op); no sync point, no lo.
+  assert.ok(!has('dir-root-plain-host', 'sync') && has('dir-root-plain-host', 'report') && !has('dir-root-plain-host', 'lo-up'));
   assert.ok(has('dir-root-plain-host', 'remount-root-ro'));
   assert.ok(!plain.some((l) => l.startsWith('remount-ro\t')), 'a dir root is one overlay: the final remount covers it');
 });
