@@ -1,5 +1,6 @@
 // `hutch run`: profile + flags -> SandboxSpec -> plan -> helper.
 
+import { capabilityWarnings } from '../spec/cap-warnings';
 import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
@@ -159,9 +160,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
-  if (spec.capabilities.includes('SYS_ADMIN')) {
-    process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
-  }
+  for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
 
   const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env);
   trace('run: helper + storage driver');

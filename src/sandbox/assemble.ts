@@ -2,6 +2,7 @@
 // Every decision about what the sandbox sees is made here (or in the modules
 // it calls), so `--dry-run` shows it all.
 
+import { posix } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
@@ -151,8 +152,9 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
           hint: `create it first, or fix the mount "${m.source}:${m.target}"`,
         });
       }
+      if (!m.readOnly) refuseOwnSource(m, [...host.protectedFiles, ...host.protectedDirs]);
       b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
-      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles);
+      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles, host.protectedDirs);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
       b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
@@ -163,13 +165,41 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
   }
 }
 
-/** A read-write bind that contains hutch's own files gets them back read-only. */
-function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: readonly string[]): void {
-  for (const f of files) {
-    if (!isUnder(f, source)) continue;
-    const inside = target + f.slice(source.length);
-    b.note(`hutch's own file ${f} stays read-only inside`);
-    b.add({ op: 'bind', src: `/oldroot${f}`, dest: `/newroot${inside}`, flags: { ro: true } });
+/**
+ * A read-write bind that contains hutch's own files or directories gets them
+ * back read-only. The directories leading to them inside the bind are pinned
+ * (each bound onto itself, read-write): a mount point cannot be renamed
+ * (EBUSY), so the sandbox cannot move `~/.cache` aside and put a directory of
+ * its own where hutch looks next time. Missing protected directories are
+ * created first (0700, as hutch would create them), so that the sandbox
+ * cannot be the one that makes them.
+ */
+export function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: readonly string[], dirs: readonly string[]): void {
+  const inside = (p: string) => (p === source ? target : posix.join(target, posix.relative(source, p)));
+  const own = [...dirs.map((p) => ({ p, dir: true })), ...files.map((p) => ({ p, dir: false }))]
+    .filter((x) => isUnder(x.p, source) && x.p !== source)
+    .sort((x, y) => x.p.length - y.p.length)
+    .filter((x, i, all) => !all.slice(0, i).some((y) => isUnder(x.p, y.p))); // inside an already protected dir
+  if (!own.length) return;
+  const pins = new Set<string>();
+  for (const { p } of own) for (let d = posix.dirname(p); d !== source && isUnder(d, source); d = posix.dirname(d)) pins.add(d);
+  for (const { p, dir } of own) if (dir) b.add({ op: 'mkdir', path: `/newroot${inside(p)}`, mode: 0o700 });
+  for (const d of [...pins].sort((x, y) => x.length - y.length)) {
+    b.add({ op: 'bind', src: `/oldroot${d}`, dest: `/newroot${inside(d)}`, flags: { ro: false, rec: true } });
+  }
+  for (const { p } of own) {
+    b.note(`hutch's own ${p} stays read-only inside`);
+    b.add({ op: 'bind', src: `/oldroot${p}`, dest: `/newroot${inside(p)}`, flags: { ro: true, rec: true, try: true } });
+  }
+}
+
+/** A read-write bind of something inside hutch's own directories is refused: it would hand the sandbox what protectOwnFiles keeps from it. */
+function refuseOwnSource(m: { source: string; target: string }, own: readonly string[]): void {
+  const hit = own.find((p) => isUnder(m.source, p));
+  if (hit) {
+    throw new HutchError(`the read-write mount "${m.source}:${m.target}" is inside hutch's own ${hit}: a sandbox must not be able to change hutch's files`, {
+      hint: `mount it read-only ("${m.source}:${m.target}:ro"), or copy what the sandbox needs elsewhere`,
+    });
   }
 }
 
@@ -188,6 +218,10 @@ function commandOps(b: PlanBuilder, spec: SandboxSpec): void {
   if (spec.seccompDeny.length) {
     b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');
     b.add({ op: 'seccomp', deny: spec.seccompDeny });
+  }
+  if (!spec.allowSetuid) {
+    b.note('no setuid/setgid files: chmod and file creation with those bits fail with EPERM (profile security.allowSetuid: true allows them)');
+    b.add({ op: 'no-setid' });
   }
   b.add({ op: 'exec', argv: spec.command });
 }

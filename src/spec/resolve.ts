@@ -241,6 +241,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
     user: checkUser(o.user ?? pv.user ?? img?.user, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     capabilities: [...caps].sort(),
+    allowSetuid: pv.security.allowSetuid,
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
     home: pv.home,
     hide: pv.hide.map((h) => expandHostPath(h, ctx, 'profile hide')),
