@@ -154,7 +154,7 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
       }
       if (!m.readOnly) refuseOwnSource(m, [...host.protectedFiles, ...host.protectedDirs]);
       b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
-      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles, host.protectedDirs);
+      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, [...host.protectedFiles, ...host.protectedDirs]);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
       b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
@@ -165,29 +165,32 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
   }
 }
 
+/** The paths of `own` strictly inside `source`, shallowest first, none inside another. */
+export function ownPathsUnder(source: string, own: readonly string[]): string[] {
+  return own
+    .filter((p) => isUnder(p, source) && p !== source)
+    .sort((x, y) => x.length - y.length)
+    .filter((p, i, all) => !all.slice(0, i).some((q) => isUnder(p, q)));
+}
+
 /**
  * A read-write bind that contains hutch's own files or directories gets them
- * back read-only. The directories leading to them inside the bind are pinned
- * (each bound onto itself, read-write): a mount point cannot be renamed
- * (EBUSY), so the sandbox cannot move `~/.cache` aside and put a directory of
- * its own where hutch looks next time. Missing protected directories are
- * created first (0700, as hutch would create them), so that the sandbox
- * cannot be the one that makes them.
+ * back read-only (`try`: one that does not exist is skipped; the launcher
+ * creates the missing directories first, src/sandbox/lifecycle.ts). The
+ * directories leading to them inside the bind are pinned (each bound onto
+ * itself, read-write): a mount point cannot be renamed (EBUSY), so the
+ * sandbox cannot move `~/.cache` aside and put a directory of its own where
+ * hutch looks next time.
  */
-export function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: readonly string[], dirs: readonly string[]): void {
+export function protectOwnFiles(b: PlanBuilder, source: string, target: string, own: readonly string[]): void {
   const inside = (p: string) => (p === source ? target : posix.join(target, posix.relative(source, p)));
-  const own = [...dirs.map((p) => ({ p, dir: true })), ...files.map((p) => ({ p, dir: false }))]
-    .filter((x) => isUnder(x.p, source) && x.p !== source)
-    .sort((x, y) => x.p.length - y.p.length)
-    .filter((x, i, all) => !all.slice(0, i).some((y) => isUnder(x.p, y.p))); // inside an already protected dir
-  if (!own.length) return;
+  const mine = ownPathsUnder(source, own);
   const pins = new Set<string>();
-  for (const { p } of own) for (let d = posix.dirname(p); d !== source && isUnder(d, source); d = posix.dirname(d)) pins.add(d);
-  for (const { p, dir } of own) if (dir) b.add({ op: 'mkdir', path: `/newroot${inside(p)}`, mode: 0o700 });
+  for (const p of mine) for (let d = posix.dirname(p); d !== source && isUnder(d, source); d = posix.dirname(d)) pins.add(d);
   for (const d of [...pins].sort((x, y) => x.length - y.length)) {
-    b.add({ op: 'bind', src: `/oldroot${d}`, dest: `/newroot${inside(d)}`, flags: { ro: false, rec: true } });
+    b.add({ op: 'bind', src: `/oldroot${d}`, dest: `/newroot${inside(d)}`, flags: { ro: false, rec: true, try: true } });
   }
-  for (const { p } of own) {
+  for (const p of mine) {
     b.note(`hutch's own ${p} stays read-only inside`);
     b.add({ op: 'bind', src: `/oldroot${p}`, dest: `/newroot${inside(p)}`, flags: { ro: true, rec: true, try: true } });
   }
