@@ -36,6 +36,8 @@ export interface HostFacts {
   readonly hasTimeNamespace: boolean;
   /** Top-level entries of the host's / and their mounts (read on first use: only host roots need it). */
   readonly hostTop: readonly TopLevelEntry[];
+  /** Mount points of the host's procfs instances (read on first use: only binds need it). */
+  readonly procMounts: readonly string[];
   readonly fs: HostFs;
 }
 
@@ -73,6 +75,7 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
   const loc = locateHelper(env);
   const paths = hutchPaths(env, ids.home, ids.uid);
   let top: TopLevelEntry[] | undefined;
+  let procs: string[] | undefined;
   return {
     env,
     cwd,
@@ -82,6 +85,12 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
     helper: loc.path,
     ...protectedPaths(loc, paths, ids.uid),
     hasTimeNamespace: hostFs.exists('/proc/self/ns/time'),
+    get procMounts() {
+      procs ??= hostMounts()
+        .filter((m) => m.fsType === 'proc')
+        .map((m) => m.mountPoint);
+      return procs;
+    },
     get hostTop() {
       top ??= scanHostRoot(hostMounts());
       return top;

@@ -155,6 +155,7 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
       if (!m.readOnly) refuseOwnSource(m, [...host.protectedFiles, ...host.protectedDirs]);
       b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
       if (!m.readOnly) protectOwnFiles(b, m.source, m.target, [...host.protectedFiles, ...host.protectedDirs]);
+      maskHostProc(b, m.source, m.target, host.procMounts);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
       b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
@@ -193,6 +194,22 @@ export function protectOwnFiles(b: PlanBuilder, source: string, target: string, 
   for (const p of mine) {
     b.note(`hutch's own ${p} stays read-only inside`);
     b.add({ op: 'bind', src: `/oldroot${p}`, dest: `/newroot${inside(p)}`, flags: { ro: true, rec: true, try: true } });
+  }
+}
+
+/**
+ * The host's /proc inside a bind (`-v /:/host`, `-v /proc:/p`) is masked: it
+ * shows the processes of hutch's that live outside the sandbox's pid
+ * namespace but inside its user namespace (the monitor, a fuse-overlayfs
+ * daemon), and the daemon, started by exec there, could be traced through
+ * it by a command with CAP_SYS_PTRACE. The sandbox has a /proc of its own.
+ */
+function maskHostProc(b: PlanBuilder, source: string, target: string, procs: readonly string[]): void {
+  for (const p of procs) {
+    if (!isUnder(p, source)) continue;
+    const inside = p === source ? target : posix.join(target, posix.relative(source, p));
+    b.note(`the host's ${p} is not shown inside (the sandbox has its own /proc)`);
+    b.add({ op: 'mask', path: `/newroot${inside}` });
   }
 }
 

@@ -75,6 +75,8 @@ testIf(hasPython, 'with --cap-add ALL nothing inside can attach to, read or kill
     assert.is(r.pid1_tty, 0, 'pid 1 has no controlling terminal');
     assert.is(r.pid1_state, 'S', 'SIGKILL and SIGSTOP from inside did nothing to pid 1');
     assert.is(r.devtty, 'ENXIO', 'the command has no controlling terminal either');
+    assert.is(r.hostproc_masked, true, "the host's /proc bound inside is masked");
+    assert.is(r.unmask, 'ok', 'CAP_SYS_ADMIN unmounts the mask (as its warning says)');
     assert.is(r.monitor_comm, 'hutch-helper', line);
     refused(r.monitor, 'the monitor (through the host /proc)');
     refused(r.init_host, 'pid 1 (through the host /proc)');
@@ -132,8 +134,12 @@ testIf(
   'needs script(1) and python3',
 );
 
-test('--cap-add SYS_PTRACE warns what it allows, as SYS_ADMIN does', async () => {
-  const r = expectExit(await runHutch(['run', '--network', 'none', '--cap-add', 'SYS_PTRACE', '--', 'true']));
+test("--cap-add SYS_PTRACE warns what it allows, as SYS_ADMIN does; the host's /proc in a bind stays masked", async () => {
+  // without CAP_SYS_ADMIN the mask over the host's /proc cannot be removed, so
+  // no process of hutch's outside the sandbox's pid namespace is in sight
+  const script = 'ls -A /host/proc | wc -l; umount /host/proc 2>/dev/null && echo UNMOUNTED; ls -A /p | wc -l';
+  const r = expectExit(await runHutch(['run', '--network', 'none', '--cap-add', 'SYS_PTRACE', '-v', '/:/host:ro', '-v', '/proc:/p:ro', '--', 'sh', '-c', script]));
+  assert.is(r.stdout, '0\n0\n', describe(r));
   assert.match(r.stderr, /hutch: warning: CAP_SYS_PTRACE lets the command attach to, and read the memory and environment of, every other process/);
   assert.not.match(r.stderr, /ALL capabilities/);
   const plain = expectExit(await runHutch(['run', '--network', 'none', '--', 'true']));

@@ -119,6 +119,12 @@ res['devtty'] = tryit(lambda: os.open('/dev/tty', os.O_RDWR))
 # the monitor, through the host's /proc when it is bound at /hostproc
 hp = '/hostproc'
 if os.path.isdir(hp):
+    # hutch masks a host /proc inside a bind; CAP_SYS_ADMIN (in ALL) can
+    # unmount the mask, and then the monitor itself must hold
+    res['hostproc_masked'] = not os.listdir(hp)
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    res['unmask'] = sysret(libc.umount2(hp.encode(), 0)) if res['hostproc_masked'] else 'n/a'
+if os.path.isdir(hp) and os.listdir(hp):
     me = os.readlink('/proc/self/ns/pid')
     host = None
     for p in os.listdir(hp):
