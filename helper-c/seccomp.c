@@ -160,11 +160,13 @@ static const struct {
  * O_CREAT or O_TMPFILE, mknod/mknodat) fail with EPERM when the mode has
  * S_ISUID or S_ISGID. openat2 hides its mode in a struct the filter cannot
  * read: it answers ENOSYS, and C libraries fall back to openat. io_uring can
- * open files with a mode too: refused. mkdir is allowed: a setgid directory
- * only passes its group on, and Linux ignores setuid on directories. */
+ * open files with a mode too: the default deny list (`seccomp` op) refuses
+ * io_uring_setup; without it (seccomp: unconfined) that door is open. mkdir
+ * is allowed: a setgid directory only passes its group on, and Linux
+ * ignores setuid on directories. */
 void seccomp_apply_no_setid(void)
 {
-	struct sock_filter_ prog[8 + 7 * (sizeof mode_calls / sizeof mode_calls[0]) + 6];
+	struct sock_filter_ prog[8 + 7 * (sizeof mode_calls / sizeof mode_calls[0]) + 4];
 	int n = 0;
 	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
 	const uint32_t nosys = HUTCH_SECCOMP_RET_ERRNO | (ENOSYS & 0xffff);
@@ -194,8 +196,6 @@ void seccomp_apply_no_setid(void)
 	}
 	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, SYS_openat2};
 	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, nosys};
-	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, SYS_io_uring_setup};
-	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
 	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
 	struct sock_fprog_ fprog = {(unsigned short)n, prog};
 	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))

@@ -233,7 +233,7 @@ const limits = s.object({
 const security = s.object({
   allowSetuid: field(
     s.boolean(),
-    'false (the default): the command cannot give a file the setuid or setgid bit (chmod, or a mode on file creation, fails with EPERM), so no sandbox leaves a set-id program in a directory it can write for another user to run; true: allowed (extracting archives of system images with `tar -p`, for example).',
+    'false (the default): the command cannot give a file the setuid or setgid bit (chmod, or a mode on file creation, fails with EPERM), so no sandbox leaves a set-id program in a directory it can write for another user to run (with seccomp: default, which also refuses io_uring); true: allowed (extracting archives of system images with `tar -p`, for example).',
     { default: false },
   ),
 });
