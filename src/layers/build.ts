@@ -133,6 +133,10 @@ async function runStep(
     mounts: [],
     network: spec.network === 'none' ? 'none' : 'host',
     ports: [],
+    // Package managers set setuid bits (dpkg: passwd, sudo, mount). A step
+    // writes only its upper layer, inside hutch's private (0700) store: no
+    // directory another user can reach, so the no-setid filter is not needed.
+    allowSetuid: true,
   };
   try {
     const { exitCode } = await runSandbox({
