@@ -187,7 +187,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     process.stdout.write(`# sandbox spec\n${JSON.stringify(spec, null, 2)}\n`);
-    process.stdout.write(`# helper plan (what ${facts.helper} would execute)\n${formatPlan(plan)}`);
+    process.stdout.write(`# helper plan (what ${facts.helper.startsWith('/proc/self/fd/') ? 'the helper inside hutch' : facts.helper} would execute)\n${formatPlan(plan)}`);
     return 0;
   }
 
