@@ -24,15 +24,11 @@ import {
   closeSync,
   constants,
   existsSync,
-  fchmodSync,
   fstatSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
   readSync,
-  renameSync,
-  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
