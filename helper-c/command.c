@@ -197,6 +197,9 @@ void command_run(struct plan *p, int errpipe)
 		if (p->ops[i].kind == OP_SECCOMP) {
 			g_op = &p->ops[i];
 			seccomp_apply(&p->ops[i]);
+		} else if (p->ops[i].kind == OP_NO_SETID) {
+			g_op = &p->ops[i];
+			seccomp_apply_no_setid();
 		}
 	g_op = NULL;
 

@@ -94,7 +94,7 @@ enum op_kind {
 	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
-	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
+	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_COUNT
 };
 /* clang-format on */
@@ -189,6 +189,7 @@ int parse_uint(const char *s, int base, unsigned long *out);
 /* ---- seccomp.c ---- */
 long seccomp_syscall_number(const char *name, size_t len);
 void seccomp_apply(const struct op *o);
+void seccomp_apply_no_setid(void);
 
 /* ---- user.c ---- */
 void user_apply(const struct op *o);
@@ -231,6 +232,12 @@ _Noreturn void command_run(struct plan *p, int errpipe);
 int cleanup_path(const char *path);
 
 extern mode_t g_saved_umask; /* the caller's umask, restored for the command */
+
+/* ---- harden.c: what the processes next to the sandbox give up ---- */
+void harden_monitor(void);
+void harden_init(const struct plan *p);
+void init_drop_privileges(void);
+void init_release_fds(void);
 
 /* signals forwarded monitor -> init -> command */
 extern const int g_forward_signals[];

@@ -105,6 +105,7 @@ void init_run(struct plan *p, int alive_fd)
 		_exit(EXIT_SETUP);
 	}
 	close(alive_fd);
+	harden_init(p);
 	/* without a pid namespace, orphans of the command still come to us */
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -142,17 +143,31 @@ void init_run(struct plan *p, int alive_fd)
 	}
 	g_op = NULL;
 
-	int ep[2];
-	if (pipe2(ep, O_CLOEXEC))
+	int ep[2], gate[2];
+	if (pipe2(ep, O_CLOEXEC) || pipe2(gate, O_CLOEXEC))
 		fail_errno("pipe");
 	pid_t cmd = fork();
 	if (cmd < 0)
 		fail_errno("fork the command");
 	if (cmd == 0) {
+		char c;
+		ssize_t r;
 		close(ep[0]);
+		close(gate[1]);
+		/* the command starts once pid 1 holds no capabilities */
+		while ((r = read(gate[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		if (r != 1)
+			_exit(EXIT_SETUP);
+		close(gate[0]);
 		command_run(p, ep[1]);
 	}
 	close(ep[1]);
+	close(gate[0]);
+	init_drop_privileges();
+	write_all(gate[1], "x", 1);
+	close(gate[1]);
 	report_exec_error(ep[0], p);
+	init_release_fds();
 	wait_loop(cmd);
 }

@@ -415,6 +415,7 @@ static void fork_init(struct plan *p)
 	 * (getppid() is 0 in a new pid namespace, useless for that check). */
 	if (pipe2(alive, O_CLOEXEC))
 		fail_errno("pipe");
+	harden_monitor();
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_errno("fork the init");

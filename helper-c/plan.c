@@ -326,6 +326,12 @@ static void parse_seccomp(struct op *o, const int *seen)
 	memcpy(o->u.seccomp.nr, nr, sizeof(long) * (size_t)n);
 }
 
+static void parse_no_setid(struct op *o, const int *seen)
+{
+	if (!seen[OP_NO_NEW_PRIVS])
+		op_error(o, "no-setid needs no-new-privs before it");
+}
+
 /* USER[:GROUP]: a string of digits is an id (below 2^32 - 1, which the
  * kernel reads as "unchanged"), anything else a name looked up at run time
  * (user.c). An empty GROUP is no group. The field is split in place: f[0]
@@ -420,6 +426,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_NO_NEW_PRIVS]      = {"no-new-privs",    C,  0,  0, 0, 0, NULL},
 	[OP_CAPS]              = {"caps",            C,  1,  1, 0, 0, parse_caps},
 	[OP_SECCOMP]           = {"seccomp",         C,  1,  1, 0, 0, parse_seccomp},
+	[OP_NO_SETID]          = {"no-setid",        C,  0,  0, 0, 0, parse_no_setid},
 	[OP_USER]              = {"user",            C,  1,  1, 0, 0, parse_user},
 	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
 	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},

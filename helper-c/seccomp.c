@@ -9,7 +9,9 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -44,6 +46,12 @@ struct sock_fprog_ {
 #define BPF_LD_W_ABS 0x20
 #define BPF_JEQ_K 0x15
 #define BPF_JGE_K 0x35
+#define BPF_JSET_K 0x45
+/* the low 32 bits of argument I (mode_t and the open flags fit in them) */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "seccomp.c: the argument offsets assume a little-endian architecture"
+#endif
+#define OFF_ARG_LO(i) (16 + 8 * (i))
 #define BPF_RET_K 0x06
 
 struct syscall_name {
@@ -111,4 +119,85 @@ void seccomp_apply(const struct op *o)
 	struct sock_fprog_ fprog = {(unsigned short)n, prog};
 	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
 		fail_errno("install the seccomp filter");
+}
+
+/* ---------- no-setid: no setuid/setgid file can be made ---------- */
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6, same number on every architecture */
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define HUTCH_O_TMPFILE_BIT 020000000 /* __O_TMPFILE without O_DIRECTORY */
+
+/* Every call that sets a file's mode from an argument, which argument holds
+ * the mode, and which holds the open flags (-1: the mode always applies;
+ * open and friends only use it with O_CREAT or O_TMPFILE, and otherwise
+ * the register holds whatever the caller left there). */
+static const struct {
+	long nr;
+	int mode_arg, flags_arg;
+} mode_calls[] = {
+#ifdef SYS_chmod
+	{SYS_chmod, 1, -1},
+#endif
+#ifdef SYS_creat
+	{SYS_creat, 1, -1},
+#endif
+#ifdef SYS_open
+	{SYS_open, 2, 1},
+#endif
+#ifdef SYS_mknod
+	{SYS_mknod, 1, -1},
+#endif
+	{SYS_fchmod, 1, -1}, {SYS_fchmodat, 2, -1}, {SYS_fchmodat2, 2, -1}, {SYS_openat, 3, 2}, {SYS_mknodat, 2, -1},
+};
+
+/* A second filter (filters stack; the strictest answer wins), so it holds
+ * with or without the deny list: chmod, fchmod, fchmodat, fchmodat2 and
+ * every call that creates a file with a mode (open/openat/creat with
+ * O_CREAT or O_TMPFILE, mknod/mknodat) fail with EPERM when the mode has
+ * S_ISUID or S_ISGID. openat2 hides its mode in a struct the filter cannot
+ * read: it answers ENOSYS, and C libraries fall back to openat. io_uring can
+ * open files with a mode too: the default deny list (`seccomp` op) refuses
+ * io_uring_setup; without it (seccomp: unconfined) that door is open. mkdir
+ * is allowed: a setgid directory only passes its group on, and Linux
+ * ignores setuid on directories. */
+void seccomp_apply_no_setid(void)
+{
+	struct sock_filter_ prog[8 + 7 * (sizeof mode_calls / sizeof mode_calls[0]) + 4];
+	int n = 0;
+	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
+	const uint32_t nosys = HUTCH_SECCOMP_RET_ERRNO | (ENOSYS & 0xffff);
+	const uint32_t creates = O_CREAT | HUTCH_O_TMPFILE_BIT;
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 1, 0, NATIVE_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_NR};
+#if defined(__x86_64__)
+	prog[n++] = (struct sock_filter_){BPF_JGE_K, 0, 1, HUTCH_X32_SYSCALL_BIT};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+#endif
+	for (size_t i = 0; i < sizeof mode_calls / sizeof mode_calls[0]; i++) {
+		/* A holds the syscall number here; a block that does not match
+		 * is jumped over, so A still holds it for the next one */
+		int has_flags = mode_calls[i].flags_arg >= 0;
+		prog[n++] =
+			(struct sock_filter_){BPF_JEQ_K, 0, (uint8_t)(has_flags ? 6 : 4), (uint32_t)mode_calls[i].nr};
+		if (has_flags) {
+			prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARG_LO(mode_calls[i].flags_arg)};
+			prog[n++] = (struct sock_filter_){BPF_JSET_K, 0, 3, creates}; /* no creation: allow */
+		}
+		prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARG_LO(mode_calls[i].mode_arg)};
+		prog[n++] = (struct sock_filter_){BPF_JSET_K, 0, 1, S_ISUID | S_ISGID};
+		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
+	}
+	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, SYS_openat2};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, nosys};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
+	struct sock_fprog_ fprog = {(unsigned short)n, prog};
+	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
+		fail_errno("install the no-setid seccomp filter");
 }

@@ -290,6 +290,31 @@ else
 	skip "seccomp (repeated names) applied" "the control failed, setarch cannot show the filter here"
 fi
 
+# --- no-setid: no mode with S_ISUID/S_ISGID, ordinary modes still work ---
+{ op no-setid; op exec true; op end; } >"$T/plan"
+"$HELPER" check 3<"$T/plan" >"$T/out" 2>&1; rc=$?
+expect "check: no-setid needs no-new-privs before it" 125 "no-setid needs no-new-privs before it"
+{ sandbox op tmpfs /newroot/w 1777; op caps -; op no-setid
+  op exec sh -c 'touch /w/f; chmod 644 /w/f && echo plain-ok; chmod u+s /w/f 2>/dev/null || echo suid-denied
+    chmod g+s /w/f 2>/dev/null || echo sgid-denied; install -m 4755 /bin/true /w/t 2>/dev/null || echo install-denied
+    stat -c %a /w/f'; op end; } >"$T/plan"
+run_plan no-setid
+expect "no-setid: chmod u+s, g+s, install -m 4755 refused; chmod 644 works" 0 plain-ok suid-denied sgid-denied install-denied 644
+
+# --- pid 1 after setup: no capabilities, not dumpable, own session, no terminal ---
+{ sandbox; op exec sh -c 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/1/status | tr -s "\t" " "
+    cut -d" " -f6,7 /proc/1/stat | sed "s/^/session-tty=/"
+    cat /proc/1/environ 2>/dev/null | tr "\0" "\n" | grep -c HUTCH_T_SECRET | sed "s/^/secret=/"
+    grep CapEff /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
+HUTCH_T_SECRET=x run_plan pid1
+expect "pid 1: no capabilities once the command runs (the command keeps its own)" 0 "CapPrm: 0000000000000000" \
+	"CapEff: 0000000000000000" "CapBnd: 0000000000000000" "session-tty=1 0" "secret=0"
+if grep -q "^CapEff: 0000000000000000" <(sed -n '/session-tty/,$p' "$T/out"); then
+	bad "pid 1 drop leaves the command alone" "the command lost its capabilities"
+else
+	ok "pid 1 drop leaves the command alone"
+fi
+
 # --- signals: forwarded monitor -> init -> command ---
 { sandbox; op caps -; op exec sh -c 'trap "echo got-TERM; exit 7" TERM; echo ready; sleep 20 & wait'; op end; } >"$T/plan"
 "$HELPER" run 3<"$T/plan" >"$T/out" 2>&1 &

@@ -44,8 +44,9 @@ export interface DoctorReport {
 
 /** A glob matching every helper hutch may extract (for the AppArmor profile). */
 function helperGlob(loc: HelperLocation, env: NodeJS.ProcessEnv): string {
-  if (loc.source !== 'sea' || !loc.sha256) return loc.path;
-  return loc.path.replace(`${sep}${loc.sha256}${sep}`, `${sep}*${sep}`) || helperDirs(env, process.getuid!())[0];
+  if (loc.source !== 'sea') return loc.path;
+  // the private copies have no name of their own: every file in the helper directories
+  return `{${helperDirs(env, process.getuid!()).join(',')}}${sep}helper${sep}*`;
 }
 
 export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
@@ -60,8 +61,8 @@ export async function doctorReport(env: NodeJS.ProcessEnv = process.env): Promis
         id: 'hutch.helper',
         area: 'hutch',
         status: 'ok',
-        summary: `helper ${where} ${loc.path}${loc.note ? ` (${loc.note})` : ''}`,
-        facts: { path: loc.path, source: loc.source, sha256: loc.sha256, note: loc.note, singleExecutable: isSingleExecutable() },
+        summary: `helper ${where} ${loc.shown}${loc.note ? ` (${loc.note})` : ''}`,
+        facts: { path: loc.shown, source: loc.source, sha256: loc.sha256, note: loc.note, singleExecutable: isSingleExecutable() },
       }),
     );
   } catch (e) {

@@ -1,5 +1,6 @@
 // `hutch run`: profile + flags -> SandboxSpec -> plan -> helper.
 
+import { capabilityWarnings } from '../spec/cap-warnings';
 import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
 import { loadProfile, type ResolvedProfile } from '../profile/index';
@@ -187,9 +188,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
-  if (spec.capabilities.includes('SYS_ADMIN')) {
-    process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
-  }
+  for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
 
   // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
   const writes = profile.values.setup?.length ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true) : rootWrites(spec, ids, !keepIdUser(spec, ids));
@@ -221,7 +220,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     // origins only name flags and profile fields in error messages
     process.stdout.write(`# sandbox spec\n${JSON.stringify({ ...spec, origins: undefined }, null, 2)}\n`);
-    process.stdout.write(`# helper plan (what ${facts.helper} would execute)\n${formatPlan(plan)}`);
+    process.stdout.write(`# helper plan (what ${facts.helper.startsWith('/proc/self/fd/') ? 'the helper inside hutch' : facts.helper} would execute)\n${formatPlan(plan)}`);
     return 0;
   }
 

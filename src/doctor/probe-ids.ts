@@ -96,7 +96,7 @@ export async function probeSubids(helper: string, ids: IdentityInfo, env: NodeJS
         newgidmap: mappers.newgidmap,
       }),
     );
-    b.add({ op: 'exec', argv: [helper, '--version'] });
+    b.add({ op: 'exec', argv: ['/proc/self/exe', '--version'] }); // the helper itself
     const r = await runPlanCaptured(b.build(), 10_000, helper);
     out.push(
       r.code === 0

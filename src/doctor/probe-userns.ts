@@ -14,7 +14,7 @@ import { check, readSysctl, sysctlFix, type Check } from './probe';
 export async function tryUserns(helper: string, ids: IdentityInfo): Promise<{ ok: boolean; detail: string }> {
   const b = new PlanBuilder();
   b.add(userNamespaceOps(ownIdOnly(ids)));
-  b.add({ op: 'exec', argv: [helper, '--version'] });
+  b.add({ op: 'exec', argv: ['/proc/self/exe', '--version'] }); // the helper itself
   const r = await runPlanCaptured(b.build(), 10_000, helper);
   return { ok: r.code === 0, detail: (r.stderr.trim() || `exit ${r.code}`).replace(/^hutch: /, '') };
 }

@@ -48,6 +48,7 @@ export type Op =
   | { op: 'caps'; caps: string[] }
   | { op: 'user'; user: string }
   | { op: 'seccomp'; deny: string[] }
+  | { op: 'no-setid' }
   | { op: 'keep-fd'; fd: number }
   | { op: 'exec'; argv: string[] }
   // after exit (monitor)
@@ -78,6 +79,7 @@ export function fieldsOf(o: Op): string[] {
     case 'clearenv':
     case 'setsid':
     case 'no-new-privs':
+    case 'no-setid':
       return [];
     case 'unshare':
       return [o.ns.join(',')];

@@ -98,7 +98,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const synced = plan.ops.some((o) => o.op === 'sync');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
-  const child = spawn(helper, ['run'], { stdio: [i, o, e, 'pipe', ...extra] });
+  // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
+  const child = spawn(helper, ['run'], { argv0: 'hutch-helper', stdio: [i, o, e, 'pipe', ...extra] });
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
   lifeline.on('error', () => {

@@ -10,7 +10,7 @@ import { identity, type IdentityInfo } from './ids';
 import { hostMounts } from './mounts';
 import { hutchPaths, type HutchPaths } from './paths';
 import { scanHostRoot, type TopLevelEntry } from './host-scan';
-import { helperPath, protectedFiles } from './self';
+import { locateHelper, protectedPaths } from './self';
 
 /** The few file-system questions policy asks; answered from the host, or by a fake in tests. */
 export interface HostFs {
@@ -33,10 +33,12 @@ export interface HostFacts {
   readonly arch: string;
   readonly ids: IdentityInfo;
   readonly paths: HutchPaths;
-  /** The verified helper binary. */
+  /** What executes the helper: a path, or /proc/self/fd/N of hutch's private copy (src/host/self.ts). */
   readonly helper: string;
-  /** hutch's own files (helper binary, bundle/executable): never writable inside. */
+  /** hutch's own executables (the CLI, a helper given by path): never writable inside. */
   readonly protectedFiles: readonly string[];
+  /** hutch's own directories (layers, volumes, state, caches, profiles, helper copies): never writable inside. */
+  readonly protectedDirs: readonly string[];
   readonly hasTimeNamespace: boolean;
   /**
    * Home directories to hide in `host` mode (read on first use), parents
@@ -47,6 +49,8 @@ export interface HostFacts {
   readonly homes: { readonly own: readonly string[]; readonly all: readonly string[] };
   /** Top-level entries of the host's / and their mounts (read on first use: only host roots need it). */
   readonly hostTop: readonly TopLevelEntry[];
+  /** Mount points of the host's procfs instances (read on first use: only binds need it). */
+  readonly procMounts: readonly string[];
   readonly fs: HostFs;
 }
 
@@ -120,21 +124,29 @@ export function homeDirs(env: NodeJS.ProcessEnv, accountHome: string, fs: Pick<H
 /** Gather the facts of this host for one hutch command. */
 export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): HostFacts {
   const ids = identity(env);
-  const helper = helperPath(env);
+  const loc = locateHelper(env);
+  const paths = hutchPaths(env, ids.home, ids.uid);
   let top: TopLevelEntry[] | undefined;
   let homes: { own: string[]; all: string[] } | undefined;
+  let procs: string[] | undefined;
   return {
     env,
     cwd,
     arch: process.arch,
     ids,
-    paths: hutchPaths(env, ids.home, ids.uid),
-    helper,
-    protectedFiles: protectedFiles(helper),
+    paths,
+    helper: loc.path,
+    ...protectedPaths(loc, paths, ids.uid),
     hasTimeNamespace: hostFs.exists('/proc/self/ns/time'),
     get homes() {
       homes ??= homeDirs(env, userInfo().homedir);
       return homes;
+    },
+    get procMounts() {
+      procs ??= hostMounts()
+        .filter((m) => m.fsType === 'proc')
+        .map((m) => m.mountPoint);
+      return procs;
     },
     get hostTop() {
       top ??= scanHostRoot(hostMounts());

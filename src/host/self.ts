@@ -4,32 +4,31 @@
 // Three ways to find the helper, first match wins:
 //   $HUTCH_HELPER          a helper binary given explicitly (development, tests)
 //   the single executable  dist/hutch carries the helper as the SEA asset
-//                          `hutch-helper`; it is written once to a content-
-//                          addressed path under $XDG_CACHE_HOME/hutch and
-//                          checked against the embedded copy before every use
+//                          `hutch-helper`; every hutch process writes it to a
+//                          private, unnamed file (O_TMPFILE) and runs that
 //   the bundle             `node dist/hutch.cjs` uses dist/hutch-helper beside it
 //
-// Why the check is byte-for-byte rather than "hash the file": the binary holds
-// the reference bytes, so comparing size and contents is the hash comparison
-// made exact, and it keeps OpenSSL's first-use cost (about 1 ms) off the
-// launch path. The sha256 computed at build time (asset
-// `hutch-helper.sha256`) names the file, so two hutch versions never fight
-// over one path.
+// Why a private unnamed copy rather than a cached file checked before use:
+// a file with a name can be swapped, or written through a second descriptor,
+// between the check and the exec by anything that can write one of its
+// parent directories (a sandbox given `-v ~/.cache:/root/.cache`), and the
+// next `hutch run` would execute that program on the host. An O_TMPFILE
+// inode has no name: the only way to it is hutch's own descriptor, which is
+// reopened read-only and the writable one closed before anything runs, so
+// what is executed (through /proc/self/fd/N, i.e. that inode, never a path)
+// is by construction the bytes inside hutch. It costs one 80 KB write per
+// hutch process. Node cannot memfd_create; this is the same guarantee.
 
 import {
   accessSync,
   closeSync,
   constants,
   existsSync,
-  fchmodSync,
   fstatSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
   readSync,
-  renameSync,
-  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -37,14 +36,15 @@ import { join } from 'node:path';
 import { HutchError } from '../util/errors';
 
 export interface HelperLocation {
+  /** What to execute: a path, or /proc/self/fd/N (valid in hutch and the children it spawns). */
   path: string;
+  /** For messages: the path, or where the private copy lives. */
+  shown: string;
   source: 'env' | 'sea' | 'bundle';
   /** sha256 of the embedded helper (single executable only). */
   sha256?: string;
   /** Set when the cache dir could not be used (noexec, foreign owner...) and another place was. */
   note?: string;
-  /** Set when an existing extracted copy differed from the embedded one and was replaced. */
-  replaced?: string;
 }
 
 interface SeaModule {
@@ -82,7 +82,6 @@ export function locateHelper(env: NodeJS.ProcessEnv = process.env): HelperLocati
   if (located && env === process.env) return located;
   const loc = findHelper(env);
   if (env === process.env) located = loc;
-  if (loc.replaced) process.stderr.write(`hutch: warning: ${loc.replaced}\n`);
   return loc;
 }
 
@@ -91,7 +90,7 @@ function findHelper(env: NodeJS.ProcessEnv): HelperLocation {
     if (!existsSync(env.HUTCH_HELPER)) {
       throw new HutchError(`HUTCH_HELPER=${env.HUTCH_HELPER}: no such file`, { hint: 'unset HUTCH_HELPER to use the helper built into hutch' });
     }
-    return { path: env.HUTCH_HELPER, source: 'env' };
+    return { path: env.HUTCH_HELPER, shown: env.HUTCH_HELPER, source: 'env' };
   }
   const s = sea();
   if (s) return extractEmbedded(s, env);
@@ -99,7 +98,7 @@ function findHelper(env: NodeJS.ProcessEnv): HelperLocation {
   if (!existsSync(path)) {
     throw new HutchError(`the helper binary ${path} is missing`, { hint: 'run `npm run build` (or set HUTCH_HELPER)' });
   }
-  return { path, source: 'bundle' };
+  return { path, shown: path, source: 'bundle' };
 }
 
 // ------------------------------------------------------------------ extraction
@@ -120,29 +119,24 @@ function extractEmbedded(s: SeaModule, env: NodeJS.ProcessEnv): HelperLocation {
   const uid = process.getuid!();
   const problems: string[] = [];
   for (const base of helperDirs(env, uid)) {
-    const dir = join(base, 'helper', sha256);
-    const path = join(dir, 'hutch-helper');
+    const dir = join(base, 'helper');
+    let fd: number | undefined;
     try {
       ensureOwnDir(base, uid);
-      ensureOwnDir(join(base, 'helper'), uid);
       ensureOwnDir(dir, uid);
-      let replaced: string | undefined;
-      const bad = mismatch(path, bytes, uid);
-      if (bad) {
-        if (bad !== 'missing') replaced = `the extracted helper ${path} ${bad}; replaced it with the copy inside hutch`;
-        writeAtomically(dir, path, bytes);
-        const still = mismatch(path, bytes, uid);
-        if (still) throw new Error(`${path} ${still} right after writing it`);
-      }
+      fd = privateCopy(dir, bytes);
+      const path = `/proc/self/fd/${fd}`;
       try {
         accessSync(path, constants.X_OK);
       } catch {
         problems.push(`${base}: the file system is mounted noexec`);
+        closeSync(fd);
         continue;
       }
       const note = problems.length ? `not in ${problems.join('; ')}` : undefined;
-      return { path, source: 'sea', sha256, note, replaced };
+      return { path, shown: `${dir} (a private unnamed copy, sha256 ${sha256.slice(0, 12)})`, source: 'sea', sha256, note };
     } catch (e) {
+      if (fd !== undefined) closeSync(fd);
       problems.push(`${base}: ${(e as Error).message}`);
     }
   }
@@ -160,83 +154,74 @@ function ensureOwnDir(dir: string, uid: number): void {
   if (st.mode & 0o022) throw new Error(`${dir} is writable by others (mode ${(st.mode & 0o7777).toString(8)})`);
 }
 
+// open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY; the generic value, also x86_64's)
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
 /**
- * Why the file at `path` is not exactly `bytes` as an executable of ours
- * (a phrase for messages), or undefined when it is. Opened with O_NOFOLLOW:
- * a symlink planted there never counts as the helper.
+ * `bytes` in an unnamed file on dir's file system, as a read-only descriptor
+ * (never below 10, so no stdio slot of a spawned child can shadow it), with
+ * no writable descriptor left: exec refuses a file open for writing (ETXTBSY),
+ * and no one else ever had one. Read back before use: a file system that
+ * lost bytes must not run half a helper.
  */
-function mismatch(path: string, bytes: Uint8Array, uid: number): string | undefined {
-  let fd: number;
+function privateCopy(dir: string, bytes: Uint8Array): number {
+  let w: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    w = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o700);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'missing' : code === 'ELOOP' ? 'is a symlink' : `cannot be opened (${code})`;
+    throw new Error(code === 'EOPNOTSUPP' || code === 'EISDIR' || code === 'EINVAL' ? 'the file system has no O_TMPFILE' : `cannot create a file (${code})`);
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return 'is not a regular file';
-    if (st.uid !== uid) return `belongs to uid ${st.uid}`;
-    if ((st.mode & 0o7777) !== 0o755) return `has mode ${(st.mode & 0o7777).toString(8)} instead of 755`;
-    if (st.size !== bytes.length) return `has ${st.size} bytes instead of ${bytes.length}`;
-    const buf = Buffer.allocUnsafe(bytes.length + 1);
-    let got = 0;
-    for (;;) {
-      const n = readSync(fd, buf, got, buf.length - got, null);
-      if (n === 0) break;
-      got += n;
-      if (got === buf.length) break;
-    }
-    if (got !== bytes.length) return `changed size while being read`;
-    if (Buffer.compare(buf.subarray(0, got), bytes) !== 0) return 'differs from the helper inside hutch (modified?)';
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** temp file (O_EXCL), write, 0755, fsync, rename over `path`, fsync the directory. */
-function writeAtomically(dir: string, path: string, bytes: Uint8Array): void {
-  const tmp = join(dir, `.hutch-helper.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o700);
+  const low: number[] = [];
+  let r = -1;
   try {
     let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fchmodSync(fd, 0o755);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    unlinkSync(tmp);
-    throw e;
-  }
-  try {
-    const dfd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
+    while (off < bytes.length) off += writeSync(w, bytes, off, bytes.length - off);
+    for (;;) {
+      r = openSync(`/proc/self/fd/${w}`, constants.O_RDONLY);
+      if (r >= 10) break;
+      low.push(r);
     }
-  } catch {
-    /* some file systems refuse fsync on a directory: the rename itself is atomic */
+  } finally {
+    closeSync(w);
+    for (const l of low) closeSync(l);
   }
+  const st = fstatSync(r);
+  const back = Buffer.allocUnsafe(bytes.length);
+  let got = 0;
+  while (got < bytes.length) {
+    const n = readSync(r, back, got, bytes.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  if (st.size !== bytes.length || got !== bytes.length || Buffer.compare(back, bytes) !== 0) {
+    closeSync(r);
+    throw new Error('the private copy of the helper reads back differently');
+  }
+  return r;
 }
 
 // ------------------------------------------------------------------ protection
 
-/** Files the sandbox must never be able to write: the helper and hutch itself. */
-export function protectedFiles(helper: string): string[] {
-  const files = [helper];
+/**
+ * What a sandbox must never be able to write, whatever it binds: hutch's own
+ * executables and the directories it keeps (layers, volumes, state, the
+ * helper's directories, profiles). src/sandbox/assemble.ts mounts them
+ * read-only inside every read-write bind that contains them.
+ */
+export function protectedPaths(
+  helper: HelperLocation,
+  paths: { dataDir: string; cacheDir: string; stateDir: string; configDir: string },
+  uid: number,
+): { protectedFiles: string[]; protectedDirs: string[] } {
+  const files: string[] = [];
+  if (helper.source !== 'sea') files.push(helper.path);
   if (isSingleExecutable()) files.push(process.execPath);
   else {
     files.push(__filename);
     if (!process.execPath.endsWith('/node')) files.push(process.execPath);
   }
-  return files;
+  // (the helper's candidate directories: cacheDir, stateDir, dataDir and this one)
+  const dirs = [paths.dataDir, paths.cacheDir, paths.stateDir, paths.configDir, join(tmpdir(), `hutch-helper-${uid}`)];
+  return { protectedFiles: [...new Set(files)], protectedDirs: [...new Set(dirs)] };
 }

@@ -135,6 +135,10 @@ async function runStep(
     ports: [],
     // steps run as root, with the ids layers are stored under (keep-id would shift them)
     userns: 'root',
+    // Package managers set setuid bits (dpkg: passwd, sudo, mount). A step
+    // writes only its upper layer, inside hutch's private (0700) store: no
+    // directory another user can reach, so the no-setid filter is not needed.
+    allowSetuid: true,
   };
   try {
     const { exitCode } = await runSandbox({

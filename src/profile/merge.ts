@@ -55,6 +55,7 @@ export interface ProfileValues {
   limits: ProfileLimits & { mode: LimitMode };
   subordinateIds: 'auto' | 'required';
   seccomp: 'default' | 'unconfined';
+  security: { allowSetuid: boolean };
   user?: string;
   userns: UsernsMode;
   /** `setup:` steps, parent-first; `copy.from` resolved to an absolute host path (against its profile file's directory). */
@@ -80,6 +81,7 @@ export function defaultValues(): ProfileValues {
     subordinateIds: 'auto',
     seccomp: 'default',
     userns: 'root',
+    security: { allowSetuid: false },
     setup: [],
   };
 }
@@ -239,6 +241,12 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
       if (own) o.map.set('network', own);
     }
 
+    if (l.security) {
+      for (const [k, val] of Object.entries(l.security)) {
+        (v.security as Record<string, unknown>)[k] = val;
+        o.replace(`security.${k}`, lo);
+      }
+    }
     if (l.limits) {
       for (const [k, val] of Object.entries(l.limits)) {
         (v.limits as Record<string, unknown>)[k] = val;

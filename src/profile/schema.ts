@@ -233,6 +233,14 @@ const limits = s.object({
   mode: field(s.enumOf(LIMIT_MODES), 'warn: if a limit cannot be enforced on this host (no delegated cgroup), warn and run anyway; strict: refuse to run.', { default: 'warn' }),
 });
 
+const security = s.object({
+  allowSetuid: field(
+    s.boolean(),
+    'false (the default): the command cannot give a file the setuid or setgid bit (chmod, or a mode on file creation, fails with EPERM), so no sandbox leaves a set-id program in a directory it can write for another user to run (with seccomp: default, which also refuses io_uring); true: allowed (extracting archives of system images with `tar -p`, for example).',
+    { default: false },
+  ),
+});
+
 const envValue = s.string({ coerceScalars: true, examples: ['${HOME}/bin:/usr/bin', '${EDITOR:-vi}'] });
 const envVarName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -320,6 +328,7 @@ export const profileFields = {
   user: field(s.string(), 'Run the command as USER[:GROUP] (a name from the sandbox\'s /etc/passwd, or a number). Default: root (uid 0 inside, your own uid outside). Users other than root need subordinate ids and get no capabilities.'),
   userns: field(s.enumOf(USERNS_MODES), "root: you are uid 0 inside (your own uid outside); keep-id (podman's name): you keep your uid and gid inside, not root, with your subordinate ids mapped around them, so files written in bind mounts are yours and tools that refuse to run as root work (needs subordinate ids; as real root it is just root).", { default: 'root' }),
   seccomp: field(s.enumOf(SECCOMP_MODES), 'default: a seccomp filter refuses (EPERM) the system calls that reach kernel state shared with the host or widen its attack surface (keyrings, bpf, perf_event_open, userfaultfd, io_uring, module and kexec loading, ...), and calls from other ABIs; unconfined: no filter.', { default: 'default' }),
+  security: field(security, 'Security switches, merged field by field with the inherited ones.'),
   subordinateIds: field(s.enumOf(SUBID_MODES), 'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).', { default: 'auto' }),
 };
 

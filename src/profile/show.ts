@@ -31,6 +31,7 @@ export function displayValues(v: ProfileValues): Record<string, unknown> {
   if (v.limits.memorySwap !== undefined) l.memorySwap = formatSize(v.limits.memorySwap);
   if (v.limits.timeout !== undefined) l.timeout = formatDuration(v.limits.timeout);
   out.limits = l;
+  out.security = { ...v.security };
   return out;
 }
 

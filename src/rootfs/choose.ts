@@ -37,7 +37,8 @@ export async function probeKernelOverlay(helper: string, ids: IdentityInfo): Pro
   b.add({ op: 'mkdir', path: '/up/u', mode: 0o755 }).add({ op: 'mkdir', path: '/up/w', mode: 0o700 }).add({ op: 'mkdir', path: '/m', mode: 0o755 });
   // with the options a sandbox's overlay gets, so that "works" means works for it
   b.add({ op: 'overlay', dest: '/m', lowers: '/oldroot/usr', upper: '/up/u', work: '/up/w', userxattr: overlayUserxattr({ childUserNamespace: isChildUserNamespace(maps) }) });
-  b.add({ op: 'exec', argv: [`/oldroot${helper}`, '--version'] });
+  // the helper itself, whatever its path (the command is forked from it, never exec'd in between)
+  b.add({ op: 'exec', argv: ['/oldroot/proc/self/exe', '--version'] });
   const r = await runPlanCaptured(b.build(), 10_000, helper);
   return { ok: r.code === 0, detail: r.stderr.trim().replace(/^hutch: /, '') };
 }

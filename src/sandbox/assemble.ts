@@ -2,6 +2,7 @@
 // Every decision about what the sandbox sees is made here (or in the modules
 // it calls), so `--dry-run` shows it all.
 
+import { posix } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
@@ -193,8 +194,10 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
           hint: `create it first, or fix the mount "${m.source}:${m.target}"`,
         });
       }
+      if (!m.readOnly) refuseOwnSource(m, [...host.protectedFiles, ...host.protectedDirs]);
       b.add({ op: 'bind', src: `/oldroot${m.source}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } }, origin);
-      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles);
+      if (!m.readOnly) protectOwnFiles(b, m.source, m.target, [...host.protectedFiles, ...host.protectedDirs]);
+      maskHostProc(b, m.source, m.target, host.procMounts);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 }, origin);
       b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined }, origin);
@@ -205,13 +208,60 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
   }
 }
 
-/** A read-write bind that contains hutch's own files gets them back read-only. */
-function protectOwnFiles(b: PlanBuilder, source: string, target: string, files: readonly string[]): void {
-  for (const f of files) {
-    if (!isUnder(f, source)) continue;
-    const inside = target + f.slice(source.length);
-    b.note(`hutch's own file ${f} stays read-only inside`);
-    b.add({ op: 'bind', src: `/oldroot${f}`, dest: `/newroot${inside}`, flags: { ro: true } });
+/** The paths of `own` strictly inside `source`, shallowest first, none inside another. */
+export function ownPathsUnder(source: string, own: readonly string[]): string[] {
+  return own
+    .filter((p) => isUnder(p, source) && p !== source)
+    .sort((x, y) => x.length - y.length)
+    .filter((p, i, all) => !all.slice(0, i).some((q) => isUnder(p, q)));
+}
+
+/**
+ * A read-write bind that contains hutch's own files or directories gets them
+ * back read-only (`try`: one that does not exist is skipped; the launcher
+ * creates the missing directories first, src/sandbox/lifecycle.ts). The
+ * directories leading to them inside the bind are pinned (each bound onto
+ * itself, read-write): a mount point cannot be renamed (EBUSY), so the
+ * sandbox cannot move `~/.cache` aside and put a directory of its own where
+ * hutch looks next time.
+ */
+export function protectOwnFiles(b: PlanBuilder, source: string, target: string, own: readonly string[]): void {
+  const inside = (p: string) => (p === source ? target : posix.join(target, posix.relative(source, p)));
+  const mine = ownPathsUnder(source, own);
+  const pins = new Set<string>();
+  for (const p of mine) for (let d = posix.dirname(p); d !== source && isUnder(d, source); d = posix.dirname(d)) pins.add(d);
+  for (const d of [...pins].sort((x, y) => x.length - y.length)) {
+    b.add({ op: 'bind', src: `/oldroot${d}`, dest: `/newroot${inside(d)}`, flags: { ro: false, rec: true, try: true } });
+  }
+  for (const p of mine) {
+    b.note(`hutch's own ${p} stays read-only inside`);
+    b.add({ op: 'bind', src: `/oldroot${p}`, dest: `/newroot${inside(p)}`, flags: { ro: true, rec: true, try: true } });
+  }
+}
+
+/**
+ * The host's /proc inside a bind (`-v /:/host`, `-v /proc:/p`) is masked: it
+ * shows the processes of hutch's that live outside the sandbox's pid
+ * namespace but inside its user namespace (the monitor, a fuse-overlayfs
+ * daemon), and the daemon, started by exec there, could be traced through
+ * it by a command with CAP_SYS_PTRACE. The sandbox has a /proc of its own.
+ */
+function maskHostProc(b: PlanBuilder, source: string, target: string, procs: readonly string[]): void {
+  for (const p of procs) {
+    if (!isUnder(p, source)) continue;
+    const inside = p === source ? target : posix.join(target, posix.relative(source, p));
+    b.note(`the host's ${p} is not shown inside (the sandbox has its own /proc)`);
+    b.add({ op: 'mask', path: `/newroot${inside}` });
+  }
+}
+
+/** A read-write bind of something inside hutch's own directories is refused: it would hand the sandbox what protectOwnFiles keeps from it. */
+function refuseOwnSource(m: { source: string; target: string }, own: readonly string[]): void {
+  const hit = own.find((p) => isUnder(m.source, p));
+  if (hit) {
+    throw new HutchError(`the read-write mount "${m.source}:${m.target}" is inside hutch's own ${hit}: a sandbox must not be able to change hutch's files`, {
+      hint: `mount it read-only ("${m.source}:${m.target}:ro"), or copy what the sandbox needs elsewhere`,
+    });
   }
 }
 
@@ -233,6 +283,10 @@ function commandOps(b: PlanBuilder, spec: SandboxSpec, keepId?: { uid: number; g
   if (spec.seccompDeny.length) {
     b.note('seccomp: these system calls fail with EPERM inside (profile seccomp: unconfined turns this off)');
     b.add({ op: 'seccomp', deny: spec.seccompDeny });
+  }
+  if (!spec.allowSetuid) {
+    b.note('no setuid/setgid files: chmod and file creation with those bits fail with EPERM (profile security.allowSetuid: true allows them)');
+    b.add({ op: 'no-setid' });
   }
   b.add({ op: 'exec', argv: spec.command });
 }

@@ -67,6 +67,8 @@ export function partOf(o: Op): string {
       return `making ${inside(o.dest)} read-only`;
     case 'chown':
       return `setting the owner of ${inside(o.path)}`;
+    case 'no-setid':
+      return 'installing the setuid/setgid filter';
     case 'mkdir':
     case 'symlink':
     case 'file':

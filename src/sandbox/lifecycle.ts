@@ -11,7 +11,7 @@ import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
-import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
+import { assemblePlan, ownPathsUnder, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 import { checkHelperResult } from './errors';
 
@@ -50,11 +50,32 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
       // exact, whatever the umask; an existing directory (--keep DIR) keeps its mode
       if (mkdirSync(d.path, { recursive: true, mode: d.mode }) !== undefined) chmodSync(d.path, d.mode);
     }
+    createOwnDirs(spec, facts);
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
     const r = await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
     return checkHelperResult(plan, r, (line) => process.stderr.write(`hutch: ${line}\n`));
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/**
+ * hutch's own directories that a read-write bind would contain are made
+ * now if missing (0700, as hutch makes them), so that the plan can bind them
+ * read-only: otherwise the sandbox could be the one that creates them. One
+ * that cannot be made (a parent the user cannot write) cannot be made from
+ * inside either, which runs as the same user.
+ */
+function createOwnDirs(spec: SandboxSpec, facts: HostFacts): void {
+  for (const m of spec.mounts) {
+    if (m.type !== 'bind' || m.readOnly) continue;
+    for (const d of ownPathsUnder(m.source, facts.protectedDirs)) {
+      try {
+        mkdirSync(d, { recursive: true, mode: 0o700 });
+      } catch {
+        /* see above */
+      }
+    }
   }
 }

@@ -249,6 +249,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),
     capabilities: [...caps].sort(),
+    allowSetuid: pv.security.allowSetuid,
     seccompDeny: seccompMode(pv.seccomp, o.securityOpt ?? []) === 'unconfined' ? [] : defaultSeccompDeny(ctx.arch),
     home: pv.home,
     hideHomes: pv.hideHomes,

@@ -81,6 +81,8 @@ export interface SandboxSpec {
   userns: UsernsMode;
   /** System calls refused inside (seccomp, EPERM); empty: no filter. */
   seccompDeny: string[];
+  /** Profile security.allowSetuid: without it the command cannot set S_ISUID/S_ISGID on a file (seccomp, `no-setid`). */
+  allowSetuid: boolean;
   /** Capabilities kept inside, upper-case without CAP_ prefix (e.g. NET_BIND_SERVICE). */
   capabilities: string[];
   /** How the invoking user's home directory appears in `host` mode: empty and writable, or empty and read-only. */

@@ -1,6 +1,6 @@
 // The single executable and install.sh: dist/hutch works from anywhere with
-// the helper taken out of the binary (extracted once, checked before every
-// use, a tampered copy never run, a noexec cache survived), and install.sh
+// the helper taken out of the binary (a private unnamed copy per process, so
+// nothing planted in the cache ever runs; a noexec cache survived), and install.sh
 // installs, is idempotent, and --uninstall removes exactly what it added.
 
 import { execFileSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, isRoot, repoPath, runCmd, tmpDir } from '../lib/hutch';
+import { describe, descendants, expectExit, isRoot, killTree, procStatus, repoPath, runCmd, spawnCmd, tmpDir, waitFor } from '../lib/hutch';
 
 const SEA = repoPath('dist', 'hutch');
 const HELPER = repoPath('dist', 'hutch-helper');
@@ -24,52 +24,46 @@ function isolated(): { bin: string; cache: string; env: Record<string, string | 
   return { bin, cache, env: { XDG_CACHE_HOME: cache, HUTCH_HELPER: undefined } };
 }
 
-function extracted(cache: string): string[] {
-  const base = path.join(cache, 'hutch', 'helper');
-  if (!fs.existsSync(base)) return [];
-  return fs.readdirSync(base).map((h) => path.join(base, h, 'hutch-helper'));
-}
+const helperDir = (cache: string) => path.join(cache, 'hutch', 'helper');
 
-test('dist/hutch copied anywhere runs a sandbox with the helper from inside the binary', async () => {
+test('dist/hutch copied anywhere runs a sandbox with the helper from inside the binary, from a copy with no name', async () => {
   const { bin, cache, env } = isolated();
   const r = await runCmd([bin, 'run', '--network', 'none', '--', '/bin/sh', '-c', 'echo inside'], { env });
   expectExit(r, 0);
   assert.is(r.stdout, 'inside\n');
-  const files = extracted(cache);
-  assert.is(files.length, 1, 'one content-addressed helper');
-  const st = fs.statSync(files[0]);
-  assert.is(st.mode & 0o7777, 0o755);
-  assert.ok(fs.readFileSync(files[0]).equals(fs.readFileSync(HELPER)), 'extracted helper == dist/hutch-helper');
-  const sha = execFileSync('sha256sum', [HELPER], { encoding: 'utf8' }).split(' ')[0];
-  assert.is(path.basename(path.dirname(files[0])), sha, 'the directory is the sha256 of the helper');
-  // Second run: reused, not rewritten.
-  const ino = st.ino;
-  expectExit(await runCmd([bin, 'run', '--network', 'none', '--', '/bin/true'], { env }), 0);
-  assert.is(fs.statSync(files[0]).ino, ino);
+  // the private copy is an O_TMPFILE: nothing in the cache has a name that could be swapped
+  assert.equal(fs.readdirSync(helperDir(cache)), [], 'no named helper file');
+  assert.is(fs.statSync(helperDir(cache)).mode & 0o777, 0o700);
+  if (isRoot()) {
+    // root can look at the (not dumpable) monitor: it runs exactly dist/hutch-helper
+    const child = spawnCmd([bin, 'run', '--network', 'none', '--', 'sleep', '30'], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      const monitor = await waitFor(() => descendants(child.pid!).find((p) => procStatus(p)?.Name === 'hutch-helper'), 30_000, { what: 'the monitor' });
+      assert.ok(fs.readFileSync(`/proc/${monitor}/exe`).equals(fs.readFileSync(HELPER)), 'the monitor runs dist/hutch-helper');
+      assert.match(fs.readlinkSync(`/proc/${monitor}/exe`), /\(deleted\)$/, 'an unnamed file');
+    } finally {
+      killTree(child);
+    }
+  }
 });
 
-test('a tampered helper (same size) is never executed: it is replaced before use', async () => {
+test('a helper planted in the cache (the name older versions used) is never executed', async () => {
   const { bin, cache, env } = isolated();
-  expectExit(await runCmd([bin, '--version'], { env }), 0);
   expectExit(await runCmd([bin, 'run', '--network', 'none', '--', '/bin/true'], { env }), 0);
-  const [file] = extracted(cache);
+  const sha = execFileSync('sha256sum', [HELPER], { encoding: 'utf8' }).split(' ')[0];
   const marker = path.join(path.dirname(cache), 'pwned');
-  const size = fs.statSync(file).size;
-  const script = Buffer.alloc(size, '#');
-  Buffer.from(`#!/bin/sh\ntouch ${marker}\nexit 0\n`).copy(script);
-  fs.writeFileSync(file, script);
-  assert.is(fs.statSync(file).size, size);
+  const script = `#!/bin/sh\ntouch ${marker}\nexit 0\n`;
+  for (const f of [path.join(helperDir(cache), sha, 'hutch-helper'), path.join(helperDir(cache), 'hutch-helper'), path.join(cache, 'hutch', 'hutch-helper')]) {
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, script, { mode: 0o755 });
+  }
   const r = await runCmd([bin, 'run', '--network', 'none', '--', '/bin/sh', '-c', 'echo ran'], { env });
   expectExit(r, 0);
   assert.is(r.stdout, 'ran\n');
-  assert.match(r.stderr, /differs from the helper inside hutch.*replaced/);
-  assert.not.ok(fs.existsSync(marker), 'the tampered file was executed');
-  assert.ok(fs.readFileSync(file).equals(fs.readFileSync(HELPER)));
-  // A symlink planted in its place is not followed either.
-  fs.rmSync(file);
-  fs.symlinkSync('/bin/true', file);
-  expectExit(await runCmd([bin, 'run', '--network', 'none', '--', '/bin/true'], { env }), 0);
-  assert.ok(fs.lstatSync(file).isFile());
+  assert.not.ok(fs.existsSync(marker), 'the planted file was executed');
+  const doc = await runCmd([bin, 'doctor'], { env });
+  assert.ok(doc.code === 0 || doc.code === 1, describe(doc));
+  assert.not.ok(fs.existsSync(marker), 'the planted file was executed by doctor');
 });
 
 test('a noexec cache directory: the helper goes to the next location, and hutch still runs', async () => {

@@ -128,6 +128,7 @@ test('the tail of every plan: hostname, pivot, environment, caps, seccomp, exec 
     'caps\t-',
     'user\tnobody',
     seccomp,
+    'no-setid',
     'exec\tid\t-u',
   ]);
   // seccomp: unconfined drops the op.
@@ -235,15 +236,17 @@ test("user mounts: binds, volumes, tmpfs; a read-write bind gives hutch's own fi
   const l = lines(p);
   const at = l.indexOf('bind\t/oldroot/etc\t/newroot/cfg\trw,rec');
   assert.ok(at > 0);
-  assert.equal(l.slice(at, at + 6), [
+  // The directories leading to a protected file are pinned (bound onto themselves: they cannot be renamed), then the file is read-only.
+  assert.equal(l.slice(at, at + 7), [
     'bind\t/oldroot/etc\t/newroot/cfg\trw,rec',
-    'bind\t/oldroot/etc/hutch/helper\t/newroot/cfg/hutch/helper\tro',
+    'bind\t/oldroot/etc/hutch\t/newroot/cfg/hutch\trw,rec,try',
+    'bind\t/oldroot/etc/hutch/helper\t/newroot/cfg/hutch/helper\tro,rec,try',
     'bind\t/oldroot/usr\t/newroot/u\tro,rec',
     'bind\t/oldroot/home/u/.local/share/hutch/volumes/data/_data\t/newroot/data\trw,rec',
     'mkdir\t/newroot/t\t1777',
     'tmpfs\t/newroot/t\t1777',
   ]);
-  assert.ok(noteTexts(p).includes("hutch's own file /etc/hutch/helper stays read-only inside"));
+  assert.ok(noteTexts(p).includes("hutch's own /etc/hutch/helper stays read-only inside"), noteTexts(p).join(' | '));
   await valid(p, 'user mounts');
 });
 

@@ -29,6 +29,8 @@ function facts(o: Partial<HostFacts> = {}): HostFacts {
     arch: process.arch,
     ids: fakeIds(),
     homes: { own: ['/home/u'], all: ['/home', '/root', '/home/u'] },
+    protectedDirs: [],
+    procMounts: ['/proc'],
     paths: fakePaths(),
     helper: FAKE_HELPER,
     protectedFiles: [],

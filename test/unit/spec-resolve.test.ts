@@ -67,6 +67,7 @@ test('default: the whole spec', () => {
     subordinateIds: 'auto',
     userns: 'root',
     hideHomes: 'own',
+    allowSetuid: false,
   });
   // Keys with undefined values (keep, user, limits.*) are present but unset.
   assert.is(s.keep, undefined);

@@ -189,6 +189,8 @@ export function fakeHostFacts(o: Partial<HostFacts> = {}): HostFacts {
     paths: fakePaths(),
     helper: FAKE_HELPER,
     protectedFiles: [FAKE_HELPER, FAKE_CLI],
+    protectedDirs: (({ dataDir, cacheDir, stateDir, configDir }) => [dataDir, cacheDir, stateDir, configDir])(fakePaths()),
+    procMounts: ['/proc'],
     hasTimeNamespace: true,
     hostTop: fakeHostTop(),
     fs: fakeFs(),
