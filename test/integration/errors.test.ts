@@ -58,15 +58,17 @@ test('a bind under a directory owned outside the sandbox: permission denied, and
     // the host's /usr/lib belongs to root, who is not mapped in this user's
     // sandbox (the top-level /usr itself is the overlay's upper dir, ours)
     target = '/usr/lib/hutch-errors-new';
-    args = [];
+    // kernel overlayfs: auto would pick fuse-overlayfs, which makes such files writable (cow.test.ts)
+    args = ['--storage-driver', 'overlay'];
   } else {
     // root is mapped to itself: give the parent to an id no sandbox maps
     const root = tmpDir('errors-root-');
-    fs.mkdirSync(path.join(root, 'locked'), { mode: 0o755 });
-    fs.chownSync(path.join(root, 'locked'), 3999999999, 3999999999);
+    // (below the top level: top-level directories get an upper directory of their own, cow.test.ts)
+    fs.mkdirSync(path.join(root, 'locked', 'inner'), { recursive: true, mode: 0o755 });
+    fs.chownSync(path.join(root, 'locked', 'inner'), 3999999999, 3999999999);
     fs.chmodSync(root, 0o755);
-    target = '/locked/new';
-    args = ['--rootfs', `dir:${root}`];
+    target = '/locked/inner/new';
+    args = ['--rootfs', `dir:${root}`, '--storage-driver', 'overlay'];
   }
   const r = await runHutch(['run', '--network', 'none', ...args, '-v', `${src}:${target}`, '--', 'true']);
   assert.is(r.code, 125, describe(r));

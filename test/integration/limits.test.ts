@@ -104,7 +104,7 @@ onHybridHost('--dry-run shows which limits would be enforced here and why', asyn
   assert.is(r.code, 0, describe(r));
   assert.match(r.stdout, /# limit --memory \(memory 512 MiB\): NOT enforced/);
   assert.match(r.stdout, /# limit --pids-limit \(pids 100\): NOT enforced/);
-  assert.match(r.stdout, /# limit --timeout \(90s\): enforced/);
+  assert.match(r.stdout, /# limit --timeout \(1m30s\): enforced/);
   assert.match(r.stdout, /# limits fix: boot the host with systemd\.unified_cgroup_hierarchy=1/);
   assert.match(r.stdout, /"memory": 536870912/);
 });
