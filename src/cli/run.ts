@@ -38,6 +38,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'allow-host-loopback', kind: 'bool', help: "let the sandbox reach services on the host's 127.0.0.1 (through its gateway address)" },
   { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
+  { name: 'tmpfs-budget', kind: 'string', valueName: 'SIZE', help: "RAM budget for all memory-backed writes together (upper layer, /tmp, /run, /dev/shm, home, --tmpfs without size): ENOSPC past it; default: the profile's tmpfsBudget, else half of RAM" },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
@@ -108,6 +109,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
     keep: flagString(p, 'keep'),
+    tmpfsBudget: flagString(p, 'tmpfs-budget'),
     limits: { ...limitFlagsOf(p), timeout: flagString(p, 'timeout'), mode: flagString(p, 'limits') },
     command: p.positionals,
   };

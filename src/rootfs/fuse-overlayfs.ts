@@ -1,13 +1,14 @@
 // fuse-overlayfs: accepts lowerdir=/ directly and works on kernels whose
 // overlayfs cannot be mounted in a user namespace. It runs as a daemon of the
 // monitor, outside the sandbox's pid namespace, so nothing inside can ptrace
-// it and reach the host root. Its upper layer is a host directory (in the
-// sandbox's state dir, removed by the helper's cleanup, or --keep).
+// it and reach the host root. Its upper layer is in the sandbox's
+// RAM budget tmpfs, src/sandbox/ram-budget.ts, or --keep).
 
 import type { PlanBuilder } from '../helper/plan';
 import { overlayEscape, type RootfsInput, type StorageDriver } from './types';
 
-const upperStore = (r: RootfsInput) => r.keep ?? `${r.sandboxDir}/upper`;
+/** --keep DIR, else the RAM budget tmpfs (mounted by the monitor before the daemon starts). */
+const upperStore = (r: RootfsInput) => r.keep ?? r.ram.host;
 
 function outerOps(path: string, b: PlanBuilder, r: RootfsInput): void {
   const store = upperStore(r);
@@ -34,9 +35,9 @@ export function fuseOverlayfsDriver(path: string): StorageDriver {
     usesDaemon: true,
     needsHostTop: false,
     hostDirs(r) {
-      const store = upperStore(r);
-      return [`${store}/upper`, `${store}/work`, `${r.sandboxDir}/merged`];
+      return [...(r.keep ? [`${r.keep}/upper`, `${r.keep}/work`] : []), `${r.sandboxDir}/merged`];
     },
+    ramDirs: (r) => (r.keep ? [] : ['upper', 'work']),
     outerOps: (b, r) => outerOps(path, b, r),
     innerOps(b, r) {
       b.note('root: the fuse-overlayfs mount made by the monitor');

@@ -12,6 +12,7 @@ import { userNamespaceOps } from '../helper/identity';
 import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
+import { RAM_MOUNT, ramBudgetInnerOps, ramBudgetOuterOps, ramDirOps, ramHostDir } from './ram-budget';
 
 /** What was decided for this one sandbox before its plan is assembled (the host's facts aside). */
 export interface SandboxSetup {
@@ -42,6 +43,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>
     readOnly: spec.readOnly,
     keep: spec.keep,
     sandboxDir: setup.sandboxDir,
+    ram: { host: ramHostDir(setup.sandboxDir), inside: RAM_MOUNT },
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
   };
 }
@@ -94,9 +96,9 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   );
   b.add(userNamespaceOps(host.ids));
 
-  const first: Namespace[] = ['ipc', 'uts'];
+  // mount: the monitor's own mount namespace holds the RAM budget tmpfs (and a daemon's mount)
+  const first: Namespace[] = ['mount', 'ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
-  if (driver.usesDaemon) first.unshift('mount'); // the daemon's mount namespace
   b.add({ op: 'unshare', ns: first });
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
@@ -107,10 +109,12 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (host.hasTimeNamespace) second.push('time');
   b.add({ op: 'unshare', ns: second });
 
+  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
   driver.outerOps(b, rootfs);
 
-  b.note('private scratch tmpfs; the host stays reachable as /oldroot until the final pivot');
+  b.note('private scratch tmpfs (mount points only); the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });
+  ramBudgetInnerOps(b, setup.sandboxDir);
   driver.innerOps(b, rootfs);
   systemMountOps(b);
 
@@ -118,7 +122,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (tmpfsHome) {
     b.note(`hide the home directory ${tmpfsHome} (only what is mounted into it is visible)`);
     b.add({ op: 'mkdir', path: `/newroot${tmpfsHome}`, mode: 0o700 });
-    b.add({ op: 'tmpfs', dest: `/newroot${tmpfsHome}`, mode: 0o700 });
+    ramDirOps(b, 'home', 0o700, `/newroot${tmpfsHome}`);
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
@@ -144,7 +148,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 
 function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void {
   if (spec.mounts.length) b.note('mounts from the profile and the command line');
-  for (const m of spec.mounts) {
+  spec.mounts.forEach((m, i) => {
     if (m.type === 'bind') {
       if (!host.fs.exists(m.source)) {
         throw new HutchError(`bind mount source ${m.source} does not exist`, {
@@ -155,12 +159,14 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
       if (!m.readOnly) protectOwnFiles(b, m.source, m.target, host.protectedFiles);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 });
-      b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined });
+      // With a size of its own, a tmpfs of that size; without, a directory of the RAM budget.
+      if (m.size) b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size });
+      else ramDirOps(b, `tmpfs${i}`, m.mode ?? 0o1777, `/newroot${m.target}`);
     } else {
       // Named volume: a bind of its data directory (created by the launcher on first use).
       b.add({ op: 'bind', src: `/oldroot${volumeDataPath(host.paths, m.name)}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } });
     }
-  }
+  });
 }
 
 /** A read-write bind that contains hutch's own files gets them back read-only. */

@@ -12,6 +12,7 @@ import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
 import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
+import { ramHostDir } from './ram-budget';
 
 export interface SandboxRequest {
   spec: SandboxSpec;
@@ -43,7 +44,7 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     for (const v of ensureVolumes(spec, facts.paths)) req.say?.(`created volume ${v}`);
     writeStorageUse(sandboxDir, req.layers, spec);
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
-    for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of [ramHostDir(sandboxDir), ...setup.storage.hostDirs(rootfsInput(spec, facts, setup))]) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
     return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
   } catch (e) {
