@@ -161,6 +161,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
+  for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
   if (spec.capabilities.includes('SYS_ADMIN')) {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
   }
@@ -179,6 +180,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     storage: choice.driver,
     imageLayers: lowers,
     etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    unreachable: net?.blocked,
     syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
   };
   trace('run: limits planned');

@@ -26,6 +26,8 @@ export interface SandboxSetup {
   syncBeforeStart: boolean;
   /** Image (or setup-step) root: the layer store and the layer ids, top first (src/sandbox/image-root.ts). */
   imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
+  /** The host's own addresses, made unreachable inside before the command starts (src/net/host-addresses.ts). */
+  unreachable?: string[];
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
 }
@@ -139,6 +141,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 
   b.add({ op: 'hostname', name: spec.hostname });
   if (spec.network !== 'host') b.add({ op: 'lo-up' });
+  if (setup.unreachable?.length) {
+    b.note("the host's own addresses are unreachable (user-mode NAT would connect to them on the host); allowHostLoopback lifts this");
+    for (const addr of setup.unreachable) b.add({ op: 'unreachable', addr });
+  }
   b.add({ op: 'pivot', dir: '/newroot' });
   if (spec.readOnly) b.add({ op: 'remount-root-ro' });
 
