@@ -12,6 +12,8 @@ import type { SandboxSetup } from '../sandbox/assemble';
 import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
+import { exposureWarnings } from '../spec/exposure';
+import { userInfo } from 'node:os';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 import { printNotFoundHint } from './run-hints';
@@ -155,6 +157,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   trace('run: profile loaded');
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
+  for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.

@@ -13,6 +13,7 @@ import { claimSandboxDir, writeState, type SandboxState } from '../state/sandbox
 import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 import { ramHostDir } from './ram-budget';
+import { claimKeepDir } from './keep-dir';
 
 export interface SandboxRequest {
   spec: SandboxSpec;
@@ -37,6 +38,7 @@ export { formatPlan };
 
 export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
   const { spec, facts } = req;
+  if (spec.keep) claimKeepDir(spec.keep); // before the state dir: a refusal leaves nothing behind
   const sandboxDir = claimSandboxDir(facts.paths.stateDir, facts.ids.uid, spec.name);
   try {
     const setup: SandboxSetup = { ...req.setup, sandboxDir };

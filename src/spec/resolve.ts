@@ -85,7 +85,7 @@ function profileMount(m: ProfileMount, ctx: ResolveContext, what: string): Mount
   const target = resolve(m.target);
   if (m.type === 'tmpfs') return { type: 'tmpfs', target, size: m.size, mode: m.mode };
   if (m.type === 'volume') return { type: 'volume', name: m.source, target, readOnly: m.readOnly };
-  return { type: 'bind', source: expandHostPath(m.source, ctx, `${what} source`), target, readOnly: m.readOnly };
+  return { type: 'bind', source: expandHostPath(m.source, ctx, `${what} source`), target, readOnly: m.readOnly, origin: what };
 }
 
 /** `DST[:size=N,mode=1777]` (podman's --tmpfs). */

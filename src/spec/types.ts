@@ -13,7 +13,7 @@ export type NetDriverName = 'slirp4netns' | 'pasta';
 export const NET_DRIVERS: readonly NetDriverName[] = ['slirp4netns', 'pasta'];
 
 export type MountSpec =
-  | { type: 'bind'; source: string; target: string; readOnly: boolean }
+  | { type: 'bind'; source: string; target: string; readOnly: boolean; /** the flag or profile field it came from, for messages */ origin?: string }
   | { type: 'tmpfs'; target: string; size?: number; mode?: number }
   | { type: 'volume'; name: string; target: string; readOnly: boolean };
 
