@@ -13,6 +13,8 @@ import { formatBytes, Progress } from './progress';
 import { planImport } from './sources';
 import { IMAGE_NAME_RE, type ImageConfig, type ImageRecord, type Store } from './store';
 import { ownershipSquashed } from '../helper/userns';
+import type { HutchPaths } from '../host/paths';
+import { discardLayers } from './prune';
 
 export function imageId(layers: string[], config: ImageConfig): string {
   return `sha256:${createHash('sha256').update(JSON.stringify({ layers, config })).digest('hex')}`;
@@ -30,7 +32,17 @@ export interface ImportOptions {
   name: string;
   ref?: string;
   progress: Progress;
+  /** For removing the layers of a failed import (running sandboxes may use them too). */
+  paths?: HutchPaths;
+  /** Bytes all layers together may expand to (--max-size); default DEFAULT_MAX_SIZE. */
+  maxSize?: number;
+  /** Uncompressed:compressed bytes a layer may reach (--max-ratio); default DEFAULT_MAX_RATIO. */
+  maxRatio?: number;
 }
+
+/** Decompression-bomb bounds (src/image/ingest.ts, checkExpansion): an OS image is a few GiB, layers compress 2-10:1. */
+export const DEFAULT_MAX_SIZE = 32 * 1024 ** 3;
+export const DEFAULT_MAX_RATIO = 100;
 
 export async function importImage(source: string, o: ImportOptions): Promise<ImageRecord> {
   checkImageName(o.name);
@@ -43,6 +55,9 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
   }
   progress.line(`importing ${abs} (${plan.kind}, ${plan.layers.length} layer${plan.layers.length === 1 ? '' : 's'}) as ${o.name}`);
   const digests: string[] = [];
+  const stored: string[] = []; // layers this import added: removed again if it fails
+  let written = 0;
+  let ok = false;
   try {
     for (const l of plan.layers) {
       if (l.diffId && store.hasLayer(l.diffId)) {
@@ -52,9 +67,13 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
         continue;
       }
       progress.start(l.what, l.size);
-      const s = l.open((n) => progress.update(n));
-      const r = await ingestLayer(s.data, { store, ids: o.ids, source: l.what, expectedDigest: l.diffId });
+      let raw = 0;
+      const s = l.open((n) => ((raw = n), progress.update(n)));
+      const expansion = { maxBytes: o.maxSize ?? DEFAULT_MAX_SIZE, maxRatio: o.maxRatio ?? DEFAULT_MAX_RATIO, before: written, raw: () => raw };
+      const r = await ingestLayer(s.data, { store, ids: o.ids, source: l.what, expectedDigest: l.diffId, expansion });
+      if (r.stored) stored.push(r.digest);
       await s.verify();
+      written += r.size;
       digests.push(r.digest);
       store.lease(digests); // a concurrent prune must not take it before the image names it
       const notes = [r.skippedDevices ? `${r.skippedDevices} device nodes skipped (a sandbox has its own /dev)` : '', r.clampedIds ? `${r.clampedIds} ids beyond your subordinate range set to nobody` : '']
@@ -71,8 +90,12 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
       source: `${plan.kind} ${abs}`,
     };
     store.writeImage(rec);
+    ok = true;
     return rec;
   } finally {
     store.releaseLease();
+    if (!ok && stored.length && o.paths) {
+      for (const w of await discardLayers(store, o.paths, o.ids, stored)) progress.line(`hutch: warning: cannot remove ${w} (hutch image prune retries)`);
+    }
   }
 }
