@@ -69,7 +69,11 @@ test('fuse-overlayfs: SIGKILL to hutch leaves no daemon, mount or upper dir behi
   assert.ok(comms.includes('fuse-overlayfs'), `the daemon runs outside the sandbox's pid namespace: ${comms}`);
   const runtime = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
   const stateDir = path.join(runtime, 'hutch', name);
-  assert.ok(fs.existsSync(path.join(stateDir, 'upper')), 'the upper layer lives in the state dir');
+  // The upper layer lives in the sandbox's RAM budget: a tmpfs on <state dir>/ram in the monitor's mount namespace.
+  const daemon = tree[comms.indexOf('fuse-overlayfs')];
+  const cmdline = fs.readFileSync(`/proc/${daemon}/cmdline`, 'utf8');
+  assert.ok(cmdline.includes(`upperdir=${path.join(stateDir, 'ram', 'upper')}`), `fuse-overlayfs upper: ${cmdline}`);
+  assert.match(fs.readFileSync(`/proc/${daemon}/mountinfo`, 'utf8'), new RegExp(` ${path.join(stateDir, 'ram')} .* - tmpfs tmpfs `), 'the budget tmpfs');
   process.kill(child.pid!, 'SIGKILL');
   await waitFor(() => tree.every((p) => !hostPids().includes(p)), 10_000, { what: 'sandbox and daemon to exit' });
   await waitFor(() => !fs.existsSync(stateDir), 5_000, { what: 'state dir with the upper layer removed' });
