@@ -129,7 +129,7 @@ test('two sandboxes of one image share the lower layers (mountinfo) and keep the
   assert.is(lower(oa)!.split(':').length, 2);
   assert.ok(oa.trim().endsWith('a'), `a sees only its own write: ${oa}`);
   assert.ok(ob.trim().endsWith('b'), `b sees only its own write: ${ob}`);
-  assert.is(upper(oa), '/up/upper', 'a private upper on the sandbox scratch tmpfs');
+  assert.is(upper(oa), '/R/up/upper', "a private upper in the sandbox's RAM budget tmpfs");
   assert.equal(fs.readdirSync(path.join(dataDir(), 'layers')).sort(), before, 'running sandboxes add no layers');
   const again = expectExit(await onImage('oci-oci', 'ls /srv | wc -l; test -e /usr/bin/a && echo LEAK || echo clean'));
   assert.is(again.stdout, '0\nclean\n', 'nothing written by a sandbox reaches the image');
