@@ -91,9 +91,9 @@ struct hutch_mount_attr {
  * is in plan.c's op table (struct op_desc). */
 /* clang-format off */
 enum op_kind {
-	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
+	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_SCRATCH,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
-	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
+	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_UNREACHABLE, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_COUNT
 };
@@ -170,7 +170,8 @@ struct op {
 			const char *gname; /* NULL: numeric, gid */
 			uint32_t gid;
 		} user;
-		int fd; /* keep-fd */
+		int fd;                     /* keep-fd */
+		unsigned long scratch_size; /* scratch: bytes */
 	} u;
 };
 
@@ -205,6 +206,9 @@ int mkdir_p(const char *path, mode_t mode);
 int mkdir_parent(const char *path);
 int open_dest(const char *dest, int dir);
 const char *host_path(const char *p, char *buf, size_t len);
+
+/* ---- route.c: `unreachable` ---- */
+void route_unreachable(const struct op *o);
 
 /* ---- mount.c: the filesystem ops ---- */
 void fs_run_op(const struct op *o);

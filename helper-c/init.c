@@ -140,6 +140,8 @@ void init_run(struct plan *p, int alive_fd)
 			op_hostname(o->f[0]);
 		else if (o->kind == OP_LO_UP)
 			op_lo_up();
+		else if (o->kind == OP_UNREACHABLE)
+			route_unreachable(o);
 	}
 	g_op = NULL;
 

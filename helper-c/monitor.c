@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define MAX_DAEMONS 16
+#define MAX_SCRATCH 4
 
 static struct {
 	struct plan *p;
@@ -37,6 +38,8 @@ static struct {
 		int alive;
 	} daemons[MAX_DAEMONS];
 	int ndaemons;
+	const char *scratch[MAX_SCRATCH]; /* mounted by `scratch`, detached before cleanup */
+	int nscratch;
 } M;
 
 static void sleep_ms(long ms)
@@ -77,6 +80,9 @@ static void stop_daemons(void)
 		 * mount behind, which would make cleanup fail */
 		umount2(M.daemons[i].mountpoint, MNT_DETACH);
 	}
+	/* after the daemons: fuse-overlayfs keeps its upper layer on it */
+	for (int i = 0; i < M.nscratch; i++)
+		umount2(M.scratch[i], MNT_DETACH);
 }
 
 static void run_cleanups(void)
@@ -399,6 +405,29 @@ static void do_daemon(const struct op *o)
 	fail("daemon %s did not mount %s within 10 s", o->f[1], mnt);
 }
 
+/* One tmpfs of a fixed size for everything RAM-backed the sandbox writes:
+ * mounted here, in the monitor's mount namespace, so that daemons (a
+ * fuse-overlayfs upper layer) and the init (binds of its subdirectories) share
+ * the one budget. */
+static void do_scratch(const struct op *o)
+{
+	char data[64];
+	if (M.nscratch == MAX_SCRATCH)
+		fail("too many scratch ops (max %d)", MAX_SCRATCH);
+	snprintf(data, sizeof data, "mode=0700,size=%lu", o->u.scratch_size);
+	if (mount("tmpfs", o->f[0], "tmpfs", MS_NOSUID | MS_NODEV, data))
+		fail_errno("mount the scratch tmpfs on %s%s", o->f[0],
+			   errno == EPERM ? " (needs `unshare mount` before it)" : "");
+	M.scratch[M.nscratch++] = o->f[0];
+	for (int i = 2; i < o->nfields; i++) {
+		char path[4096];
+		if (snprintf(path, sizeof path, "%s/%s", o->f[0], o->f[i]) >= (int)sizeof path)
+			fail("scratch %s/%s: path too long", o->f[0], o->f[i]);
+		if (mkdir(path, 0755))
+			fail_errno("scratch: mkdir %s", path);
+	}
+}
+
 /* ---------- the init and the main loop ---------- */
 
 static void fork_init(struct plan *p)
@@ -544,6 +573,9 @@ void monitor_run(struct plan *p)
 			break;
 		case OP_DAEMON:
 			do_daemon(o);
+			break;
+		case OP_SCRATCH:
+			do_scratch(o);
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

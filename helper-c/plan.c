@@ -183,6 +183,16 @@ static void parse_daemon(struct op *o, const int *seen)
 		op_error(o, "daemon ARGV0 must be an absolute path");
 }
 
+static void parse_scratch(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (parse_uint(o->f[1], 10, &o->u.scratch_size) || o->u.scratch_size == 0)
+		op_error(o, "scratch DIR SIZE(bytes, > 0) [SUBDIR...]");
+	for (int i = 2; i < o->nfields; i++)
+		if (!*o->f[i] || strchr(o->f[i], '/') || !strcmp(o->f[i], ".") || !strcmp(o->f[i], ".."))
+			op_error(o, "scratch SUBDIR must be one path component");
+}
+
 static void parse_tmpfs(struct op *o, const int *seen)
 {
 	unsigned long mode, size = 0;
@@ -401,6 +411,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_REPORT]            = {"report",          M,  0,  0, 0, 0, NULL},
 	[OP_SYNC]              = {"sync",            M,  0,  0, 0, 0, parse_sync},
 	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
+	[OP_SCRATCH]           = {"scratch",         M,  2, -1, 1, 0, parse_scratch},
 	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
 	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
 	[OP_OVERLAY]           = {"overlay",         I,  4,  5, 1, 1, parse_overlay},
@@ -417,6 +428,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_MASK]              = {"mask",            I,  1,  1, 1, 1, NULL},
 	[OP_HOSTNAME]          = {"hostname",        I,  1,  1, 0, 0, NULL},
 	[OP_LO_UP]             = {"lo-up",           I,  0,  0, 0, 0, NULL},
+	[OP_UNREACHABLE]       = {"unreachable",     I,  1,  1, 0, 0, NULL},
 	[OP_PIVOT]             = {"pivot",           I,  1,  1, 1, 1, parse_pivot},
 	[OP_REMOUNT_ROOT_RO]   = {"remount-root-ro", I,  0,  0, 0, 1, parse_remount_root_ro},
 	[OP_CLEARENV]          = {"clearenv",        C,  0,  0, 0, 0, NULL},

@@ -157,6 +157,34 @@ mkdir -p "$T/dm"
 run_plan daemonfail
 expect "daemon exiting before its mount -> 125" 125 "daemon /bin/false exited (status 1) before mounting"
 
+# --- scratch: one tmpfs of SIZE bytes shared by binds of its directories; detached before cleanup ---
+mkdir -p "$T/sc"
+{ ident_self; op unshare mount,ipc,uts,net; op scratch "$T/sc" 8388608 upper; op unshare pid
+  op base /tmp; op bind "/oldroot$T/sc" /R rw; op tmpfs /newroot 755; op bind /oldroot/usr /newroot/usr ro,rec
+  for d in bin lib lib64; do op symlink usr/$d /newroot/$d; done
+  op proc /newroot/proc
+  for d in a b; do op mkdir /R/$d 1777; op mkdir /newroot/$d 755; op bind /R/$d /newroot/$d rw; done
+  op bind /oldroot/dev/zero /newroot/dev/zero rw,dev; op bind /oldroot/dev/null /newroot/dev/null rw,dev; op unreachable 192.0.2.77; op unreachable 2001:db8::77
+  op pivot /newroot; op caps -; op cleanup "$T/sc"
+  op exec sh -c 'dd if=/dev/zero of=/a/f bs=1M count=6 2>/dev/null; dd if=/dev/zero of=/b/g bs=1M count=6 2>&1 | grep -o "No space left on device" | head -1
+    echo "total=$(( ($(du -k /a/f | cut -f1) + $(du -k /b/g | cut -f1)) / 1024 ))M mode=$(stat -c %a /a)"
+    grep 4D0200C0 /proc/net/route | tr -s "[:space:]" " " | cut -d" " -f4 | sed "s/^/v4-route flags=/"
+    grep -c "20010db8000000000000000000000077" /proc/net/ipv6_route | sed "s/^/v6-routes=/"'
+  op end; } >"$T/plan"
+run_plan scratch
+expect "scratch: 8 MiB shared by two binds (ENOSPC), unreachable v4 and v6 routes (RTF_UP|RTF_HOST|RTF_REJECT)" 0 \
+	"No space left on device" "total=8M mode=1777" "v4-route flags=0205" "v6-routes=1"
+if [ -e "$T/sc" ]; then bad "scratch: detached and removed by cleanup" "$T/sc still exists"; else ok "scratch: detached and removed by cleanup"; fi
+{ ident_self; op unshare mount; op scratch /tmp 0; op exec true; op end; } >"$T/plan"
+run_plan scratch0
+expect "invalid plan: scratch SIZE 0" 125 "scratch DIR SIZE(bytes, > 0)"
+{ ident_self; op unshare mount; op scratch /tmp 10 ../x; op exec true; op end; } >"$T/plan"
+run_plan scratchdot
+expect "invalid plan: scratch SUBDIR with a path" 125 "scratch SUBDIR must be one path component"
+{ ident_self; op unshare net; op unreachable 300.1.2.3; op exec true; op end; } >"$T/plan"
+run_plan unreach
+expect "unreachable: a bad address -> 125" 125 "unreachable: 300.1.2.3 is not an IPv4 or IPv6 address"
+
 # --- caps kept in four sets; ambient stays empty (a uid switch inside drops them) ---
 { sandbox; op caps CHOWN,NET_BIND_SERVICE; op exec sh -c 'grep -E "^Cap" /proc/self/status | tr -s "\t" " "'; op end; } >"$T/plan"
 run_plan caps

@@ -71,7 +71,7 @@ export async function commitCommand(argv: string[]): Promise<number> {
   } finally {
     store.releaseLease();
     // A failed commit leaves no layer behind that no image names.
-    if (!ok && stored) await discardLayers(store, paths, ids, [stored]);
+    if (!ok && stored) for (const w of await discardLayers(store, paths, ids, [stored])) process.stderr.write(`hutch: warning: cannot remove ${w} (hutch image prune retries)\n`);
   }
   return 0;
 }

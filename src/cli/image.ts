@@ -5,12 +5,14 @@ import { storeContext } from '../image/context';
 import { formatBytes, Progress } from '../image/progress';
 import { suggest } from '../util/suggest';
 import { flagBool, flagString, parseArgs, type FlagDef } from './args';
+import { parseSize } from '../util/units';
 
 const USAGE = `Usage: hutch image COMMAND
 
   import SOURCE --name NAME   import a root filesystem tarball (tar, tar.gz, tar.xz,
                               tar.zst), a directory, an OCI image layout (directory
-                              or tar; --ref REF picks one of several) or a docker save tar
+                              or tar; --ref REF picks one of several) or a docker save tar;
+                              --max-size SIZE, --max-ratio N bound the expansion
   ls [--json]                 list images
   inspect NAME                layers, config and sizes as JSON
   rm NAME...                  remove images (their layers stay until prune)
@@ -22,6 +24,8 @@ const USAGE = `Usage: hutch image COMMAND
 const FLAGS: FlagDef[] = [
   { name: 'name', kind: 'string', help: 'image name (import)' },
   { name: 'ref', kind: 'string', help: 'reference inside an OCI layout (import)' },
+  { name: 'max-size', kind: 'string', valueName: 'SIZE', help: 'import: stop when the layers expand to more than SIZE in total (default 32g)' },
+  { name: 'max-ratio', kind: 'string', valueName: 'N', help: 'import: stop when a layer expands more than N times its compressed size past 64 MiB (default 100; decompression bombs)' },
   { name: 'json', kind: 'bool', help: 'ls: print JSON' },
   { name: 'quiet', short: 'q', kind: 'bool', help: 'no progress output' },
   { name: 'all', short: 'a', kind: 'bool', help: 'prune: also the build cache' },
@@ -29,6 +33,11 @@ const FLAGS: FlagDef[] = [
   { name: 'force', short: 'f', kind: 'bool', help: 'rm: also when a running sandbox uses it' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
+
+function positive(n: number, flag: string, example: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new HutchError(`${flag} must be a positive number`, { hint: `e.g. ${example}` });
+  return n;
+}
 
 const SUBS = ['import', 'ls', 'inspect', 'rm', 'export', 'prune'];
 
@@ -52,7 +61,18 @@ export async function imageCommand(argv: string[]): Promise<number> {
       const name = flagString(p, 'name');
       if (!source || !name) throw new HutchError('hutch image import: SOURCE and --name are required', { hint: 'hutch image import ./rootfs.tar.gz --name debian' });
       const { importImage } = await import('../image/import');
-      const rec = await importImage(source, { store, ids: ctx.ids, name, ref: flagString(p, 'ref'), progress, paths: ctx.paths });
+      const maxSize = flagString(p, 'max-size');
+      const maxRatio = flagString(p, 'max-ratio');
+      const rec = await importImage(source, {
+        store,
+        ids: ctx.ids,
+        paths: ctx.paths,
+        name,
+        ref: flagString(p, 'ref'),
+        progress,
+        maxSize: maxSize === undefined ? undefined : positive(parseSize(maxSize, '--max-size'), '--max-size', '--max-size 64g'),
+        maxRatio: maxRatio === undefined ? undefined : positive(Number(maxRatio), '--max-ratio', '--max-ratio 1000'),
+      });
       process.stdout.write(`${rec.id}\n`);
       return 0;
     }
@@ -86,8 +106,8 @@ export async function imageCommand(argv: string[]): Promise<number> {
         if (users.length && !flagBool(p, 'force')) {
           throw new HutchError(`image ${n} is used by running sandbox ${users.map((u) => u.name).join(', ')}`, { hint: 'stop it first, or use --force (its layers stay until the sandbox ends)' });
         }
-        store.removeImage(n);
-        process.stdout.write(`removed ${n}\n`);
+        if (store.removeImage(n)) process.stdout.write(`removed ${n}\n`);
+        else process.stdout.write(`${n} was removed meanwhile\n`);
       }
       return 0;
     }
@@ -99,12 +119,13 @@ export async function imageCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'prune': {
-      const { prune } = await import('../image/prune');
+      const { prune, failOnPruneErrors } = await import('../image/prune');
       const r = await prune(store, ctx.paths, ctx.ids, { all: flagBool(p, 'all'), dryRun: flagBool(p, 'dry-run') });
       const verb = flagBool(p, 'dry-run') ? 'would remove' : 'removed';
       for (const l of r.layers) process.stdout.write(`${verb} layer ${l}\n`);
       for (const d of r.workDirs) process.stdout.write(`${verb} leftover ${d}\n`);
       process.stdout.write(`${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries\n`);
+      failOnPruneErrors(r);
       return 0;
     }
     default: {

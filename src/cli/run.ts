@@ -16,6 +16,8 @@ import type { SandboxSetup } from '../sandbox/assemble';
 import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
+import { exposureWarnings } from '../spec/exposure';
+import { userInfo } from 'node:os';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 import { HutchError } from '../util/errors';
@@ -45,6 +47,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
   { name: 'pull', kind: 'string', valueName: 'missing|always|never', help: 'for --rootfs image:REF: pull when not stored (default), every time, or never' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
+  { name: 'tmpfs-budget', kind: 'string', valueName: 'SIZE', help: "RAM budget for all memory-backed writes together (upper layer, /tmp, /run, /dev/shm, home, --tmpfs without size): ENOSPC past it; default: the profile's tmpfsBudget, else half of RAM" },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
@@ -116,6 +119,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
     keep: flagString(p, 'keep'),
+    tmpfsBudget: flagString(p, 'tmpfs-budget'),
     limits: { ...limitFlagsOf(p), timeout: flagString(p, 'timeout'), mode: flagString(p, 'limits') },
     command: p.positionals,
   };
@@ -181,6 +185,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   await ensureRootImage(o, profile, pull, dryRun);
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
+  for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   const maps = sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
@@ -189,6 +194,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const net = await netMod?.prepareNetwork(spec, env, !dryRun);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
+  for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
 
   // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
   const writes = profile.values.setup?.length ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true) : rootWrites(spec, ids, !keepIdUser(spec, ids));
@@ -207,6 +213,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     storage: choice.driver,
     imageLayers: lowers,
     etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    unreachable: net?.blocked,
     syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
   };
   trace('run: limits planned');

@@ -31,7 +31,7 @@ export async function systemCommand(argv: string[]): Promise<number> {
   const ctx = storeContext();
   const dry = flagBool(p, 'dry-run');
   const verb = dry ? 'would remove' : 'removed';
-  const { prune } = await import('../image/prune');
+  const { prune, failOnPruneErrors } = await import('../image/prune');
   const r = await prune(ctx.store, ctx.paths, ctx.ids, { all: flagBool(p, 'all'), dryRun: dry });
   for (const l of r.layers) process.stdout.write(`${verb} layer ${l}\n`);
   for (const d of r.workDirs) process.stdout.write(`${verb} leftover ${d}\n`);
@@ -48,5 +48,6 @@ export async function systemCommand(argv: string[]): Promise<number> {
     }
   }
   process.stdout.write(`${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries${flagBool(p, 'volumes') ? `, ${vols} volumes` : ''}\n`);
+  failOnPruneErrors(r);
   return 0;
 }

@@ -22,6 +22,7 @@ export type Op =
   | { op: 'report' }
   | { op: 'sync' }
   | { op: 'daemon'; waitPath: string; argv: string[] }
+  | { op: 'scratch'; dir: string; size: number; subdirs: string[] }
   // filesystem (init)
   | { op: 'base'; dir: string }
   | { op: 'tmpfs'; dest: string; mode: number; size?: number }
@@ -37,6 +38,7 @@ export type Op =
   | { op: 'mask'; path: string }
   | { op: 'hostname'; name: string }
   | { op: 'lo-up' }
+  | { op: 'unreachable'; addr: string }
   | { op: 'pivot'; dir: string }
   | { op: 'remount-root-ro' }
   // the command
@@ -85,6 +87,10 @@ export function fieldsOf(o: Op): string[] {
       return [o.ns.join(',')];
     case 'daemon':
       return [o.waitPath, ...o.argv];
+    case 'scratch':
+      return [o.dir, String(o.size), ...o.subdirs];
+    case 'unreachable':
+      return [o.addr];
     case 'base':
       return [o.dir];
     case 'tmpfs':

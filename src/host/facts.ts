@@ -4,7 +4,7 @@
 // of (profile, flags, facts) and unit tests pass a fake.
 
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { totalmem, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { identity, type IdentityInfo } from './ids';
 import { hostMounts } from './mounts';
@@ -40,6 +40,8 @@ export interface HostFacts {
   /** hutch's own directories (layers, volumes, state, caches, profiles, helper copies): never writable inside. */
   readonly protectedDirs: readonly string[];
   readonly hasTimeNamespace: boolean;
+  /** The host's RAM in bytes: the default RAM budget of a sandbox is half of it. */
+  readonly totalMemory: number;
   /**
    * Home directories to hide in `host` mode (read on first use), parents
    * before children. own: the account's home from the password database and
@@ -138,6 +140,7 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
     helper: loc.path,
     ...protectedPaths(loc, paths, ids.uid),
     hasTimeNamespace: hostFs.exists('/proc/self/ns/time'),
+    totalMemory: totalmem(),
     get homes() {
       homes ??= homeDirs(env, userInfo().homedir);
       return homes;

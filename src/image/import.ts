@@ -32,9 +32,17 @@ export interface ImportOptions {
   name: string;
   ref?: string;
   progress: Progress;
-  /** When given, layers this import stored are removed again if it fails. */
+  /** For removing the layers of a failed import (running sandboxes may use them too). */
   paths?: HutchPaths;
+  /** Bytes all layers together may expand to (--max-size); default DEFAULT_MAX_SIZE. */
+  maxSize?: number;
+  /** Uncompressed:compressed bytes a layer may reach (--max-ratio); default DEFAULT_MAX_RATIO. */
+  maxRatio?: number;
 }
+
+/** Decompression-bomb bounds (src/image/ingest.ts, checkExpansion): an OS image is a few GiB, layers compress 2-10:1. */
+export const DEFAULT_MAX_SIZE = 32 * 1024 ** 3;
+export const DEFAULT_MAX_RATIO = 100;
 
 export async function importImage(source: string, o: ImportOptions): Promise<ImageRecord> {
   checkImageName(o.name);
@@ -47,7 +55,8 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
   }
   progress.line(`importing ${abs} (${plan.kind}, ${plan.layers.length} layer${plan.layers.length === 1 ? '' : 's'}) as ${o.name}`);
   const digests: string[] = [];
-  const storedHere: string[] = [];
+  const stored: string[] = []; // layers this import added: removed again if it fails
+  let written = 0;
   let ok = false;
   try {
     for (const l of plan.layers) {
@@ -58,11 +67,14 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
         continue;
       }
       progress.start(l.what, l.size);
-      const s = l.open((n) => progress.update(n));
-      const r = await ingestLayer(s.data, { store, ids: o.ids, source: l.what, expectedDigest: l.diffId });
+      let raw = 0;
+      const s = l.open((n) => ((raw = n), progress.update(n)));
+      const expansion = { maxBytes: o.maxSize ?? DEFAULT_MAX_SIZE, maxRatio: o.maxRatio ?? DEFAULT_MAX_RATIO, before: written, raw: () => raw };
+      const r = await ingestLayer(s.data, { store, ids: o.ids, source: l.what, expectedDigest: l.diffId, expansion });
+      if (r.stored) stored.push(r.digest);
       await s.verify();
+      written += r.size;
       digests.push(r.digest);
-      if (r.stored) storedHere.push(r.digest);
       store.lease(digests); // a concurrent prune must not take it before the image names it
       const notes = [r.skippedDevices ? `${r.skippedDevices} device nodes skipped (a sandbox has its own /dev)` : '', r.clampedIds ? `${r.clampedIds} ids beyond your subordinate range set to nobody` : '']
         .filter(Boolean)
@@ -82,7 +94,8 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
     return rec;
   } finally {
     store.releaseLease();
-    // A failed import leaves nothing behind: not the layers it stored before it failed.
-    if (!ok && o.paths) await discardLayers(store, o.paths, o.ids, storedHere);
+    if (!ok && stored.length && o.paths) {
+      for (const w of await discardLayers(store, o.paths, o.ids, stored)) progress.line(`hutch: warning: cannot remove ${w} (hutch image prune retries)`);
+    }
   }
 }

@@ -19,6 +19,8 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
+import { formatBytes } from './progress';
+import { formatSize } from '../profile/schema-dsl';
 import type { IdentityInfo } from '../host/ids';
 import { fsyncDir, hexOf, type LayerRecord, type Store } from './store';
 import { hasher, parseDigest } from './digest';
@@ -37,6 +39,41 @@ export interface IngestOptions {
   expectedDigest?: string;
   /** Called with the count of uncompressed bytes read so far. */
   onBytes?: (n: number) => void;
+  /** Refuse a layer that expands too far (a decompression bomb); undefined: no bound. */
+  expansion?: ExpansionBound;
+}
+
+/**
+ * How far a layer may expand: a compressed archive of 1 MiB can hold 1 GiB
+ * of zeros and more. `maxBytes` bounds what the import writes in total
+ * (`before` is what its earlier layers wrote); `maxRatio` bounds
+ * uncompressed/compressed bytes of this layer once it is past RATIO_FLOOR
+ * (small layers compress well for honest reasons too). `raw()` is the count
+ * of compressed bytes read so far (0: unknown, no ratio check).
+ */
+export interface ExpansionBound {
+  maxBytes: number;
+  maxRatio: number;
+  before: number;
+  raw: () => number;
+}
+
+export const RATIO_FLOOR = 64 * 1024 * 1024;
+
+export function checkExpansion(b: ExpansionBound, n: number, what: string): void {
+  const total = b.before + n;
+  if (total > b.maxBytes) {
+    throw new HutchError(`${what}: the image expands to more than ${formatBytes(b.maxBytes)} (--max-size); import stopped, nothing kept`, {
+      hint: `if you trust this archive, raise the bound: hutch image import --max-size ${formatSize(b.maxBytes * 4)} ...`,
+    });
+  }
+  const raw = b.raw();
+  if (raw > 0 && n > RATIO_FLOOR && n / raw > b.maxRatio) {
+    throw new HutchError(
+      `${what}: ${formatBytes(raw)} of compressed data expanded to ${formatBytes(n)} (more than ${b.maxRatio}:1, --max-ratio), a decompression bomb or a very unusual layer; import stopped, nothing kept`,
+      { hint: `if you trust this archive, raise the bound: hutch image import --max-ratio ${b.maxRatio * 10} ...` },
+    );
+  }
 }
 
 export interface IngestResult {
@@ -136,7 +173,13 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
   let skippedDevices = 0;
   let clampedIds = 0;
   try {
-    const reader = new TarReader(tap(input, check ? [hash, check] : [hash], (n) => ((size = n), o.onBytes?.(n))));
+    const reader = new TarReader(
+      tap(input, check ? [hash, check] : [hash], (n) => {
+        size = n;
+        if (o.expansion) checkExpansion(o.expansion, n, o.source);
+        o.onBytes?.(n);
+      }),
+    );
     const dirs = new Map<string, TarEntry>();
     const emit = async (e: TarEntry, data?: AsyncIterable<Buffer>) => {
       if (e.uid > maxUid) ((e.uid = 65534 <= maxUid ? 65534 : 0), clampedIds++);

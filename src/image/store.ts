@@ -155,14 +155,16 @@ export class Store {
     writeFileAtomic(this.imagePath(rec.name), `${JSON.stringify(rec, null, 2)}\n`);
   }
 
+  /** False when there was no such image; any other failure is thrown (125). */
   removeImage(name: string): boolean {
     try {
       unlinkSync(this.imagePath(name));
-      fsyncDir(this.imagesDir);
-      return true;
-    } catch {
-      return false;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new HutchError(`cannot remove image ${name}: ${(e as Error).message}`, { hint: `check the permissions of ${this.imagesDir}` });
     }
+    fsyncDir(this.imagesDir);
+    return true;
   }
 
   // ---- leases: layers an unfinished import or build relies on

@@ -47,6 +47,12 @@ export function abandonedWork(store: Store): string[] {
   for (const n of names) {
     const dir = join(store.tmpDir, n);
     let pid = 0;
+    // A layer prune or a failed import moved here and could not finish removing: its pid is in the name.
+    const detached = /^(?:prune|discard)-[0-9a-f]+-(\d+)$/.exec(n);
+    if (detached) {
+      if (!alive(Number(detached[1]))) out.push(dir);
+      continue;
+    }
     try {
       pid = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
     } catch {

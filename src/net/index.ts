@@ -9,6 +9,7 @@ import type { SandboxSpec } from '../spec/types';
 import { chooseNetDriver, type DriverChoice } from './choose';
 import { NET_CAPABILITIES, networkDriverFor } from './drivers';
 import { expandMappings, hostAddr, reservePorts } from './ports';
+import { hostAddresses } from './host-addresses';
 import { NET_DRIVERS, type NetLayout, type NetSession, type NetworkDriver, type PortForward } from './types';
 
 export interface NetPlan {
@@ -16,6 +17,8 @@ export interface NetPlan {
   driver: NetworkDriver;
   layout: NetLayout;
   forwards: PortForward[];
+  /** The host's own addresses, made unreachable inside (empty with allowHostLoopback). */
+  blocked: string[];
 }
 
 /** Undefined for `none` and `host`. `reserve` checks and allocates host ports (not for --dry-run). */
@@ -43,7 +46,9 @@ export async function prepareNetwork(spec: SandboxSpec, env: NodeJS.ProcessEnv, 
   if (requested !== spec.networkDriver) choice.why = 'auto: UDP ports are published, and pasta loses UDP replies';
   const driver = networkDriverFor(choice);
   const forwards = reserve ? await reservePorts(expanded) : expanded;
-  return { choice, driver, layout: driver.layout(spec.allowHostLoopback), forwards };
+  const layout = driver.layout(spec.allowHostLoopback);
+  const blocked = spec.allowHostLoopback ? [] : hostAddresses([layout.dns]);
+  return { choice, driver, layout, forwards, blocked };
 }
 
 /** What `hutch run` says on stderr before the command starts. */
@@ -51,11 +56,19 @@ export function startNotes(spec: SandboxSpec, np: NetPlan): string[] {
   const notes: string[] = [];
   if (spec.allowHostLoopback) {
     notes.push(
-      `allowHostLoopback is on: the sandbox can reach services on the host's 127.0.0.1 at ${np.layout.gateway || 'the gateway address'} (host.hutch.internal)`,
+      `allowHostLoopback is on: the sandbox can reach services on the host's 127.0.0.1 at ${np.layout.gateway || 'the gateway address'} (host.hutch.internal), and on the host's own addresses`,
     );
   }
   for (const f of np.forwards) if (f.random) notes.push(`published ${hostAddr(f.hostIp, f.hostPort)} -> ${f.containerPort}/${f.protocol}`);
   return notes;
+}
+
+/** Warnings before the sandbox starts: a capability that undoes the network's isolation. */
+export function capabilityWarnings(spec: SandboxSpec, np: NetPlan): string[] {
+  if (!spec.capabilities.includes('NET_ADMIN') || !np.blocked.length) return [];
+  return [
+    `warning: CAP_NET_ADMIN lets the command delete the routes that keep the host's own addresses (${np.blocked.join(', ')}) unreachable, and so reach every host service listening on them or on 0.0.0.0`,
+  ];
 }
 
 export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string): LaunchHook {

@@ -24,6 +24,8 @@ export interface ProfileValues {
   rootfs: RootfsSpec;
   storageDriver: StorageDriver;
   readOnly: boolean;
+  /** Bytes; undefined: half of the host's RAM (src/spec/resolve.ts). */
+  tmpfsBudget?: number;
   /** Undefined: the sandbox name. */
   hostname?: string;
   workdir: string;
@@ -177,6 +179,7 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('rootfs');
     override('storageDriver');
     override('readOnly');
+    override('tmpfsBudget');
     override('hostname');
     override('workdir');
     override('command');

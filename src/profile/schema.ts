@@ -282,6 +282,10 @@ export const profileFields = {
   rootfs: field(rootfs, 'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (a stored image, or a registry reference pulled when missing).', { default: 'host' }),
   storageDriver: field(s.enumOf(STORAGE_DRIVERS), 'Copy-on-write driver: auto (probe), overlay (kernel overlayfs), fuse-overlayfs.', { default: 'auto' }),
   readOnly: field(s.boolean(), 'Make the root filesystem read-only; writes go only to tmpfs, bind and volume mounts.', { default: false }),
+  tmpfsBudget: field(
+    s.size(),
+    'RAM budget of the sandbox, e.g. 1g: everything it writes to memory-backed places together (the throw-away upper layer of the root, /tmp, /run, /dev, /dev/shm, the hidden home, --tmpfs mounts without a size) fails with ENOSPC past it. Default: half of the host\'s RAM (the kernel\'s default for a single tmpfs).',
+  ),
   hostname: field(
     s.string({
       pattern: /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,

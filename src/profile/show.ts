@@ -14,6 +14,7 @@ export function displayValues(v: ProfileValues): Record<string, unknown> {
   out.rootfs = v.rootfs.kind === 'host' ? 'host' : v.rootfs.kind === 'dir' ? `dir:${v.rootfs.path}` : { image: v.rootfs.name };
   out.storageDriver = v.storageDriver;
   out.readOnly = v.readOnly;
+  if (v.tmpfsBudget !== undefined) out.tmpfsBudget = formatSize(v.tmpfsBudget);
   if (v.hostname !== undefined) out.hostname = v.hostname;
   out.workdir = v.workdir;
   if (v.command !== undefined) out.command = v.command;

@@ -1,14 +1,15 @@
 // fuse-overlayfs: accepts lowerdir=/ directly and works on kernels whose
 // overlayfs cannot be mounted in a user namespace. It runs as a daemon of the
 // monitor, outside the sandbox's pid namespace, so nothing inside can ptrace
-// it and reach the host root. Its upper layer is a host directory (in the
-// sandbox's state dir, removed by the helper's cleanup, or --keep).
+// it and reach the host root. Its upper layer is in the sandbox's
+// RAM budget tmpfs, src/sandbox/ram-budget.ts, or --keep).
 
 import type { PlanBuilder } from '../helper/plan';
 import type { TopLevelEntry } from '../host/host-scan';
 import { overlayEscape, SYSTEM_DIRS, type RootfsInput, type StorageDriver } from './types';
 
-const upperStore = (r: RootfsInput) => r.keep ?? `${r.sandboxDir}/upper`;
+/** --keep DIR, else the RAM budget tmpfs (mounted by the monitor before the daemon starts). */
+const upperStore = (r: RootfsInput) => r.keep ?? r.ram.host;
 
 export interface FuseOptions {
   /**
@@ -55,15 +56,19 @@ export function fuseOverlayfsDriver(path: string, o: FuseOptions = { squashToRoo
     // a host root's unreadable top-level directories (/root) are replaced, see innerOps
     needsHostTop: true,
     hostDirs(r) {
-      const store = upperStore(r);
       // The upper directory's mode is the sandbox root's: 0755, as / is
-      // (its parent, the state dir or --keep's, is 0700 and keeps others out).
+      // (its parent, --keep's or the RAM budget's, is 0700 and keeps others out).
       return [
-        { path: `${store}/upper`, mode: 0o755 },
-        { path: `${store}/work`, mode: 0o700 },
+        ...(r.keep
+          ? [
+              { path: `${r.keep}/upper`, mode: 0o755 },
+              { path: `${r.keep}/work`, mode: 0o700 },
+            ]
+          : []),
         { path: `${r.sandboxDir}/merged`, mode: 0o700 },
       ];
     },
+    ramDirs: (r) => (r.keep ? [] : ['upper', 'work']),
     outerOps: (b, r) => outerOps(path, o, b, r),
     innerOps(b, r) {
       b.note('root: the fuse-overlayfs mount made by the monitor');

@@ -4,8 +4,8 @@
 // user namespace), so a `host` root is a root directory holding one overlay
 // per top-level host directory, read-only binds for the directories that
 // carry submounts, and the host's top-level symlinks. The upper layer lives
-// on the helper's base tmpfs, so it goes with the mount namespace, even when
-// hutch is killed; `--keep` binds a host directory there instead.
+// in the sandbox's RAM budget tmpfs (src/sandbox/ram-budget.ts), so it goes
+// with the mount namespace, even when hutch is killed; `--keep` binds a host directory there instead.
 
 import { HutchError } from '../util/errors';
 import type { PlanBuilder } from '../helper/plan';
@@ -14,7 +14,6 @@ import { overlayEscape, SYSTEM_DIRS, type RootfsInput, type StorageDriver } from
 /** Mount data must fit one page; the layers are bound to /L so their paths stay short. */
 const LAYER_MOUNT = '/L';
 const MOUNT_DATA_MAX = 4095;
-const UP = '/up';
 
 /**
  * Inside a user namespace overlayfs must keep its metadata in user.* xattrs
@@ -27,6 +26,8 @@ export function overlayUserxattr(r: Pick<RootfsInput, 'childUserNamespace'>): bo
 }
 
 function innerOps(b: PlanBuilder, r: RootfsInput): void {
+  // The upper layer: --keep DIR, else a directory of the RAM budget tmpfs.
+  const UP = r.keep ? '/up' : `${r.ram.inside}/up`;
   b.add({ op: 'mkdir', path: UP, mode: 0o755 });
   if (r.keep) {
     b.note(`upper layer kept in ${r.keep}`);
@@ -87,6 +88,7 @@ export const overlayDriver: StorageDriver = {
   usesDaemon: false,
   needsHostTop: true,
   hostDirs: (r) => (r.keep ? [{ path: r.keep, mode: 0o700 }] : []),
+  ramDirs: () => [],
   outerOps: () => {},
   innerOps,
   readOnlyOps(b, r, covered) {

@@ -32,6 +32,12 @@ export interface RootfsInput {
   keep?: string;
   /** Per-sandbox host directory (state dir) for a mount point and a scratch upper. */
   sandboxDir: string;
+  /**
+   * The sandbox's RAM budget tmpfs (src/sandbox/ram-budget.ts): its host path
+   * (the monitor's mount namespace, daemons) and where the init has it: the
+   * throw-away upper layer goes there.
+   */
+  ram: { host: string; inside: string };
   /** The host's top-level entries (only read for a `host` root by drivers that need them). */
   hostTop: readonly TopLevelEntry[];
   /**
@@ -59,6 +65,8 @@ export interface StorageDriver {
   readonly needsHostTop: boolean;
   /** Host directories the launcher creates before the helper starts (missing parents get 0700). */
   hostDirs(r: RootfsInput): { path: string; mode: number }[];
+  /** Directories created in the RAM budget tmpfs when it is mounted, before any daemon starts. */
+  ramDirs(r: RootfsInput): string[];
   /** Ops run by the monitor before the init exists (a daemon). */
   outerOps(b: PlanBuilder, r: RootfsInput): void;
   /** Ops run by the init after `base`: build /newroot (host paths are under /oldroot). */

@@ -15,6 +15,7 @@ import { ownerOutsideMap } from '../rootfs/ownership';
 import type { Namespace } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
+import { RAM_MOUNT, ramBudgetInnerOps, ramBudgetOuterOps, ramDirOps, ramHostDir } from './ram-budget';
 
 /** What was decided for this one sandbox before its plan is assembled (the host's facts aside). */
 export interface SandboxSetup {
@@ -28,6 +29,8 @@ export interface SandboxSetup {
   syncBeforeStart: boolean;
   /** Image (or setup-step) root: the layer store and the layer ids, top first (src/sandbox/image-root.ts). */
   imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
+  /** The host's own addresses, made unreachable inside before the command starts (src/net/host-addresses.ts). */
+  unreachable?: string[];
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
 }
@@ -45,6 +48,7 @@ export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' 
     readOnly: spec.readOnly,
     keep: spec.keep,
     sandboxDir: setup.sandboxDir,
+    ram: { host: ramHostDir(setup.sandboxDir), inside: RAM_MOUNT },
     hostTop: rootfs.kind === 'host' && setup.storage.needsHostTop ? facts.hostTop : [],
     dirTop: rootfs.kind === 'dir' && setup.storage.needsHostTop && ownerOutsideMap(rootfs.path, facts.ids, facts.fs) ? facts.fs.scanTop(rootfs.path) : [],
     childUserNamespace: isChildUserNamespace(facts.ids),
@@ -122,9 +126,9 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   }
   b.add(userNamespaceOps(maps));
 
-  const first: Namespace[] = ['ipc', 'uts'];
+  // mount: the monitor's own mount namespace holds the RAM budget tmpfs (and a daemon's mount)
+  const first: Namespace[] = ['mount', 'ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
-  if (driver.usesDaemon) first.unshift('mount'); // the daemon's mount namespace
   b.add({ op: 'unshare', ns: first });
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
@@ -134,10 +138,12 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (host.hasTimeNamespace) second.push('time');
   b.add({ op: 'unshare', ns: second });
 
+  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
   driver.outerOps(b, rootfs);
 
-  b.note('private scratch tmpfs; the host stays reachable as /oldroot until the final pivot');
+  b.note('private scratch tmpfs (mount points only); the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });
+  ramBudgetInnerOps(b, setup.sandboxDir);
   driver.innerOps(b, rootfs);
   // sysfs: only the owner of the network namespace may mount a fresh one.
   systemMountOps(b, { freshSysfs: spec.network !== 'host' });
@@ -157,7 +163,8 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     // a parent of other homes (/home) stays traversable: your own home is made inside it
     const mode = homes.some((o) => o !== h && isUnder(o, h)) ? 0o755 : 0o700;
     b.add({ op: 'mkdir', path: `/newroot${h}`, mode });
-    b.add({ op: 'tmpfs', dest: `/newroot${h}`, mode });
+    // every hidden home is a directory of the RAM budget (writes there count against it)
+    ramDirOps(b, `home${h.replace(/\//g, '-')}`, mode, `/newroot${h}`);
     if (keepId && (h === keepIdHome || (ownHomes.includes(h) && h === host.ids.home))) b.add({ op: 'chown', path: `/newroot${h}`, uid: keepId.uid, gid: keepId.gid });
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
@@ -176,6 +183,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 
   b.add({ op: 'hostname', name: spec.hostname });
   if (spec.network !== 'host') b.add({ op: 'lo-up' });
+  if (setup.unreachable?.length) {
+    b.note("the host's own addresses are unreachable (user-mode NAT would connect to them on the host); allowHostLoopback lifts this");
+    for (const addr of setup.unreachable) b.add({ op: 'unreachable', addr });
+  }
   b.add({ op: 'pivot', dir: '/newroot' });
   if (spec.readOnly) b.add({ op: 'remount-root-ro' }, spec.origins.readOnly);
 
@@ -185,7 +196,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
 
 function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void {
   if (spec.mounts.length) b.note('mounts from the profile and the command line');
-  for (const m of spec.mounts) {
+  for (const [i, m] of spec.mounts.entries()) {
     const origin = spec.origins.mounts[m.target];
     if (m.type === 'bind') {
       if (!host.fs.exists(m.source)) {
@@ -200,7 +211,9 @@ function userMountOps(b: PlanBuilder, spec: SandboxSpec, host: HostFacts): void 
       maskHostProc(b, m.source, m.target, host.procMounts);
     } else if (m.type === 'tmpfs') {
       b.add({ op: 'mkdir', path: `/newroot${m.target}`, mode: m.mode ?? 0o1777 }, origin);
-      b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size || undefined }, origin);
+      // With a size of its own, a tmpfs of that size; without, a directory of the RAM budget.
+      if (m.size) b.add({ op: 'tmpfs', dest: `/newroot${m.target}`, mode: m.mode ?? 0o1777, size: m.size }, origin);
+      else ramDirOps(b, `tmpfs${i}`, m.mode ?? 0o1777, `/newroot${m.target}`, origin);
     } else {
       // Named volume: a bind of its data directory (created by the launcher on first use).
       b.add({ op: 'bind', src: `/oldroot${volumeDataPath(host.paths, m.name)}`, dest: `/newroot${m.target}`, flags: { ro: m.readOnly, rec: true } }, origin);

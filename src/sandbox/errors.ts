@@ -67,6 +67,10 @@ export function partOf(o: Op): string {
       return `making ${inside(o.dest)} read-only`;
     case 'chown':
       return `setting the owner of ${inside(o.path)}`;
+    case 'scratch':
+      return 'mounting the RAM budget tmpfs';
+    case 'unreachable':
+      return `blocking the host address ${o.addr}`;
     case 'no-setid':
       return 'installing the setuid/setgid filter';
     case 'mkdir':

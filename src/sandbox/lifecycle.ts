@@ -14,6 +14,8 @@ import { claimSandboxDir, writeState, type SandboxState } from '../state/sandbox
 import { assemblePlan, ownPathsUnder, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 import { checkHelperResult } from './errors';
+import { ramHostDir } from './ram-budget';
+import { claimKeepDir } from './keep-dir';
 
 export interface SandboxRequest {
   spec: SandboxSpec;
@@ -38,6 +40,7 @@ export { formatPlan };
 
 export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
   const { spec, facts } = req;
+  if (spec.keep) claimKeepDir(spec.keep); // before the state dir: a refusal leaves nothing behind
   const sandboxDir = claimSandboxDir(facts.paths.stateDir, facts.ids.uid, spec.name);
   try {
     const setup: SandboxSetup = { ...req.setup, sandboxDir };
@@ -45,6 +48,7 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     for (const v of ensureVolumes(spec, facts.paths)) req.say?.(`created volume ${v}`);
     writeStorageUse(sandboxDir, req.layers, spec);
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
+    mkdirSync(ramHostDir(sandboxDir), { recursive: true, mode: 0o700 });
     for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) {
       mkdirSync(dirname(d.path), { recursive: true, mode: 0o700 });
       // exact, whatever the umask; an existing directory (--keep DIR) keeps its mode

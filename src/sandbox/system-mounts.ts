@@ -1,8 +1,10 @@
 // The kernel filesystems every sandbox gets fresh: /proc (with the paths
 // that leak or control host state masked, as podman does), /sys read-only,
-// a minimal /dev, a private /tmp and /run.
+// a minimal /dev, a private /tmp and /run. The writable ones (/dev, /dev/shm,
+// /tmp, /run) are directories of the sandbox's RAM budget (ram-budget.ts).
 
 import type { PlanBuilder } from '../helper/plan';
+import { ramDirOps } from './ram-budget';
 
 /** Host state readable through procfs/sysfs that a sandbox must not see. */
 export const MASKED_PATHS = [
@@ -47,13 +49,13 @@ export function systemMountOps(b: PlanBuilder, opts: SystemMountOptions): void {
 
   b.note('minimal /dev: a few device nodes from the host, private devpts, shm and mqueue');
   b.add({ op: 'mkdir', path: '/newroot/dev', mode: 0o755 });
-  b.add({ op: 'tmpfs', dest: '/newroot/dev', mode: 0o755 });
+  ramDirOps(b, 'dev', 0o755, '/newroot/dev');
   for (const d of DEVICES) b.add({ op: 'bind', src: `/oldroot/dev/${d}`, dest: `/newroot/dev/${d}`, flags: { dev: true } });
   b.add({ op: 'mkdir', path: '/newroot/dev/pts', mode: 0o755 });
   b.add({ op: 'devpts', dest: '/newroot/dev/pts' });
   b.add({ op: 'symlink', target: 'pts/ptmx', path: '/newroot/dev/ptmx' });
   b.add({ op: 'mkdir', path: '/newroot/dev/shm', mode: 0o1777 });
-  b.add({ op: 'tmpfs', dest: '/newroot/dev/shm', mode: 0o1777 });
+  ramDirOps(b, 'shm', 0o1777, '/newroot/dev/shm');
   b.add({ op: 'mkdir', path: '/newroot/dev/mqueue', mode: 0o755 });
   b.add({ op: 'mqueue', dest: '/newroot/dev/mqueue' });
   b.add({ op: 'symlink', target: '/proc/self/fd', path: '/newroot/dev/fd' });
@@ -63,9 +65,9 @@ export function systemMountOps(b: PlanBuilder, opts: SystemMountOptions): void {
 
   b.note('private /tmp and /run (host sockets such as docker.sock or the session bus stay outside)');
   b.add({ op: 'mkdir', path: '/newroot/tmp', mode: 0o1777 });
-  b.add({ op: 'tmpfs', dest: '/newroot/tmp', mode: 0o1777 });
+  ramDirOps(b, 'tmp', 0o1777, '/newroot/tmp');
   b.add({ op: 'mkdir', path: '/newroot/run', mode: 0o755 });
-  b.add({ op: 'tmpfs', dest: '/newroot/run', mode: 0o755 });
+  ramDirOps(b, 'run', 0o755, '/newroot/run');
 }
 
 export function procMaskOps(b: PlanBuilder): void {

@@ -4,6 +4,7 @@
 // that carried it.
 
 import type { HostFacts } from '../host/facts';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { HutchError, type Origin } from '../util/errors';
 import { parseMountString, resolveHostPath, type ProfileMount, type ResolvedProfile } from '../profile/index';
@@ -39,6 +40,8 @@ export interface SpecOverrides {
   rootfs?: string;
   storageDriver?: string;
   keep?: string;
+  /** --tmpfs-budget SIZE */
+  tmpfsBudget?: string;
   command: string[];
   /** --memory, --cpus, ... as given (parsed in src/cgroup/resolve-limits.ts) */
   limits?: LimitOverrides;
@@ -48,6 +51,8 @@ export interface SpecOverrides {
 export interface ResolveContext extends Pick<HostFacts, 'env' | 'cwd' | 'arch' | 'fs'> {
   /** An image's config (env, workdir, entrypoint/cmd, exposed ports) as defaults under the profile and flags. */
   image?: (name: string) => ImageDefaults;
+  /** The host's RAM in bytes (os.totalmem() when absent): the default RAM budget is half of it. */
+  totalMemory?: number;
 }
 
 const USERNS: UsernsMode[] = ['root', 'keep-id'];
@@ -165,6 +170,16 @@ function seccompMode(profile: 'default' | 'unconfined', opts: string[]): 'defaul
   return mode;
 }
 
+/** The kernel's default size of one tmpfs: half of RAM (now for all of a sandbox's tmpfs writes together). */
+function defaultTmpfsBudget(ctx: ResolveContext): number {
+  return Math.floor((ctx.totalMemory ?? totalmem()) / 2 / 4096) * 4096;
+}
+
+function checkBudget(n: number, what: string): number {
+  if (n <= 0) throw new HutchError(`${what} must be more than 0`, { hint: `e.g. ${what === '--tmpfs-budget' ? '--tmpfs-budget 512m' : 'tmpfsBudget: 512m'}` });
+  return n;
+}
+
 export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: ResolveContext): SandboxSpec {
   const pv = profile.values;
   const name = o.name ?? randomName();
@@ -238,6 +253,11 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     rootfs,
     storageDriver: oneOf(o.storageDriver ?? pv.storageDriver, DRIVERS, o.storageDriver ? '--storage-driver' : 'profile storageDriver'),
     readOnly: o.readOnly ?? pv.readOnly,
+    tmpfsBudget: o.tmpfsBudget !== undefined
+      ? checkBudget(parseSize(o.tmpfsBudget, '--tmpfs-budget'), '--tmpfs-budget')
+      : pv.tmpfsBudget !== undefined
+        ? checkBudget(pv.tmpfsBudget, 'profile tmpfsBudget')
+        : defaultTmpfsBudget(ctx),
     keep: o.keep ? expandHostPath(o.keep, ctx) : undefined,
     hostname: o.hostname ?? pv.hostname ?? name,
     workdir,

@@ -57,6 +57,12 @@ export interface SandboxSpec {
   storageDriver: StorageDriver;
   /** Root filesystem read-only (writes only to tmpfs/binds/volumes). */
   readOnly: boolean;
+  /**
+   * Bytes of RAM all memory-backed writes together may use (one tmpfs: the
+   * upper layer unless kept, /tmp, /run, /dev, /dev/shm, the home tmpfs,
+   * unsized --tmpfs mounts); ENOSPC past it.
+   */
+  tmpfsBudget: number;
   /** Keep the writable upper layer in this host directory instead of discarding it. */
   keep?: string;
   hostname: string;

@@ -76,7 +76,8 @@ test('without subordinate ids: one map line each, no newuidmap, the reason in a 
 test('namespaces: network host shares the net namespace; no sync point; no time namespace', async () => {
   const s = spec({ network: 'host' });
   const p = assemble(s, { facts: { hasTimeNamespace: false }, setup: { syncBeforeStart: false } });
-  assert.equal(ops(p, 'unshare'), [['ipc,uts'], ['pid,cgroup']]);
+  // mount: the monitor mounts the RAM budget tmpfs in a mount namespace of its own
+  assert.equal(ops(p, 'unshare'), [['mount,ipc,uts'], ['pid,cgroup']]);
   // report is always the first op (failures of the userns ops are reported too); no sync point.
   assert.is(ops(p, 'report').length, 1);
   assert.equal(ops(p, 'sync'), []);
@@ -92,7 +93,7 @@ test('namespaces: network host shares the net namespace; no sync point; no time 
     'newuidmap\t/usr/bin/newuidmap',
     'newgidmap\t/usr/bin/newgidmap',
     'userns',
-    'unshare\tipc,uts',
+    'unshare\tmount,ipc,uts',
   ]);
   // Not owning its network namespace, it cannot mount a fresh sysfs: the plan binds the host's read-only.
   assert.ok(l.includes('bind\t/oldroot/sys\t/newroot/sys\tro,rec'));
@@ -101,7 +102,7 @@ test('namespaces: network host shares the net namespace; no sync point; no time 
   // none and slirp both get their own network namespace with lo up.
   for (const network of ['none', 'slirp', 'pasta']) {
     const q = assemble(spec({ network }));
-    assert.equal(ops(q, 'unshare'), [['ipc,uts,net'], ['pid,cgroup,time']], network);
+    assert.equal(ops(q, 'unshare'), [['mount,ipc,uts,net'], ['pid,cgroup,time']], network);
     assert.equal(ops(q, 'lo-up'), [[]], network);
   }
 });
@@ -144,10 +145,10 @@ test('fuse-overlayfs: a daemon in the monitor, the merged mount bound as the roo
   const dir = '/run/user/1000/hutch/t';
   assert.equal(ops(p, 'unshare'), [['mount,ipc,uts,net'], ['pid,cgroup,time']]);
   assert.equal(ops(p, 'daemon'), [
-    [`${dir}/merged`, '/usr/bin/fuse-overlayfs', '-f', '-o', `lowerdir=/,upperdir=${dir}/upper/upper,workdir=${dir}/upper/work,allow_other`, `${dir}/merged`],
+    [`${dir}/merged`, '/usr/bin/fuse-overlayfs', '-f', '-o', `lowerdir=/,upperdir=${dir}/ram/upper,workdir=${dir}/ram/work,allow_other`, `${dir}/merged`],
   ]);
   const l = lines(p);
-  assert.is(l[l.indexOf('base\t/tmp') + 1], `bind\t/oldroot${dir}/merged\t/newroot\trw`);
+  assert.ok(l.includes(`bind\t/oldroot${dir}/merged\t/newroot\trw`));
   assert.equal(ops(p, 'overlay'), []);
   await valid(p, 'fuse-overlayfs');
   // --keep: the upper layer goes to the kept directory.
@@ -160,12 +161,13 @@ test('a dir: root is one overlay, and the home directory is not hidden (it is no
   const p = assemble(spec({ rootfs: 'dir:/etc' }));
   const l = lines(p);
   const at = l.indexOf('base\t/tmp');
-  assert.equal(l.slice(at, at + 5), [
+  assert.equal(l.slice(at, at + 6), [
     'base\t/tmp',
-    'mkdir\t/up\t755',
-    'mkdir\t/up/upper\t755',
-    'mkdir\t/up/work\t700',
-    'overlay\t/newroot\t/oldroot/etc\t/up/upper\t/up/work\tuserxattr',
+    'bind\t/oldroot/run/user/1000/hutch/t/ram\t/R\trw',
+    'mkdir\t/R/up\t755',
+    'mkdir\t/R/up/upper\t755',
+    'mkdir\t/R/up/work\t700',
+    'overlay\t/newroot\t/oldroot/etc\t/R/up/upper\t/R/up/work\tuserxattr',
   ]);
   assert.ok(!l.some((x) => x.includes('/newroot/home/u')));
   assert.ok(!l.some((x) => x.startsWith('remount-ro')));
@@ -182,13 +184,14 @@ test('image layers: the store bound at /L, one overlay of the layers top first, 
   const p = assemble(spec({ rootfs: 'image:alpine' }), host);
   const l = lines(p);
   const at = l.indexOf('base\t/tmp');
-  assert.equal(l.slice(at, at + 6), [
+  assert.equal(l.slice(at, at + 7), [
     'base\t/tmp',
-    'mkdir\t/up\t755',
+    'bind\t/oldroot/run/user/1000/hutch/t/ram\t/R\trw',
+    'mkdir\t/R/up\t755',
     `bind\t/oldroot${store}\t/L\tro`,
-    'mkdir\t/up/upper\t755',
-    'mkdir\t/up/work\t700',
-    'overlay\t/newroot\t/L/aaa/root:/L/bbb/root:/oldroot/srv/a\\:b\\,c\t/up/upper\t/up/work\tuserxattr',
+    'mkdir\t/R/up/upper\t755',
+    'mkdir\t/R/up/work\t700',
+    'overlay\t/newroot\t/L/aaa/root:/L/bbb/root:/oldroot/srv/a\\:b\\,c\t/R/up/upper\t/R/up/work\tuserxattr',
   ]);
   assert.ok(noteTexts(p).includes('root: image alpine: overlay of 2 shared read-only layers (top first) and a private upper layer'));
   await valid(p, 'image layers');
@@ -237,14 +240,16 @@ test("user mounts: binds, volumes, tmpfs; a read-write bind gives hutch's own fi
   const at = l.indexOf('bind\t/oldroot/etc\t/newroot/cfg\trw,rec');
   assert.ok(at > 0);
   // The directories leading to a protected file are pinned (bound onto themselves: they cannot be renamed), then the file is read-only.
-  assert.equal(l.slice(at, at + 7), [
+  assert.equal(l.slice(at, at + 8), [
     'bind\t/oldroot/etc\t/newroot/cfg\trw,rec',
     'bind\t/oldroot/etc/hutch\t/newroot/cfg/hutch\trw,rec,try',
     'bind\t/oldroot/etc/hutch/helper\t/newroot/cfg/hutch/helper\tro,rec,try',
     'bind\t/oldroot/usr\t/newroot/u\tro,rec',
     'bind\t/oldroot/home/u/.local/share/hutch/volumes/data/_data\t/newroot/data\trw,rec',
     'mkdir\t/newroot/t\t1777',
-    'tmpfs\t/newroot/t\t1777',
+    // a --tmpfs without a size of its own is a directory of the RAM budget
+    'mkdir\t/R/tmpfs3\t1777',
+    'bind\t/R/tmpfs3\t/newroot/t\trw',
   ]);
   assert.ok(noteTexts(p).includes("hutch's own /etc/hutch/helper stays read-only inside"), noteTexts(p).join(' | '));
   await valid(p, 'user mounts');

@@ -31,6 +31,7 @@ function facts(o: Partial<HostFacts> = {}): HostFacts {
     homes: { own: ['/home/u'], all: ['/home', '/root', '/home/u'] },
     protectedDirs: [],
     procMounts: ['/proc'],
+    totalMemory: 8 * 1024 ** 3,
     paths: fakePaths(),
     helper: FAKE_HELPER,
     protectedFiles: [],
@@ -85,12 +86,13 @@ test('line -> origin: the op on each reported line carries what the user asked f
   assert.is(originAt((o) => o.op === 'chdir'), '-w /srv');
   assert.is(originAt((o) => o.op === 'bind' && o.dest === '/newroot/data'), `-v ${src}:/data`);
   assert.is(originAt((o) => o.op === 'mkdir' && o.path === '/newroot/scratch'), '--tmpfs /scratch');
-  assert.is(originAt((o) => o.op === 'tmpfs' && o.dest === '/newroot/scratch'), '--tmpfs /scratch');
+  // unsized: a directory of the RAM budget bound there
+  assert.is(originAt((o) => o.op === 'bind' && o.dest === '/newroot/scratch'), '--tmpfs /scratch');
   assert.is(originAt((o) => o.op === 'user'), '-u 1000');
   assert.is(originAt((o) => o.op === 'remount-root-ro'), '--read-only');
   assert.is(originAt((o) => o.op === 'remount-ro' && o.dest === '/newroot/usr'), '--read-only');
   // and the sentence for a failure on such a line starts with it
-  assert.match(sentence(plan, lineOf(plan, (o) => o.op === 'tmpfs' && o.dest === '/newroot/scratch'), 'ENOSPC', 'mount tmpfs on /newroot/scratch').message, /^--tmpfs \/scratch: no space left on device$/);
+  assert.match(sentence(plan, lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/scratch'), 'ENOSPC', 'bind /R/tmpfs1 on /newroot/scratch').message, /^--tmpfs \/scratch: /);
   // the system parts carry none: /proc, /sys, /dev, the identity and namespace ops
   const system = new Set(['proc', 'sysfs', 'devpts', 'mqueue', 'userns', 'uidmap', 'gidmap', 'unshare', 'base', 'pivot', 'hostname', 'exec']);
   for (const [i] of plan.origins) assert.not.ok(system.has(plan.ops[i].op), `${opLine(plan.ops[i])} has an origin`);
@@ -188,7 +190,7 @@ test('overlay: userxattr is a field of the op, given inside a user namespace', a
   const overlays = plan.ops.filter((o) => o.op === 'overlay');
   assert.ok(overlays.length > 0);
   for (const o of overlays) assert.is((o as { userxattr: boolean }).userxattr, true);
-  assert.match(formatPlan(plan), /^overlay\t\/newroot\/usr\t\/oldroot\/usr\t\/up\/upper\/usr\t\/up\/work\/usr\tuserxattr$/m);
+  assert.match(formatPlan(plan), /^overlay\t\/newroot\/usr\t\/oldroot\/usr\t\/R\/up\/upper\/usr\t\/R\/up\/work\/usr\tuserxattr$/m);
   // the initial namespace's map (0 0 4294967295) is no child namespace: no userxattr
   const full = [{ inside: 0, outside: 0, count: 4294967295 }];
   const initial = await planFor({}, 'default', { ids: fakeIds({ uidMap: full, gidMap: full }) });

@@ -170,15 +170,15 @@ test('golden plans: the key decisions are visible in the text', async () => {
     assert.ok(has(name, 'newuidmap\t/usr/bin/newuidmap'), name);
     assert.ok(has(name, 'unshare\tpid,cgroup,time'), name);
     assert.ok(has(name, 'mkdir\t/newroot/home/u\t700'), `${name}: home hidden`);
-    assert.ok(has(name, 'tmpfs\t/newroot/home/u\t700'), `${name}: home hidden`);
+    assert.ok(has(name, 'bind\t/R/home-home-u\t/newroot/home/u\trw'), `${name}: home hidden (a directory of the RAM budget)`);
     assert.ok(has(name, 'bind\t/oldroot/swap.img\t/newroot/swap.img\tro,try'), name);
     assert.ok(has(name, 'mkdir\t/newroot/root\t700'), `${name}: unreadable /root is an empty directory`);
     assert.ok(has(name, 'bind\t/oldroot/var\t/newroot/var\tro,rec'), `${name}: /var has submounts`);
-    assert.ok(has(name, 'overlay\t/newroot/usr\t/oldroot/usr\t/up/upper/usr\t/up/work/usr\tuserxattr'), name);
+    assert.ok(has(name, 'overlay\t/newroot/usr\t/oldroot/usr\t/R/up/upper/usr\t/R/up/work/usr\tuserxattr'), name);
     assert.ok(!lines.some((l) => l.startsWith('daemon\t')), name);
   }
   // Network: slirp profiles keep `net` in the first unshare and bring lo up; untrusted too (none = own netns).
-  assert.ok(has('default', 'unshare\tipc,uts,net'));
+  assert.ok(has('default', 'unshare\tmount,ipc,uts,net'));
   assert.ok(has('untrusted', 'lo-up'));
   // Capabilities.
   assert.ok(has('default', 'caps\tCHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT'));
@@ -218,19 +218,19 @@ test('golden plans: the key decisions are visible in the text', async () => {
   assert.ok(has('fuse-overlayfs-keep', 'mkdir\t/newroot/home/u\t700'), 'home hidden with either driver');
   // Image layers: the store read-only at /L, one overlay of the layers top first; hutch's /etc/hosts; no home hiding.
   assert.ok(has('image-layers', `bind\t/oldroot${LAYERS}\t/L\tro`));
-  assert.ok(has('image-layers', `overlay\t/newroot\t/L/${'a'.repeat(64)}/root:/L/${'b'.repeat(64)}/root\t/up/upper\t/up/work\tuserxattr`));
+  assert.ok(has('image-layers', `overlay\t/newroot\t/L/${'a'.repeat(64)}/root:/L/${'b'.repeat(64)}/root\t/R/up/upper\t/R/up/work\tuserxattr`));
   assert.ok(has('image-layers', 'bind\t/hutch-etc/hosts\t/newroot/etc/hosts\tro'));
   assert.ok(!plans.get('image-layers')!.some((l) => l.includes('/newroot/home/u')));
   // dir: root on a plain host: own id only, no time namespace, no sync point, the host's network, read-only root.
   const plain = plans.get('dir-root-plain-host')!;
-  assert.ok(has('dir-root-plain-host', 'overlay\t/newroot\t/oldroot/srv\t/up/upper\t/up/work\tuserxattr'));
+  assert.ok(has('dir-root-plain-host', 'overlay\t/newroot\t/oldroot/srv\t/R/up/upper\t/R/up/work\tuserxattr'));
   assert.equal(
     plain.filter((l) => l.startsWith('uidmap\t') || l.startsWith('newuidmap')),
     ['uidmap\t0\t1000\t1'],
   );
   assert.equal(
     plain.filter((l) => l.startsWith('unshare\t')),
-    ['unshare\tipc,uts', 'unshare\tpid,cgroup'],
+    ['unshare\tmount,ipc,uts', 'unshare\tpid,cgroup'],
   );
   // report is in every plan (failures name the flag behind the op); no sync point, no lo.
   assert.ok(!has('dir-root-plain-host', 'sync') && has('dir-root-plain-host', 'report') && !has('dir-root-plain-host', 'lo-up'));

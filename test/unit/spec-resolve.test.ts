@@ -68,6 +68,7 @@ test('default: the whole spec', () => {
     userns: 'root',
     hideHomes: 'own',
     allowSetuid: false,
+    tmpfsBudget: 4 * 1024 ** 3,
   });
   // Keys with undefined values (keep, user, limits.*) are present but unset.
   assert.is(s.keep, undefined);

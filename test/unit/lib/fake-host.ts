@@ -89,8 +89,11 @@ export function fakeFs(content: FakeFsContent = {}): HostFs {
 /** The architecture of the fake host: decides the default seccomp list (src/spec/seccomp.ts). */
 export const FAKE_ARCH = 'x64';
 
+/** The fake host's RAM: 8 GiB, so the default RAM budget is 4 GiB. */
+export const FAKE_RAM = 8 * 1024 ** 3;
+
 export function fakeResolveContext(extra: Partial<ResolveContext> = {}): ResolveContext {
-  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, arch: FAKE_ARCH, fs: fakeFs(), ...extra };
+  return { env: { ...FAKE_ENV }, cwd: FAKE_CWD, arch: FAKE_ARCH, fs: fakeFs(), totalMemory: FAKE_RAM, ...extra };
 }
 
 /** SpecOverrides with nothing given (what `hutch run` with no flags produces), plus `o`. */
@@ -192,6 +195,7 @@ export function fakeHostFacts(o: Partial<HostFacts> = {}): HostFacts {
     protectedDirs: (({ dataDir, cacheDir, stateDir, configDir }) => [dataDir, cacheDir, stateDir, configDir])(fakePaths()),
     procMounts: ['/proc'],
     hasTimeNamespace: true,
+    totalMemory: FAKE_RAM,
     hostTop: fakeHostTop(),
     fs: fakeFs(),
     homes: { own: [FAKE_HOME], all: ['/home', '/root', FAKE_HOME] },
