@@ -91,7 +91,7 @@ struct hutch_mount_attr {
  * is in plan.c's op table (struct op_desc). */
 /* clang-format off */
 enum op_kind {
-	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON,
+	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_TTY, OP_RELAY,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
@@ -164,7 +164,9 @@ struct op {
 			const char *gname; /* NULL: numeric, gid */
 			uint32_t gid;
 		} user;
-		int fd; /* keep-fd */
+		int fd;        /* keep-fd */
+		int tty_input; /* tty: `stdin` given */
+		int relay;     /* relay: bit N = fd N */
 	} u;
 };
 
@@ -218,6 +220,23 @@ int write_file(const char *path, const char *content);
 void close_fds_from(int lowfd, const int *keep, int nkeep);
 void reset_signals(void);
 int exit_code_of(int status);
+
+/* ---- relay.c: the sandbox's terminal, the relay of the host's stdio ---- */
+extern int g_tty_sock;
+void relay_scan(struct plan *p);
+int relay_reads_terminal(void);
+void relay_before_fork(void);
+void relay_in_child(void);
+void relay_after_fork(void);
+void relay_restore(void);
+void relay_winch(void);
+int relay_has_tty(void);
+struct pollfd;
+int relay_pollfds(struct pollfd *pf);
+void relay_events(struct pollfd *pf, int n);
+void relay_drain(void);
+int pty_open_inside(void);
+void pty_attach(int slave);
 
 /* ---- roles ---- */
 _Noreturn void monitor_run(struct plan *p);

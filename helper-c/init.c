@@ -143,6 +143,7 @@ void init_run(struct plan *p, int alive_fd)
 	}
 	g_op = NULL;
 
+	int tty = pty_open_inside(); /* relay.c: -1 without a `tty` op */
 	int ep[2];
 	if (pipe2(ep, O_CLOEXEC))
 		fail_errno("pipe");
@@ -151,8 +152,11 @@ void init_run(struct plan *p, int alive_fd)
 		fail_errno("fork the command");
 	if (cmd == 0) {
 		close(ep[0]);
+		pty_attach(tty);
 		command_run(p, ep[1]);
 	}
+	if (tty >= 0)
+		close(tty);
 	close(ep[1]);
 	report_exec_error(ep[0], p);
 	wait_loop(cmd);

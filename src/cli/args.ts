@@ -56,7 +56,10 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
           if (v === 'true') set(def, 'true', shown);
           else flags.delete(def.name);
         } else if (!long && a.length > 2) {
-          throw new HutchError(`${a}: -${key} takes no value`, { hint: `write -${key} on its own` });
+          // -it: a bundle of one-letter bool flags, as podman writes them
+          const bundle = [...a.slice(1)].map((c) => byShort.get(c));
+          if (!bundle.every((d) => d?.kind === 'bool')) throw new HutchError(`${a}: -${key} takes no value`, { hint: `write -${key} on its own` });
+          for (const d of bundle) set(d!, 'true', `-${d!.short}`);
         } else set(def, 'true', shown);
         continue;
       }

@@ -15,6 +15,7 @@ import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 import { printNotFoundHint } from './run-hints';
+import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -53,6 +54,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'limits', kind: 'string', valueName: 'warn|strict', help: 'when a limit cannot be enforced on this host: warn and run (default), or refuse (exit 125)' },
   { name: 'report', kind: 'string', valueName: 'FILE', help: 'write a JSON usage report at exit (exit status, wall time, CPU, peak memory and pids, OOM kills, limits)' },
   { name: 'summary', kind: 'bool', help: 'print a one-line usage summary on stderr at exit' },
+  { name: 'interactive', short: 'i', kind: 'bool', help: "keep stdin open (without -i, a terminal's stdin is /dev/null inside)" },
+  { name: 'tty', short: 't', kind: 'bool', help: "a terminal of the sandbox's own (job control, Ctrl-C inside); -it for an interactive shell" },
   { name: 'dry-run', kind: 'bool', help: 'print the resolved profile and the helper plan; run nothing' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
@@ -82,7 +85,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; terminal: TerminalRequest } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -118,6 +121,7 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     help: flagBool(p, 'help'),
     report: flagString(p, 'report'),
     summary: flagBool(p, 'summary'),
+    terminal: { interactive: flagBool(p, 'interactive'), tty: flagBool(p, 'tty') },
   };
 }
 
@@ -141,7 +145,7 @@ async function rootLayers(
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { o, profile: profileRef, dryRun, help, report, summary } = overridesFromFlags(argv);
+  const { o, profile: profileRef, dryRun, help, report, summary, terminal: termReq } = overridesFromFlags(argv);
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -173,7 +177,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
   const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
+  const terminal = terminalSetup(termReq);
   const setup = {
+    terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
     etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
@@ -201,6 +207,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     setup,
     layers,
     say: warn,
+    stdin: terminal.stdin,
     state: {
       profile: spec.profiles,
       command: spec.command,

@@ -22,6 +22,8 @@ export type Op =
   | { op: 'report' }
   | { op: 'sync' }
   | { op: 'daemon'; waitPath: string; argv: string[] }
+  | { op: 'tty'; input: boolean }
+  | { op: 'relay'; fds: (0 | 1 | 2)[] }
   // filesystem (init)
   | { op: 'base'; dir: string }
   | { op: 'tmpfs'; dest: string; mode: number; size?: number }
@@ -81,6 +83,10 @@ export function fieldsOf(o: Op): string[] {
       return [o.ns.join(',')];
     case 'daemon':
       return [o.waitPath, ...o.argv];
+    case 'tty':
+      return [o.input ? 'stdin' : '-'];
+    case 'relay':
+      return [o.fds.join(',')];
     case 'base':
       return [o.dir];
     case 'tmpfs':

@@ -170,8 +170,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
 }
 
 /** A sandbox in the foreground: hutch's stdio, signals forwarded, hooks run. */
-export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string): Promise<HelperResult> {
-  return startHelper(plan, { hooks, forwardSignals: true, helper }).done;
+export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string, stdin: 'inherit' | 'ignore' = 'inherit'): Promise<HelperResult> {
+  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'] }).done;
 }
 
 /** Collect a child's piped output (capped: probes and tools print little). */

@@ -9,7 +9,7 @@ import type { SandboxSpec } from '../spec/types';
 import { etcFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
 import { userNamespaceOps } from '../helper/identity';
-import type { Namespace } from '../helper/ops';
+import type { Namespace, Op } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
 
@@ -27,6 +27,8 @@ export interface SandboxSetup {
   imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
+  /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
+  terminal?: Op[];
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
@@ -106,6 +108,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');
   b.add({ op: 'unshare', ns: second });
+  if (setup.terminal?.length) {
+    b.note(setup.terminal[0].op === 'tty' ? "a terminal of the sandbox's own (its devpts), relayed by the helper" : "the host terminal's fds stay outside: pipes, relayed by the helper");
+    b.add(setup.terminal);
+  }
 
   driver.outerOps(b, rootfs);
 

@@ -23,6 +23,8 @@ export interface SandboxRequest {
   state: Omit<SandboxState, 'name' | 'pid' | 'startedAt'>;
   /** The hooks of this sandbox, made once its state directory exists. */
   hooks?: (sandboxDir: string) => LaunchHook[];
+  /** The helper's stdin (src/sandbox/terminal.ts); default hutch's own. */
+  stdin?: 'inherit' | 'ignore';
   /** One line for the user (stderr), e.g. a volume created on first use. */
   say?: (line: string) => void;
 }
@@ -45,7 +47,7 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
     for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
-    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
+    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper, req.stdin);
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;
