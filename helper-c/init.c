@@ -85,7 +85,11 @@ static _Noreturn void wait_loop(pid_t cmd)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			kill(cmd, sig);
+			/* a terminal's Ctrl-C / Ctrl-\ reaches the whole foreground
+			 * group on the host: so here the command's group (it leads
+			 * it after setsid), else only the command */
+			if (!((sig == SIGINT || sig == SIGQUIT) && kill(-cmd, sig) == 0))
+				kill(cmd, sig);
 			continue;
 		}
 		int status;
