@@ -16,6 +16,8 @@ import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef
 import { trace } from '../util/trace';
 import { printNotFoundHint } from './run-hints';
 import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
+import { recordExit, recordHook, startDetached, takeDetachedRecord } from './detach';
+import { updateRecord } from '../state/records';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -40,7 +42,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
-  { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
+  { name: 'rm', kind: 'bool', help: 'with -d: remove the record (ps -a, logs) when the sandbox exits (attached runs always leave none)' },
+  { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background: print the name and return; output in hutch logs NAME' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
   { name: 'cpus', kind: 'string', valueName: 'N', help: 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max)' },
@@ -85,7 +88,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; terminal: TerminalRequest } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; terminal: TerminalRequest; detach: boolean; autoRemove: boolean } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -122,6 +125,8 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     report: flagString(p, 'report'),
     summary: flagBool(p, 'summary'),
     terminal: { interactive: flagBool(p, 'interactive'), tty: flagBool(p, 'tty') },
+    detach: flagBool(p, 'detach'),
+    autoRemove: flagBool(p, 'rm'),
   };
 }
 
@@ -145,7 +150,8 @@ async function rootLayers(
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { o, profile: profileRef, dryRun, help, report, summary, terminal: termReq } = overridesFromFlags(argv);
+  const record = takeDetachedRecord(); // set: this is the hutch of a `run -d`
+  const { o, profile: profileRef, dryRun, help, report, summary, terminal: termReq, detach, autoRemove } = overridesFromFlags(argv);
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -157,6 +163,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   trace('run: profile loaded');
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
+  if (detach && !dryRun && !record) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined);
+  if (record) updateRecord(record, { hutchPid: process.pid });
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
@@ -183,7 +191,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     storage: choice.driver,
     imageLayers: lowers,
     etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
-    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
+    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
   };
   trace('run: limits planned');
 
@@ -201,7 +209,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
   cg.enforceMode(spec, limits.plan, warn);
   let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
-  const { exitCode } = await runSandbox({
+  let exitCode = 125;
+  try {
+  ({ exitCode } = await runSandbox({
     spec,
     facts,
     setup,
@@ -219,9 +229,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [])];
     },
-  });
+  }));
+  } finally {
+    if (record) recordExit(record, limitsHook ? limitsHook.exitCode(exitCode) : exitCode);
+  }
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

@@ -84,6 +84,7 @@ export function listSandboxes(stateDir: string): { dir: string; state: SandboxSt
   }
   const out: { dir: string; state: SandboxState }[] = [];
   for (const n of names) {
+    if (n.startsWith('.')) continue; // .records (records.ts), not a sandbox
     const dir = join(stateDir, n);
     const st = readState(dir);
     if (st && alive(st.pid)) out.push({ dir, state: st });
