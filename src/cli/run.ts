@@ -211,27 +211,27 @@ export async function runCommand(argv: string[]): Promise<number> {
   let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
   let exitCode = 125;
   try {
-  ({ exitCode } = await runSandbox({
-    spec,
-    facts,
-    setup,
-    layers,
-    say: warn,
-    stdin: terminal.stdin,
-    state: {
-      profile: spec.profiles,
-      command: spec.command,
-      rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-      network: spec.network,
-      networkDriver: net?.choice.name,
-      ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
-    },
-    hooks: (sandboxDir) => {
-      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
-      trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [])];
-    },
-  }));
+    ({ exitCode } = await runSandbox({
+      spec,
+      facts,
+      setup,
+      layers,
+      say: warn,
+      stdin: terminal.stdin,
+      state: {
+        profile: spec.profiles,
+        command: spec.command,
+        rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
+        network: spec.network,
+        networkDriver: net?.choice.name,
+        ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
+      },
+      hooks: (sandboxDir) => {
+        limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
+        trace('run: plan assembled, state written');
+        return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [])];
+      },
+    }));
   } finally {
     if (record) recordExit(record, limitsHook ? limitsHook.exitCode(exitCode) : exitCode);
   }
