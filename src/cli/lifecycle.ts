@@ -12,7 +12,7 @@ import { hutchPaths } from '../host/paths';
 import { FORWARDED_SIGNALS } from '../helper/spawn';
 import { listRecords, LOG_FILE, readRecord, recordDir, removeRecord, type SandboxRecord } from '../state/records';
 import { HutchError } from '../util/errors';
-import { alive } from '../util/proc';
+import { running as alive } from '../util/proc';
 import { suggest } from '../util/suggest';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
 

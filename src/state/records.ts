@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../host/paths';
 import { HutchError } from '../util/errors';
-import { alive } from '../util/proc';
+import { running as alive } from '../util/proc';
 
 export interface SandboxRecord {
   name: string;
