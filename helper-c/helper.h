@@ -91,7 +91,7 @@ struct hutch_mount_attr {
  * is in plan.c's op table (struct op_desc). */
 /* clang-format off */
 enum op_kind {
-	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_TTY, OP_RELAY,
+	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_TTY, OP_RELAY, OP_JOIN,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
@@ -167,6 +167,7 @@ struct op {
 		int fd;        /* keep-fd */
 		int tty_input; /* tty: `stdin` given */
 		int relay;     /* relay: bit N = fd N */
+		uint32_t pid;  /* join: the sandbox's pid 1 (host pid) */
 	} u;
 };
 
@@ -242,6 +243,7 @@ void pty_attach(int slave);
 _Noreturn void monitor_run(struct plan *p);
 _Noreturn void init_run(struct plan *p, int alive_fd);
 _Noreturn void command_run(struct plan *p, int errpipe);
+_Noreturn void join_run(struct plan *p);
 int cleanup_path(const char *path);
 
 extern mode_t g_saved_umask; /* the caller's umask, restored for the command */

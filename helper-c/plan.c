@@ -208,6 +208,16 @@ static void parse_relay(struct op *o, const int *seen)
 		op_error(o, "relay FDS: a comma list of 0, 1, 2");
 }
 
+static void parse_join(struct op *o, const int *seen)
+{
+	unsigned long pid;
+	if (seen[OP_JOIN] || parse_num(o->f[0], 10, 0x7fffffffUL, &pid) || pid < 2)
+		op_error(o, "join PID CGROUPDIR|-: once, PID a host pid (the sandbox's pid 1)");
+	if (strcmp(o->f[1], "-") && o->f[1][0] != '/')
+		op_error(o, "join: CGROUPDIR must be absolute, or -");
+	o->u.pid = (uint32_t)pid;
+}
+
 static void parse_tmpfs(struct op *o, const int *seen)
 {
 	unsigned long mode, size = 0;
@@ -408,6 +418,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
 	[OP_TTY]               = {"tty",             M,  1,  1, 0, 0, parse_tty},
 	[OP_RELAY]             = {"relay",           M,  1,  1, 0, 0, parse_relay},
+	[OP_JOIN]              = {"join",            M,  2,  2, 0, 0, parse_join},
 	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
 	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
 	[OP_OVERLAY]           = {"overlay",         I,  4,  4, 1, 1, parse_overlay},
@@ -575,10 +586,19 @@ int plan_read(int fd, struct plan *p)
 	}
 	if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
-	if (seen[OP_TTY] && (seen[OP_TTY] > 1 || seen[OP_RELAY] || !seen[OP_DEVPTS] || !seen[OP_PIVOT]))
+	if (seen[OP_TTY] &&
+	    (seen[OP_TTY] > 1 || seen[OP_RELAY] || (!seen[OP_JOIN] && (!seen[OP_DEVPTS] || !seen[OP_PIVOT]))))
 		plan_error(
 			0, NULL,
 			"tty: one tty op, no relay op, and a devpts op and a pivot (the pty comes from the sandbox's /dev/pts)");
+	if (seen[OP_JOIN]) /* exec mode: only the command ops of a running sandbox */
+		for (int i = 0; i < p->nops; i++) {
+			const struct op *o = &p->ops[i];
+			if (o->kind != OP_JOIN && o->kind != OP_TTY && o->kind != OP_RELAY &&
+			    o->desc->phase != PHASE_COMMAND)
+				plan_error(o->line, o->text,
+					   "not allowed with join (exec mode takes tty, relay and command ops)");
+		}
 	return 0;
 }
 

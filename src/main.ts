@@ -16,6 +16,7 @@ Commands:
   profile    ls | show NAME | validate FILE | schema
   port       list the published ports of a running sandbox
   ps         list running sandboxes (-a: also exited detached ones)
+  exec       run a command in a running sandbox (its namespaces and restrictions)
   logs       print the output of a detached sandbox (run -d); -f follows
   stop       stop sandboxes: SIGTERM, SIGKILL after -t SECONDS (10)
   kill       send a signal to a sandbox's command (default KILL)
@@ -50,6 +51,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   build: async (argv) => (await import('./cli/build')).buildCommand(argv),
   commit: async (argv) => (await import('./cli/commit')).commitCommand(argv),
   volume: async (argv) => (await import('./cli/volume')).volumeCommand(argv),
+  exec: async (argv) => (await import('./cli/exec')).execCommand(argv),
   logs: async (argv) => (await import('./cli/lifecycle')).logsCommand(argv),
   stop: async (argv) => (await import('./cli/lifecycle')).stopCommand(argv),
   kill: async (argv) => (await import('./cli/lifecycle')).killCommand(argv),

@@ -24,6 +24,8 @@ export type Op =
   | { op: 'daemon'; waitPath: string; argv: string[] }
   | { op: 'tty'; input: boolean }
   | { op: 'relay'; fds: (0 | 1 | 2)[] }
+  // exec mode (hutch-helper exec): a command in a running sandbox
+  | { op: 'join'; pid: number; cgroup?: string }
   // filesystem (init)
   | { op: 'base'; dir: string }
   | { op: 'tmpfs'; dest: string; mode: number; size?: number }
@@ -87,6 +89,8 @@ export function fieldsOf(o: Op): string[] {
       return [o.input ? 'stdin' : '-'];
     case 'relay':
       return [o.fds.join(',')];
+    case 'join':
+      return [String(o.pid), o.cgroup ?? '-'];
     case 'base':
       return [o.dir];
     case 'tmpfs':

@@ -61,6 +61,8 @@ export interface HelperOptions {
   timeoutMs?: number;
   /** Default: the verified helper of this hutch (host/self.ts). */
   helper?: string;
+  /** `exec`: the plan joins a running sandbox (op `join`). */
+  mode?: 'run' | 'exec';
 }
 
 export interface HelperRun {
@@ -79,7 +81,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const synced = plan.ops.some((o) => o.op === 'sync');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
-  const child = spawn(helper, ['run'], { stdio: [i, o, e, 'pipe', ...extra] });
+  const child = spawn(helper, [opts.mode ?? 'run'], { stdio: [i, o, e, 'pipe', ...extra] });
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
   lifeline.on('error', () => {

@@ -104,6 +104,9 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
     b.add({ op: 'report' });
     b.add({ op: 'sync' });
+  } else {
+    b.note("report the sandbox's pid 1 (hutch exec joins its namespaces)");
+    b.add({ op: 'report' });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');

@@ -9,7 +9,7 @@ import type { HostFacts } from '../host/facts';
 import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
-import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
+import { claimSandboxDir, readState, writeExecOps, writeState, type SandboxState } from '../state/sandboxes';
 import { assemblePlan, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 
@@ -20,7 +20,7 @@ export interface SandboxRequest {
   /** Layer digests the root is made of, bottom first (storage.json, `hutch commit`). */
   layers: string[];
   /** State fields beyond name, pid and start time (`hutch ps`, `hutch port`). */
-  state: Omit<SandboxState, 'name' | 'pid' | 'startedAt'>;
+  state: Omit<SandboxState, 'name' | 'pid' | 'startedAt' | 'initPid'>;
   /** The hooks of this sandbox, made once its state directory exists. */
   hooks?: (sandboxDir: string) => LaunchHook[];
   /** The helper's stdin (src/sandbox/terminal.ts); default hutch's own. */
@@ -46,8 +46,12 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     writeStorageUse(sandboxDir, req.layers, spec);
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);
     for (const d of setup.storage.hostDirs(rootfsInput(spec, facts, setup))) mkdirSync(d, { recursive: true, mode: 0o700 });
-    writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
-    return await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper, req.stdin);
+    const state: SandboxState = { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state };
+    writeState(sandboxDir, state);
+    writeExecOps(sandboxDir, plan);
+    // the sandbox's pid 1, for hutch exec (the helper reports it)
+    const initHook: LaunchHook = { started: ({ initPid }) => writeState(sandboxDir, { ...state, ...readState(sandboxDir), initPid }) };
+    return await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;
