@@ -136,6 +136,41 @@ test('--rm: the record goes when the sandbox exits', async () => {
   assert.not.match((await runHutch(['ps', '-a'])).stdout, new RegExp(`^${name}\\s`, 'm'));
 });
 
+test("exec: the sandbox's processes and hostname, exactly the command's restrictions, its status; it dies with the sandbox", async () => {
+  const status = 'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status';
+  const name = await detach(`${status} > /tmp/cmd-status; echo up; exec sleep 100`, '--hostname', 'box-h');
+  try {
+    await waitFor(() => fs.readFileSync(path.join(recordDir(name), 'log'), 'utf8').includes('up'), 20_000, { what: 'command up' });
+    const r = expectExit(await runHutch(['exec', name, 'sh', '-c', `hostname; cat /proc/1/comm /proc/2/comm; ${status} > /tmp/exec-status; cmp /tmp/cmd-status /tmp/exec-status && echo same; cat /tmp/exec-status`]), 0);
+    const [host, pid1, pid2, same, ...st] = r.stdout.trim().split('\n');
+    assert.is(host, 'box-h', describe(r));
+    assert.is(pid1, 'hutch-helper');
+    assert.is(pid2, 'sleep', "the sandbox's command is pid 2 in the exec'd process's pid namespace");
+    assert.is(same, 'same', `CapEff, CapBnd, NoNewPrivs, Seccomp differ from the command's\n${describe(r)}`);
+    assert.ok(st.some((l) => /^NoNewPrivs:\s+1$/.test(l)) && st.some((l) => /^Seccomp:\s+2$/.test(l)), st.join('\n'));
+    // its exit status, 127 for a missing command, env and workdir flags
+    assert.is((await runHutch(['exec', name, 'sh', '-c', 'exit 5'])).code, 5);
+    const nf = await runHutch(['exec', name, 'no-such-cmd']);
+    assert.is(nf.code, 127, describe(nf));
+    assert.match(nf.stderr, /no-such-cmd: command not found/);
+    const ew = expectExit(await runHutch(['exec', '-e', 'FOO=bar', '-w', '/tmp', name, 'sh', '-c', 'echo "$FOO $(pwd)"']), 0);
+    assert.is(ew.stdout, 'bar /tmp\n');
+    // stdin with -i
+    assert.is(expectExit(await runHutch(['exec', '-i', name, 'cat'], { input: 'piped\n' }), 0).stdout, 'piped\n');
+    // an exec'd process dies with the sandbox
+    const long = runHutch(['exec', name, 'sleep', '100']);
+    await new Promise((r) => setTimeout(r, 500));
+    expectExit(await runHutch(['kill', name]), 0);
+    const lr = await long;
+    assert.ok(lr.code !== 0 && !lr.timedOut, `exec ended with the sandbox: ${describe(lr)}`);
+  } finally {
+    await rm(name);
+  }
+  const gone = await runHutch(['exec', 'no-such-sandbox-x', 'true']);
+  assert.is(gone.code, 125, describe(gone));
+  assert.match(gone.stderr, /no running sandbox named "no-such-sandbox-x"/);
+});
+
 test('a name that does not exist: a clear 125 for every verb', async () => {
   for (const verb of [['logs'], ['stop'], ['kill'], ['rm'], ['wait']]) {
     const r = await runHutch([...verb, 'no-such-sandbox-x']);
