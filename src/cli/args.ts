@@ -87,7 +87,7 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
 const PODMAN_ONLY: Record<string, { flag: string; why: string }> = {
   i: { flag: '-i, --interactive', why: 'stdin is passed to the command as it is' },
   t: { flag: '-t, --tty', why: 'hutch allocates no terminal (the command uses the one hutch runs in)' },
-  d: { flag: '-d, --detach', why: 'hutch runs the command in the foreground; use your shell\'s & and find it with hutch ps' },
+  d: { flag: '-d, --detach', why: 'this command runs in the foreground; hutch run -d starts a sandbox in the background' },
 };
 const PODMAN_LONG: Record<string, string> = { interactive: 'i', tty: 't', detach: 'd' };
 
