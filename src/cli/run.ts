@@ -18,6 +18,8 @@ import { printNotFoundHint } from './run-hints';
 import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
 import { recordExit, recordHook, startDetached, takeDetachedRecord } from './detach';
 import { updateRecord } from '../state/records';
+import type { LaunchHook } from '../helper/spawn';
+import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -43,6 +45,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'with -d: remove the record (ps -a, logs) when the sandbox exits (attached runs always leave none)' },
+  { name: 'restart', kind: 'string', valueName: 'no|on-failure[:N]|always', help: 'start the command again when it exits (a fresh sandbox, same spec)' },
+  { name: 'watch', kind: 'string', repeat: true, valueName: 'PATH', help: 'restart the command when files under PATH change (debounced; .git and node_modules ignored)' },
   { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background: print the name and return; output in hutch logs NAME' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
@@ -88,7 +92,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; terminal: TerminalRequest; detach: boolean; autoRemove: boolean } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; terminal: TerminalRequest; detach: boolean; autoRemove: boolean; restart: RestartPolicy; watch: string[] } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -126,6 +130,8 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     summary: flagBool(p, 'summary'),
     terminal: { interactive: flagBool(p, 'interactive'), tty: flagBool(p, 'tty') },
     detach: flagBool(p, 'detach'),
+    restart: parseRestart(flagString(p, 'restart')),
+    watch: flagList(p, 'watch'),
     autoRemove: flagBool(p, 'rm'),
   };
 }
@@ -151,7 +157,8 @@ async function rootLayers(
 
 export async function runCommand(argv: string[]): Promise<number> {
   const record = takeDetachedRecord(); // set: this is the hutch of a `run -d`
-  const { o, profile: profileRef, dryRun, help, report, summary, terminal: termReq, detach, autoRemove } = overridesFromFlags(argv);
+  const args = overridesFromFlags(argv);
+  const { o, profile: profileRef, dryRun, help, detach, autoRemove } = args;
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -165,6 +172,83 @@ export async function runCommand(argv: string[]): Promise<number> {
   trace('run: spec resolved');
   if (detach && !dryRun && !record) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined);
   if (record) updateRecord(record, { hutchPid: process.pid });
+  const ctx = { args, facts, profile, spec, record };
+  let code = 125;
+  try {
+    code = dryRun || (args.restart.kind === 'no' && !args.watch.length) ? await runOnce(ctx) : await runRestarting(ctx);
+    return code;
+  } finally {
+    if (record) recordExit(record, code);
+  }
+}
+
+interface RunContext {
+  args: ReturnType<typeof overridesFromFlags>;
+  facts: HostFacts;
+  profile: ResolvedProfile;
+  spec: SandboxSpec;
+  record?: string;
+  /** extra hooks (restart.ts: the kill of the running sandbox) */
+  hooks?: LaunchHook[];
+}
+
+/** --restart, --watch: the same spec, a fresh sandbox each time, until hutch is told to stop. */
+async function runRestarting(ctx: RunContext): Promise<number> {
+  const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
+  const { restart, watch } = ctx.args;
+  let stopping = false;
+  let kill: ((sig: NodeJS.Signals) => void) | undefined;
+  let changed: string | undefined;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const s of stopSignals) process.on(s, stop);
+  const unwatch = watch.length
+    ? watchPaths(watch, ctx.facts.cwd, (what) => {
+        changed = what;
+        warn(`--watch: ${what} changed, restarting`);
+        if (kill) {
+          kill('SIGTERM');
+          const k = kill;
+          setTimeout(() => k('SIGKILL'), 10_000).unref();
+        }
+        wake?.();
+      })
+    : () => {};
+  const hook: LaunchHook = { started: (c) => (kill = c.kill), afterExit: () => void (kill = undefined) };
+  let code = 0;
+  try {
+    for (let restarts = 0; ; ) {
+      changed = undefined;
+      code = await runOnce({ ...ctx, hooks: [hook] });
+      kill = undefined;
+      if (stopping) break;
+      if (changed) continue;
+      if (shouldRestart(restart, code, restarts)) {
+        restarts++;
+        warn(`--restart ${restart.kind}: the command exited with ${code}, starting it again (${restarts})`);
+        continue;
+      }
+      if (!watch.length) break;
+      warn(`the command exited with ${code}; waiting for a change under ${watch.join(', ')} (Ctrl-C ends)`);
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      if (stopping) break;
+    }
+  } finally {
+    unwatch();
+    for (const s of stopSignals) process.off(s, stop);
+  }
+  return code;
+}
+
+async function runOnce(ctx: RunContext): Promise<number> {
+  const { facts, profile, spec, record } = ctx;
+  const { o, dryRun, report, summary, terminal: termReq } = ctx.args;
+  const { env, ids, paths } = facts;
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
@@ -209,32 +293,27 @@ export async function runCommand(argv: string[]): Promise<number> {
   const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
   cg.enforceMode(spec, limits.plan, warn);
   let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
-  let exitCode = 125;
-  try {
-    ({ exitCode } = await runSandbox({
-      spec,
-      facts,
-      setup,
-      layers,
-      say: warn,
-      stdin: terminal.stdin,
-      state: {
-        profile: spec.profiles,
-        command: spec.command,
-        rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-        network: spec.network,
-        networkDriver: net?.choice.name,
-        ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
-      },
-      hooks: (sandboxDir) => {
-        limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
-        trace('run: plan assembled, state written');
-        return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [])];
-      },
-    }));
-  } finally {
-    if (record) recordExit(record, limitsHook ? limitsHook.exitCode(exitCode) : exitCode);
-  }
+  const { exitCode } = await runSandbox({
+    spec,
+    facts,
+    setup,
+    layers,
+    say: warn,
+    stdin: terminal.stdin,
+    state: {
+      profile: spec.profiles,
+      command: spec.command,
+      rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
+      network: spec.network,
+      networkDriver: net?.choice.name,
+      ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
+    },
+    hooks: (sandboxDir) => {
+      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
+      trace('run: plan assembled, state written');
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : []), ...(ctx.hooks ?? [])];
+    },
+  });
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;
