@@ -53,7 +53,8 @@ export async function startDetached(argv: string[], spec: SandboxSpec, paths: Hu
     if (rec?.initPid) break; // started (it may have exited already: that is its business, see hutch logs)
     const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 50))]);
     if (code === undefined) continue;
-    if (readRecord(dir)?.initPid) break;
+    const rec2 = readRecord(dir);
+    if (!rec2 || rec2.initPid) break; // started (no record: it ran and --rm removed it)
     // setup failed before anything ran: say why, leave nothing behind
     let out = '';
     try {
@@ -80,6 +81,7 @@ export function recordHook(dir: string): LaunchHook {
 
 export function recordExit(dir: string, exitCode: number): void {
   const rec = readRecord(dir);
-  if (rec?.autoRemove) removeRecord(dir);
+  // --rm, once it ran; a sandbox that never started is removed by the `run -d` that waits for it
+  if (rec?.autoRemove && rec.initPid) removeRecord(dir);
   else updateRecord(dir, { status: 'exited', exitCode, exitedAt: new Date().toISOString() });
 }

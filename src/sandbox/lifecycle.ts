@@ -50,7 +50,17 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     writeState(sandboxDir, state);
     writeExecOps(sandboxDir, plan);
     // the sandbox's pid 1, for hutch exec (the helper reports it)
-    const initHook: LaunchHook = { started: ({ initPid }) => writeState(sandboxDir, { ...state, ...readState(sandboxDir), initPid }) };
+    const initHook: LaunchHook = {
+      started: ({ initPid }) => {
+        // the directory may be gone already when the command ended at once (the helper's cleanup)
+        try {
+          const now = readState(sandboxDir);
+          if (now) writeState(sandboxDir, { ...state, ...now, initPid });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      },
+    };
     return await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });

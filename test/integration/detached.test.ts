@@ -24,10 +24,11 @@ function record(name: string): { hutchPid?: number; initPid?: number; status: st
   }
 }
 
+/** Exists and is not a zombie (the runner may be a subreaper that reaps late). */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -188,6 +189,55 @@ test('SIGKILL of the detached hutch: nothing keeps running, ps -a says exited', 
     const all = expectExit(await runHutch(['ps', '-a']), 0);
     assert.match(all.stdout, new RegExp(`^${name}\\s.*exited \\(unknown\\)`, 'm'), `${describe(all)}\nrecords: ${fs.readdirSync(path.dirname(recordDir(name)))} ${JSON.stringify(record(name))}`);
     assert.not.match((await runHutch(['ps'])).stdout, new RegExp(`^${name}\\s`, 'm'));
+  } finally {
+    await rm(name);
+  }
+});
+
+const logOf = (name: string) => {
+  try {
+    return fs.readFileSync(path.join(recordDir(name), 'log'), 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+test('--restart on-failure:N starts a crashed command again, N times; --restart always until stop', async () => {
+  const name = await detach('echo "run $$"; exit 3', '--restart', 'on-failure:2');
+  try {
+    assert.is(expectExit(await runHutch(['wait', name]), 0).stdout, '3\n');
+    const log = logOf(name);
+    assert.is(log.match(/^run /gm)?.length, 3, log);
+    assert.match(log, /--restart on-failure: the command exited with 3, starting it again \(2\)/);
+  } finally {
+    await rm(name);
+  }
+  const always = await detach('echo tick; exit 0', '--restart', 'always');
+  try {
+    await waitFor(() => (logOf(always).match(/^tick$/gm)?.length ?? 0) >= 2, 30_000, { what: 'a second start' });
+    expectExit(await runHutch(['stop', always]), 0);
+    assert.not.ok(record(always)?.hutchPid && alive(record(always)!.hutchPid!), 'stop ends the restarting hutch');
+  } finally {
+    await rm(always);
+  }
+  const bad = await runHutch(['run', '--restart', 'sometimes', '--', 'true']);
+  assert.is(bad.code, 125, describe(bad));
+  assert.match(bad.stderr, /--restart: "sometimes" is not a restart policy/);
+});
+
+test('--watch PATH: a change under PATH restarts the command, with a line saying what changed', async () => {
+  const dir = tmpDir('hutch-watch-');
+  fs.chmodSync(dir, 0o755);
+  fs.mkdirSync(path.join(dir, 'src'));
+  fs.writeFileSync(path.join(dir, 'src', 'app.txt'), 'v1\n');
+  const name = await detach('echo "serving $(cat /w/src/app.txt)"; exec sleep 100', '--watch', dir, '-v', `${dir}:/w:ro`);
+  try {
+    await waitFor(() => logOf(name).includes('serving v1'), 20_000, { what: 'first start' });
+    await new Promise((r) => setTimeout(r, 300)); // the watch is set before the first start
+    fs.writeFileSync(path.join(dir, 'src', 'app.txt'), 'v2\n');
+    await waitFor(() => logOf(name).includes('serving v2'), 30_000, { what: 'restart after the change' });
+    assert.match(logOf(name), new RegExp(`--watch: ${dir}/src/app.txt changed, restarting`));
+    assert.is(logOf(name).match(/^serving /gm)?.length, 2, 'one restart per burst of changes');
   } finally {
     await rm(name);
   }
