@@ -19,6 +19,7 @@ import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
 import { recordExit, recordHook, startDetached, takeDetachedRecord } from './detach';
 import { updateRecord } from '../state/records';
 import type { LaunchHook } from '../helper/spawn';
+import { suspendHook } from '../sandbox/suspend';
 import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
 
 export const RUN_FLAGS: FlagDef[] = [
@@ -311,7 +312,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : []), ...(ctx.hooks ?? [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]), ...(ctx.hooks ?? [])];
     },
   });
   trace('run: sandbox exited');

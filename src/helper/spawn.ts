@@ -125,7 +125,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           );
         } else if (what === 'init') {
           result.initPid = Number(arg);
-          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? 0, initPid: result.initPid, kill });
+          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
         } else if (what === 'error') {
           result.errors.push(arg);
         }

@@ -217,4 +217,23 @@ termTest('without -t: Ctrl-C ends the whole process tree inside (130, nothing mo
   await hostTermSane(t, 'ctrl-c');
 });
 
+termTest('without -t: Ctrl-Z suspends hutch and the sandbox together, fg resumes both', async (t) => {
+  const dir = t.dir;
+  fs.chmodSync(dir, 0o755);
+  const counter = path.join(dir, 'n');
+  t.line(`${HUTCH} run --network none -v ${dir}:/w -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > /w/n; sleep 0.1; done'`);
+  await waitFor(() => fs.existsSync(counter) && Number(fs.readFileSync(counter, 'utf8')) > 3, 30_000, { what: 'counter runs' });
+  t.key('C-z');
+  await t.see(/\[1\]\+\s+Stopped/, 'hutch is stopped');
+  await new Promise((r) => setTimeout(r, 500));
+  const a = fs.readFileSync(counter, 'utf8');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is(fs.readFileSync(counter, 'utf8'), a, 'the sandbox went on while hutch was stopped');
+  t.line('fg');
+  await waitFor(() => fs.readFileSync(counter, 'utf8') !== a, 30_000, { what: 'the sandbox resumes after fg' });
+  t.key('C-c');
+  t.line('echo "st=$?"');
+  await t.see(/st=130\n/, 'Ctrl-C after fg ends it');
+});
+
 test.run();
