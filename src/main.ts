@@ -21,6 +21,7 @@ Commands:
   stop       stop sandboxes: SIGTERM, SIGKILL after -t SECONDS (10)
   kill       send a signal to a sandbox's command (default KILL)
   rm         remove exited sandboxes' records; -f stops running ones first
+  inspect    a sandbox as JSON: state, ports, limits, record, restrictions
   wait       wait until sandboxes exit, print their exit status
   stats      live CPU, memory, pids and block I/O of running sandboxes
   pause      freeze a running sandbox (resume thaws it)
@@ -56,6 +57,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   stop: async (argv) => (await import('./cli/lifecycle')).stopCommand(argv),
   kill: async (argv) => (await import('./cli/lifecycle')).killCommand(argv),
   rm: async (argv) => (await import('./cli/lifecycle')).rmCommand(argv),
+  inspect: async (argv) => (await import('./cli/lifecycle')).inspectCommand(argv),
   wait: async (argv) => (await import('./cli/lifecycle')).waitCommand(argv),
   system: async (argv) => (await import('./cli/system')).systemCommand(argv),
   version: async () => {

@@ -12,6 +12,7 @@ import { hutchPaths } from '../host/paths';
 import { FORWARDED_SIGNALS } from '../helper/spawn';
 import { listRecords, LOG_FILE, readRecord, recordDir, removeRecord, type SandboxRecord } from '../state/records';
 import { HutchError } from '../util/errors';
+import { readExecOps } from '../state/sandboxes';
 import { running as alive } from '../util/proc';
 import { suggest } from '../util/suggest';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
@@ -143,6 +144,20 @@ export async function rmCommand(argv: string[]): Promise<number> {
     if (x.recordDir) removeRecord(x.recordDir);
     process.stdout.write(`${x.name}\n`);
   }
+  return 0;
+}
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, 'inspect', 'NAME...', "Print what hutch knows of sandboxes as JSON: state (ports, limits, network, cgroup), the detached record, the command's restrictions.", []);
+  if (!p) return 0;
+  const out = p.positionals.map(target).map((x) => ({
+    name: x.name,
+    status: hutchPid(x) ? 'running' : 'exited',
+    state: x.running?.state,
+    record: x.record,
+    commandOps: x.running ? readExecOps(x.running.dir) : undefined,
+  }));
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
 }
 

@@ -55,6 +55,10 @@ test('run -d returns at once; the sandbox runs in a session of its own; logs, ps
     const sid = (pid: number | 'self') => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[3];
     assert.is.not(sid(rec.hutchPid!), sid('self'), 'the detached hutch has a session of its own');
     assert.is(fs.readlinkSync(`/proc/${rec.hutchPid}/fd/0`), '/dev/null');
+    const ins = JSON.parse(expectExit(await runHutch(['inspect', name]), 0).stdout);
+    assert.is(ins[0].status, 'running');
+    assert.is(ins[0].state.initPid, rec.initPid, 'inspect: the state holds the pid 1');
+    assert.ok(ins[0].commandOps.some((o: { op: string }) => o.op === 'no-new-privs'), 'inspect: the restrictions');
     const ps = expectExit(await runHutch(['ps']), 0);
     assert.match(ps.stdout, new RegExp(`^${name}\\s`, 'm'), 'ps lists it while it runs');
     // wait prints the command's status
@@ -173,7 +177,7 @@ test("exec: the sandbox's processes and hostname, exactly the command's restrict
 });
 
 test('a name that does not exist: a clear 125 for every verb', async () => {
-  for (const verb of [['logs'], ['stop'], ['kill'], ['rm'], ['wait']]) {
+  for (const verb of [['logs'], ['stop'], ['kill'], ['rm'], ['wait'], ['inspect']]) {
     const r = await runHutch([...verb, 'no-such-sandbox-x']);
     assert.is(r.code, 125, describe(r));
     assert.match(r.stderr, /no sandbox named "no-such-sandbox-x"[\s\S]*hint: .*ps -a/, describe(r));
