@@ -286,7 +286,8 @@ static int pump_step(struct pump *p, int can_read, int can_write)
 			if (p->eof_char && R.master >= 0) {
 				struct termios t;
 				char c = tcgetattr(R.master, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
-				write(R.master, &c, 1);
+				if (write(R.master, &c, 1) < 0) { /* the pty is gone: nothing to end */
+				}
 				p->eof = 1;
 			} else
 				pump_close(p);

@@ -170,6 +170,23 @@ termTest('-it: a terminal of its own: tty, Ctrl-C inside (130), job control, win
   await hostTermSane(t, 'exit');
 });
 
+termTest('exec -it: a terminal from the running sandbox\'s devpts, Ctrl-C inside, its status', async (t) => {
+  const name = `term-${process.pid}`;
+  t.line(`${HUTCH} run -d --name ${name} --network none -- sleep 300`);
+  await t.see(new RegExp(`\\n${name}\\n`), 'detached');
+  t.line(`${HUTCH} exec -it ${name} sh`);
+  t.line('tty; sh -c "echo e-\\$((3+4)); exec sleep 30"');
+  await t.see(/\/dev\/pts\/\d+\s*\ne-7\n/, 'tty inside, sleep started');
+  t.key('C-c');
+  t.line('echo "st=$?"; exit 4');
+  await t.see(/\nst=130\n/, 'Ctrl-C inside ends sleep');
+  await t.see(/\nexit\n\s*\$ |\n\$ $/m, 'back at the host prompt');
+  t.line('echo "host=$?"');
+  await t.see(/\nhost=4\n/, 'exec returns the shell status');
+  t.line(`${HUTCH} rm -f ${name}`);
+  await hostTermSane(t, 'exec');
+});
+
 termTest('-it: the host terminal is sane after hutch is SIGKILLed, and the sandbox is gone', async (t) => {
   const pidFile = path.join(t.dir, 'hutch.pid');
   t.line(`bash -c 'echo $$ > ${pidFile}; exec ${HUTCH.replace(/'/g, `'\\''`)} run -it --network none -- sh -c "echo ready-in; sleep 100"'`);
