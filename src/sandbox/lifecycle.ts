@@ -4,7 +4,8 @@
 // write its state, launch the helper with the hooks, and remove what is left
 // if anything fails before the helper owns the cleanup.
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { HostFacts } from '../host/facts';
 import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
@@ -61,7 +62,18 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
         }
       },
     };
-    return await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
+    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
+    // a helper killed by a signal ran no cleanup: take the state away at least (best effort:
+    // files of subordinate ids need the user namespace; hutch system prune finds what is left)
+    if (existsSync(sandboxDir)) {
+      try {
+        rmSync(join(sandboxDir, 'state.json'), { force: true });
+        rmSync(sandboxDir, { recursive: true, force: true });
+      } catch {
+        /* left for hutch system prune */
+      }
+    }
+    return result;
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;

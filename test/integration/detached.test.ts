@@ -247,6 +247,24 @@ test('--watch PATH: a change under PATH restarts the command, with a line saying
   }
 });
 
+test("SIGKILL of a detached sandbox's monitor: its pid 1 dies with it, ps -a says exited (137)", async () => {
+  const name = await detach('sleep 100');
+  try {
+    const rec = record(name)!;
+    const children = fs.readFileSync(`/proc/${rec.hutchPid}/task/${rec.hutchPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const monitor = children.find((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
+    assert.ok(monitor, `the detached hutch's helper among ${children}`);
+    process.kill(monitor!, 'SIGKILL');
+    await waitFor(() => !alive(rec.initPid!), 20_000, { what: "the sandbox's pid 1 to end" });
+    await waitFor(() => record(name)?.status === 'exited', 20_000, { what: 'the record to say exited' });
+    assert.is(record(name)?.exitCode, 137);
+    await waitFor(() => !alive(rec.hutchPid!), 20_000, { what: 'the detached hutch to end' });
+    assert.match(expectExit(await runHutch(['ps', '-a']), 0).stdout, new RegExp(`^${name}\\s.*exited \\(137\\)`, 'm'));
+  } finally {
+    await rm(name);
+  }
+});
+
 test('a detached server is reachable through its published port', async () => {
   const dir = tmpDir('hutch-detach-');
   fs.chmodSync(dir, 0o755);
