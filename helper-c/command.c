@@ -150,7 +150,8 @@ void command_run(struct plan *p, int errpipe)
 				fail_errno("setenv %s", o->f[0]);
 			break;
 		case OP_SETSID:
-			if (setsid() < 0)
+			/* with `tty` the command already leads a session (pty_attach) */
+			if (setsid() < 0 && getsid(0) != getpid())
 				fail_errno("setsid");
 			break;
 		case OP_CHDIR:

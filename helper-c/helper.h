@@ -91,7 +91,7 @@ struct hutch_mount_attr {
  * is in plan.c's op table (struct op_desc). */
 /* clang-format off */
 enum op_kind {
-	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_SCRATCH,
+	OP_USERNS, OP_UIDMAP, OP_GIDMAP, OP_NEWUIDMAP, OP_NEWGIDMAP, OP_UNSHARE, OP_REPORT, OP_SYNC, OP_DAEMON, OP_SCRATCH, OP_TTY, OP_RELAY, OP_JOIN,
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_UNREACHABLE, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
@@ -172,6 +172,9 @@ struct op {
 		} user;
 		int fd;                     /* keep-fd */
 		unsigned long scratch_size; /* scratch: bytes */
+		int tty_input;              /* tty: `stdin` given */
+		int relay;                  /* relay: bit N = fd N */
+		uint32_t pid;               /* join: the sandbox's pid 1 (host pid) */
 	} u;
 };
 
@@ -229,10 +232,28 @@ void close_fds_from(int lowfd, const int *keep, int nkeep);
 void reset_signals(void);
 int exit_code_of(int status);
 
+/* ---- relay.c: the sandbox's terminal, the relay of the host's stdio ---- */
+extern int g_tty_sock;
+void relay_scan(struct plan *p);
+int relay_reads_terminal(void);
+void relay_before_fork(void);
+void relay_in_child(void);
+void relay_after_fork(void);
+void relay_restore(void);
+void relay_winch(void);
+int relay_has_tty(void);
+struct pollfd;
+int relay_pollfds(struct pollfd *pf);
+void relay_events(struct pollfd *pf, int n);
+void relay_drain(void);
+int pty_open_inside(void);
+void pty_attach(int slave);
+
 /* ---- roles ---- */
 _Noreturn void monitor_run(struct plan *p);
 _Noreturn void init_run(struct plan *p, int alive_fd);
 _Noreturn void command_run(struct plan *p, int errpipe);
+_Noreturn void join_run(struct plan *p);
 int cleanup_path(const char *path);
 
 extern mode_t g_saved_umask; /* the caller's umask, restored for the command */

@@ -85,7 +85,11 @@ static _Noreturn void wait_loop(pid_t cmd)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			kill(cmd, sig);
+			/* a terminal's Ctrl-C / Ctrl-\ reaches the whole foreground
+			 * group on the host: so here the command's group (it leads
+			 * it after setsid), else only the command */
+			if (!((sig == SIGINT || sig == SIGQUIT) && kill(-cmd, sig) == 0))
+				kill(cmd, sig);
 			continue;
 		}
 		int status;
@@ -145,6 +149,7 @@ void init_run(struct plan *p, int alive_fd)
 	}
 	g_op = NULL;
 
+	int tty = pty_open_inside(); /* relay.c: -1 without a `tty` op */
 	int ep[2], gate[2];
 	if (pipe2(ep, O_CLOEXEC) || pipe2(gate, O_CLOEXEC))
 		fail_errno("pipe");
@@ -162,8 +167,11 @@ void init_run(struct plan *p, int alive_fd)
 		if (r != 1)
 			_exit(EXIT_SETUP);
 		close(gate[0]);
+		pty_attach(tty);
 		command_run(p, ep[1]);
 	}
+	if (tty >= 0)
+		close(tty);
 	close(ep[1]);
 	close(gate[0]);
 	init_drop_privileges();

@@ -10,6 +10,7 @@
 static void usage(void)
 {
 	dprintf(2, "usage: hutch-helper run     (plan on fd 3, see PLAN.md)\n"
+		   "       hutch-helper exec    (plan with `join` on fd 3: a command in a running sandbox)\n"
 		   "       hutch-helper check   (parse and validate the plan on fd 3, run nothing)\n"
 		   "       hutch-helper --version\n");
 }
@@ -28,10 +29,17 @@ int main(int argc, char **argv)
 		plan_read(FD_PLAN, &p);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "exec")) {
+		plan_read(FD_PLAN, &p);
+		join_run(&p);
+	}
 	if (argc != 2 || strcmp(argv[1], "run")) {
 		usage();
 		return EXIT_SETUP;
 	}
 	plan_read(FD_PLAN, &p);
+	for (int i = 0; i < p.nops; i++)
+		if (p.ops[i].kind == OP_JOIN)
+			fail("invalid plan: `join` is for hutch-helper exec (op %d)", p.ops[i].line);
 	monitor_run(&p);
 }

@@ -100,6 +100,7 @@ static void run_cleanups(void)
 
 static _Noreturn void finish(int code)
 {
+	relay_restore();
 	stop_daemons();
 	run_cleanups();
 	report("exit %d", code);
@@ -445,18 +446,21 @@ static void fork_init(struct plan *p)
 	if (pipe2(alive, O_CLOEXEC))
 		fail_errno("pipe");
 	harden_monitor();
+	relay_before_fork();
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_errno("fork the init");
 	if (pid == 0) {
 		g_fatal_hook = NULL;
 		close(alive[1]);
+		relay_in_child();
 		init_run(p, alive[0]);
 	}
 	close(alive[0]); /* alive[1] stays open until we exit */
 	M.init_pid = pid;
 	g_op = NULL;
 	report("init %d", (int)pid);
+	relay_after_fork();
 }
 
 static void reap(void)
@@ -497,9 +501,14 @@ static _Noreturn void supervise(void)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
 		fail_errno("signalfd");
+	/* hutch forwards what its terminal sends it: when we share its process
+	 * group (relay_reads_terminal), the terminal's own copy is dropped */
+	int shared_pgrp = relay_reads_terminal() && M.lifeline >= 0;
 	while (M.init_pid > 0) {
-		struct pollfd pf[2] = {{sfd, POLLIN, 0}, {M.lifeline, POLLIN, 0}};
-		if (poll(pf, M.lifeline >= 0 ? 2 : 1, -1) < 0) {
+		struct pollfd pf[5] = {{sfd, POLLIN, 0}, {M.lifeline, POLLIN, 0}};
+		int nfixed = M.lifeline >= 0 ? 2 : 1;
+		int nrelay = relay_pollfds(pf + nfixed);
+		if (poll(pf, (nfds_t)(nfixed + nrelay), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fail_errno("poll");
@@ -508,16 +517,22 @@ static _Noreturn void supervise(void)
 			kill_init();
 			finish(EXIT_LIFELINE);
 		}
+		relay_events(pf + nfixed, nrelay);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof si) != sizeof si)
 				continue;
 			if (si.ssi_signo == SIGCHLD)
 				reap();
+			else if (si.ssi_signo == SIGWINCH && relay_has_tty())
+				relay_winch(); /* the kernel tells the pty's foreground group */
+			else if (shared_pgrp && si.ssi_code == SI_KERNEL)
+				continue;
 			else if (M.init_pid > 0)
 				kill(M.init_pid, (int)si.ssi_signo);
 		}
 	}
+	relay_drain();
 	finish(exit_code_of(M.init_status));
 }
 
@@ -542,8 +557,11 @@ void monitor_run(struct plan *p)
 	signal(SIGCHLD, SIG_DFL);
 
 	/* Own process group: a terminal's Ctrl-C goes to hutch only, which
-	 * forwards it once. */
-	setpgid(0, 0);
+	 * forwards it once. Not when we read the terminal ourselves (relay.c):
+	 * then job control must treat us like hutch. */
+	relay_scan(p);
+	if (!relay_reads_terminal())
+		setpgid(0, 0);
 
 	/* A plan given as a regular file (debugging: 3<plan) has no writer to
 	 * lose; only a pipe/socket is a lifeline. */

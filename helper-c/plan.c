@@ -193,6 +193,42 @@ static void parse_scratch(struct op *o, const int *seen)
 			op_error(o, "scratch SUBDIR must be one path component");
 }
 
+static void parse_tty(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (strcmp(o->f[0], "stdin") && strcmp(o->f[0], "-"))
+		op_error(o, "tty INPUT: `stdin` (relay the host's stdin) or `-`");
+	o->u.tty_input = o->f[0][0] == 's';
+}
+
+static void parse_relay(struct op *o, const int *seen)
+{
+	static const char *const names[] = {"0", "1", "2"};
+	const char *p = o->f[0], *item;
+	size_t len;
+	if (seen[OP_TTY] || seen[OP_RELAY])
+		op_error(o, "one relay op, and not with tty (tty relays all three fds)");
+	o->u.relay = 0;
+	while (next_item(&p, &item, &len)) {
+		int i = word_index(item, len, names, 3, 0);
+		if (i < 0)
+			op_error(o, "relay FDS: a comma list of 0, 1, 2");
+		o->u.relay |= 1 << i;
+	}
+	if (!o->u.relay)
+		op_error(o, "relay FDS: a comma list of 0, 1, 2");
+}
+
+static void parse_join(struct op *o, const int *seen)
+{
+	unsigned long pid;
+	if (seen[OP_JOIN] || parse_num(o->f[0], 10, 0x7fffffffUL, &pid) || pid < 2)
+		op_error(o, "join PID CGROUPDIR|-: once, PID a host pid (the sandbox's pid 1)");
+	if (strcmp(o->f[1], "-") && o->f[1][0] != '/')
+		op_error(o, "join: CGROUPDIR must be absolute, or -");
+	o->u.pid = (uint32_t)pid;
+}
+
 static void parse_tmpfs(struct op *o, const int *seen)
 {
 	unsigned long mode, size = 0;
@@ -412,6 +448,9 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_SYNC]              = {"sync",            M,  0,  0, 0, 0, parse_sync},
 	[OP_DAEMON]            = {"daemon",          M,  2, -1, 0, 0, parse_daemon},
 	[OP_SCRATCH]           = {"scratch",         M,  2, -1, 1, 0, parse_scratch},
+	[OP_TTY]               = {"tty",             M,  1,  1, 0, 0, parse_tty},
+	[OP_RELAY]             = {"relay",           M,  1,  1, 0, 0, parse_relay},
+	[OP_JOIN]              = {"join",            M,  2,  2, 0, 0, parse_join},
 	[OP_BASE]              = {"base",            I,  1,  1, 1, 1, NULL},
 	[OP_TMPFS]             = {"tmpfs",           I,  2,  3, 1, 1, parse_tmpfs},
 	[OP_OVERLAY]           = {"overlay",         I,  4,  5, 1, 1, parse_overlay},
@@ -582,6 +621,19 @@ int plan_read(int fd, struct plan *p)
 	}
 	if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
+	if (seen[OP_TTY] &&
+	    (seen[OP_TTY] > 1 || seen[OP_RELAY] || (!seen[OP_JOIN] && (!seen[OP_DEVPTS] || !seen[OP_PIVOT]))))
+		plan_error(
+			0, NULL,
+			"tty: one tty op, no relay op, and a devpts op and a pivot (the pty comes from the sandbox's /dev/pts)");
+	if (seen[OP_JOIN]) /* exec mode: only the command ops of a running sandbox */
+		for (int i = 0; i < p->nops; i++) {
+			const struct op *o = &p->ops[i];
+			if (o->kind != OP_JOIN && o->kind != OP_TTY && o->kind != OP_RELAY &&
+			    o->desc->phase != PHASE_COMMAND)
+				plan_error(o->line, o->text,
+					   "not allowed with join (exec mode takes tty, relay and command ops)");
+		}
 	return 0;
 }
 

@@ -370,6 +370,31 @@ expect "report: pid, init, exit lines; sync waits for the go byte" 0 "pid " "ini
 run_plan syncabort 4>"$T/report" 5</dev/null; cat "$T/report" >>"$T/out"
 expect "sync: go pipe closed -> 125" 125 "error 6 - sync: hutch closed the go pipe" "exit 125"
 
+# --- relay, tty, join (relay.c, join.c) ---
+{ op relay 0,3; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: relay FDS only 0, 1, 2" 125 "relay FDS: a comma list of 0, 1, 2"
+{ ident_self; op tty stdin; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: tty needs devpts and pivot" 125 "tty: one tty op"
+{ op join 5 -; op exec true; op end; } >"$T/plan"; "$HELPER" run 3<"$T/plan" >"$T/out" 2>&1; rc=$?
+expect "run: join is refused (exec mode only)" 125 "join\` is for hutch-helper exec"
+{ op join 5 -; op tmpfs /x 755; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: join takes no filesystem op" 125 "not allowed with join"
+{ ident_self; op relay 1,2; namespaces; rootfs; op setsid; op no-new-privs; op caps -; op exec sh -c 'readlink /proc/self/fd/1; echo to-stderr >&2'; op end; } >"$T/plan"
+run_plan relay
+expect "relay: the command's stdout is a pipe, its output reaches ours" 0 "pipe:[" "to-stderr"
+{ ident_self; op report; namespaces; rootfs; op setsid; op no-new-privs; op caps -; op exec sh -c 'echo ready; exec sleep 20'; op end; } >"$T/plan"
+"$HELPER" run 3<"$T/plan" 4>"$T/report" >"$T/sbx" 2>&1 &
+hp=$!
+for i in $(seq 50); do grep -q ready "$T/sbx" && break; sleep 0.1; done
+ipid=$(sed -n 's/^init //p' "$T/report")
+{ op join "$ipid" -; op clearenv; op env PATH /usr/bin:/bin; op no-new-privs; op caps -; op exec sh -c 'echo "host=$(hostname) comm2=$(cat /proc/2/comm) $(grep CapEff /proc/self/status)"'; op end; } >"$T/plan"
+"$HELPER" exec 3<"$T/plan" >"$T/out" 2>&1; rc=$?
+expect "exec mode: joins the sandbox (hostname, its pid 2), caps - applied" 0 "host=sbx comm2=sleep CapEff:	0000000000000000"
+{ op join "$ipid" -; op exec sh -c 'exit 6'; op end; } >"$T/plan"
+"$HELPER" exec 3<"$T/plan" >"$T/out" 2>&1; rc=$?
+expect "exec mode: the command's exit status" 6
+kill -KILL $hp; wait $hp 2>/dev/null
+
 # --- lifeline: hutch (the plan writer) dies -> sandbox killed, cleanup runs ---
 mkdir -p "$T/life/sub" && touch "$T/life/sub/f"
 { sandbox; op caps -; op cleanup "$T/life"; op exec sleep 30; op end; } >"$T/plan"

@@ -15,7 +15,14 @@ Commands:
   run        run a command in a new sandbox
   profile    ls | show NAME | validate FILE | schema
   port       list the published ports of a running sandbox
-  ps         list running sandboxes
+  ps         list running sandboxes (-a: also exited detached ones)
+  exec       run a command in a running sandbox (its namespaces and restrictions)
+  logs       print the output of a detached sandbox (run -d); -f follows
+  stop       stop sandboxes: SIGTERM, SIGKILL after -t SECONDS (10)
+  kill       send a signal to a sandbox's command (default KILL)
+  rm         remove exited sandboxes' records; -f stops running ones first
+  inspect    a sandbox as JSON: state, ports, limits, record, restrictions
+  wait       wait until sandboxes exit, print their exit status
   stats      live CPU, memory, pids and block I/O of running sandboxes
   pause      freeze a running sandbox (resume thaws it)
   resume     thaw a paused sandbox
@@ -50,6 +57,13 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   build: async (argv) => (await import('./cli/build')).buildCommand(argv),
   commit: async (argv) => (await import('./cli/commit')).commitCommand(argv),
   volume: async (argv) => (await import('./cli/volume')).volumeCommand(argv),
+  exec: async (argv) => (await import('./cli/exec')).execCommand(argv),
+  logs: async (argv) => (await import('./cli/lifecycle')).logsCommand(argv),
+  stop: async (argv) => (await import('./cli/lifecycle')).stopCommand(argv),
+  kill: async (argv) => (await import('./cli/lifecycle')).killCommand(argv),
+  rm: async (argv) => (await import('./cli/lifecycle')).rmCommand(argv),
+  inspect: async (argv) => (await import('./cli/lifecycle')).inspectCommand(argv),
+  wait: async (argv) => (await import('./cli/lifecycle')).waitCommand(argv),
   system: async (argv) => (await import('./cli/system')).systemCommand(argv),
   version: async () => {
     process.stdout.write(`hutch ${VERSION}\n`);

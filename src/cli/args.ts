@@ -56,7 +56,10 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
           if (v === 'true') set(def, 'true', shown);
           else set(def, 'false', shown); // kept, so =false can override a profile
         } else if (!long && a.length > 2) {
-          throw new HutchError(`${a}: -${key} takes no value`, { hint: `write -${key} on its own` });
+          // -it: a bundle of one-letter bool flags, as podman writes them
+          const bundle = [...a.slice(1)].map((c) => byShort.get(c));
+          if (!bundle.every((d) => d?.kind === 'bool')) throw new HutchError(`${a}: -${key} takes no value`, { hint: `write -${key} on its own` });
+          for (const d of bundle) set(d!, 'true', `-${d!.short}`);
         } else set(def, 'true', shown);
         continue;
       }
@@ -84,7 +87,7 @@ export function parseArgs(argv: string[], defs: FlagDef[], command: string, stop
 const PODMAN_ONLY: Record<string, { flag: string; why: string }> = {
   i: { flag: '-i, --interactive', why: 'stdin is passed to the command as it is' },
   t: { flag: '-t, --tty', why: 'hutch allocates no terminal (the command uses the one hutch runs in)' },
-  d: { flag: '-d, --detach', why: 'hutch runs the command in the foreground; use your shell\'s & and find it with hutch ps' },
+  d: { flag: '-d, --detach', why: 'this command runs in the foreground; hutch run -d starts a sandbox in the background' },
 };
 const PODMAN_LONG: Record<string, string> = { interactive: 'i', tty: 't', detach: 'd' };
 

@@ -1,9 +1,13 @@
 // `hutch ps`: running sandboxes, from the state directory.
 
 import { runningSandboxes } from '../cgroup/running';
+import { identity } from '../host/ids';
+import { hutchPaths } from '../host/paths';
+import { listRecords, type SandboxRecord } from '../state/records';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [
+  { name: 'all', short: 'a', kind: 'bool', help: 'also exited sandboxes started with -d (until hutch rm), with their status' },
   { name: 'json', kind: 'bool', help: 'print a JSON array (the state of each sandbox)' },
   { name: 'quiet', short: 'q', kind: 'bool', help: 'print names only' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
@@ -11,7 +15,7 @@ const FLAGS: FlagDef[] = [
 
 const USAGE = `Usage: hutch ps [FLAGS]
 
-List running sandboxes (started by hutch run as you).
+List running sandboxes (started by hutch run as you); -a also exited ones started with -d.
 
 Flags:
 ${formatFlagHelp(FLAGS)}
@@ -36,17 +40,30 @@ export async function psCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const all = runningSandboxes();
+  // -a: exited detached sandboxes too (a record whose sandbox is not running)
+  const ids = identity(process.env);
+  const exited: SandboxRecord[] = flagBool(p, 'all')
+    ? listRecords(hutchPaths(process.env, ids.home, ids.uid).stateDir)
+        .map((r) => r.record)
+        .filter((r) => r.status === 'exited' && !all.some((s) => s.state.name === r.name))
+    : [];
   if (flagBool(p, 'json')) {
-    process.stdout.write(`${JSON.stringify(all.map((r) => r.state), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify([...all.map((r) => ({ ...r.state, status: 'running' })), ...exited.map((r) => ({ ...r, status: 'exited' }))], null, 2)}\n`);
     return 0;
   }
   if (flagBool(p, 'quiet')) {
     for (const r of all) process.stdout.write(`${r.state.name}\n`);
+    for (const r of exited) process.stdout.write(`${r.name}\n`);
     return 0;
   }
-  const rows = [['NAME', 'PID', 'UP', 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
+  const withStatus = flagBool(p, 'all');
+  const rows = [['NAME', 'PID', 'UP', ...(withStatus ? ['STATUS'] : []), 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
   for (const { state: s } of all) {
-    rows.push([s.name, String(s.pid), age(s.startedAt), s.profile[0] ?? '-', s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+    rows.push([s.name, String(s.pid), age(s.startedAt), ...(withStatus ? ['running'] : []), s.profile[0] ?? '-', s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+  }
+  for (const r of exited) {
+    const status = `exited (${r.exitCode ?? 'unknown'})${r.exitedAt ? ` ${age(r.exitedAt)} ago` : ''}`;
+    rows.push([r.name, '-', '-', status, r.profile[0] ?? '-', '-', '-', r.command.join(' ')]);
   }
   process.stdout.write(table(rows));
   return 0;

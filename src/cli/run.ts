@@ -22,6 +22,12 @@ import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef
 import { trace } from '../util/trace';
 import { HutchError } from '../util/errors';
 import { printNotFoundHint } from './run-hints';
+import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
+import { recordExit, recordHook, startDetached, takeDetachedRecord } from './detach';
+import { updateRecord } from '../state/records';
+import type { LaunchHook } from '../helper/spawn';
+import { suspendHook } from '../sandbox/suspend';
+import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
@@ -49,7 +55,10 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
   { name: 'tmpfs-budget', kind: 'string', valueName: 'SIZE', help: "RAM budget for all memory-backed writes together (upper layer, /tmp, /run, /dev/shm, home, --tmpfs without size): ENOSPC past it; default: the profile's tmpfsBudget, else half of RAM" },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
-  { name: 'rm', kind: 'bool', help: 'accepted for podman compatibility: sandboxes are always removed' },
+  { name: 'rm', kind: 'bool', help: 'with -d: remove the record (ps -a, logs) when the sandbox exits (attached runs always leave none)' },
+  { name: 'restart', kind: 'string', valueName: 'no|on-failure[:N]|always', help: 'start the command again when it exits (a fresh sandbox, same spec)' },
+  { name: 'watch', kind: 'string', repeat: true, valueName: 'PATH', help: 'restart the command when files under PATH change (debounced; .git and node_modules ignored)' },
+  { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background: print the name and return; output in hutch logs NAME' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
   { name: 'cpus', kind: 'string', valueName: 'N', help: 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max)' },
@@ -63,6 +72,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'limits', kind: 'string', valueName: 'warn|strict', help: 'when a limit cannot be enforced on this host: warn and run (default), or refuse (exit 125)' },
   { name: 'report', kind: 'string', valueName: 'FILE', help: 'write a JSON usage report at exit (exit status, wall time, CPU, peak memory and pids, OOM kills, limits)' },
   { name: 'summary', kind: 'bool', help: 'print a one-line usage summary on stderr at exit' },
+  { name: 'interactive', short: 'i', kind: 'bool', help: "keep stdin open (without -i, a terminal's stdin is /dev/null inside)" },
+  { name: 'tty', short: 't', kind: 'bool', help: "a terminal of the sandbox's own (job control, Ctrl-C inside); -it for an interactive shell" },
   { name: 'dry-run', kind: 'bool', help: 'print the resolved profile and the helper plan; run nothing' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
@@ -92,7 +103,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; pull?: string } {
+function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; pull?: string; terminal: TerminalRequest; detach: boolean; autoRemove: boolean; restart: RestartPolicy; watch: string[] } {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -131,6 +142,11 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
     report: flagString(p, 'report'),
     summary: flagBool(p, 'summary'),
     pull: flagString(p, 'pull'),
+    terminal: { interactive: flagBool(p, 'interactive'), tty: flagBool(p, 'tty') },
+    detach: flagBool(p, 'detach'),
+    restart: parseRestart(flagString(p, 'restart')),
+    watch: flagList(p, 'watch'),
+    autoRemove: flagBool(p, 'rm'),
   };
 }
 
@@ -172,7 +188,9 @@ async function rootLayers(
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { o, profile: profileRef, dryRun, help, report, summary, pull } = overridesFromFlags(argv);
+  const record = takeDetachedRecord(); // set: this is the hutch of a `run -d`
+  const args = overridesFromFlags(argv);
+  const { o, profile: profileRef, dryRun, help, detach, autoRemove, pull } = args;
   if (help) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -186,6 +204,85 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
+  if (detach && !dryRun && !record) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined);
+  if (record) updateRecord(record, { hutchPid: process.pid });
+  const ctx = { args, facts, profile, spec, record };
+  let code = 125;
+  try {
+    code = dryRun || (args.restart.kind === 'no' && !args.watch.length) ? await runOnce(ctx) : await runRestarting(ctx);
+    return code;
+  } finally {
+    if (record) recordExit(record, code);
+  }
+}
+
+interface RunContext {
+  args: ReturnType<typeof overridesFromFlags>;
+  facts: HostFacts;
+  profile: ResolvedProfile;
+  spec: SandboxSpec;
+  record?: string;
+  /** extra hooks (restart.ts: the kill of the running sandbox) */
+  hooks?: LaunchHook[];
+}
+
+/** --restart, --watch: the same spec, a fresh sandbox each time, until hutch is told to stop. */
+async function runRestarting(ctx: RunContext): Promise<number> {
+  const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
+  const { restart, watch } = ctx.args;
+  let stopping = false;
+  let kill: ((sig: NodeJS.Signals) => void) | undefined;
+  let changed: string | undefined;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const s of stopSignals) process.on(s, stop);
+  const unwatch = watch.length
+    ? watchPaths(watch, ctx.facts.cwd, (what) => {
+        changed = what;
+        warn(`--watch: ${what} changed, restarting`);
+        if (kill) {
+          kill('SIGTERM');
+          const k = kill;
+          setTimeout(() => k('SIGKILL'), 10_000).unref();
+        }
+        wake?.();
+      })
+    : () => {};
+  const hook: LaunchHook = { started: (c) => (kill = c.kill), afterExit: () => void (kill = undefined) };
+  let code = 0;
+  try {
+    for (let restarts = 0; ; ) {
+      changed = undefined;
+      code = await runOnce({ ...ctx, hooks: [hook] });
+      kill = undefined;
+      if (stopping) break;
+      if (changed) continue;
+      if (shouldRestart(restart, code, restarts)) {
+        restarts++;
+        warn(`--restart ${restart.kind}: the command exited with ${code}, starting it again (${restarts})`);
+        continue;
+      }
+      if (!watch.length) break;
+      warn(`the command exited with ${code}; waiting for a change under ${watch.join(', ')} (Ctrl-C ends)`);
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      if (stopping) break;
+    }
+  } finally {
+    unwatch();
+    for (const s of stopSignals) process.off(s, stop);
+  }
+  return code;
+}
+
+async function runOnce(ctx: RunContext): Promise<number> {
+  const { facts, profile, spec, record } = ctx;
+  const { o, dryRun, report, summary, terminal: termReq } = ctx.args;
+  const { env, ids, paths } = facts;
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
   const maps = sandboxMaps(spec.userns, ids); // keep-id without subordinate ids fails here, before anything starts
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
@@ -209,12 +306,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
   const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
+  const terminal = terminalSetup(termReq);
   const setup = {
+    terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
     etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
     unreachable: net?.blocked,
-    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
+    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
   };
   trace('run: limits planned');
 
@@ -240,6 +339,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     setup,
     layers,
     say: warn,
+    stdin: terminal.stdin,
     state: {
       profile: spec.profiles,
       command: spec.command,
@@ -251,7 +351,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]), ...(ctx.hooks ?? [])];
     },
   });
   trace('run: sandbox exited');

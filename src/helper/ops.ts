@@ -23,6 +23,10 @@ export type Op =
   | { op: 'sync' }
   | { op: 'daemon'; waitPath: string; argv: string[] }
   | { op: 'scratch'; dir: string; size: number; subdirs: string[] }
+  | { op: 'tty'; input: boolean }
+  | { op: 'relay'; fds: (0 | 1 | 2)[] }
+  // exec mode (hutch-helper exec): a command in a running sandbox
+  | { op: 'join'; pid: number; cgroup?: string }
   // filesystem (init)
   | { op: 'base'; dir: string }
   | { op: 'tmpfs'; dest: string; mode: number; size?: number }
@@ -91,6 +95,12 @@ export function fieldsOf(o: Op): string[] {
       return [o.dir, String(o.size), ...o.subdirs];
     case 'unreachable':
       return [o.addr];
+    case 'tty':
+      return [o.input ? 'stdin' : '-'];
+    case 'relay':
+      return [o.fds.join(',')];
+    case 'join':
+      return [String(o.pid), o.cgroup ?? '-'];
     case 'base':
       return [o.dir];
     case 'tmpfs':

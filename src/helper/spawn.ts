@@ -80,6 +80,8 @@ export interface HelperOptions {
   timeoutMs?: number;
   /** Default: the verified helper of this hutch (host/self.ts). */
   helper?: string;
+  /** `exec`: the plan joins a running sandbox (op `join`). */
+  mode?: 'run' | 'exec';
 }
 
 export interface HelperRun {
@@ -99,7 +101,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
-  const child = spawn(helper, ['run'], { argv0: 'hutch-helper', stdio: [i, o, e, 'pipe', ...extra] });
+  const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [i, o, e, 'pipe', ...extra] });
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
   lifeline.on('error', () => {
@@ -143,7 +145,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           );
         } else if (what === 'init') {
           result.initPid = Number(arg);
-          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? 0, initPid: result.initPid, kill });
+          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
         } else if (what === 'error') {
           result.errors.push(parseFailure(arg));
         }
@@ -190,8 +192,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
 }
 
 /** A sandbox in the foreground: hutch's stdio, signals forwarded, hooks run. */
-export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string): Promise<HelperResult> {
-  return startHelper(plan, { hooks, forwardSignals: true, helper }).done;
+export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string, stdin: 'inherit' | 'ignore' = 'inherit'): Promise<HelperResult> {
+  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'] }).done;
 }
 
 /** Collect a child's piped output (capped: probes and tools print little). */

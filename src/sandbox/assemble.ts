@@ -12,7 +12,7 @@ import { volumeDataPath } from '../volume/store';
 import { describeMap, isChildUserNamespace, sandboxMaps, userNamespaceOps } from '../helper/identity';
 import { keepIdEtcOps, keepIdUser } from './keep-id';
 import { ownerOutsideMap } from '../rootfs/ownership';
-import type { Namespace } from '../helper/ops';
+import type { Namespace, Op } from '../helper/ops';
 import { PlanBuilder, type Plan } from '../helper/plan';
 import { procMaskOps, systemMountOps } from './system-mounts';
 import { RAM_MOUNT, ramBudgetInnerOps, ramBudgetOuterOps, ramDirOps, ramHostDir } from './ram-budget';
@@ -33,6 +33,8 @@ export interface SandboxSetup {
   unreachable?: string[];
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
+  /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
+  terminal?: Op[];
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids' | 'fs'>, setup: SandboxSetup): RootfsInput {
@@ -130,6 +132,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   const first: Namespace[] = ['mount', 'ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
   b.add({ op: 'unshare', ns: first });
+  // (the `report` op at the top also tells hutch the sandbox's pid 1, which hutch exec joins)
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
     b.add({ op: 'sync' });
@@ -137,6 +140,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');
   b.add({ op: 'unshare', ns: second });
+  if (setup.terminal?.length) {
+    b.note(setup.terminal[0].op === 'tty' ? "a terminal of the sandbox's own (its devpts), relayed by the helper" : "the host terminal's fds stay outside: pipes, relayed by the helper");
+    b.add(setup.terminal);
+  }
 
   ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
   driver.outerOps(b, rootfs);

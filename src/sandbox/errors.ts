@@ -67,6 +67,11 @@ export function partOf(o: Op): string {
       return `making ${inside(o.dest)} read-only`;
     case 'chown':
       return `setting the owner of ${inside(o.path)}`;
+    case 'tty':
+    case 'relay':
+      return 'setting up the terminal';
+    case 'join':
+      return 'joining the sandbox';
     case 'scratch':
       return 'mounting the RAM budget tmpfs';
     case 'unreachable':

@@ -4,13 +4,13 @@
 // write its state, launch the helper with the hooks, and remove what is left
 // if anything fails before the helper owns the cleanup.
 
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { HostFacts } from '../host/facts';
 import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
-import { claimSandboxDir, writeState, type SandboxState } from '../state/sandboxes';
+import { claimSandboxDir, readState, writeExecOps, writeState, type SandboxState } from '../state/sandboxes';
 import { assemblePlan, ownPathsUnder, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 import { checkHelperResult } from './errors';
@@ -24,9 +24,11 @@ export interface SandboxRequest {
   /** Layer digests the root is made of, bottom first (storage.json, `hutch commit`). */
   layers: string[];
   /** State fields beyond name, pid and start time (`hutch ps`, `hutch port`). */
-  state: Omit<SandboxState, 'name' | 'pid' | 'startedAt'>;
+  state: Omit<SandboxState, 'name' | 'pid' | 'startedAt' | 'initPid'>;
   /** The hooks of this sandbox, made once its state directory exists. */
   hooks?: (sandboxDir: string) => LaunchHook[];
+  /** The helper's stdin (src/sandbox/terminal.ts); default hutch's own. */
+  stdin?: 'inherit' | 'ignore';
   /** One line for the user (stderr), e.g. a volume created on first use. */
   say?: (line: string) => void;
 }
@@ -55,9 +57,33 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
       if (mkdirSync(d.path, { recursive: true, mode: d.mode }) !== undefined) chmodSync(d.path, d.mode);
     }
     createOwnDirs(spec, facts);
-    writeState(sandboxDir, { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state });
-    const r = await launch(plan, req.hooks?.(sandboxDir) ?? [], facts.helper);
-    return checkHelperResult(plan, r, (line) => process.stderr.write(`hutch: ${line}\n`));
+    const state: SandboxState = { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state };
+    writeState(sandboxDir, state);
+    writeExecOps(sandboxDir, plan);
+    // the sandbox's pid 1, for hutch exec (the helper reports it)
+    const initHook: LaunchHook = {
+      started: ({ initPid }) => {
+        // the directory may be gone already when the command ended at once (the helper's cleanup)
+        try {
+          const now = readState(sandboxDir);
+          if (now) writeState(sandboxDir, { ...state, ...now, initPid });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      },
+    };
+    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
+    // a helper killed by a signal ran no cleanup: take the state away at least (best effort:
+    // files of subordinate ids need the user namespace; hutch system prune finds what is left)
+    if (existsSync(sandboxDir)) {
+      try {
+        rmSync(join(sandboxDir, 'state.json'), { force: true });
+        rmSync(sandboxDir, { recursive: true, force: true });
+      } catch {
+        /* left for hutch system prune */
+      }
+    }
+    return checkHelperResult(plan, result, (line) => process.stderr.write(`hutch: ${line}\n`));
   } catch (e) {
     rmSync(sandboxDir, { recursive: true, force: true });
     throw e;

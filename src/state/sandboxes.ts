@@ -28,6 +28,24 @@ export interface SandboxState {
   cgroup?: string;
   /** Limits in force (src/cgroup; `hutch update` changes them). */
   limits?: import('../spec/types').LimitsSpec;
+  /** Host pid of the sandbox's pid 1, once it exists (`hutch exec` joins its namespaces). */
+  initPid?: number;
+}
+
+export const EXEC_OPS_FILE = 'exec-ops.json';
+
+/** The command's own restrictions (environment, directory, caps, user, seccomp): `hutch exec` runs with exactly these. */
+export function writeExecOps(dir: string, plan: { ops: import('../helper/ops').Op[] }): void {
+  const kinds = new Set(['clearenv', 'env', 'chdir', 'setsid', 'no-new-privs', 'caps', 'user', 'seccomp']);
+  writeFileSync(join(dir, EXEC_OPS_FILE), JSON.stringify(plan.ops.filter((o) => kinds.has(o.op))), { mode: 0o600 });
+}
+
+export function readExecOps(dir: string): import('../helper/ops').Op[] | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, EXEC_OPS_FILE), 'utf8')) as import('../helper/ops').Op[];
+  } catch {
+    return undefined;
+  }
 }
 
 function olderThan(dir: string, ms: number): boolean {
@@ -90,6 +108,7 @@ export function listSandboxes(stateDir: string, uid: number = process.getuid!())
   const base = verifiedStateDir(stateDir, uid);
   const out: { dir: string; state: SandboxState }[] = [];
   for (const n of entries(base)) {
+    if (n.startsWith('.')) continue; // .records (records.ts), not a sandbox
     const dir = join(base, n);
     const st = readState(dir);
     if (st && alive(st.pid)) out.push({ dir, state: st });

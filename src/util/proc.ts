@@ -1,6 +1,8 @@
 // Process liveness, the one check every owner-pid file (sandbox state,
 // layer leases, cgroup names) relies on.
 
+import { readFileSync } from 'node:fs';
+
 /** Whether `pid` exists (EPERM: it exists but belongs to someone else). */
 export function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -9,5 +11,19 @@ export function alive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Like alive(), but a zombie (killed, not yet reaped: its parent may be a
+ * subreaper that reaps late) is not running.
+ */
+export function running(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // exists, /proc unreadable (hidepid): trust kill(0)
   }
 }

@@ -294,6 +294,34 @@ const EXAMPLES: Record<string, Example> = {
       assert.match(r.stdout, /readme-npm-test-ran/, describe(r));
     },
   },
+  // the detached lifecycle, one line after the other (test/integration/detached.test.ts has the details)
+  "hutch run -d --name web --network none -- sh -c 'echo serving; exec sleep 600'": {
+    async run(cmd) {
+      await sh('hutch rm -f web');
+      assert.is(ok0(await sh(cmd)).stdout, 'web\n');
+    },
+  },
+  "hutch exec web sh -c 'hostname; cat /proc/1/comm'": {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'web\nhutch-helper\n');
+    },
+  },
+  'hutch stop web': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'web\n');
+    },
+  },
+  'hutch logs web': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'serving\n');
+    },
+  },
+  'hutch rm web': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'web\n');
+      assert.not.match(ok0(await sh('hutch ps -a')).stdout, /^web\s/m);
+    },
+  },
   'hutch run --dry-run --profile dev-server -- npm run dev': {
     async run(cmd) {
       const r = ok0(await sh(cmd));
