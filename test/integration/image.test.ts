@@ -124,8 +124,6 @@ test('two sandboxes of one image share the lower layers (mountinfo); running san
   assert.ok(lower(oa), oa);
   assert.is(lower(oa), lower(ob), 'same lower layers');
   assert.is(lower(oa)!.split(':').length, 2);
-  assert.ok(oa.trim().endsWith('a'), `a sees only its own write: ${oa}`);
-  assert.ok(ob.trim().endsWith('b'), `b sees only its own write: ${ob}`);
   assert.is(upper(oa), '/R/up/upper', "a private upper in the sandbox's RAM budget tmpfs");
   assert.equal(fs.readdirSync(path.join(dataDir(), 'layers')).sort(), before, 'running sandboxes add no layers');
 });

@@ -214,18 +214,20 @@ test('a failed build and a failed commit say why in a sentence and register noth
 });
 
 test('an unexpected system error prints one sentence; the stack only with HUTCH_DEBUG=1', async () => {
-  // the data directory is a file: creating a volume fails in mkdir, deep inside
+  // exporting a volume under a path whose parent is a file fails in open(), deep inside
   const dir = tmpDir('internal-');
   const file = path.join(dir, 'not-a-dir');
   fs.writeFileSync(file, '');
-  const r = await runHutch(['volume', 'create', 'uxv'], { env: { XDG_DATA_HOME: file } });
+  expectExit(await runHutch(['volume', 'create', 'uxv']));
+  const r = await runHutch(['volume', 'export', 'uxv', path.join(file, 'x.tar')]);
   assert.is(r.code, 125, describe(r));
   noStack(r.stderr);
-  assert.match(r.stderr, /^hutch: .*not-a-dir.*: not a directory \(mkdir, ENOTDIR\)$/m, describe(r));
+  assert.match(r.stderr, /^hutch: .*not-a-dir.*: not a directory \(open, ENOTDIR\)$/m, describe(r));
   assert.match(r.stderr, /hint: HUTCH_DEBUG=1 shows where it happened/);
-  const d = await runHutch(['volume', 'create', 'uxv'], { env: { XDG_DATA_HOME: file, HUTCH_DEBUG: '1' } });
+  const d = await runHutch(['volume', 'export', 'uxv', path.join(file, 'x.tar')], { env: { HUTCH_DEBUG: '1' } });
   assert.is(d.code, 125, describe(d));
   assert.match(d.stderr, /^\s+at /m, `HUTCH_DEBUG=1 shows the stack:\n${d.stderr}`);
+  expectExit(await runHutch(['volume', 'rm', 'uxv']));
 });
 
 test('image prune really removes an unused layer (its directory is read-only on disk)', async () => {
