@@ -6,6 +6,7 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -360,6 +361,30 @@ static void do_sync(void)
 		fail("sync: hutch closed the go pipe (fd 5) without a go byte");
 }
 
+static const char *daemon_log_path(const char *mnt)
+{
+	static char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s.log", mnt);
+	return path;
+}
+
+/* ": " and the first line the daemon wrote, or "" (for a failure message). */
+static const char *daemon_log_tail(const char *mnt)
+{
+	static char text[512];
+	char buf[sizeof text - 2];
+	int fd = open(daemon_log_path(mnt), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return "";
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	snprintf(text, sizeof text, ": %s", buf);
+	return text;
+}
+
 static void do_daemon(const struct op *o)
 {
 	const char *mnt = o->f[0];
@@ -379,6 +404,14 @@ static void do_daemon(const struct op *o)
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (null >= 0)
 			dup2(null, 0);
+		/* Its chatter (fuse-overlayfs warns about mount options) must not
+		 * land in the command's output or a detached sandbox's log: it goes
+		 * to MNT.log beside the mount point, shown when the daemon fails. */
+		int log = open(daemon_log_path(mnt), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (log >= 0) {
+			dup2(log, 1);
+			dup2(log, 2);
+		}
 		reset_signals();
 		close_fds_from(3, NULL, 0);
 		execv(o->f[1], o->f + 1);
@@ -397,13 +430,14 @@ static void do_daemon(const struct op *o)
 			return;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			M.daemons[M.ndaemons - 1].alive = 0;
-			fail("daemon %s exited (status %d) before mounting %s", o->f[1], exit_code_of(status), mnt);
+			fail("daemon %s exited (status %d) before mounting %s%s", o->f[1], exit_code_of(status), mnt,
+			     daemon_log_tail(mnt));
 		}
 		int step = waited < 100 ? 2 : 20;
 		sleep_ms(step);
 		waited += step;
 	}
-	fail("daemon %s did not mount %s within 10 s", o->f[1], mnt);
+	fail("daemon %s did not mount %s within 10 s%s", o->f[1], mnt, daemon_log_tail(mnt));
 }
 
 /* One tmpfs of a fixed size for everything RAM-backed the sandbox writes:

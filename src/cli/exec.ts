@@ -12,7 +12,7 @@ import { planOf } from '../helper/plan';
 import { terminalSetup } from '../sandbox/terminal';
 import { readExecOps } from '../state/sandboxes';
 import { HutchError } from '../util/errors';
-import { running } from '../util/proc';
+import { running, sandboxMember } from '../util/proc';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
 
 const FLAGS: FlagDef[] = [
@@ -62,7 +62,7 @@ export async function execCommand(argv: string[]): Promise<number> {
   const user = flagString(p, 'user');
   if (user !== undefined) ops = [...ops.filter((o) => o.op !== 'user'), { op: 'user', user }];
   const terminal = terminalSetup({ interactive: flagBool(p, 'interactive'), tty: flagBool(p, 'tty') });
-  const plan = planOf([...terminal.ops, { op: 'join', pid: initPid, cgroup: box.state.cgroup }, ...ops, { op: 'exec', argv: command }]);
+  const plan = planOf([...terminal.ops, { op: 'join', pid: sandboxMember(initPid), cgroup: box.state.cgroup }, ...ops, { op: 'exec', argv: command }]);
   const run = startHelper(plan, { mode: 'exec', forwardSignals: true, stdio: [terminal.stdin, 'inherit', 'inherit'] });
   return (await run.done).exitCode;
 }

@@ -14,11 +14,31 @@
 // checked the same way. What is returned is the real path (no symlink in
 // it), which the helper's `cleanup` op walks with O_NOFOLLOW.
 
-import { lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, unlinkSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 
 const FIX = 'remove it (or ask its owner to), or point the matching XDG_* variable (XDG_RUNTIME_DIR, XDG_DATA_HOME, XDG_CACHE_HOME) at a directory of your own';
+
+/**
+ * The uid that stands for "not mapped" when hutch itself runs in a user
+ * namespace that is not the host's (`unshare -Ur hutch ...`, a CI job in a
+ * container): the host's root-owned / and /tmp show as it there. Only then is
+ * it taken as root's; on the host a real uid 65534 owns nothing of this.
+ */
+let unmapped: number | null | undefined;
+function unmappedRoot(): number | null {
+  if (unmapped !== undefined) return unmapped;
+  unmapped = null;
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    if (!(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295')) {
+      unmapped = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim());
+    }
+  } catch {}
+  return unmapped;
+}
+const isRootOwner = (owner: number) => owner === 0 || owner === unmappedRoot();
 
 function lstatOrUndefined(p: string): Stats | undefined {
   try {
@@ -35,7 +55,7 @@ function mode(st: Stats): string {
 
 /** Why a parent directory is unsafe for `uid` (a phrase), or undefined. */
 export function unsafeParent(st: Pick<Stats, 'uid' | 'mode'>, uid: number): string | undefined {
-  if (st.uid !== 0 && st.uid !== uid) return `belongs to uid ${st.uid}`;
+  if (!isRootOwner(st.uid) && st.uid !== uid) return `belongs to uid ${st.uid}`;
   const sticky = (st.mode & 0o1000) !== 0;
   if (st.mode & 0o002 && !sticky) return `is writable by every user and not sticky (mode ${(st.mode & 0o7777).toString(8)})`;
   if (st.mode & 0o020 && !sticky) return `is writable by its group and not sticky (mode ${(st.mode & 0o7777).toString(8)})`;
@@ -73,7 +93,7 @@ function safeParents(dir: string, uid: number, what: string): string {
     st = lstatSync(p);
   }
   if (st.isSymbolicLink()) {
-    if (st.uid !== 0 && st.uid !== uid) throw new HutchError(`${what}: ${p} is a symbolic link that belongs to uid ${st.uid}`, { hint: FIX });
+    if (!isRootOwner(st.uid) && st.uid !== uid) throw new HutchError(`${what}: ${p} is a symbolic link that belongs to uid ${st.uid}`, { hint: FIX });
     let real: string;
     try {
       real = realpathSync(p);

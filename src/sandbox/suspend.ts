@@ -9,20 +9,22 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import type { LaunchHook } from '../helper/spawn';
 import { SandboxCgroup } from '../cgroup/sandbox-cgroup';
 import { readState } from '../state/sandboxes';
+import { sandboxMember } from '../util/proc';
 
 /** Host pids in the pid namespace of `initPid` (the sandbox's pid 1 included). */
 function pidsInNamespaceOf(initPid: number): number[] {
   let ns: string;
   try {
-    ns = readlinkSync(`/proc/${initPid}/ns/pid`);
+    ns = readlinkSync(`/proc/${sandboxMember(initPid)}/ns/pid`);
   } catch {
     return [];
   }
-  const out: number[] = [];
+  // pid 1 itself, whose ns link the user cannot read (util/proc.ts sandboxMember)
+  const out: number[] = [initPid];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      if (readlinkSync(`/proc/${p}/ns/pid`) === ns) out.push(Number(p));
+      if (Number(p) !== initPid && readlinkSync(`/proc/${p}/ns/pid`) === ns) out.push(Number(p));
     } catch {
       /* gone, or not ours */
     }

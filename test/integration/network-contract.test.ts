@@ -323,9 +323,9 @@ for (const driver of NET_DRIVERS) {
       20_000,
       { what: `${driver} process` },
     );
-    const monitor = descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').includes('hutch'));
-    assert.ok(monitor, 'helper monitor');
-    const netns = fs.readlinkSync(`/proc/${monitor}/ns/net`);
+    // the command (hutch's monitor and pid 1 are not dumpable: their /proc/PID/ns is closed to the user)
+    const command = await waitFor(() => descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'), 10_000, { what: 'the command' });
+    const netns = fs.readlinkSync(`/proc/${command}/ns/net`);
     assert.ok(fs.existsSync(stateDir(name)));
     await waitFor(async () => !(await portFree(port)), 10_000, { what: 'published port bound' });
     process.kill(child.pid!, 'SIGKILL');
