@@ -87,7 +87,9 @@ test('memory hog: OOM-killed, reported, exit 137, hutch survives', async () => {
 test('fork bomb stops at the pids limit; the machine stays usable; --timeout ends it', async () => {
   const report = path.join(tmpDir(), 'r.json');
   const name = uniq('bomb');
-  const bomb = spawnHutch(['run', '--network', 'none', '--name', name, '--pids-limit', '24', '--timeout', '12s', '--report', report, '--', 'sh', '-c', 'b() { b | b & }; b; sleep 60']);
+  // kernel overlayfs: a fuse-overlayfs daemon's threads would share the 24 pids with the bomb (a known
+  // limit of that driver under a pids limit, see the closing note of issue 11); this test is about the limit
+  const bomb = spawnHutch(['run', '--network', 'none', '--storage-driver', 'overlay', '--name', name, '--pids-limit', '24', '--timeout', '12s', '--report', report, '--', 'sh', '-c', 'b() { b | b & }; b; sleep 60']);
   bomb.stdout!.resume();
   let stderr = '';
   bomb.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
