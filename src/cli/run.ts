@@ -288,7 +288,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
   // User-mode NAT (slirp/pasta): the driver and the host ports are settled
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
-  const net = await netMod?.prepareNetwork(spec, env, !dryRun);
+  const net = await netMod?.prepareNetwork(spec, env, !dryRun, paths.cacheDir);
+  if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);

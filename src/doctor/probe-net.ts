@@ -6,6 +6,7 @@ import { installCommand, installHint } from '../host/fixes';
 import { check, type Check } from './probe';
 import { deviceAccess } from './probe-storage';
 import { findExecutable } from '../host/which';
+import { PASTA_STALL_FIXED, pastaVersion } from '../net/pasta-version';
 
 export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
   const area = 'network';
@@ -29,6 +30,26 @@ export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
             fix: installCommand(pkg),
             facts: { hint: installHint(pkg) },
           }),
+    );
+  }
+  if (found.pasta) {
+    // Reliability of the installed pasta: `auto` passes over a version with
+    // the bulk-upload stall (src/net/pasta-version.ts).
+    const v = pastaVersion(found.pasta, undefined);
+    out.push(
+      v.stalls
+        ? check({
+            id: 'network.pasta-version',
+            area,
+            status: 'warning',
+            summary: v.why,
+            detail: found.slirp4netns
+              ? 'so network slirp (the default profile) uses slirp4netns; --network-driver pasta still runs this pasta when asked for'
+              : 'slirp4netns is not installed, so network slirp uses this pasta anyway',
+            fix: found.slirp4netns ? `passt ${PASTA_STALL_FIXED} or later makes pasta the default again` : installCommand('slirp4netns'),
+            facts: { version: v.version ?? 'unknown', stalls: 'yes' },
+          })
+        : check({ id: 'network.pasta-version', area, status: 'ok', summary: v.why, facts: { version: v.version ?? 'unknown', stalls: 'no' } }),
     );
   }
   if (!found.slirp4netns && !found.pasta) {

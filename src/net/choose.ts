@@ -9,6 +9,7 @@ import { HutchError } from '../util/errors';
 import { findExecutable } from '../host/which';
 import { installHint } from '../host/fixes';
 import { defaultRoute } from './host-route';
+import { pastaVersion } from './pasta-version';
 import type { NetDriverName } from './types';
 
 export interface DriverChoice {
@@ -17,6 +18,8 @@ export interface DriverChoice {
   /** util-linux setpriv: gives pasta PR_SET_PDEATHSIG so it dies with hutch. */
   setpriv?: string;
   why: string;
+  /** One line for stderr when the choice is known to be unreliable. */
+  warning?: string;
 }
 
 function tunUsable(): string | undefined {
@@ -37,7 +40,8 @@ function pastaBlocker(env: NodeJS.ProcessEnv): { binary?: string; setpriv?: stri
   return { binary, setpriv };
 }
 
-export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | NetDriverName, env: NodeJS.ProcessEnv): DriverChoice {
+/** `cacheDir` keeps `pasta --version`'s answer per binary (undefined: ask every time). */
+export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | NetDriverName, env: NodeJS.ProcessEnv, cacheDir?: string): DriverChoice {
   if (mode === 'pasta' && requested === 'slirp4netns') {
     throw new HutchError('--network pasta and --network-driver slirp4netns contradict each other', {
       hint: 'use --network slirp --network-driver slirp4netns, or --network pasta alone',
@@ -53,7 +57,14 @@ export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | Net
   if (want === 'pasta') {
     const p = pastaBlocker(env);
     if (p.problem) throw new HutchError(`network driver pasta cannot run: ${p.problem}`, { hint: 'use --network-driver slirp4netns' });
-    return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: mode === 'pasta' ? '--network pasta' : '--network-driver pasta' };
+    const v = pastaVersion(p.binary!, cacheDir);
+    return {
+      name: 'pasta',
+      binary: p.binary!,
+      setpriv: p.setpriv,
+      why: mode === 'pasta' ? '--network pasta' : '--network-driver pasta',
+      warning: v.stalls ? `warning: ${v.why}; --network-driver slirp4netns does not stall` : undefined,
+    };
   }
   const slirp = findExecutable('slirp4netns', env);
   if (want === 'slirp4netns') {
@@ -61,8 +72,11 @@ export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | Net
     return { name: 'slirp4netns', binary: slirp, why: '--network-driver slirp4netns' };
   }
   const p = pastaBlocker(env);
-  if (!p.problem) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: 'auto: pasta is installed and faster than slirp4netns' };
-  if (slirp) return { name: 'slirp4netns', binary: slirp, why: `auto: ${p.problem}` };
+  const v = p.problem ? undefined : pastaVersion(p.binary!, cacheDir);
+  if (v && !v.stalls) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: `auto: pasta is installed and faster than slirp4netns (${v.why})` };
+  if (slirp) return { name: 'slirp4netns', binary: slirp, why: `auto: ${v ? `${v.why}; slirp4netns does not stall` : p.problem}` };
+  // Only a stalling pasta here: better a NAT that may stall than none.
+  if (v) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: 'auto: slirp4netns is not installed', warning: `warning: ${v.why}; ${installHint('slirp4netns')}` };
   throw new HutchError('network slirp needs slirp4netns or pasta, and neither can run here', {
     hint: `slirp4netns: ${installHint('slirp4netns')}; ${p.problem}; or use --network none`,
   });

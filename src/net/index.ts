@@ -22,7 +22,7 @@ export interface NetPlan {
 }
 
 /** Undefined for `none` and `host`. `reserve` checks and allocates host ports (not for --dry-run). */
-export async function prepareNetwork(spec: SandboxSpec, env: NodeJS.ProcessEnv, reserve: boolean): Promise<NetPlan | undefined> {
+export async function prepareNetwork(spec: SandboxSpec, env: NodeJS.ProcessEnv, reserve: boolean, cacheDir?: string): Promise<NetPlan | undefined> {
   if (spec.network !== 'slirp' && spec.network !== 'pasta') return undefined;
   const expanded = expandMappings(spec.ports);
   const udp = expanded.find((f) => f.protocol === 'udp');
@@ -31,7 +31,7 @@ export async function prepareNetwork(spec: SandboxSpec, env: NodeJS.ProcessEnv, 
   // `auto`, UDP ports pick a driver that can carry them.
   const udpCapable = NET_DRIVERS.find((n) => NET_CAPABILITIES[n].udpPublish !== 'never');
   const requested = udp && spec.network === 'slirp' && spec.networkDriver === 'auto' && udpCapable ? udpCapable : spec.networkDriver;
-  const choice = chooseNetDriver(spec.network, requested, env);
+  const choice = chooseNetDriver(spec.network, requested, env, cacheDir);
   const caps = NET_CAPABILITIES[choice.name];
   if (udp && caps.udpPublish === 'never') {
     throw new HutchError(`--publish ${udp.containerPort}/udp: UDP ports cannot be published through ${choice.name}`, {
