@@ -4,6 +4,7 @@
  * the init's status.
  */
 #include "helper.h"
+#include "netns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -574,6 +575,14 @@ void monitor_run(struct plan *p)
 			break;
 		case OP_DAEMON:
 			do_daemon(o);
+			break;
+		case OP_NET_HOLDER:
+			net_holder_run(o);
+		case OP_NET_JOIN:
+			net_join(o);
+			break;
+		case OP_NET_ATTACH:
+			net_attach(o);
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

@@ -183,6 +183,28 @@ static void parse_daemon(struct op *o, const int *seen)
 		op_error(o, "daemon ARGV0 must be an absolute path");
 }
 
+/* named networks (netns.c): a holder plan is userns, unshare net,
+ * net-holder and nothing else; a member replaces userns by net-join */
+static void parse_net_holder(struct op *o, const int *seen)
+{
+	if (!seen[OP_USERNS] || !seen[OP_UNSHARE])
+		op_error(o, "net-holder needs userns and unshare net before it");
+	if (o->nfields == 3 && strcmp(o->f[2], "internal"))
+		op_error(o, "net-holder DIR ADDRESS/PREFIX [internal]");
+}
+
+static void parse_net_join(struct op *o, const int *seen)
+{
+	if (seen[OP_USERNS] || seen[OP_NET_JOIN] || seen[OP_UNSHARE])
+		op_error(o, "net-join replaces userns: once, before every unshare");
+}
+
+static void parse_net_attach(struct op *o, const int *seen)
+{
+	if (!seen[OP_NET_JOIN] || seen[OP_NET_ATTACH])
+		op_error(o, "net-attach needs net-join (and unshare net) before it, once");
+}
+
 static void parse_tmpfs(struct op *o, const int *seen)
 {
 	unsigned long mode, size = 0;
@@ -409,6 +431,9 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
 	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},
 	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
+	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
+	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
+	[OP_NET_ATTACH]        = {"net-attach",      M,  1, -1, 0, 0, parse_net_attach},
 };
 /* clang-format on */
 #undef M
@@ -472,8 +497,8 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 		if (unescape(o->f[i]))
 			plan_error(lineno, text, "bad %%-escape (only %%25 %%09 %%0A %%0D exist)");
 
-	if (seen[OP_EXEC])
-		plan_error(lineno, text, "exec must be the last operation");
+	if (seen[OP_EXEC] || seen[OP_NET_HOLDER])
+		plan_error(lineno, text, "exec (or net-holder) must be the last operation");
 	if (d->phase == PHASE_MONITOR && p->fork_at >= 0)
 		plan_error(lineno, text, "monitor operation after the first filesystem/command operation");
 	if ((d->phase == PHASE_INIT || d->phase == PHASE_COMMAND) && p->fork_at < 0)
@@ -546,7 +571,13 @@ int plan_read(int fd, struct plan *p)
 		}
 		line = next;
 	}
-	if (!seen[OP_EXEC])
+	if (seen[OP_NET_HOLDER] &&
+	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER]) !=
+		    p->nops - seen[OP_UIDMAP] - seen[OP_GIDMAP] - seen[OP_NEWUIDMAP] - seen[OP_NEWGIDMAP])
+		plan_error(0, NULL, "a net-holder plan has only id maps, userns, unshare, report and net-holder");
+	if (seen[OP_NET_HOLDER])
+		p->fork_at = p->nops; /* it never forks an init */
+	else if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
 	return 0;
 }

@@ -25,6 +25,7 @@ Commands:
   build      build a profile's setup steps into cached layers
   commit     turn a kept sandbox's changes into a new image
   volume     create | ls | inspect | rm | prune | export | import
+  network    create | ls | inspect | rm | prune (named networks between sandboxes)
   system     prune: remove unused layers, leftovers (and volumes)
   version    print the version
 
@@ -45,6 +46,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   build: async (argv) => (await import('./cli/build')).buildCommand(argv),
   commit: async (argv) => (await import('./cli/commit')).commitCommand(argv),
   volume: async (argv) => (await import('./cli/volume')).volumeCommand(argv),
+  network: async (argv) => (await import('./cli/network')).networkCommand(argv),
   system: async (argv) => (await import('./cli/system')).systemCommand(argv),
   version: async () => {
     process.stdout.write(`hutch ${VERSION}\n`);

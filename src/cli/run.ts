@@ -30,7 +30,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
   { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)' },
   { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
-  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
+  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)' },
   { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
   { name: 'publish', short: 'p', kind: 'string', repeat: true, valueName: '[IP:][HOSTPORT:]PORT[/udp]', help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)' },
   { name: 'publish-all', short: 'P', kind: 'bool', help: 'publish every exposed port (profile network.expose, --expose) on a free host port' },
@@ -158,6 +158,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun);
+  const named = spec.namedNetwork ? await import('../net/named') : undefined;
+  const member = named && (await named.prepareMember(spec, facts, !dryRun));
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   if (spec.capabilities.includes('SYS_ADMIN')) {
     process.stderr.write('hutch: warning: CAP_SYS_ADMIN lets the command undo read-only and hiding mounts inside the sandbox\n');
@@ -176,8 +178,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const setup = {
     storage: choice.driver,
     imageLayers: lowers,
-    etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
-    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
+    etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    networkJoin: member?.join,
+    syncBeforeStart: member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary,
   };
   trace('run: limits planned');
 
@@ -205,16 +208,17 @@ export async function runCommand(argv: string[]): Promise<number> {
       profile: spec.profiles,
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-      network: spec.network,
+      network: spec.namedNetwork ?? spec.network,
+      networks: spec.namedNetwork ? [spec.namedNetwork] : undefined,
       networkDriver: net?.choice.name,
       ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(member ? [member.hook] : [])];
     },
-  });
+  }).finally(() => member?.hold?.release());
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

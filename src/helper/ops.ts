@@ -49,7 +49,11 @@ export type Op =
   | { op: 'keep-fd'; fd: number }
   | { op: 'exec'; argv: string[] }
   // after exit (monitor)
-  | { op: 'cleanup'; path: string };
+  | { op: 'cleanup'; path: string }
+  // named networks (helper-c/netns.c, docs/NETWORKS.md)
+  | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
+  | { op: 'net-join'; socket: string }
+  | { op: 'net-attach'; names: string[] };
 
 export type OpName = Op['op'];
 
@@ -83,6 +87,12 @@ export function fieldsOf(o: Op): string[] {
       return [o.waitPath, ...o.argv];
     case 'base':
       return [o.dir];
+    case 'net-holder':
+      return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
+    case 'net-join':
+      return [o.socket];
+    case 'net-attach':
+      return o.names;
     case 'tmpfs':
       return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
     case 'overlay':

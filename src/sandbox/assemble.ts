@@ -27,6 +27,8 @@ export interface SandboxSetup {
   imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
+  /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
+  networkJoin?: { socket: string; names: string[] };
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
@@ -101,7 +103,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
       ? `user namespace: uid ${host.ids.uid} -> 0, subordinate ids through newuidmap/newgidmap`
       : `user namespace: uid ${host.ids.uid} -> 0 only${host.ids.subidNote ? ` (${host.ids.subidNote})` : ''}`,
   );
-  b.add(userNamespaceOps(host.ids));
+  if (setup.networkJoin) {
+    b.note("named network: the network holder's user namespace (same id maps), shared by the network's members");
+    b.add({ op: 'net-join', socket: setup.networkJoin.socket });
+  } else b.add(userNamespaceOps(host.ids));
 
   const first: Namespace[] = ['ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
@@ -111,6 +116,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
     b.add({ op: 'report' });
     b.add({ op: 'sync' });
+  }
+  if (setup.networkJoin) {
+    if (!setup.syncBeforeStart) throw new Error('internal: a named network needs the report pipe');
+    b.note('named network: eth0, a veth pair to the holder\'s bridge; the names the network\'s DNS answers');
+    b.add({ op: 'net-attach', names: setup.networkJoin.names });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');

@@ -10,6 +10,11 @@ import { parseExpose, parsePortMapping, type PortMapping } from '../profile/valu
 import type { NetworkMode } from './types';
 import { NET_DRIVERS, type NetDriverName } from './types';
 
+/** Names a named network may have (src/net/named-store.ts); the modes and a few words are reserved. */
+export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$/;
+export const RESERVED_NETWORK_NAMES = ['none', 'host', 'slirp', 'pasta', 'private', 'bridge', 'default', 'auto'];
+export const isNetworkName = (s: string) => NETWORK_NAME_RE.test(s) && !RESERVED_NETWORK_NAMES.includes(s);
+
 export interface NetworkOverrides {
   publish: string[];
   publishAll: boolean;
@@ -40,7 +45,7 @@ function exposeRange(e: string): { start: number; end: number; protocol: string 
 export function resolveNetworkSpec(
   profile: { allowHostLoopback: boolean; publish: string[]; expose: string[] },
   o: NetworkOverrides,
-  mode: NetworkMode,
+  mode: NetworkMode | `network ${string}`,
   modeFrom: string,
 ): NetworkSpecPart {
   const ports = [

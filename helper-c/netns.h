@@ -1,0 +1,25 @@
+/* netns.h: named networks (docs/NETWORKS.md): the holder of a network's
+ * user + network namespace (netns.c), its DNS responder (dns.c) and the
+ * rtnetlink requests both sides use (netlink.c). */
+#ifndef HUTCH_NETNS_H
+#define HUTCH_NETNS_H
+
+#include "helper.h"
+
+/* netlink.c: 0 or -errno; addresses in network byte order */
+int nl_bridge_add(const char *name);
+int nl_veth_add(const char *name, const char *peer, int peer_netns);
+int nl_link_up(const char *name, const char *master);
+int nl_addr_add(const char *name, uint32_t addr, int prefix);
+int nl_default_route(uint32_t gateway);
+
+/* dns.c: answer one query waiting on the UDP socket fd; lookup gives a
+ * member's address (network byte order) by lower-case name, 0 if none */
+void dns_answer(int fd, uint32_t (*lookup)(const char *name));
+
+/* netns.c: the ops */
+_Noreturn void net_holder_run(const struct op *o);
+void net_join(const struct op *o);
+void net_attach(const struct op *o);
+
+#endif

@@ -1,0 +1,162 @@
+// Named networks (docs/NETWORKS.md), as the user runs them: `hutch network
+// create|ls|inspect|rm|prune`, members started with `hutch run --network NAME`
+// (in the background: attached spawns) that reach each other by IP and by
+// name through the network's DNS, and nothing else: a sandbox on another
+// network reaches them neither by name nor by IP, an --internal network has
+// no default route, and after the last member ends (or any hutch is
+// SIGKILLed) no holder process, socket or run directory is left.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { describe, expectExit, hostPids, runHutch, tmpDir, waitFor } from '../lib/hutch';
+import { netFixtures, startServer, uniq } from '../lib/net';
+
+// A store of this file's own: other test files of the tier share XDG_DATA_HOME.
+process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
+const runtimeDir = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
+const netRunDir = (name: string) => path.join(runtimeDir, 'hutch-net', name);
+const fixtures = netFixtures();
+
+/** Host pids of a network's holder: its stderr is the log in the network's run directory. */
+function holderPids(name: string): number[] {
+  const dir = netRunDir(name);
+  return hostPids().filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Everything a network runs is gone: no holder, no socket, no run directory. */
+async function assertNothingLeft(name: string) {
+  await waitFor(() => holderPids(name).length === 0 && !fs.existsSync(netRunDir(name)), 10_000, { what: `network ${name}'s holder to end` });
+}
+
+const inside = (net: string, script: string, ...flags: string[]) =>
+  runHutch(['run', '--network', net, '-v', `${fixtures}:/t:ro`, ...flags, '--', 'sh', '-c', script], { timeoutMs: 30_000 });
+
+test('network create, ls, inspect: a named object with a free subnet; bad input is refused with 125', async () => {
+  const a = uniq();
+  const b = uniq();
+  expectExit(await runHutch(['network', 'create', a]));
+  expectExit(await runHutch(['network', 'create', b, '--subnet', '10.77.3.0/24', '--internal']));
+  const ia = JSON.parse(expectExit(await runHutch(['network', 'inspect', a])).stdout);
+  assert.match(ia.subnet, /^10\.89\.\d+\.0\/24$/);
+  assert.is(ia.gateway, ia.subnet.replace(/0\/24$/, '1'));
+  assert.is(ia.internal, false);
+  assert.equal(ia.members, []);
+  const ib = JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout);
+  assert.is(ib.subnet, '10.77.3.0/24');
+  assert.is(ib.internal, true);
+  const ls = expectExit(await runHutch(['network', 'ls'])).stdout;
+  assert.match(ls, new RegExp(`${a}\\s+10\\.89`));
+  assert.match(ls, new RegExp(`${b}\\s+10\\.77\\.3\\.0/24\\s+yes`));
+
+  for (const [args, why] of [
+    [['network', 'create', a], /already exists/],
+    [['network', 'create', uniq(), '--subnet', '10.77.3.128/25'], /has host bits set|overlaps/],
+    [['network', 'create', uniq(), '--subnet', '10.77.0.0/16'], /overlaps network/],
+    [['network', 'create', uniq(), '--subnet', '10.1.2.0'], /--subnet/],
+    [['network', 'create', 'host'], /reserved/],
+    [['network', 'inspect', 'no-such-net'], /does not exist/],
+    [['run', '--network', 'no-such-net', '--', 'true'], /--network "no-such-net" does not exist/],
+  ] as const) {
+    const r = await runHutch([...args]);
+    assert.is(r.code, 125, `${args.join(' ')}: ${describe(r)}`);
+    assert.match(r.stderr, why);
+  }
+  expectExit(await runHutch(['network', 'rm', a, b]));
+  assert.not.match(expectExit(await runHutch(['network', 'ls'])).stdout, new RegExp(a));
+});
+
+test('members of one network reach each other by IP and by name; another network reaches them by neither', async () => {
+  const front = uniq();
+  const back = uniq();
+  expectExit(await runHutch(['network', 'create', front]));
+  expectExit(await runHutch(['network', 'create', back]));
+  const server = await startServer(fixtures, undefined, ['--network', back, '--hostname', 'dbhost'], ['tcp:5432']);
+  // startServer names it; a second one under a name of ours
+  const named = await startServer(fixtures, undefined, ['--network', back], ['tcp:5433']);
+  try {
+    const r = expectExit(await inside(back, `getent hosts ${server.name} dbhost ${named.name}; node /t/probe.js 5432 ${server.name} dbhost`));
+    const lines = r.stdout.trim().split('\n');
+    const ip = lines[0].split(/\s+/)[0];
+    const sub = JSON.parse(expectExit(await runHutch(['network', 'inspect', back])).stdout).subnet.replace(/\.0\/24$/, '.');
+    assert.ok(ip.startsWith(sub), `${server.name} has an address of ${back}: ${r.stdout}`);
+    assert.match(lines[1], new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+dbhost`), 'the --hostname resolves too');
+    assert.match(lines[3], new RegExp(`${server.name} OK hello 5432 from (::ffff:)?${sub.replace(/\./g, '\\.')}`), r.stdout);
+    assert.match(lines[4], /dbhost OK hello 5432/, r.stdout);
+
+    // ls and inspect name the running members; rm is refused naming them
+    const members = JSON.parse(expectExit(await runHutch(['network', 'inspect', back])).stdout).members;
+    assert.equal([...members].sort(), [server.name, named.name].sort());
+    const rm = await runHutch(['network', 'rm', back]);
+    assert.is(rm.code, 125, describe(rm));
+    assert.match(rm.stderr, new RegExp(`in use by running sandboxes .*${server.name}`));
+    assert.match(expectExit(await runHutch(['network', 'prune'])).stdout, new RegExp(front));
+    expectExit(await runHutch(['network', 'create', front]));
+
+    // from the other network: no name, no route to the address
+    const o = expectExit(await inside(front, `getent hosts ${server.name} || echo no-name; node /t/probe.js 5432 ${ip}`));
+    assert.match(o.stdout, /no-name/);
+    assert.match(o.stdout, new RegExp(`${ip.replace(/\./g, '\\.')} FAIL`), o.stdout);
+    // and the reverse direction: a server on `front`, reached from `front` (control) but not from `back`
+    const f = await startServer(fixtures, undefined, ['--network', front], ['tcp:6000']);
+    try {
+      const ctl = expectExit(await inside(front, `node /t/probe.js 6000 ${f.name}; getent hosts ${f.name}`));
+      assert.match(ctl.stdout, /OK hello 6000/, ctl.stdout);
+      const fip = ctl.stdout.trim().split('\n')[1].split(/\s+/)[0];
+      const rev = expectExit(await inside(back, `node /t/probe.js 6000 ${fip}; getent hosts ${f.name} || echo no-name`));
+      assert.match(rev.stdout, new RegExp(`${fip.replace(/\./g, '\\.')} FAIL`), rev.stdout);
+      assert.match(rev.stdout, /no-name/);
+    } finally {
+      await f.stop();
+    }
+  } finally {
+    await server.stop();
+    await named.stop();
+  }
+  await assertNothingLeft(back);
+  expectExit(await runHutch(['network', 'rm', back, front]));
+});
+
+test('--internal: members have no default route; a normal network routes through its gateway', async () => {
+  const internal = uniq();
+  const routed = uniq();
+  expectExit(await runHutch(['network', 'create', internal, '--internal']));
+  expectExit(await runHutch(['network', 'create', routed]));
+  const routes = (net: string) => inside(net, 'cat /proc/net/route; cat /etc/resolv.conf');
+  const ri = expectExit(await routes(internal));
+  assert.not.match(ri.stdout, /^eth0\s+00000000/m, `no default route on ${internal}: ${ri.stdout}`);
+  assert.match(ri.stdout, /^eth0\s+/m, 'eth0 has its subnet route');
+  const rr = expectExit(await routes(routed));
+  assert.match(rr.stdout, /^eth0\s+00000000\s+0[0-9A-F]{7}/m, rr.stdout);
+  const gw = JSON.parse(expectExit(await runHutch(['network', 'inspect', routed])).stdout).gateway;
+  assert.match(rr.stdout, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'), 'resolv.conf names only the network DNS');
+  assert.is(rr.stdout.match(/^nameserver/gm)?.length, 1);
+  await assertNothingLeft(internal);
+  await assertNothingLeft(routed);
+  expectExit(await runHutch(['network', 'rm', internal, routed]));
+});
+
+test('SIGKILL of a member\'s hutch: the member and the network holder go, nothing is left', async () => {
+  const net = uniq();
+  expectExit(await runHutch(['network', 'create', net]));
+  const a = await startServer(fixtures, undefined, ['--network', net], ['tcp:7000']);
+  const b = await startServer(fixtures, undefined, ['--network', net], ['tcp:7001']);
+  assert.is(holderPids(net).length, 1, 'one holder for both members');
+  process.kill(a.child.pid!, 'SIGKILL');
+  await waitFor(() => a.child.exitCode !== null || a.child.signalCode !== null, 10_000, { what: 'first hutch gone' });
+  // the other member still reaches... itself through the network, and the holder stays for it
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(holderPids(net).length, 1, 'the holder stays while a member runs');
+  process.kill(b.child.pid!, 'SIGKILL');
+  await assertNothingLeft(net);
+  expectExit(await runHutch(['network', 'rm', net]));
+});
+
+test.run();
