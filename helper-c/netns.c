@@ -133,16 +133,42 @@ static uint32_t free_address(void)
 	return 0;
 }
 
-/* attach NAME [ALIAS...] with the member's network namespace */
+static const char *member_of(uint32_t ip)
+{
+	for (int i = 0; i < H.n; i++)
+		if (H.c[i].ip == ip)
+			return H.c[i].names;
+	return NULL;
+}
+
+/* attach ADDR|- NAME [ALIAS...] with the member's network namespace */
 static void attach(struct client *c, char *args, int nsfd)
 {
-	char reply[128], ifname[IF_NAMESIZE];
-	uint32_t ip = free_address();
+	char reply[NAMES_MAX + 128], ifname[IF_NAMESIZE];
+	char *want = strtok(args, " ");
+	uint32_t ip = 0;
 	int rc;
-	if (nsfd < 0 || c->ip) {
-		send_msg(c->fd, "error attach needs one network namespace, once\n", -1);
+	if (nsfd < 0 || c->ip || !want) {
+		send_msg(c->fd, "error attach needs an address (or -), a name and one network namespace, once\n", -1);
 		return;
 	}
+	if (strcmp(want, "-")) {
+		const char *taken;
+		uint32_t host;
+		if (inet_pton(AF_INET, want, &ip) != 1 || (ip & H.mask) != H.net || ip == H.gw ||
+		    (host = ntohl(ip) & ~ntohl(H.mask)) == 0 || host == ~ntohl(H.mask)) {
+			snprintf(reply, sizeof reply, "error --ip %s is not a host address of the network's subnet\n",
+				 want);
+			send_msg(c->fd, reply, -1);
+			return;
+		}
+		if ((taken = member_of(ip))) {
+			snprintf(reply, sizeof reply, "error --ip %s is taken by the member named%s\n", want, taken);
+			send_msg(c->fd, reply, -1);
+			return;
+		}
+	} else
+		ip = free_address();
 	if (!ip) {
 		send_msg(c->fd, "error the network's subnet is full\n", -1);
 		return;
@@ -155,7 +181,7 @@ static void attach(struct client *c, char *args, int nsfd)
 	}
 	size_t l = 1;
 	c->names[0] = ' ';
-	for (char *w = strtok(args, " "); w; w = strtok(NULL, " ")) {
+	for (char *w = strtok(NULL, " "); w; w = strtok(NULL, " ")) {
 		size_t wl = strlen(w);
 		if (l + wl + 2 >= NAMES_MAX)
 			break;

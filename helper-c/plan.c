@@ -433,7 +433,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
 	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
-	[OP_NET_ATTACH]        = {"net-attach",      M,  1, -1, 0, 0, parse_net_attach},
+	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
 };
 /* clang-format on */
 #undef M
@@ -497,8 +497,10 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 		if (unescape(o->f[i]))
 			plan_error(lineno, text, "bad %%-escape (only %%25 %%09 %%0A %%0D exist)");
 
-	if (seen[OP_EXEC] || seen[OP_NET_HOLDER])
-		plan_error(lineno, text, "exec (or net-holder) must be the last operation");
+	if (seen[OP_EXEC])
+		plan_error(lineno, text, "exec must be the last operation");
+	if (seen[OP_NET_HOLDER])
+		plan_error(lineno, text, "net-holder must be the last operation");
 	if (d->phase == PHASE_MONITOR && p->fork_at >= 0)
 		plan_error(lineno, text, "monitor operation after the first filesystem/command operation");
 	if ((d->phase == PHASE_INIT || d->phase == PHASE_COMMAND) && p->fork_at < 0)

@@ -53,7 +53,7 @@ export type Op =
   // named networks (helper-c/netns.c, docs/NETWORKS.md)
   | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
   | { op: 'net-join'; socket: string }
-  | { op: 'net-attach'; names: string[] };
+  | { op: 'net-attach'; address?: string; names: string[] };
 
 export type OpName = Op['op'];
 
@@ -92,7 +92,7 @@ export function fieldsOf(o: Op): string[] {
     case 'net-join':
       return [o.socket];
     case 'net-attach':
-      return o.names;
+      return [o.address ?? '-', ...o.names];
     case 'tmpfs':
       return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
     case 'overlay':

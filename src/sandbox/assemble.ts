@@ -28,7 +28,7 @@ export interface SandboxSetup {
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
   /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
-  networkJoin?: { socket: string; names: string[] };
+  networkJoin?: { socket: string; address?: string; names: string[] };
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop'>, setup: SandboxSetup): RootfsInput {
@@ -120,7 +120,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (setup.networkJoin) {
     if (!setup.syncBeforeStart) throw new Error('internal: a named network needs the report pipe');
     b.note('named network: eth0, a veth pair to the holder\'s bridge; the names the network\'s DNS answers');
-    b.add({ op: 'net-attach', names: setup.networkJoin.names });
+    b.add({ op: 'net-attach', address: setup.networkJoin.address, names: setup.networkJoin.names });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');

@@ -21,6 +21,10 @@ export interface NetworkOverrides {
   expose: string[];
   networkDriver?: string;
   allowHostLoopback?: boolean;
+  /** --network-alias (named networks only) */
+  aliases?: string[];
+  /** --ip (named networks only) */
+  ip?: string;
 }
 
 export interface NetworkSpecPart {
@@ -28,6 +32,29 @@ export interface NetworkSpecPart {
   allowHostLoopback: boolean;
   ports: PortMapping[];
   expose: string[];
+  /** Named networks: more names the network's DNS answers for this sandbox. */
+  networkAliases?: string[];
+  /** Named networks: the address asked for (inside the subnet; checked against the network at run). */
+  networkIp?: string;
+}
+
+const DNS_LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPart, 'networkAliases' | 'networkIp'> {
+  const named = mode.startsWith('network ');
+  const aliases = o.aliases ?? [];
+  if (!named && (aliases.length || o.ip !== undefined)) {
+    throw new HutchError(`${aliases.length ? '--network-alias' : '--ip'} needs a named network, but the network is "${mode}"`, {
+      hint: 'create one with `hutch network create NAME` and add --network NAME',
+    });
+  }
+  for (const a of aliases) {
+    if (!DNS_LABEL.test(a)) throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
+  }
+  if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {
+    throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: 'e.g. --ip 10.89.0.10 (inside the network\'s subnet)' });
+  }
+  return { ...(aliases.length ? { networkAliases: [...new Set(aliases)] } : {}), ...(o.ip !== undefined ? { networkIp: o.ip } : {}) };
 }
 
 export function parsePublish(text: string, what: string): PortMapping {
@@ -96,6 +123,7 @@ export function resolveNetworkSpec(
     });
   }
   return {
+    ...namedNetworkPart(o, mode),
     networkDriver: driver,
     allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
     ports,

@@ -63,7 +63,8 @@ test('network create, ls, inspect: a named object with a free subnet; bad input 
     [['network', 'create', uniq(), '--subnet', '10.1.2.0'], /--subnet/],
     [['network', 'create', 'host'], /reserved/],
     [['network', 'inspect', 'no-such-net'], /does not exist/],
-    [['run', '--network', 'no-such-net', '--', 'true'], /--network "no-such-net" does not exist/],
+    [['run', '--network', 'no-such-net', '--', 'true'], /--network "no-such-net" is neither a mode .* nor a network/],
+    [['run', '--network', 'slrip', '--', 'true'], /did you mean "slirp"/],
   ] as const) {
     const r = await runHutch([...args]);
     assert.is(r.code, 125, `${args.join(' ')}: ${describe(r)}`);
@@ -141,6 +142,42 @@ test('--internal: members have no default route; a normal network routes through
   await assertNothingLeft(internal);
   await assertNothingLeft(routed);
   expectExit(await runHutch(['network', 'rm', internal, routed]));
+});
+
+test('--ip and --network-alias: a fixed address and more names; a taken or foreign address is refused with 125', async () => {
+  const net = uniq();
+  expectExit(await runHutch(['network', 'create', net, '--subnet', '10.78.9.0/24']));
+  const web = await startServer(fixtures, undefined, ['--network', net, '--ip', '10.78.9.50', '--network-alias', 'web', '--network-alias', 'WWW'], ['tcp:8080']);
+  try {
+    const r = expectExit(await inside(net, `getent hosts web www ${web.name}; node /t/probe.js 8080 web`));
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0], /^10\.78\.9\.50\s+web$/, r.stdout);
+    assert.match(lines[1], /^10\.78\.9\.50\s+www$/, 'aliases are case-insensitive');
+    assert.match(lines[2], /^10\.78\.9\.50\s/);
+    assert.match(lines[3], /^web OK hello 8080/);
+    const taken = await inside(net, 'true', '--ip', '10.78.9.50');
+    assert.is(taken.code, 125, describe(taken));
+    assert.match(taken.stderr, /--ip 10\.78\.9\.50 is taken by the member named.*web/);
+  } finally {
+    await web.stop();
+  }
+  for (const [flags, why] of [
+    [['--ip', '10.78.10.5'], /is not a free host address of network/],
+    [['--ip', '10.78.9.1'], /is not a free host address/],
+    [['--ip', 'ten'], /--ip "ten" is not an IPv4 address/],
+    [['--network-alias', 'bad_name'], /is not a DNS label/],
+  ] as const) {
+    const r = await inside(net, 'true', ...flags);
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, why);
+  }
+  const r = await runHutch(['run', '--network', 'none', '--network-alias', 'x', '--', 'true']);
+  assert.is(r.code, 125, describe(r));
+  assert.match(r.stderr, /--network-alias needs a named network/);
+  // the address is free again once its member is gone
+  expectExit(await inside(net, 'cat /proc/net/fib_trie | grep -c 10.78.9.50', '--ip', '10.78.9.50'));
+  await assertNothingLeft(net);
+  expectExit(await runHutch(['network', 'rm', net]));
 });
 
 test('SIGKILL of a member\'s hutch: the member and the network holder go, nothing is left', async () => {
