@@ -4,7 +4,7 @@ import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { suggest } from '../util/suggest';
-import { createNetwork, listNetworks, networkMembers, removeNetwork, requireNetwork } from '../net/named-store';
+import { createNetwork, listNetworks, memberAddresses, networkMembers, removeNetwork, requireNetwork } from '../net/named-store';
 import { flagBool, flagString, parseArgs, type FlagDef } from './args';
 
 const USAGE = `Usage: hutch network COMMAND
@@ -76,7 +76,7 @@ export async function networkCommand(argv: string[]): Promise<number> {
     }
     case 'inspect': {
       need('hutch network inspect NAME');
-      const out = args.map((n) => ({ ...requireNetwork(paths, n), members: networkMembers(paths, n) }));
+      const out = args.map((n) => ({ ...requireNetwork(paths, n), members: networkMembers(paths, n), addresses: memberAddresses(paths, n) }));
       process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
       return 0;
     }

@@ -46,7 +46,7 @@ export async function psCommand(argv: string[]): Promise<number> {
   }
   const rows = [['NAME', 'PID', 'UP', 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
   for (const { state: s } of all) {
-    rows.push([s.name, String(s.pid), age(s.startedAt), s.profile[0] ?? '-', s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+    rows.push([s.name, String(s.pid), age(s.startedAt), s.profile[0] ?? '-', s.addresses?.[s.network] ? `${s.network} (${s.addresses[s.network]})` : s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
   }
   process.stdout.write(table(rows));
   return 0;

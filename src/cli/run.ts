@@ -220,7 +220,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(member ? [member.hook] : [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(member ? [member.hook(sandboxDir)] : [])];
     },
   }).finally(() => member?.hold?.release());
   trace('run: sandbox exited');

@@ -181,6 +181,16 @@ export function networkMembers(paths: HutchPaths, name: string): string[] {
     .map((s) => s.state.name);
 }
 
+/** Running members' addresses on the network (those attached so far). */
+export function memberAddresses(paths: HutchPaths, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { state } of listSandboxes(paths.stateDir)) {
+    const a = state.addresses?.[name];
+    if (a && (state.networks ?? []).includes(name)) out[state.name] = a;
+  }
+  return out;
+}
+
 export function removeNetwork(paths: HutchPaths, name: string): void {
   requireNetwork(paths, name);
   const members = networkMembers(paths, name);

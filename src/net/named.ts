@@ -13,13 +13,15 @@ import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 import { NETWORK_MODES } from '../profile/schema';
 import { join } from 'node:path';
+import { readState, writeState } from '../state/sandboxes';
 
 export interface NetworkMember {
   join: { socket: string; address?: string; names: string[] };
   etcFiles: EtcFiles;
   /** hutch's reference on the holder until the member's monitor has its own (undefined for --dry-run). */
   hold?: NetworkHold;
-  hook: LaunchHook;
+  /** Drops hutch's reference once the monitor has its own; records the address in state.json. */
+  hook(sandboxDir: string): LaunchHook;
 }
 
 /** --ip: a host address of the network's subnet, not the gateway (taken ones: the holder says). */
@@ -55,10 +57,14 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
       resolvConf: `# written by hutch: the DNS responder of network ${cfg.name}\nnameserver ${cfg.gateway}\n`,
     },
     hold,
-    hook: {
-      // the monitor has joined and attached by the sync point: its connection is the reference now
+    hook: (sandboxDir) => ({
+      // the monitor has joined by the sync point: its connection is the reference now
       beforeStart: () => hold?.release(),
+      attached: ({ address }) => {
+        const st = readState(sandboxDir);
+        if (st) writeState(sandboxDir, { ...st, addresses: { ...st.addresses, [cfg.name]: address } });
+      },
       afterExit: () => hold?.release(),
-    },
+    }),
   };
 }

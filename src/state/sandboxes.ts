@@ -23,6 +23,8 @@ export interface SandboxState {
   networkDriver?: string;
   /** Named networks the sandbox is a member of (src/net/named-store.ts). */
   networks?: string[];
+  /** Its address on each named network, once attached. */
+  addresses?: Record<string, string>;
   /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */
   ports?: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
   /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */

@@ -93,8 +93,11 @@ test('members of one network reach each other by IP and by name; another network
     assert.match(lines[4], /dbhost OK hello 5432/, r.stdout);
 
     // ls and inspect name the running members; rm is refused naming them
-    const members = JSON.parse(expectExit(await runHutch(['network', 'inspect', back])).stdout).members;
-    assert.equal([...members].sort(), [server.name, named.name].sort());
+    const ins = JSON.parse(expectExit(await runHutch(['network', 'inspect', back])).stdout);
+    assert.equal([...ins.members].sort(), [server.name, named.name].sort());
+    assert.is(ins.addresses[server.name], ip, 'inspect shows the address the DNS gives');
+    const ps = expectExit(await runHutch(['ps'])).stdout;
+    assert.match(ps, new RegExp(`${server.name}.*${back} \\(${ip.replace(/\./g, '\\.')}\\)`), ps);
     const rm = await runHutch(['network', 'rm', back]);
     assert.is(rm.code, 125, describe(rm));
     assert.match(rm.stderr, new RegExp(`in use by running sandboxes .*${server.name}`));
