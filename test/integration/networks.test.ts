@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, hostPids, runHutch, tmpDir, waitFor } from '../lib/hutch';
+import { descendants, describe, expectExit, hostPids, runHutch, tmpDir, waitFor } from '../lib/hutch';
 import { netFixtures, startServer, uniq } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
@@ -183,7 +183,7 @@ test('--ip and --network-alias: a fixed address and more names; a taken or forei
   expectExit(await runHutch(['network', 'rm', net]));
 });
 
-test('SIGKILL of a member\'s hutch: the member and the network holder go, nothing is left', async () => {
+test('SIGKILL of the hutch that started the holder, then of the last member\'s monitor: the holder goes, nothing is left', async () => {
   const net = uniq();
   expectExit(await runHutch(['network', 'create', net]));
   const a = await startServer(fixtures, undefined, ['--network', net], ['tcp:7000']);
@@ -194,8 +194,12 @@ test('SIGKILL of a member\'s hutch: the member and the network holder go, nothin
   // the other member still reaches... itself through the network, and the holder stays for it
   await new Promise((r) => setTimeout(r, 300));
   assert.is(holderPids(net).length, 1, 'the holder stays while a member runs');
-  process.kill(b.child.pid!, 'SIGKILL');
+  // SIGKILL of the second member's monitor (the helper under its hutch): the last reference goes with it
+  const monitors = descendants(b.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
+  assert.ok(monitors.length > 0, 'the member has a monitor');
+  process.kill(Math.min(...monitors), 'SIGKILL');
   await assertNothingLeft(net);
+  process.kill(b.child.pid!, 'SIGKILL');
   expectExit(await runHutch(['network', 'rm', net]));
 });
 
