@@ -3,17 +3,76 @@
  * 53. It answers A queries for the names of the network's members (their
  * --name, --hostname and aliases) with the member's address, and only
  * those: a member of another network is another holder, so names resolve
- * only inside the networks the asking sandbox is on. Every other name gets
- * SERVFAIL (there is no forwarding yet, see docs/NETWORKS.md), never a
- * made-up NXDOMAIN. One question per query, as every stub resolver sends. */
+ * only inside the networks the asking sandbox is on. Every other name is
+ * forwarded to the NAT's resolver when the network routes outbound
+ * (dns_set_upstream), else answered SERVFAIL (a dotted name) or NXDOMAIN (a
+ * single label: one of ours or nothing). One question per query, as every
+ * stub resolver sends. */
 #include "netns.h"
 
 #include <ctype.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 enum { RC_SERVFAIL = 2, RC_NXDOMAIN = 3, T_A = 1, T_ANY = 255, C_IN = 1 };
+
+/* forwarded queries waiting for the upstream's answer, by our id */
+#define PENDING 64
+static struct {
+	int fd;
+	uint16_t next;
+	struct {
+		int used;
+		uint16_t id, orig;
+		struct sockaddr_in from;
+	} p[PENDING];
+} U = {.fd = -1};
+
+void dns_set_upstream(uint32_t addr)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(53), .sin_addr.s_addr = addr};
+	U.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (U.fd >= 0 && connect(U.fd, (struct sockaddr *)&to, sizeof to)) {
+		close(U.fd);
+		U.fd = -1;
+	}
+}
+
+int dns_upstream_fd(void)
+{
+	return U.fd;
+}
+
+static void forward(unsigned char *q, size_t n, const struct sockaddr_in *from)
+{
+	int slot = U.next % PENDING;
+	uint16_t id = U.next++;
+	U.p[slot].used = 1;
+	U.p[slot].id = id;
+	U.p[slot].orig = (uint16_t)(q[0] << 8 | q[1]);
+	U.p[slot].from = *from;
+	q[0] = (unsigned char)(id >> 8);
+	q[1] = (unsigned char)id;
+	send(U.fd, q, n, MSG_DONTWAIT);
+}
+
+void dns_relay(int serve_fd)
+{
+	unsigned char r[1500];
+	ssize_t n = recv(U.fd, r, sizeof r, MSG_DONTWAIT);
+	if (n < 12)
+		return;
+	uint16_t id = (uint16_t)(r[0] << 8 | r[1]);
+	int slot = id % PENDING;
+	if (!U.p[slot].used || U.p[slot].id != id)
+		return;
+	U.p[slot].used = 0;
+	r[0] = (unsigned char)(U.p[slot].orig >> 8);
+	r[1] = (unsigned char)U.p[slot].orig;
+	sendto(serve_fd, r, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&U.p[slot].from, sizeof U.p[slot].from);
+}
 
 void dns_answer(int fd, uint32_t (*lookup)(const char *name))
 {
@@ -48,6 +107,10 @@ void dns_answer(int fd, uint32_t (*lookup)(const char *name))
 	memset(r + 6, 0, 6); /* an, ns, ar counts */
 	size_t len = pos;
 	uint32_t addr = qclass == C_IN ? lookup(name) : 0;
+	if (!addr && U.fd >= 0 && strchr(name, '.')) {
+		forward(q, (size_t)n, &from);
+		return;
+	}
 	if (!addr) {
 		/* a single label is one of ours or nothing; anything else would need forwarding */
 		r[3] = strchr(name, '.') ? RC_SERVFAIL : RC_NXDOMAIN;

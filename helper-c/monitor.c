@@ -584,6 +584,9 @@ void monitor_run(struct plan *p)
 		case OP_NET_ATTACH:
 			net_attach(o);
 			break;
+		case OP_NET_NAT:
+			net_nat(o);
+			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;
 		}

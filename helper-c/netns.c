@@ -286,6 +286,18 @@ void net_holder_run(const struct op *o)
 		fail_errno("listening on %s", sa.sun_path);
 	chmod(sa.sun_path, 0600);
 
+	/* outbound: slirp4netns (forked by net-nat) on tap0, members masqueraded */
+	if (!H.internal) {
+		char subnet[32], a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &H.net, a, sizeof a);
+		snprintf(subnet, sizeof subnet, "%s/%d", a, H.prefix);
+		if (nat_start(subnet)) {
+			uint32_t up;
+			inet_pton(AF_INET, "10.0.2.3", &up); /* slirp4netns's DNS */
+			dns_set_upstream(up);
+		}
+	}
+
 	/* the monitor blocked these for forwarding; the holder ends on them */
 	sigset_t none;
 	sigemptyset(&none);
@@ -296,11 +308,12 @@ void net_holder_run(const struct op *o)
 
 	int lifeline = FD_PLAN;
 	for (;;) {
-		struct pollfd pf[MAX_CLIENTS + 3];
+		struct pollfd pf[MAX_CLIENTS + 4];
 		int np = 0;
 		pf[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = dns, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = lifeline, .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = dns_upstream_fd(), .events = POLLIN};
 		for (int i = 0; i < H.n; i++)
 			pf[np++] = (struct pollfd){.fd = H.c[i].fd, .events = POLLIN};
 		if (poll(pf, (nfds_t)np, -1) < 0) {
@@ -310,15 +323,17 @@ void net_holder_run(const struct op *o)
 		}
 		if (pf[1].revents & POLLIN)
 			dns_answer(dns, lookup);
+		if (pf[3].revents & POLLIN)
+			dns_relay(dns);
 		if (lifeline >= 0 && pf[2].revents) {
 			char b[64];
 			if (read(lifeline, b, sizeof b) <= 0)
 				lifeline = -1; /* a negative fd is ignored by poll */
 		}
 		/* from the last: serve() may move the last client into slot i */
-		for (int i = np - 1; i >= 3; i--)
+		for (int i = np - 1; i >= 4; i--)
 			if (pf[i].revents)
-				serve(&H.c[i - 3], userns);
+				serve(&H.c[i - 4], userns);
 		if (pf[0].revents & POLLIN) {
 			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0 && H.n < MAX_CLIENTS)

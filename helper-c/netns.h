@@ -17,6 +17,16 @@ int nl_default_route(uint32_t gateway);
  * member's address (network byte order) by lower-case name, 0 if none */
 void dns_answer(int fd, uint32_t (*lookup)(const char *name));
 
+/* nat.c: `net-nat` (before `unshare net`) and the holder's start of it;
+ * nat_start returns 1 when outbound traffic is set up */
+void net_nat(const struct op *o);
+int nat_start(const char *subnet);
+
+/* dns.c: forward unknown names to this resolver (network order), through the NAT */
+void dns_set_upstream(uint32_t addr);
+int dns_upstream_fd(void);
+void dns_relay(int serve_fd);
+
 /* netns.c: the ops */
 _Noreturn void net_holder_run(const struct op *o);
 void net_join(const struct op *o);

@@ -193,6 +193,12 @@ static void parse_net_holder(struct op *o, const int *seen)
 		op_error(o, "net-holder DIR ADDRESS/PREFIX [internal]");
 }
 
+static void parse_net_nat(struct op *o, const int *seen)
+{
+	if (!seen[OP_USERNS] || seen[OP_UNSHARE] || seen[OP_NET_NAT])
+		op_error(o, "net-nat comes once, after userns and before unshare net");
+}
+
 static void parse_net_join(struct op *o, const int *seen)
 {
 	if (seen[OP_USERNS] || seen[OP_NET_JOIN] || seen[OP_UNSHARE])
@@ -434,6 +440,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
 	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
+	[OP_NET_NAT]           = {"net-nat",         M,  2,  2, 3, 0, parse_net_nat},
 };
 /* clang-format on */
 #undef M
@@ -573,10 +580,13 @@ int plan_read(int fd, struct plan *p)
 		}
 		line = next;
 	}
+	if (seen[OP_NET_NAT] && !seen[OP_NET_HOLDER])
+		plan_error(0, NULL, "net-nat belongs to a net-holder plan");
 	if (seen[OP_NET_HOLDER] &&
-	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER]) !=
+	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER] + seen[OP_NET_NAT]) !=
 		    p->nops - seen[OP_UIDMAP] - seen[OP_GIDMAP] - seen[OP_NEWUIDMAP] - seen[OP_NEWGIDMAP])
-		plan_error(0, NULL, "a net-holder plan has only id maps, userns, unshare, report and net-holder");
+		plan_error(0, NULL,
+			   "a net-holder plan has only id maps, userns, unshare, report, net-nat and net-holder");
 	if (seen[OP_NET_HOLDER])
 		p->fork_at = p->nops; /* it never forks an init */
 	else if (!seen[OP_EXEC])

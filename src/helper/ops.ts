@@ -52,6 +52,7 @@ export type Op =
   | { op: 'cleanup'; path: string }
   // named networks (helper-c/netns.c, docs/NETWORKS.md)
   | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
+  | { op: 'net-nat'; slirp4netns: string; iptables: string }
   | { op: 'net-join'; socket: string }
   | { op: 'net-attach'; address?: string; names: string[] };
 
@@ -89,6 +90,8 @@ export function fieldsOf(o: Op): string[] {
       return [o.dir];
     case 'net-holder':
       return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
+    case 'net-nat':
+      return [o.slirp4netns, o.iptables];
     case 'net-join':
       return [o.socket];
     case 'net-attach':

@@ -17,6 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import { ensurePrivateDir } from '../host/paths';
+import { findExecutable } from '../host/which';
 import { userNamespaceOps } from '../helper/identity';
 import { formatPlan, planOf } from '../helper/plan';
 import type { Op } from '../helper/ops';
@@ -28,11 +29,27 @@ export interface NetworkHold {
   release(): void;
 }
 
-export function holderOps(cfg: NetworkConfig, dir: string, ids: HostFacts['ids']): Op[] {
+/** Outbound traffic of a routed network: one slirp4netns on the holder, members masqueraded by iptables there. */
+function natTools(cfg: NetworkConfig, env: NodeJS.ProcessEnv): { slirp4netns: string; iptables: string } {
+  const slirp4netns = findExecutable('slirp4netns', env);
+  const iptables = findExecutable('iptables', env);
+  if (!slirp4netns || !iptables) {
+    const missing = !slirp4netns ? 'slirp4netns' : 'iptables';
+    throw new HutchError(`network "${cfg.name}" routes outbound traffic, which needs ${missing} (not found)`, {
+      hint: `install ${missing}, or use a network without outbound traffic: hutch network create NAME --internal`,
+    });
+  }
+  return { slirp4netns, iptables };
+}
+
+export function holderOps(cfg: NetworkConfig, dir: string, ids: HostFacts['ids'], env: NodeJS.ProcessEnv = process.env): Op[] {
   const { prefix } = parseSubnet(cfg.subnet, `network ${cfg.name}: subnet`);
+  const nat = cfg.internal ? undefined : natTools(cfg, env);
   return [
     ...userNamespaceOps(ids),
     { op: 'report' },
+    // forked before the holder's own network namespace: its sockets are the host's
+    ...(nat ? [{ op: 'net-nat', slirp4netns: nat.slirp4netns, iptables: nat.iptables } as Op] : []),
     { op: 'unshare', ns: ['net'] },
     { op: 'net-holder', dir, cidr: `${cfg.gateway}/${prefix}`, internal: cfg.internal },
   ];
@@ -64,6 +81,7 @@ function tryHold(path: string): Promise<Socket | undefined> {
 
 /** Start a holder; resolves once it listens (or another one won the race). */
 function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise<{ lifeline: Writable; detach: () => void } | undefined> {
+  const plan = formatPlan(planOf(holderOps(cfg, dir, facts.ids, facts.env)), false);
   const log = join(dir, 'holder.log');
   // a holder that is ending removes the directory; it cannot once the log is in it
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -74,7 +92,7 @@ function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise
   const lifeline = child.stdio[3] as Writable;
   const report = child.stdio[4] as Readable;
   lifeline.on('error', () => {});
-  lifeline.write(formatPlan(planOf(holderOps(cfg, dir, facts.ids)), false));
+  lifeline.write(plan);
   const detach = () => {
     lifeline.destroy();
     report.destroy();

@@ -7,10 +7,12 @@
 // SIGKILLed) no holder process, socket or run directory is left.
 
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, describe, expectExit, hostPids, runHutch, tmpDir, waitFor } from '../lib/hutch';
+import { descendants, describe, expectExit, hostPids, procStatus, runHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
 import { netFixtures, startServer, uniq } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
@@ -19,12 +21,12 @@ const runtimeDir = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getu
 const netRunDir = (name: string) => path.join(runtimeDir, 'hutch-net', name);
 const fixtures = netFixtures();
 
-/** Host pids of a network's holder: its stderr is the log in the network's run directory. */
+/** Host pids of a network's holder: a helper whose stderr is the log in the network's run directory. */
 function holderPids(name: string): number[] {
   const dir = netRunDir(name);
   return hostPids().filter((pid) => {
     try {
-      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`);
+      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper';
     } catch {
       return false;
     }
@@ -146,6 +148,42 @@ test('--internal: members have no default route; a normal network routes through
   await assertNothingLeft(routed);
   expectExit(await runHutch(['network', 'rm', internal, routed]));
 });
+
+/** A non-loopback IPv4 address of this host (a server there stands for "outside"). */
+function hostAddress(): string | undefined {
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+testIf(test, hostAddress(), 'outbound: a routed network reaches a host address through one slirp4netns on the holder, an --internal one does not', async () => {
+  const routed = uniq();
+  const internal = uniq();
+  expectExit(await runHutch(['network', 'create', routed]));
+  expectExit(await runHutch(['network', 'create', internal, '--internal']));
+  const srv = net.createServer((c) => c.end('outside\n'));
+  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  const host = hostAddress()!;
+  // a long-lived member keeps the holder up while we look at its NAT process
+  const keep = await startServer(fixtures, undefined, ['--network', routed], ['tcp:9000']);
+  try {
+    const holders = holderPids(routed);
+    assert.is(holders.length, 1);
+    const nat = descendants(holders[0]).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'slirp4netns');
+    assert.is(nat.length, 1, 'one slirp4netns for the network, under its holder');
+    const r = expectExit(await inside(routed, `node /t/probe.js ${port} ${host}`));
+    assert.match(r.stdout, new RegExp(`${host.replace(/\./g, '\\.')} OK outside`), r.stdout);
+    const i = expectExit(await inside(internal, `node /t/probe.js ${port} ${host}`));
+    assert.match(i.stdout, /FAIL/, i.stdout);
+    await keep.stop();
+    await assertNothingLeft(routed);
+    await waitFor(() => nat.every((pid) => !fs.existsSync(`/proc/${pid}`) || procStatus(pid)?.State?.startsWith('Z')), 5000, { what: "the network's slirp4netns to end" });
+  } finally {
+    if (keep.child.exitCode === null) await keep.stop();
+    srv.close();
+  }
+  expectExit(await runHutch(['network', 'rm', routed, internal]));
+}, 'this host has no non-loopback IPv4 address to stand for the outside');
 
 test('--ip and --network-alias: a fixed address and more names; a taken or foreign address is refused with 125', async () => {
   const net = uniq();
