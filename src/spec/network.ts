@@ -111,10 +111,16 @@ export function resolveNetworkSpec(
   }
 
   const nat = mode === 'slirp' || mode === 'pasta';
+  const named = mode.startsWith('network ') ? mode.slice('network '.length) : undefined;
   if (!nat && ports.length) {
     const from = o.publish.length ? '--publish' : o.publishAll ? '--publish-all' : 'profile network.publish';
-    throw new HutchError(`${from}: ports cannot be published with network "${mode}" (${modeFrom})`, {
-      hint: mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
+    throw new HutchError(`${from}: ports cannot be published with network "${named ?? mode}" (${modeFrom})`, {
+      hint:
+        mode === 'host'
+          ? "with --network host the program's ports already are the host's: drop -p"
+          : named
+            ? 'publishing ports of a named network\'s member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port'
+            : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
   if (!nat && o.allowHostLoopback) {

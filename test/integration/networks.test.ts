@@ -207,6 +207,7 @@ test('--ip and --network-alias: a fixed address and more names; a taken or forei
     [['--ip', '10.78.9.1'], /is not a free host address/],
     [['--ip', 'ten'], /--ip "ten" is not an IPv4 address/],
     [['--network-alias', 'bad_name'], /is not a DNS label/],
+    [['-p', '8080:80'], new RegExp(`--publish: ports cannot be published with network "${net}"`)],
   ] as const) {
     const r = await inside(net, 'true', ...flags);
     assert.is(r.code, 125, describe(r));
@@ -237,7 +238,8 @@ test('SIGKILL of the hutch that started the holder, then of the last member\'s m
   assert.ok(monitors.length > 0, 'the member has a monitor');
   process.kill(Math.min(...monitors), 'SIGKILL');
   await assertNothingLeft(net);
-  process.kill(b.child.pid!, 'SIGKILL');
+  // its hutch ends too: the sandbox went with its monitor
+  await waitFor(() => b.child.exitCode !== null || b.child.signalCode !== null, 10_000, { what: "the member's hutch to end with its monitor" });
   expectExit(await runHutch(['network', 'rm', net]));
 });
 
