@@ -4,6 +4,7 @@
  * the init's status.
  */
 #include "helper.h"
+#include "netns.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -628,6 +629,17 @@ void monitor_run(struct plan *p)
 			break;
 		case OP_SCRATCH:
 			do_scratch(o);
+			break;
+		case OP_NET_HOLDER:
+			net_holder_run(o);
+		case OP_NET_JOIN:
+			net_join(o);
+			break;
+		case OP_NET_ATTACH:
+			net_attach(o);
+			break;
+		case OP_NET_NAT:
+			net_nat(o);
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

@@ -229,6 +229,34 @@ static void parse_join(struct op *o, const int *seen)
 	o->u.pid = (uint32_t)pid;
 }
 
+/* named networks (netns.c): a holder plan is userns, unshare net,
+ * net-holder and nothing else; a member replaces userns by net-join */
+static void parse_net_holder(struct op *o, const int *seen)
+{
+	if (!seen[OP_USERNS] || !seen[OP_UNSHARE])
+		op_error(o, "net-holder needs userns and unshare net before it");
+	if (o->nfields == 3 && strcmp(o->f[2], "internal"))
+		op_error(o, "net-holder DIR ADDRESS/PREFIX [internal]");
+}
+
+static void parse_net_nat(struct op *o, const int *seen)
+{
+	if (!seen[OP_USERNS] || seen[OP_UNSHARE] || seen[OP_NET_NAT])
+		op_error(o, "net-nat comes once, after userns and before unshare net");
+}
+
+static void parse_net_join(struct op *o, const int *seen)
+{
+	if (seen[OP_USERNS] || seen[OP_NET_JOIN] || seen[OP_UNSHARE])
+		op_error(o, "net-join replaces userns: once, before every unshare");
+}
+
+static void parse_net_attach(struct op *o, const int *seen)
+{
+	if (!seen[OP_NET_JOIN] || seen[OP_NET_ATTACH])
+		op_error(o, "net-attach needs net-join (and unshare net) before it, once");
+}
+
 static void parse_tmpfs(struct op *o, const int *seen)
 {
 	unsigned long mode, size = 0;
@@ -482,6 +510,10 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
 	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},
 	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
+	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
+	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
+	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
+	[OP_NET_NAT]           = {"net-nat",         M,  2,  2, 3, 0, parse_net_nat},
 };
 /* clang-format on */
 #undef M
@@ -547,6 +579,8 @@ static void parse_line(struct plan *p, char *line, int lineno, int *seen)
 
 	if (seen[OP_EXEC])
 		plan_error(lineno, text, "exec must be the last operation");
+	if (seen[OP_NET_HOLDER])
+		plan_error(lineno, text, "net-holder must be the last operation");
 	if (d->phase == PHASE_MONITOR && p->fork_at >= 0)
 		plan_error(lineno, text, "monitor operation after the first filesystem/command operation");
 	if ((d->phase == PHASE_INIT || d->phase == PHASE_COMMAND) && p->fork_at < 0)
@@ -619,7 +653,16 @@ int plan_read(int fd, struct plan *p)
 		}
 		line = next;
 	}
-	if (!seen[OP_EXEC])
+	if (seen[OP_NET_NAT] && !seen[OP_NET_HOLDER])
+		plan_error(0, NULL, "net-nat belongs to a net-holder plan");
+	if (seen[OP_NET_HOLDER] &&
+	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER] + seen[OP_NET_NAT]) !=
+		    p->nops - seen[OP_UIDMAP] - seen[OP_GIDMAP] - seen[OP_NEWUIDMAP] - seen[OP_NEWGIDMAP])
+		plan_error(0, NULL,
+			   "a net-holder plan has only id maps, userns, unshare, report, net-nat and net-holder");
+	if (seen[OP_NET_HOLDER])
+		p->fork_at = p->nops; /* it never forks an init */
+	else if (!seen[OP_EXEC])
 		plan_error(0, NULL, "no exec operation");
 	if (seen[OP_TTY] &&
 	    (seen[OP_TTY] > 1 || seen[OP_RELAY] || (!seen[OP_JOIN] && (!seen[OP_DEVPTS] || !seen[OP_PIVOT]))))

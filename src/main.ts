@@ -34,6 +34,7 @@ Commands:
   build      build a profile's setup steps into cached layers
   commit     turn a kept sandbox's changes into a new image
   volume     create | ls | inspect | rm | prune | export | import
+  network    create | ls | inspect | rm | prune (named networks between sandboxes)
   system     prune: remove unused layers, leftovers (and volumes)
   version    print the version
 
@@ -64,6 +65,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   rm: async (argv) => (await import('./cli/lifecycle')).rmCommand(argv),
   inspect: async (argv) => (await import('./cli/lifecycle')).inspectCommand(argv),
   wait: async (argv) => (await import('./cli/lifecycle')).waitCommand(argv),
+  network: async (argv) => (await import('./cli/network')).networkCommand(argv),
   system: async (argv) => (await import('./cli/system')).systemCommand(argv),
   version: async () => {
     process.stdout.write(`hutch ${VERSION}\n`);

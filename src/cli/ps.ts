@@ -59,7 +59,7 @@ export async function psCommand(argv: string[]): Promise<number> {
   const withStatus = flagBool(p, 'all');
   const rows = [['NAME', 'PID', 'UP', ...(withStatus ? ['STATUS'] : []), 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
   for (const { state: s } of all) {
-    rows.push([s.name, String(s.pid), age(s.startedAt), ...(withStatus ? ['running'] : []), s.profile[0] ?? '-', s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+    rows.push([s.name, String(s.pid), age(s.startedAt), ...(withStatus ? ['running'] : []), s.profile[0] ?? '-', s.addresses?.[s.network] ? `${s.network} (${s.addresses[s.network]})` : s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
   }
   for (const r of exited) {
     const status = `exited (${r.exitCode ?? 'unknown'})${r.exitedAt ? ` ${age(r.exitedAt)} ago` : ''}`;

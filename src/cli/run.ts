@@ -44,7 +44,9 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)' },
   { name: 'userns', kind: 'string', valueName: 'root|keep-id', help: 'root (default): you are uid 0 inside; keep-id: your own uid and gid inside (files in bind mounts stay yours, no capabilities; needs subordinate ids)' },
   { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
-  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta)' },
+  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)' },
+  { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: 'named network: one more name the network\'s DNS answers for this sandbox' },
+  { name: 'ip', kind: 'string', valueName: 'ADDR', help: 'named network: this sandbox\'s IPv4 address (inside the subnet, not taken)' },
   { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
   { name: 'publish', short: 'p', kind: 'string', repeat: true, valueName: '[IP:][HOSTPORT:]PORT[/udp]', help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)' },
   { name: 'publish-all', short: 'P', kind: 'bool', help: 'publish every exposed port (profile network.expose, --expose) on a free host port' },
@@ -126,6 +128,8 @@ function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string
       expose: flagList(p, 'expose'),
       networkDriver: flagString(p, 'network-driver'),
       allowHostLoopback: p.flags.has('allow-host-loopback') ? flagBool(p, 'allow-host-loopback') : undefined,
+      aliases: flagList(p, 'network-alias'),
+      ip: flagString(p, 'ip'),
     },
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
@@ -290,6 +294,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun, paths.cacheDir);
   if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
+  const named = spec.namedNetwork ? await import('../net/named') : undefined;
+  const member = named && (await named.prepareMember(spec, facts, !dryRun));
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
@@ -312,9 +318,10 @@ async function runOnce(ctx: RunContext): Promise<number> {
     terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
-    etcFiles: etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    networkJoin: member?.join,
     unreachable: net?.blocked,
-    syncBeforeStart: net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
+    syncBeforeStart: member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
   };
   trace('run: limits planned');
 
@@ -345,16 +352,17 @@ async function runOnce(ctx: RunContext): Promise<number> {
       profile: spec.profiles,
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-      network: spec.network,
+      network: spec.namedNetwork ?? spec.network,
+      networks: spec.namedNetwork ? [spec.namedNetwork] : undefined,
       networkDriver: net?.choice.name,
       ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]), ...(ctx.hooks ?? [])];
+      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]), ...(member ? [member.hook(sandboxDir)] : []), ...(ctx.hooks ?? [])];
     },
-  });
+  }).finally(() => member?.hold?.release());
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

@@ -58,7 +58,12 @@ export type Op =
   | { op: 'keep-fd'; fd: number }
   | { op: 'exec'; argv: string[] }
   // after exit (monitor)
-  | { op: 'cleanup'; path: string };
+  | { op: 'cleanup'; path: string }
+  // named networks (helper-c/netns.c, docs/NETWORKS.md)
+  | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
+  | { op: 'net-nat'; slirp4netns: string; iptables: string }
+  | { op: 'net-join'; socket: string }
+  | { op: 'net-attach'; address?: string; names: string[] };
 
 export type OpName = Op['op'];
 
@@ -103,6 +108,14 @@ export function fieldsOf(o: Op): string[] {
       return [String(o.pid), o.cgroup ?? '-'];
     case 'base':
       return [o.dir];
+    case 'net-holder':
+      return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
+    case 'net-nat':
+      return [o.slirp4netns, o.iptables];
+    case 'net-join':
+      return [o.socket];
+    case 'net-attach':
+      return [o.address ?? '-', ...o.names];
     case 'tmpfs':
       return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
     case 'overlay':

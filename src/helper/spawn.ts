@@ -36,6 +36,8 @@ export interface LaunchHook {
   beforeStart?(ctx: { monitorPid: number }): Promise<void> | void;
   /** The sandbox's pid 1 exists (host pid). */
   started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void }): void;
+  /** `net ADDR` on the report pipe: the sandbox's address on its named network (`net-attach`). */
+  attached?(ctx: { address: string }): void;
   /** The helper exited (always called once beforeStart ran, also on failure). */
   afterExit?(ctx: { exitCode: number }): Promise<void> | void;
 }
@@ -146,6 +148,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
         } else if (what === 'init') {
           result.initPid = Number(arg);
           for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
+        } else if (what === 'net') {
+          for (const h of hooks) h.attached?.({ address: arg });
         } else if (what === 'error') {
           result.errors.push(parseFailure(arg));
         }

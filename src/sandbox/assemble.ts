@@ -35,6 +35,8 @@ export interface SandboxSetup {
   etcFiles?: EtcFiles;
   /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
   terminal?: Op[];
+  /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
+  networkJoin?: { socket: string; address?: string; names: string[] };
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids' | 'fs'>, setup: SandboxSetup): RootfsInput {
@@ -126,7 +128,10 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
         : `user namespace: uid ${host.ids.uid} -> 0 only${host.ids.subidNote ? ` (${host.ids.subidNote})` : ''}`,
     );
   }
-  b.add(userNamespaceOps(maps));
+  if (setup.networkJoin) {
+    b.note("named network: the network holder's user namespace (same id maps), shared by the network's members");
+    b.add({ op: 'net-join', socket: setup.networkJoin.socket });
+  } else b.add(userNamespaceOps(maps));
 
   // mount: the monitor's own mount namespace holds the RAM budget tmpfs (and a daemon's mount)
   const first: Namespace[] = ['mount', 'ipc', 'uts'];
@@ -136,6 +141,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
     b.add({ op: 'sync' });
+  }
+  if (setup.networkJoin) {
+    if (!setup.syncBeforeStart) throw new Error('internal: a named network needs the report pipe');
+    b.note('named network: eth0, a veth pair to the holder\'s bridge; the names the network\'s DNS answers');
+    b.add({ op: 'net-attach', address: setup.networkJoin.address, names: setup.networkJoin.names });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');

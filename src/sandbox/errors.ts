@@ -67,6 +67,11 @@ export function partOf(o: Op): string {
       return `making ${inside(o.dest)} read-only`;
     case 'chown':
       return `setting the owner of ${inside(o.path)}`;
+    case 'net-holder':
+    case 'net-join':
+    case 'net-attach':
+    case 'net-nat':
+      return 'joining the named network';
     case 'tty':
     case 'relay':
       return 'setting up the terminal';

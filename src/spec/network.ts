@@ -10,12 +10,21 @@ import { parseExpose, parsePortMapping, type PortMapping } from '../profile/valu
 import type { NetworkMode } from './types';
 import { NET_DRIVERS, type NetDriverName } from './types';
 
+/** Names a named network may have (src/net/named-store.ts); the modes and a few words are reserved. */
+export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$/;
+export const RESERVED_NETWORK_NAMES = ['none', 'host', 'slirp', 'pasta', 'private', 'bridge', 'default', 'auto'];
+export const isNetworkName = (s: string) => NETWORK_NAME_RE.test(s) && !RESERVED_NETWORK_NAMES.includes(s);
+
 export interface NetworkOverrides {
   publish: string[];
   publishAll: boolean;
   expose: string[];
   networkDriver?: string;
   allowHostLoopback?: boolean;
+  /** --network-alias (named networks only) */
+  aliases?: string[];
+  /** --ip (named networks only) */
+  ip?: string;
 }
 
 export interface NetworkSpecPart {
@@ -23,6 +32,29 @@ export interface NetworkSpecPart {
   allowHostLoopback: boolean;
   ports: PortMapping[];
   expose: string[];
+  /** Named networks: more names the network's DNS answers for this sandbox. */
+  networkAliases?: string[];
+  /** Named networks: the address asked for (inside the subnet; checked against the network at run). */
+  networkIp?: string;
+}
+
+const DNS_LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPart, 'networkAliases' | 'networkIp'> {
+  const named = mode.startsWith('network ');
+  const aliases = o.aliases ?? [];
+  if (!named && (aliases.length || o.ip !== undefined)) {
+    throw new HutchError(`${aliases.length ? '--network-alias' : '--ip'} needs a named network, but the network is "${mode}"`, {
+      hint: 'create one with `hutch network create NAME` and add --network NAME',
+    });
+  }
+  for (const a of aliases) {
+    if (!DNS_LABEL.test(a)) throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
+  }
+  if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {
+    throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: 'e.g. --ip 10.89.0.10 (inside the network\'s subnet)' });
+  }
+  return { ...(aliases.length ? { networkAliases: [...new Set(aliases)] } : {}), ...(o.ip !== undefined ? { networkIp: o.ip } : {}) };
 }
 
 export function parsePublish(text: string, what: string): PortMapping {
@@ -40,7 +72,7 @@ function exposeRange(e: string): { start: number; end: number; protocol: string 
 export function resolveNetworkSpec(
   profile: { allowHostLoopback: boolean; publish: string[]; expose: string[] },
   o: NetworkOverrides,
-  mode: NetworkMode,
+  mode: NetworkMode | `network ${string}`,
   modeFrom: string,
 ): NetworkSpecPart {
   const ports = [
@@ -79,10 +111,16 @@ export function resolveNetworkSpec(
   }
 
   const nat = mode === 'slirp' || mode === 'pasta';
+  const named = mode.startsWith('network ') ? mode.slice('network '.length) : undefined;
   if (!nat && ports.length) {
     const from = o.publish.length ? '--publish' : o.publishAll ? '--publish-all' : 'profile network.publish';
-    throw new HutchError(`${from}: ports cannot be published with network "${mode}" (${modeFrom})`, {
-      hint: mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
+    throw new HutchError(`${from}: ports cannot be published with network "${named ?? mode}" (${modeFrom})`, {
+      hint:
+        mode === 'host'
+          ? "with --network host the program's ports already are the host's: drop -p"
+          : named
+            ? 'publishing ports of a named network\'s member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port'
+            : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
   if (!nat && o.allowHostLoopback) {
@@ -91,6 +129,7 @@ export function resolveNetworkSpec(
     });
   }
   return {
+    ...namedNetworkPart(o, mode),
     networkDriver: driver,
     allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
     ports,

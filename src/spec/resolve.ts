@@ -15,7 +15,7 @@ import { parseSize } from '../util/units';
 import { suggest } from '../util/suggest';
 import type { ImageDefaults } from './types';
 import { resolveLimits, type LimitOverrides } from './limits';
-import { resolveNetworkSpec, type NetworkOverrides } from './network';
+import { isNetworkName, resolveNetworkSpec, type NetworkOverrides } from './network';
 
 export interface SpecOverrides {
   name?: string;
@@ -238,7 +238,9 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   for (const c of o.capAdd.filter((c) => !isAll(c))) caps.add(normalizeCap(c, '--cap-add'));
 
   const networkRaw = o.network ?? pv.network.mode;
-  const network = oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
+  // Anything else that is a valid name is a named network (checked to exist by `hutch run`).
+  const namedNetwork = o.network !== undefined && !(NETWORKS as string[]).includes(o.network) && isNetworkName(o.network) ? o.network : undefined;
+  const network = namedNetwork ? 'none' : oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
   // The image's WorkingDir wins over a built-in profile's generic default, not over a profile of yours.
   const workdirFromBuiltin = !profile.originOf('workdir') || profile.originOf('workdir')!.file.startsWith('builtin:');
   const workdir = o.workdir ?? (img?.workdir && workdirFromBuiltin ? img.workdir : pv.workdir);
@@ -265,7 +267,8 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     env,
     mounts,
     network,
-    ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, network, o.network ? '--network' : 'profile network'),
+    ...(namedNetwork ? { namedNetwork } : {}),
+    ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, namedNetwork ? `network ${namedNetwork}` : network, o.network ? '--network' : 'profile network'),
     user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),
     capabilities: [...caps].sort(),

@@ -73,6 +73,12 @@ export interface SandboxSpec {
   env: Record<string, string>;
   mounts: MountSpec[];
   network: NetworkMode;
+  /** `--network NAME` of a named network (docs/NETWORKS.md); `network` is then `none` plus the network's interface. */
+  namedNetwork?: string;
+  /** --network-alias: more names the named network's DNS answers for this sandbox. */
+  networkAliases?: string[];
+  /** --ip: this sandbox's address on its named network. */
+  networkIp?: string;
   /** User-mode NAT driver (slirp/pasta modes): auto picks pasta where it can run, else slirp4netns (src/net/choose.ts). */
   networkDriver: 'auto' | 'slirp4netns' | 'pasta';
   /** slirp/pasta: the sandbox may reach the host's 127.0.0.1 through its gateway address. */

@@ -22,6 +22,10 @@ export interface SandboxState {
   network: string;
   /** User-mode NAT driver in use (slirp4netns | pasta), when there is one. */
   networkDriver?: string;
+  /** Named networks the sandbox is a member of (src/net/named-store.ts). */
+  networks?: string[];
+  /** Its address on each named network, once attached. */
+  addresses?: Record<string, string>;
   /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */
   ports?: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
   /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */

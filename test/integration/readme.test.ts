@@ -538,6 +538,28 @@ const EXAMPLES: Record<string, Example> = {
       assert.match(fs.readFileSync(path.join(vol.mountpoint, 'last-run'), 'utf8'), /\d{4}/);
     },
   },
+  'hutch network create backend --subnet 10.89.5.0/24': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'backend\n');
+    },
+  },
+  'hutch network ls': {
+    async run(cmd) {
+      assert.match(ok0(await sh(cmd)).stdout, /^backend\s+10\.89\.5\.0\/24\s+no\s+-$/m);
+    },
+  },
+  [`hutch run --network backend --name db -- sh -c 'getent hosts db'`]: {
+    async run(cmd) {
+      // the network's DNS answers the member's own name with its bridge address
+      assert.match(ok0(await sh(cmd)).stdout, /^10\.89\.5\.\d+\s+db$/m);
+    },
+  },
+  'hutch network rm backend': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'backend\n');
+      assert.not.match(ok0(await sh('hutch network ls')).stdout, /backend/);
+    },
+  },
   'hutch volume ls': {
     async run(cmd) {
       assert.match(ok0(await sh(cmd)).stdout, /^cache\s+\d{4}-/m);

@@ -253,6 +253,16 @@ const MALFORMED: [string, string, string][] = [
   ['an empty env name', 'env\t\tc\nexec\tsh\nend\n', "env NAME must be non-empty and contain no '='"],
   ['a monitor op after a filesystem op', 'base\t/tmp\nuserns\nexec\tsh\nend\n', 'monitor operation after the first filesystem/command operation'],
   ['exec without argv', 'exec\nend\n', 'wrong number of fields'],
+  // named networks (helper-c/netns.c)
+  ['net-join with userns', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nnet-join\t/s\nexec\tsh\nend\n', 'net-join replaces userns'],
+  ['net-join after unshare', 'unshare\tnet\nnet-join\t/s\nexec\tsh\nend\n', 'net-join replaces userns'],
+  ['net-join with a relative socket', 'net-join\ts\nexec\tsh\nend\n', 'paths must be absolute'],
+  ['net-attach without net-join', 'unshare\tnet\nnet-attach\t-\tdb\nexec\tsh\nend\n', 'net-attach needs net-join'],
+  ['net-attach without a name', 'net-join\t/s\nunshare\tnet\nnet-attach\t-\nexec\tsh\nend\n', 'wrong number of fields'],
+  ['net-holder without userns', 'unshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nend\n', 'net-holder needs userns and unshare net'],
+  ['net-holder not last', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nreport\nend\n', 'net-holder must be the last operation'],
+  ['net-holder with a command', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\ncaps\t-\nnet-holder\t/d\t10.0.0.1/24\nend\n', 'monitor operation after'],
+  ['net-holder with a bad flag', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tnat\nend\n', 'net-holder DIR ADDRESS/PREFIX [internal]'],
 ];
 
 test('malformed plan texts are refused with exit 125 and a reason', async () => {

@@ -1,0 +1,106 @@
+/* nat.c: outbound traffic of a routed named network (docs/NETWORKS.md).
+ * One slirp4netns for the whole network, attached to the holder's network
+ * namespace: it must run in the host's network namespace (its sockets are
+ * the outbound connections), so the `net-nat` op forks it before the holder
+ * unshares its network namespace; it waits on a pipe until the holder's
+ * namespace exists, and that pipe is also its --exit-fd: the holder's end
+ * closes when the holder dies, even by SIGKILL, and slirp4netns quits.
+ * Members' packets are forwarded by the holder's kernel and masqueraded
+ * (iptables in the holder's namespace, as netavark does in podman's rootless
+ * network namespace) to tap0's address, so slirp4netns sees one host. */
+#include "netns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct {
+	pid_t pid;
+	int go, ready; /* holder's ends: write a byte to go, read one from ready */
+	const char *iptables;
+} N = {.pid = -1, .go = -1, .ready = -1};
+
+void net_nat(const struct op *o)
+{
+	int go[2], ready[2];
+	if (pipe2(go, O_CLOEXEC) || pipe2(ready, O_CLOEXEC))
+		fail_errno("pipe");
+	pid_t holder = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_errno("fork");
+	if (pid == 0) {
+		char b, exitfd[32], readyfd[32], ns[64];
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(go[1]);
+		close(ready[0]);
+		if (read(go[0], &b, 1) != 1)
+			_exit(0); /* the holder failed before its namespace existed */
+		/* fds 3 and 4 for slirp4netns, no others */
+		if (dup2(go[0], 3) < 0 || dup2(ready[1], 4) < 0)
+			_exit(EXIT_SETUP);
+		int keep[2] = {3, 4};
+		close_fds_from(5, keep, 0);
+		snprintf(exitfd, sizeof exitfd, "--exit-fd=3");
+		snprintf(readyfd, sizeof readyfd, "--ready-fd=4");
+		snprintf(ns, sizeof ns, "/proc/%d/ns/net", (int)holder);
+		char *argv[] = {o->f[0], "--configure", "--mtu=65520",       "--disable-host-loopback",
+				exitfd,  readyfd,       "--netns-type=path", ns,
+				"tap0",  NULL};
+		reset_signals();
+		execv(o->f[0], argv);
+		dprintf(2, "hutch: %s: %s\n", o->f[0], strerror(errno));
+		_exit(EXIT_NOTFOUND);
+	}
+	close(go[0]);
+	close(ready[1]);
+	N.pid = pid;
+	N.go = go[1];
+	N.ready = ready[0];
+	N.iptables = o->f[1];
+}
+
+static int run_wait(char *const argv[])
+{
+	pid_t p = fork();
+	if (p < 0)
+		return -1;
+	if (p == 0) {
+		reset_signals();
+		execv(argv[0], argv);
+		_exit(EXIT_NOTFOUND);
+	}
+	int st;
+	while (waitpid(p, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int nat_start(const char *subnet)
+{
+	if (N.pid < 0)
+		return 0; /* internal network: no net-nat op */
+	char b;
+	struct pollfd pf = {.fd = N.ready, .events = POLLIN};
+	if (write(N.go, "g", 1) != 1)
+		fail_errno("starting slirp4netns");
+	if (poll(&pf, 1, 10000) != 1 || read(N.ready, &b, 1) != 1)
+		fail("slirp4netns did not get ready for the network (see the holder's log)");
+	close(N.ready);
+	if (write_file("/proc/sys/net/ipv4/ip_forward", "1"))
+		fail_errno("enabling forwarding in the network's namespace");
+	char *argv[] = {(char *)N.iptables, "-w", "-t", "nat",    "-A", "POSTROUTING", "-s",
+			(char *)subnet,     "!",  "-o", "hutch0", "-j", "MASQUERADE",  NULL};
+	if (run_wait(argv))
+		fail("%s could not add the network's MASQUERADE rule (iptables and the kernel's nat table are needed "
+		     "for outbound traffic; --internal networks need neither)",
+		     N.iptables);
+	return 1;
+}

@@ -1,0 +1,434 @@
+/* netns.c: named networks (docs/NETWORKS.md).
+ *
+ * A veth pair between two network namespaces needs CAP_NET_ADMIN over both,
+ * and every sandbox has its own user namespace, so two sandboxes cannot be
+ * wired together directly. As rootless podman does (one rootless network
+ * namespace in one long-lived user namespace), each network has a *holder*:
+ * a helper that owns a user namespace (the caller's full id maps) and a
+ * network namespace with a bridge. Members are created inside the holder's
+ * user namespace (`net-join`: setns to it instead of `userns`), unshare
+ * their own network namespace, and hand it to the holder (`net-attach`),
+ * which creates a veth pair with the peer directly in it and enslaves its
+ * end to the bridge. Member-to-member traffic crosses only the bridge.
+ *
+ * The holder listens on a unix socket; every connection is a reference
+ * (a member's monitor, or a hutch between its check and its member's join),
+ * and so is fd 3 (the hutch that started it). When the last one closes the
+ * holder removes its socket and exits: nothing outlives the last member,
+ * and a SIGKILLed hutch or monitor closes its references with it. */
+#include "netns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define BRIDGE "hutch0"
+#define MAX_CLIENTS 250
+#define NAMES_MAX 512
+
+struct client {
+	int fd;
+	uint32_t ip;           /* network order; 0 = not a member (yet) */
+	char names[NAMES_MAX]; /* " name alias ... " lower case, space-delimited */
+};
+
+static struct {
+	uint32_t gw, net, mask; /* network order */
+	int prefix, internal;
+	struct client c[MAX_CLIENTS];
+	int n;
+	unsigned veth_seq;
+} H;
+
+/* ---------- messages: one line, optionally one fd (SCM_RIGHTS) ---------- */
+
+static int send_msg(int sock, const char *line, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof cm);
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof cm.b;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	ssize_t r;
+	do
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)iov.iov_len ? 0 : -1;
+}
+
+/* Read one line (the peer writes each message with one write; local unix
+ * stream sockets deliver it whole). Returns its length, 0 on EOF, -1 on
+ * error; *fd gets a passed descriptor or -1. */
+static ssize_t recv_msg(int sock, char *buf, size_t len, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = {.iov_base = buf, .iov_len = len - 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+	ssize_t r;
+	*fd = -1;
+	do
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	buf[r] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return r;
+}
+
+/* ---------- the holder ---------- */
+
+static uint32_t lookup(const char *name)
+{
+	char key[260];
+	snprintf(key, sizeof key, " %s ", name);
+	for (int i = 0; i < H.n; i++)
+		if (H.c[i].ip && strstr(H.c[i].names, key))
+			return H.c[i].ip;
+	return 0;
+}
+
+static uint32_t free_address(void)
+{
+	uint32_t hosts = ~ntohl(H.mask);
+	for (uint32_t h = 1; h < hosts; h++) {
+		uint32_t a = htonl(ntohl(H.net) + h);
+		int used = a == H.gw;
+		for (int i = 0; i < H.n && !used; i++)
+			used = H.c[i].ip == a;
+		if (!used)
+			return a;
+	}
+	return 0;
+}
+
+static const char *member_of(uint32_t ip)
+{
+	for (int i = 0; i < H.n; i++)
+		if (H.c[i].ip == ip)
+			return H.c[i].names;
+	return NULL;
+}
+
+/* attach ADDR|- NAME [ALIAS...] with the member's network namespace */
+static void attach(struct client *c, char *args, int nsfd)
+{
+	char reply[NAMES_MAX + 128], ifname[IF_NAMESIZE];
+	char *want = strtok(args, " ");
+	uint32_t ip = 0;
+	int rc;
+	if (nsfd < 0 || c->ip || !want) {
+		send_msg(c->fd, "error attach needs an address (or -), a name and one network namespace, once\n", -1);
+		return;
+	}
+	if (strcmp(want, "-")) {
+		const char *taken;
+		uint32_t host;
+		if (inet_pton(AF_INET, want, &ip) != 1 || (ip & H.mask) != H.net || ip == H.gw ||
+		    (host = ntohl(ip) & ~ntohl(H.mask)) == 0 || host == ~ntohl(H.mask)) {
+			snprintf(reply, sizeof reply, "error --ip %s is not a host address of the network's subnet\n",
+				 want);
+			send_msg(c->fd, reply, -1);
+			return;
+		}
+		if ((taken = member_of(ip))) {
+			snprintf(reply, sizeof reply, "error --ip %s is taken by the member named%s\n", want, taken);
+			send_msg(c->fd, reply, -1);
+			return;
+		}
+	} else
+		ip = free_address();
+	if (!ip) {
+		send_msg(c->fd, "error the network's subnet is full\n", -1);
+		return;
+	}
+	snprintf(ifname, sizeof ifname, "hv%u", H.veth_seq++);
+	if ((rc = nl_veth_add(ifname, "eth0", nsfd)) || (rc = nl_link_up(ifname, BRIDGE))) {
+		snprintf(reply, sizeof reply, "error creating the veth pair: %s\n", strerror(-rc));
+		send_msg(c->fd, reply, -1);
+		return;
+	}
+	size_t l = 1;
+	c->names[0] = ' ';
+	for (char *w = strtok(NULL, " "); w; w = strtok(NULL, " ")) {
+		size_t wl = strlen(w);
+		if (l + wl + 2 >= NAMES_MAX)
+			break;
+		for (size_t i = 0; i < wl; i++)
+			c->names[l + i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+		l += wl;
+		c->names[l++] = ' ';
+	}
+	c->names[l] = 0;
+	c->ip = ip;
+	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &ip, a, sizeof a);
+	inet_ntop(AF_INET, &H.gw, g, sizeof g);
+	snprintf(reply, sizeof reply, "ip %s %d %s %s\n", a, H.prefix, g, H.internal ? "internal" : "routed");
+	send_msg(c->fd, reply, -1);
+}
+
+static void serve(struct client *c, int userns)
+{
+	char buf[1024];
+	int fd;
+	ssize_t r = recv_msg(c->fd, buf, sizeof buf, &fd);
+	if (r <= 0) {
+		/* the member's netns (and its veth pair) goes with its last process */
+		close(c->fd);
+		*c = H.c[--H.n];
+		return;
+	}
+	if (!strcmp(buf, "hold"))
+		send_msg(c->fd, "ok\n", -1);
+	else if (!strcmp(buf, "join"))
+		send_msg(c->fd, "ok\n", userns);
+	else if (!strncmp(buf, "attach ", 7))
+		attach(c, buf + 7, fd);
+	else
+		send_msg(c->fd, "error unknown request\n", -1);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	unsigned long p;
+	if (!slash || (size_t)(slash - s) >= sizeof a || parse_uint(slash + 1, 10, &p) || p < 8 || p > 30)
+		return -1;
+	memcpy(a, s, (size_t)(slash - s));
+	a[slash - s] = 0;
+	*prefix = (int)p;
+	return inet_pton(AF_INET, a, addr) == 1 ? 0 : -1;
+}
+
+void net_holder_run(const struct op *o)
+{
+	const char *dir = o->f[0];
+	char path[256];
+	int rc;
+	if (parse_cidr(o->f[1], &H.gw, &H.prefix))
+		fail("net-holder: %s is not ADDRESS/PREFIX (prefix 8 to 30)", o->f[1]);
+	H.internal = o->nfields > 2;
+	H.mask = htonl(~0u << (32 - H.prefix));
+	H.net = H.gw & H.mask;
+
+	/* One holder per network: the lock goes with the process, even on
+	 * SIGKILL. A holder removes the lock file as it ends; one locked here
+	 * after that (opened just before the unlink) is not the file at the
+	 * path any more: open it again. */
+	char lockpath[256];
+	snprintf(lockpath, sizeof lockpath, "%s/lock", dir);
+	for (;;) {
+		struct stat a, b;
+		int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lock < 0)
+			fail_errno("opening %s", lockpath);
+		if (flock(lock, LOCK_EX | LOCK_NB))
+			fail("the network's holder is already running (%s is locked)", lockpath);
+		if (fstat(lock, &a) == 0 && stat(lockpath, &b) == 0 && a.st_ino == b.st_ino)
+			break;
+		close(lock);
+	}
+
+	if ((rc = nl_link_up("lo", NULL)) || (rc = nl_bridge_add(BRIDGE)) ||
+	    (rc = nl_addr_add(BRIDGE, H.gw, H.prefix)) || (rc = nl_link_up(BRIDGE, NULL))) {
+		errno = -rc;
+		fail_errno("creating the network's bridge");
+	}
+	int dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in da = {.sin_family = AF_INET, .sin_port = htons(53), .sin_addr.s_addr = H.gw};
+	if (dns < 0 || bind(dns, (struct sockaddr *)&da, sizeof da))
+		fail_errno("binding the network's DNS responder to port 53");
+	int userns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		fail_errno("opening /proc/self/ns/user");
+
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/sock", dir) >= (int)sizeof sa.sun_path)
+		fail("net-holder: %s/sock is longer than a unix socket path may be", dir);
+	unlink(sa.sun_path); /* a holder killed before it could remove it */
+	int lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lsock < 0 || bind(lsock, (struct sockaddr *)&sa, sizeof sa) || listen(lsock, 64))
+		fail_errno("listening on %s", sa.sun_path);
+	chmod(sa.sun_path, 0600);
+
+	/* outbound: slirp4netns (forked by net-nat) on tap0, members masqueraded */
+	if (!H.internal) {
+		char subnet[32], a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &H.net, a, sizeof a);
+		snprintf(subnet, sizeof subnet, "%s/%d", a, H.prefix);
+		if (nat_start(subnet)) {
+			uint32_t up;
+			inet_pton(AF_INET, "10.0.2.3", &up); /* slirp4netns's DNS */
+			dns_set_upstream(up);
+		}
+	}
+
+	/* the monitor blocked these for forwarding; the holder ends on them */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	report("ready");
+	g_op = NULL;
+
+	int lifeline = FD_PLAN;
+	for (;;) {
+		struct pollfd pf[MAX_CLIENTS + 4];
+		int np = 0;
+		pf[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = dns, .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = lifeline, .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = dns_upstream_fd(), .events = POLLIN};
+		for (int i = 0; i < H.n; i++)
+			pf[np++] = (struct pollfd){.fd = H.c[i].fd, .events = POLLIN};
+		if (poll(pf, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail_errno("poll");
+		}
+		if (pf[1].revents & POLLIN)
+			dns_answer(dns, lookup);
+		if (pf[3].revents & POLLIN)
+			dns_relay(dns);
+		if (lifeline >= 0 && pf[2].revents) {
+			char b[64];
+			if (read(lifeline, b, sizeof b) <= 0)
+				lifeline = -1; /* a negative fd is ignored by poll */
+		}
+		/* from the last: serve() may move the last client into slot i */
+		for (int i = np - 1; i >= 4; i--)
+			if (pf[i].revents)
+				serve(&H.c[i - 4], userns);
+		if (pf[0].revents & POLLIN) {
+			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0 && H.n < MAX_CLIENTS)
+				H.c[H.n++] = (struct client){.fd = c};
+			else if (c >= 0)
+				close(c);
+		}
+		if (lifeline < 0 && H.n == 0) {
+			/* the socket goes first: a hutch that connects now gets
+			 * ECONNREFUSED or ENOENT and starts a new holder */
+			unlink(sa.sun_path);
+			snprintf(path, sizeof path, "%s/holder.log", dir);
+			unlink(path);
+			unlink(lockpath);
+			rmdir(dir); /* nothing of the network's run time is left */
+			_exit(0);
+		}
+	}
+}
+
+/* ---------- the member's side (its monitor) ---------- */
+
+static int g_net = -1; /* connection to the holder: our reference, for the member's life */
+
+static void request(const char *line, int fd, char *reply, size_t len)
+{
+	int got;
+	if (send_msg(g_net, line, fd))
+		fail_errno("talking to the network's holder");
+	ssize_t r = recv_msg(g_net, reply, len, &got);
+	if (r <= 0)
+		fail("the network's holder went away (%s)", r < 0 ? strerror(errno) : "closed");
+	if (!strncmp(reply, "error ", 6))
+		fail("network: %s", reply + 6);
+	if (got >= 0) {
+		/* only `join` answers with a descriptor */
+		if (strcmp(line, "join\n")) {
+			close(got);
+			fail("network: unexpected descriptor from the holder");
+		}
+		snprintf(reply, len, "%d", got);
+	}
+}
+
+void net_join(const struct op *o)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char reply[256];
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", o->f[0]) >= (int)sizeof sa.sun_path)
+		fail("net-join: socket path too long");
+	g_net = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (g_net < 0 || connect(g_net, (struct sockaddr *)&sa, sizeof sa))
+		fail_errno("connecting to the network's holder at %s", sa.sun_path);
+	request("join\n", -1, reply, sizeof reply);
+	unsigned long fd;
+	if (parse_uint(reply, 10, &fd))
+		fail("network: the holder sent no user namespace");
+	if (setns((int)fd, CLONE_NEWUSER))
+		fail_errno("joining the network's user namespace");
+	close((int)fd);
+	/* as after `userns`: become root of the namespace, stay dumpable */
+	if (syscall(SYS_setgroups, 0, NULL) && errno != EPERM)
+		fail_errno("setgroups(0)");
+	if (syscall(SYS_setresgid, 0, 0, 0) || syscall(SYS_setresuid, 0, 0, 0))
+		fail_errno("becoming root of the network's user namespace");
+	prctl(PR_SET_DUMPABLE, 1);
+}
+
+void net_attach(const struct op *o)
+{
+	char line[NAMES_MAX + 16], reply[256];
+	size_t l = (size_t)snprintf(line, sizeof line, "attach");
+	for (int i = 0; i < o->nfields; i++) {
+		if (strpbrk(o->f[i], " \n") || l + strlen(o->f[i]) + 3 >= sizeof line)
+			fail("net-attach: names are single words, %d bytes in all at most", NAMES_MAX);
+		l += (size_t)snprintf(line + l, sizeof line - l, " %s", o->f[i]);
+	}
+	snprintf(line + l, sizeof line - l, "\n");
+	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		fail_errno("opening /proc/self/ns/net");
+	request(line, ns, reply, sizeof reply);
+	close(ns);
+
+	char addr[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], mode[16];
+	int prefix;
+	uint32_t a, g;
+	if (sscanf(reply, "ip %15s %d %15s %15s", addr, &prefix, gw, mode) != 4 || inet_pton(AF_INET, addr, &a) != 1 ||
+	    inet_pton(AF_INET, gw, &g) != 1)
+		fail("network: unexpected answer from the holder: %s", reply);
+	int rc;
+	if ((rc = nl_addr_add("eth0", a, prefix)) || (rc = nl_link_up("eth0", NULL)) ||
+	    (strcmp(mode, "internal") && (rc = nl_default_route(g)))) {
+		errno = -rc;
+		fail_errno("configuring eth0 (%s/%d)", addr, prefix);
+	}
+	report("net %s", addr);
+}

@@ -1,0 +1,35 @@
+/* netns.h: named networks (docs/NETWORKS.md): the holder of a network's
+ * user + network namespace (netns.c), its DNS responder (dns.c) and the
+ * rtnetlink requests both sides use (netlink.c). */
+#ifndef HUTCH_NETNS_H
+#define HUTCH_NETNS_H
+
+#include "helper.h"
+
+/* netlink.c: 0 or -errno; addresses in network byte order */
+int nl_bridge_add(const char *name);
+int nl_veth_add(const char *name, const char *peer, int peer_netns);
+int nl_link_up(const char *name, const char *master);
+int nl_addr_add(const char *name, uint32_t addr, int prefix);
+int nl_default_route(uint32_t gateway);
+
+/* dns.c: answer one query waiting on the UDP socket fd; lookup gives a
+ * member's address (network byte order) by lower-case name, 0 if none */
+void dns_answer(int fd, uint32_t (*lookup)(const char *name));
+
+/* nat.c: `net-nat` (before `unshare net`) and the holder's start of it;
+ * nat_start returns 1 when outbound traffic is set up */
+void net_nat(const struct op *o);
+int nat_start(const char *subnet);
+
+/* dns.c: forward unknown names to this resolver (network order), through the NAT */
+void dns_set_upstream(uint32_t addr);
+int dns_upstream_fd(void);
+void dns_relay(int serve_fd);
+
+/* netns.c: the ops */
+_Noreturn void net_holder_run(const struct op *o);
+void net_join(const struct op *o);
+void net_attach(const struct op *o);
+
+#endif

@@ -1,0 +1,101 @@
+// `hutch network create | ls | inspect | rm | prune` (docs/NETWORKS.md)
+
+import { HutchError } from '../util/errors';
+import { identity } from '../host/ids';
+import { hutchPaths } from '../host/paths';
+import { suggest } from '../util/suggest';
+import { createNetwork, listNetworks, memberAddresses, networkMembers, removeNetwork, requireNetwork } from '../net/named-store';
+import { flagBool, flagString, parseArgs, type FlagDef } from './args';
+
+const USAGE = `Usage: hutch network COMMAND
+
+  create NAME [--subnet CIDR] [--gateway IP] [--internal]
+                       create a network (default: a free 10.89.N.0/24)
+  ls [--json]          list networks and their running members
+  inspect NAME...      details as JSON
+  rm NAME...           remove networks; refuses one with running members
+  prune                remove every network without running members
+
+Members: hutch run --network NAME ... (they reach each other by IP and by
+--name/--hostname through the network's DNS; --internal: no default route).
+`;
+
+const FLAGS: FlagDef[] = [
+  { name: 'subnet', kind: 'string', valueName: 'CIDR', help: 'create: IPv4 subnet, e.g. 10.89.5.0/24' },
+  { name: 'gateway', kind: 'string', valueName: 'IP', help: "create: the bridge's address (default: the subnet's first)" },
+  { name: 'internal', kind: 'bool', help: 'create: members get no default route' },
+  { name: 'json', kind: 'bool', help: 'ls: print JSON' },
+  { name: 'force', short: 'f', kind: 'bool', help: 'prune: accepted for podman compatibility (nothing to confirm)' },
+  { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
+];
+
+const SUBS = ['create', 'ls', 'inspect', 'rm', 'prune'];
+
+export async function networkCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h') {
+    process.stdout.write(USAGE);
+    return sub ? 0 : 125;
+  }
+  if (!SUBS.includes(sub)) {
+    const near = suggest(sub, SUBS);
+    throw new HutchError(`unknown command "hutch network ${sub}"`, { hint: near ? `did you mean "hutch network ${near}"?` : 'see hutch network --help' });
+  }
+  const p = parseArgs(rest, FLAGS, `network ${sub}`);
+  if (flagBool(p, 'help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const ids = identity(process.env);
+  const paths = hutchPaths(process.env, ids.home, ids.uid);
+  const args = p.positionals;
+  if (sub !== 'create' && (flagString(p, 'subnet') || flagString(p, 'gateway') || flagBool(p, 'internal'))) {
+    throw new HutchError(`--subnet, --gateway and --internal belong to hutch network create`);
+  }
+  const need = (usage: string) => {
+    if (!args.length) throw new HutchError(`hutch network ${sub}: missing argument`, { hint: usage });
+  };
+  switch (sub) {
+    case 'create': {
+      need('hutch network create NAME [--subnet CIDR] [--internal]');
+      if (args.length > 1) throw new HutchError('hutch network create takes one NAME', { hint: 'create one network at a time' });
+      const cfg = createNetwork(paths, { name: args[0], subnet: flagString(p, 'subnet'), gateway: flagString(p, 'gateway'), internal: flagBool(p, 'internal') ?? false });
+      process.stdout.write(`${cfg.name}\n`);
+      return 0;
+    }
+    case 'ls': {
+      const rows = listNetworks(paths).map((n) => ({ ...n, members: networkMembers(paths, n.name) }));
+      if (flagBool(p, 'json')) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return 0;
+      }
+      const w = Math.max(4, ...rows.map((r) => r.name.length)) + 2;
+      process.stdout.write(`${'NAME'.padEnd(w)}${'SUBNET'.padEnd(20)}${'INTERNAL'.padEnd(10)}MEMBERS\n`);
+      for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}${r.subnet.padEnd(20)}${(r.internal ? 'yes' : 'no').padEnd(10)}${r.members.join(',') || '-'}\n`);
+      return 0;
+    }
+    case 'inspect': {
+      need('hutch network inspect NAME');
+      const out = args.map((n) => ({ ...requireNetwork(paths, n), members: networkMembers(paths, n), addresses: memberAddresses(paths, n) }));
+      process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
+      return 0;
+    }
+    case 'rm': {
+      need('hutch network rm NAME');
+      for (const n of args) {
+        removeNetwork(paths, n);
+        process.stdout.write(`${n}\n`);
+      }
+      return 0;
+    }
+    default: {
+      // prune
+      for (const n of listNetworks(paths)) {
+        if (networkMembers(paths, n.name).length) continue;
+        removeNetwork(paths, n.name);
+        process.stdout.write(`${n.name}\n`);
+      }
+      return 0;
+    }
+  }
+}
