@@ -54,17 +54,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { judgeRun, addCounts, closingLine, exitCodeFor, lineSplitter } from './lib/summary.mjs';
-import {
-  TEST_USER,
-  asUserPrefix,
-  cleanUserEnv,
-  ensureTestUser,
-  hasCommand,
-  nodeForUser,
-  packageNames,
-  readableCopy,
-  userDir,
-} from './lib/testuser.mjs';
+import { TEST_USER, asUserPrefix, cleanUserEnv, ensureTestUser, hasCommand, nodeForUser, packageNames, readableCopy } from './lib/testuser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEST_DIR = path.join(ROOT, 'test');
@@ -178,7 +168,7 @@ function normalizeFilter(f) {
 
 // ---------------------------------------------------------------- output
 
-let anyColor = process.stdout.isTTY && process.env.NO_COLOR === undefined;
+const anyColor = process.stdout.isTTY && process.env.NO_COLOR === undefined;
 const paint = (code, s) => (anyColor ? `\x1b[${code}m${s}\x1b[0m` : s);
 const say = (line = '') => process.stdout.write(line + '\n');
 const note = (line) => say(paint('2', '# ') + line);
@@ -290,9 +280,7 @@ function compiledPath(rel) {
   return path.join(OUT_DIR, path.relative('test', rel).replace(/\.ts$/, '.mjs'));
 }
 
-const BANNER =
-  "import { createRequire as __hutchTestCreateRequire } from 'node:module';\n" +
-  'const require = __hutchTestCreateRequire(import.meta.url);';
+const BANNER = "import { createRequire as __hutchTestCreateRequire } from 'node:module';\n" + 'const require = __hutchTestCreateRequire(import.meta.url);';
 
 /** Compiles each file on its own (one broken file fails alone). */
 async function compileAll(files) {
@@ -321,9 +309,7 @@ async function compileAll(files) {
         const needsFixtures = Object.keys(r.metafile.inputs).some((i) => i.replace(/\\/g, '/').endsWith('test/fixtures/debian.ts'));
         return { rel, ok: true, needsFixtures };
       } catch (e) {
-        const msgs = e.errors?.length
-          ? (await esbuild.formatMessages(e.errors, { kind: 'error', color: false })).join('')
-          : String(e?.stack || e);
+        const msgs = e.errors?.length ? (await esbuild.formatMessages(e.errors, { kind: 'error', color: false })).join('') : String(e?.stack || e);
         return { rel, ok: false, message: msgs };
       }
     }),
@@ -471,8 +457,7 @@ async function runVmTier(files, ctx, opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const fail = (tier, rel, reason, output = '') =>
-    rows.push({ tier, rel, passed: 0, failed: 1, skipped: 0, crashed: true, reason, output });
+  const fail = (tier, rel, reason, output = '') => rows.push({ tier, rel, passed: 0, failed: 1, skipped: 0, crashed: true, reason, output });
 
   // Discover.
   const all = walk(TEST_DIR);
@@ -491,7 +476,8 @@ async function main() {
     vm: want('vm') ? byKind.vm : [],
   };
   // helper tier: selected, and no filter or one naming helper-c/
-  const helperTier = want('helper') && (opts.filters.length === 0 || opts.filters.some((f) => f.startsWith('helper-c') || 'helper-c/test-helper.sh'.includes(f)));
+  const helperTier =
+    want('helper') && (opts.filters.length === 0 || opts.filters.some((f) => f.startsWith('helper-c') || 'helper-c/test-helper.sh'.includes(f)));
   if (opts.list) {
     for (const [t, files] of Object.entries(plan)) for (const f of files) say(`${t}\t${f}`);
     if (helperTier) say('helper\thelper-c/test-helper.sh');
@@ -534,6 +520,21 @@ async function main() {
       });
       if (tc.code !== 0 || tc.error || tc.timedOut) fail('build', 'typecheck', tc.error ? String(tc.error) : `tsc exited with ${tc.code ?? tc.signal}`);
       else rows.push({ tier: 'build', rel: 'typecheck', passed: 1, failed: 0, skipped: 0 });
+      // Lint and format of the TypeScript/JavaScript sources (biome.json); the
+      // C side's clang-format check is in the helper tier.
+      note('biome ci (lint + format check of src/, test/, build scripts)');
+      const lint = await runStreaming(
+        [process.execPath, path.join(ROOT, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'ci', '--colors=off', '--max-diagnostics=50'],
+        {
+          prefix: paint('35', '[lint]'),
+          env: process.env,
+          cwd: ROOT,
+          timeoutMs: 5 * 60 * 1000,
+        },
+      );
+      if (lint.code !== 0 || lint.error || lint.timedOut)
+        fail('build', 'lint', lint.error ? String(lint.error) : `biome ci exited with ${lint.code ?? lint.signal}`);
+      else rows.push({ tier: 'build', rel: 'lint', passed: 1, failed: 0, skipped: 0 });
     } else {
       note('build.mjs not found: skipping the build');
     }
@@ -548,9 +549,7 @@ async function main() {
 
   // Compile.
   fs.rmSync(OUT_DIR, { recursive: true, force: true });
-  const { results: compiled, packages } = await compileAll(
-    [...new Set([...plan.unit, ...plan.root, ...plan.user, ...plan.vm])],
-  );
+  const { results: compiled, packages } = await compileAll([...new Set([...plan.unit, ...plan.root, ...plan.user, ...plan.vm])]);
   const broken = new Set();
   for (const c of compiled) {
     if (c.ok) continue;
@@ -615,13 +614,11 @@ async function main() {
   const hutchArgv = (repo, node) => {
     if (opts.hutch) {
       // Rebase a given command onto the readable copy when it points into the checkout.
-      return splitCmd(opts.hutch).map((a) =>
-        a === process.execPath ? node : a === ROOT || a.startsWith(ROOT + '/') ? repo + a.slice(ROOT.length) : a,
-      );
+      return splitCmd(opts.hutch).map((a) => (a === process.execPath ? node : a === ROOT || a.startsWith(ROOT + '/') ? repo + a.slice(ROOT.length) : a));
     }
     return [path.join(repo, 'dist', 'hutch')];
   };
-  const baseEnv = (tier, repo, node, dirs, who) => ({
+  const baseEnv = (_tier, repo, node, dirs, who) => ({
     ...dirs,
     HUTCH: joinCmd(hutchArgv(repo, node)),
     HUTCH_BUNDLE: joinCmd([node, path.join(repo, 'dist', 'hutch.cjs')]),

@@ -40,7 +40,6 @@ export interface CgroupProbe {
 
 const V1_NAMES: Record<string, Controller> = { cpu: 'cpu', memory: 'memory', pids: 'pids', blkio: 'io' };
 
-
 /** The cgroup v2 path of a process ("0::/path"), or undefined on a v1-only host. */
 export function cgroupPathOf(pid: number | 'self'): string | undefined {
   try {
@@ -103,9 +102,7 @@ export function probeCgroups(uid: number, env: NodeJS.ProcessEnv = process.env):
   probe.own = own;
   probe.base = basename(own) === LEAF ? dirname(own) : own;
   const base = probe.base;
-  const controllers = readList(join(base, 'cgroup.controllers')).filter((c): c is Controller =>
-    (CONTROLLERS as string[]).includes(c),
-  );
+  const controllers = readList(join(base, 'cgroup.controllers')).filter((c): c is Controller => (CONTROLLERS as string[]).includes(c));
   probe.available = controllers;
   const missing = CONTROLLERS.filter((c) => !controllers.includes(c));
   const inV1 = missing.filter((c) => v1.includes(c));

@@ -45,8 +45,5 @@ export function readList(path: string): string[] {
 
 /** Pids in a cgroup.procs file. */
 export function readPids(dir: string): number[] {
-  return (readText(join(dir, 'cgroup.procs')) ?? '')
-    .split('\n')
-    .filter(Boolean)
-    .map(Number);
+  return (readText(join(dir, 'cgroup.procs')) ?? '').split('\n').filter(Boolean).map(Number);
 }

@@ -72,12 +72,16 @@ export function writeReport(file: string, r: UsageReport): void {
 
 /** `--summary`: one line on stderr. */
 export function summaryLine(r: UsageReport): string {
-  const parts = [`exit ${r.exitCode}${r.killedBy ? ` (killed: ${r.killedBy === 'oom' ? 'out of memory' : 'timeout'})` : ''}`, `wall ${(r.wallMs / 1000).toFixed(2)} s`];
+  const parts = [
+    `exit ${r.exitCode}${r.killedBy ? ` (killed: ${r.killedBy === 'oom' ? 'out of memory' : 'timeout'})` : ''}`,
+    `wall ${(r.wallMs / 1000).toFixed(2)} s`,
+  ];
   if (r.cpu) {
     parts.push(`cpu ${formatSeconds(r.cpu.userUsec)} user + ${formatSeconds(r.cpu.systemUsec)} system`);
     if (r.cpu.nrThrottled) parts.push(`throttled ${formatSeconds(r.cpu.throttledUsec)}`);
   }
-  if (r.memory) parts.push(`peak memory ${formatBytes(r.memory.peakBytes ?? undefined)}${r.memory.limitBytes !== null ? ` of ${formatBytes(r.memory.limitBytes)}` : ''}`);
+  if (r.memory)
+    parts.push(`peak memory ${formatBytes(r.memory.peakBytes ?? undefined)}${r.memory.limitBytes !== null ? ` of ${formatBytes(r.memory.limitBytes)}` : ''}`);
   if (r.memory?.oomKills) parts.push(`oom kills ${r.memory.oomKills}`);
   if (r.pids) parts.push(`peak pids ${r.pids.peak ?? '-'}${r.pids.limit !== null ? ` of ${r.pids.limit}` : ''}`);
   if (!r.cpu) parts.push(r.note ?? 'usage not measured');

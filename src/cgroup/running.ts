@@ -21,9 +21,16 @@ export function runningSandboxes(env: NodeJS.ProcessEnv = process.env): Running[
 export function findSandbox(name: string, all: Running[] = runningSandboxes()): Running {
   const found = all.find((r) => r.state.name === name);
   if (found) return found;
-  const near = suggest(name, all.map((r) => r.state.name));
+  const near = suggest(
+    name,
+    all.map((r) => r.state.name),
+  );
   throw new HutchError(`no running sandbox named "${name}"`, {
-    hint: near ? `did you mean "${near}"?` : all.length ? `running: ${all.map((r) => r.state.name).join(', ')}` : 'no sandbox is running (start one with hutch run --name NAME)',
+    hint: near
+      ? `did you mean "${near}"?`
+      : all.length
+        ? `running: ${all.map((r) => r.state.name).join(', ')}`
+        : 'no sandbox is running (start one with hutch run --name NAME)',
   });
 }
 

@@ -23,7 +23,6 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
-
 /**
  * Make `controllers` available to children of `probe.base`: move whatever
  * runs in base into base/hutch.leaf (unless base is the root cgroup, which

@@ -15,8 +15,26 @@ export function requestDelegatedScope(env: NodeJS.ProcessEnv): { ok: boolean; wh
   const unit = `hutch-${process.pid}.scope`;
   const r = spawnSync(
     busctl,
-    ['--user', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StartTransientUnit',
-      'ssa(sv)a(sva(sv))', unit, 'fail', '2', 'PIDs', 'au', '1', String(process.pid), 'Delegate', 'b', 'true', '0'],
+    [
+      '--user',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'StartTransientUnit',
+      'ssa(sv)a(sva(sv))',
+      unit,
+      'fail',
+      '2',
+      'PIDs',
+      'au',
+      '1',
+      String(process.pid),
+      'Delegate',
+      'b',
+      'true',
+      '0',
+    ],
     { env, encoding: 'utf8', timeout: 5000 },
   );
   if (r.status !== 0) return { ok: false, why: (r.stderr || r.error?.message || `busctl exited ${r.status}`).trim() };

@@ -96,7 +96,9 @@ function podmanOnly(raw: string, long: boolean, command: string): HutchError | u
   const letters = long ? (PODMAN_LONG[name.slice(2)] ?? '') : name.slice(1);
   if (!letters || ![...letters].every((c) => c in PODMAN_ONLY)) {
     if (long && name === '--rm') {
-      return new HutchError(`hutch ${command} has no --rm: a sandbox is always removed when its command ends`, { hint: 'leave --rm out (--keep DIR keeps the writable layer)' });
+      return new HutchError(`hutch ${command} has no --rm: a sandbox is always removed when its command ends`, {
+        hint: 'leave --rm out (--keep DIR keeps the writable layer)',
+      });
     }
     return undefined;
   }

@@ -57,12 +57,28 @@ export async function buildCommand(argv: string[]): Promise<number> {
     { ...facts, image: (name) => imageDefaultsFor(paths, name) },
   );
   // setup: steps run as root inside and write the root
-  const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true));
+  const choice = await chooseDriver(
+    spec.storageDriver,
+    facts.helper,
+    ids,
+    paths.cacheDir,
+    env,
+    rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true),
+  );
   const progress = new Progress(process.stderr, flagBool(p, 'quiet'));
   const r = await ensureBuilt(profile, spec, facts, choice.driver, { noCache: flagBool(p, 'no-cache'), progress });
   if (tag) {
-    store.writeImage({ name: tag, id: imageId(r.layers, r.config), layers: r.layers, config: r.config, created: new Date().toISOString(), source: `build ${profile.files[0] ?? profile.name}` });
+    store.writeImage({
+      name: tag,
+      id: imageId(r.layers, r.config),
+      layers: r.layers,
+      config: r.config,
+      created: new Date().toISOString(),
+      source: `build ${profile.files[0] ?? profile.name}`,
+    });
   }
-  progress.line(`built ${profile.name}: ${r.layers.length} layers (${r.hits} cached, ${r.built} built) in ${((Date.now() - started) / 1000).toFixed(2)}s${tag ? `, tagged ${tag}` : ''}`);
+  progress.line(
+    `built ${profile.name}: ${r.layers.length} layers (${r.hits} cached, ${r.built} built) in ${((Date.now() - started) / 1000).toFixed(2)}s${tag ? `, tagged ${tag}` : ''}`,
+  );
   return 0;
 }

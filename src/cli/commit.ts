@@ -35,7 +35,10 @@ export async function commitCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const [name, image] = p.positionals;
-  if (!name || !image) throw new HutchError('hutch commit: SANDBOX and IMAGE are required', { hint: 'hutch run --name dev --keep ./dev-upper --rootfs image:debian ...; hutch commit dev debian-dev' });
+  if (!name || !image)
+    throw new HutchError('hutch commit: SANDBOX and IMAGE are required', {
+      hint: 'hutch run --name dev --keep ./dev-upper --rootfs image:debian ...; hutch commit dev debian-dev',
+    });
   checkImageName(image, 'IMAGE');
   const { ids, paths, store } = storeContext();
   let rec: KeptRecord;
@@ -49,14 +52,18 @@ export async function commitCommand(argv: string[]): Promise<number> {
   }
   const upper = join(rec.keep, 'upper');
   if (!existsSync(upper)) throw new HutchError(`${upper} is missing: the kept layer of "${name}" is gone`);
-  for (const l of rec.layers) if (!store.hasLayer(l)) throw new HutchError(`layer ${l} of "${name}" was removed`, { hint: 'the image it ran on is gone; commit is not possible' });
+  for (const l of rec.layers)
+    if (!store.hasLayer(l)) throw new HutchError(`layer ${l} of "${name}" was removed`, { hint: 'the image it ran on is gone; commit is not possible' });
   const progress = new Progress(process.stderr, flagBool(p, 'quiet'));
   progress.start(`committing ${name}`, 0);
   store.lease(rec.layers);
   let stored: string | undefined;
   let ok = false;
   try {
-    const tar = spawnInUserns(ids, [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', upper, '-f', '-', '.'], { stdin: 'ignore', stdout: 'pipe' });
+    const tar = spawnInUserns(ids, [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', upper, '-f', '-', '.'], {
+      stdin: 'ignore',
+      stdout: 'pipe',
+    });
     const r = await ingestLayer(tar.child.stdout!, { store, ids, source: `sandbox ${name}`, onBytes: (n) => progress.update(n) });
     if (r.stored) stored = r.digest;
     const t = await tar.done;
@@ -64,14 +71,23 @@ export async function commitCommand(argv: string[]): Promise<number> {
     const base = rec.image ? store.image(rec.image) : undefined;
     const config = base?.config ?? { env: [], exposedPorts: [] };
     const layers = [...rec.layers, r.digest];
-    store.writeImage({ name: image, id: imageId(layers, config), layers, config, created: new Date().toISOString(), source: `commit of ${name}${rec.image ? ` (on ${rec.image})` : ''}` });
+    store.writeImage({
+      name: image,
+      id: imageId(layers, config),
+      layers,
+      config,
+      created: new Date().toISOString(),
+      source: `commit of ${name}${rec.image ? ` (on ${rec.image})` : ''}`,
+    });
     progress.finish(`committed ${name} as ${image}: new layer ${r.digest.slice(0, 19)} (${formatBytes(r.size)})`);
     process.stdout.write(`${imageId(layers, config)}\n`);
     ok = true;
   } finally {
     store.releaseLease();
     // A failed commit leaves no layer behind that no image names.
-    if (!ok && stored) for (const w of await discardLayers(store, paths, ids, [stored])) process.stderr.write(`hutch: warning: cannot remove ${w} (hutch image prune retries)\n`);
+    if (!ok && stored)
+      for (const w of await discardLayers(store, paths, ids, [stored]))
+        process.stderr.write(`hutch: warning: cannot remove ${w} (hutch image prune retries)\n`);
   }
   return 0;
 }

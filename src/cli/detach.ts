@@ -30,7 +30,14 @@ function selfArgv(args: string[]): [string, string[]] {
   return [process.execPath, isSingleExecutable() ? args : [process.argv[1], ...args]];
 }
 
-export async function startDetached(argv: string[], spec: SandboxSpec, paths: HutchPaths, uid: number, autoRemove: boolean, nameGiven: boolean): Promise<number> {
+export async function startDetached(
+  argv: string[],
+  spec: SandboxSpec,
+  paths: HutchPaths,
+  uid: number,
+  autoRemove: boolean,
+  nameGiven: boolean,
+): Promise<number> {
   const dir = createRecord(paths.stateDir, uid, {
     name: spec.name,
     command: spec.command,
@@ -45,7 +52,7 @@ export async function startDetached(argv: string[], spec: SandboxSpec, paths: Hu
   closeSync(log);
   if (child.pid) updateRecord(dir, { hutchPid: child.pid });
   const exited = new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? 128));
+    child.on('exit', (code, _signal) => resolve(code ?? 128));
     child.on('error', () => resolve(125));
   });
   for (;;) {

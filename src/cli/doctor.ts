@@ -118,4 +118,3 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   else process.stdout.write(formatReport(report, process.stdout.isTTY === true && process.env.NO_COLOR === undefined));
   return report.canRun ? 0 : 1;
 }
-

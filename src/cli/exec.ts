@@ -18,7 +18,14 @@ import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef
 const FLAGS: FlagDef[] = [
   { name: 'interactive', short: 'i', kind: 'bool', help: 'keep stdin open' },
   { name: 'tty', short: 't', kind: 'bool', help: "a terminal of the sandbox's own devpts (-it for a shell)" },
-  { name: 'env', short: 'e', kind: 'string', repeat: true, valueName: 'KEY[=VALUE]', help: "set a variable on top of the command's environment (KEY alone copies it from the host)" },
+  {
+    name: 'env',
+    short: 'e',
+    kind: 'string',
+    repeat: true,
+    valueName: 'KEY[=VALUE]',
+    help: "set a variable on top of the command's environment (KEY alone copies it from the host)",
+  },
   { name: 'workdir', short: 'w', kind: 'string', valueName: 'DIR', help: "working directory inside (default: the command's)" },
   { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: "run as this user (default: the command's)" },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
@@ -40,12 +47,15 @@ export async function execCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const [name, ...command] = p.positionals;
-  if (!name || !command.length) throw new HutchError('hutch exec needs a sandbox name and a command', { hint: 'hutch exec NAME COMMAND [ARG...] (see hutch ps)' });
+  if (!name || !command.length)
+    throw new HutchError('hutch exec needs a sandbox name and a command', { hint: 'hutch exec NAME COMMAND [ARG...] (see hutch ps)' });
   const box = findSandbox(name);
   const initPid = box.state.initPid;
   const recorded = readExecOps(box.dir);
   if (!initPid || !running(initPid) || !recorded) {
-    throw new HutchError(`sandbox "${name}" is not running yet (or was started by an older hutch)`, { hint: 'wait until it runs (hutch ps), or start it again' });
+    throw new HutchError(`sandbox "${name}" is not running yet (or was started by an older hutch)`, {
+      hint: 'wait until it runs (hutch ps), or start it again',
+    });
   }
   let ops: Op[] = recorded;
   for (const e of flagList(p, 'env')) {

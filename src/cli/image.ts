@@ -25,7 +25,12 @@ const FLAGS: FlagDef[] = [
   { name: 'name', kind: 'string', help: 'image name (import)' },
   { name: 'ref', kind: 'string', help: 'reference inside an OCI layout (import)' },
   { name: 'max-size', kind: 'string', valueName: 'SIZE', help: 'import: stop when the layers expand to more than SIZE in total (default 32g)' },
-  { name: 'max-ratio', kind: 'string', valueName: 'N', help: 'import: stop when a layer expands more than N times its compressed size past 64 MiB (default 100; decompression bombs)' },
+  {
+    name: 'max-ratio',
+    kind: 'string',
+    valueName: 'N',
+    help: 'import: stop when a layer expands more than N times its compressed size past 64 MiB (default 100; decompression bombs)',
+  },
   { name: 'json', kind: 'bool', help: 'ls: print JSON' },
   { name: 'quiet', short: 'q', kind: 'bool', help: 'no progress output' },
   { name: 'all', short: 'a', kind: 'bool', help: 'prune: also the build cache' },
@@ -59,7 +64,8 @@ export async function imageCommand(argv: string[]): Promise<number> {
     case 'import': {
       const source = p.positionals[0];
       const name = flagString(p, 'name');
-      if (!source || !name) throw new HutchError('hutch image import: SOURCE and --name are required', { hint: 'hutch image import ./rootfs.tar.gz --name debian' });
+      if (!source || !name)
+        throw new HutchError('hutch image import: SOURCE and --name are required', { hint: 'hutch image import ./rootfs.tar.gz --name debian' });
       const { importImage } = await import('../image/import');
       const maxSize = flagString(p, 'max-size');
       const maxRatio = flagString(p, 'max-ratio');
@@ -82,7 +88,13 @@ export async function imageCommand(argv: string[]): Promise<number> {
         process.stdout.write(`${JSON.stringify(imgs, null, 2)}\n`);
         return 0;
       }
-      const rows = imgs.map((i) => [i.name, i.id.slice(7, 19), String(i.layers.length), formatBytes(i.layers.reduce((s, l) => s + (store.layer(l)?.size ?? 0), 0)), i.created.slice(0, 19).replace('T', ' ')]);
+      const rows = imgs.map((i) => [
+        i.name,
+        i.id.slice(7, 19),
+        String(i.layers.length),
+        formatBytes(i.layers.reduce((s, l) => s + (store.layer(l)?.size ?? 0), 0)),
+        i.created.slice(0, 19).replace('T', ' '),
+      ]);
       const head = ['NAME', 'ID', 'LAYERS', 'SIZE', 'CREATED'];
       const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)) + 2);
       for (const r of [head, ...rows]) process.stdout.write(`${r.map((x, c) => (c < r.length - 1 ? x.padEnd(w[c]) : x)).join('')}\n`);
@@ -104,7 +116,9 @@ export async function imageCommand(argv: string[]): Promise<number> {
         const img = store.requireImage(n);
         const users = runningUsage(ctx.paths).filter((s) => img.layers.every((l) => s.storage.layers.includes(l)));
         if (users.length && !flagBool(p, 'force')) {
-          throw new HutchError(`image ${n} is used by running sandbox ${users.map((u) => u.name).join(', ')}`, { hint: 'stop it first, or use --force (its layers stay until the sandbox ends)' });
+          throw new HutchError(`image ${n} is used by running sandbox ${users.map((u) => u.name).join(', ')}`, {
+            hint: 'stop it first, or use --force (its layers stay until the sandbox ends)',
+          });
         }
         if (store.removeImage(n)) process.stdout.write(`removed ${n}\n`);
         else process.stdout.write(`${n} was removed meanwhile\n`);
@@ -124,7 +138,9 @@ export async function imageCommand(argv: string[]): Promise<number> {
       const verb = flagBool(p, 'dry-run') ? 'would remove' : 'removed';
       for (const l of r.layers) process.stdout.write(`${verb} layer ${l}\n`);
       for (const d of r.workDirs) process.stdout.write(`${verb} leftover ${d}\n`);
-      process.stdout.write(`${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries\n`);
+      process.stdout.write(
+        `${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries\n`,
+      );
       failOnPruneErrors(r);
       return 0;
     }

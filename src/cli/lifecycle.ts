@@ -38,7 +38,8 @@ function target(name: string): Target {
   const running = runningSandboxes().find((r) => r.state.name === name);
   const rdir = recordDir(dir, name);
   const record = readRecord(rdir);
-  if (running || record) return { name, running, record: record && listRecords(dir).find((r) => r.record.name === name)?.record, recordDir: record ? rdir : undefined };
+  if (running || record)
+    return { name, running, record: record && listRecords(dir).find((r) => r.record.name === name)?.record, recordDir: record ? rdir : undefined };
   const known = [...runningSandboxes().map((r) => r.state.name), ...listRecords(dir).map((r) => r.record.name)];
   const near = suggest(name, known);
   throw new HutchError(`no sandbox named "${name}"`, { hint: near ? `did you mean "${near}"? (hutch ps -a)` : 'hutch ps -a lists them' });
@@ -94,7 +95,8 @@ async function stopOne(t: Target, graceS: number): Promise<void> {
   signal(hutchPid(t), 'SIGTERM'); // hutch forwards it to the command
   if (await gone(t, graceS * 1000)) return;
   killNow(t);
-  if (!(await gone(t, 10_000))) throw new HutchError(`sandbox "${t.name}" did not stop after SIGKILL`, { hint: 'see hutch ps; its hutch may be stopped (SIGSTOP)' });
+  if (!(await gone(t, 10_000)))
+    throw new HutchError(`sandbox "${t.name}" did not stop after SIGKILL`, { hint: 'see hutch ps; its hutch may be stopped (SIGSTOP)' });
 }
 
 export async function stopCommand(argv: string[]): Promise<number> {
@@ -116,7 +118,9 @@ export async function killCommand(argv: string[]): Promise<number> {
   const p = parse(argv, 'kill', '[-s SIGNAL] NAME...', 'Send a signal to the command of running sandboxes.', flags);
   if (!p) return 0;
   const raw = (flagString(p, 'signal') ?? 'KILL').toUpperCase();
-  const sig = (/^\d+$/.test(raw) ? Object.entries(constants.signals).find(([, n]) => n === Number(raw))?.[0] : raw.startsWith('SIG') ? raw : `SIG${raw}`) as NodeJS.Signals | undefined;
+  const sig = (/^\d+$/.test(raw) ? Object.entries(constants.signals).find(([, n]) => n === Number(raw))?.[0] : raw.startsWith('SIG') ? raw : `SIG${raw}`) as
+    | NodeJS.Signals
+    | undefined;
   if (!sig || (sig !== 'SIGKILL' && !FORWARDED_SIGNALS.includes(sig))) {
     throw new HutchError(`--signal: ${raw} cannot be sent to a sandbox`, { hint: `one of KILL, ${FORWARDED_SIGNALS.map((s) => s.slice(3)).join(', ')}` });
   }
@@ -148,7 +152,13 @@ export async function rmCommand(argv: string[]): Promise<number> {
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const p = parse(argv, 'inspect', 'NAME...', "Print what hutch knows of sandboxes as JSON: state (ports, limits, network, cgroup), the detached record, the command's restrictions.", []);
+  const p = parse(
+    argv,
+    'inspect',
+    'NAME...',
+    "Print what hutch knows of sandboxes as JSON: state (ports, limits, network, cgroup), the detached record, the command's restrictions.",
+    [],
+  );
   if (!p) return 0;
   const out = p.positionals.map(target).map((x) => ({
     name: x.name,
@@ -180,7 +190,8 @@ export async function logsCommand(argv: string[]): Promise<number> {
   const p = parse(argv, 'logs', '[-f] [--tail N] NAME', 'Print the output of a detached sandbox (hutch run -d).', flags);
   if (!p) return 0;
   const x = target(p.positionals[0]);
-  if (!x.recordDir) throw new HutchError(`sandbox "${x.name}" was not started with -d: its output went to its terminal`, { hint: 'hutch run -d --name NAME ... keeps a log' });
+  if (!x.recordDir)
+    throw new HutchError(`sandbox "${x.name}" was not started with -d: its output went to its terminal`, { hint: 'hutch run -d --name NAME ... keeps a log' });
   const tail = flagString(p, 'tail');
   if (tail !== undefined && !/^\d+$/.test(tail)) throw new HutchError(`--tail: "${tail}" is not a number of lines`);
   const fd = openSync(join(x.recordDir, LOG_FILE), 'r');

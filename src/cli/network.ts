@@ -59,7 +59,12 @@ export async function networkCommand(argv: string[]): Promise<number> {
     case 'create': {
       need('hutch network create NAME [--subnet CIDR] [--internal]');
       if (args.length > 1) throw new HutchError('hutch network create takes one NAME', { hint: 'create one network at a time' });
-      const cfg = createNetwork(paths, { name: args[0], subnet: flagString(p, 'subnet'), gateway: flagString(p, 'gateway'), internal: flagBool(p, 'internal') ?? false });
+      const cfg = createNetwork(paths, {
+        name: args[0],
+        subnet: flagString(p, 'subnet'),
+        gateway: flagString(p, 'gateway'),
+        internal: flagBool(p, 'internal') ?? false,
+      });
       process.stdout.write(`${cfg.name}\n`);
       return 0;
     }
@@ -71,7 +76,8 @@ export async function networkCommand(argv: string[]): Promise<number> {
       }
       const w = Math.max(4, ...rows.map((r) => r.name.length)) + 2;
       process.stdout.write(`${'NAME'.padEnd(w)}${'SUBNET'.padEnd(20)}${'INTERNAL'.padEnd(10)}MEMBERS\n`);
-      for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}${r.subnet.padEnd(20)}${(r.internal ? 'yes' : 'no').padEnd(10)}${r.members.join(',') || '-'}\n`);
+      for (const r of rows)
+        process.stdout.write(`${r.name.padEnd(w)}${r.subnet.padEnd(20)}${(r.internal ? 'yes' : 'no').padEnd(10)}${r.members.join(',') || '-'}\n`);
       return 0;
     }
     case 'inspect': {

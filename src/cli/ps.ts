@@ -30,7 +30,16 @@ function age(iso: string): string {
 
 export function table(rows: string[][]): string {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 2))).join('').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 2)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export async function psCommand(argv: string[]): Promise<number> {
@@ -48,7 +57,9 @@ export async function psCommand(argv: string[]): Promise<number> {
         .filter((r) => r.status === 'exited' && !all.some((s) => s.state.name === r.name))
     : [];
   if (flagBool(p, 'json')) {
-    process.stdout.write(`${JSON.stringify([...all.map((r) => ({ ...r.state, status: 'running' })), ...exited.map((r) => ({ ...r, status: 'exited' }))], null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify([...all.map((r) => ({ ...r.state, status: 'running' })), ...exited.map((r) => ({ ...r, status: 'exited' }))], null, 2)}\n`,
+    );
     return 0;
   }
   if (flagBool(p, 'quiet')) {
@@ -59,7 +70,16 @@ export async function psCommand(argv: string[]): Promise<number> {
   const withStatus = flagBool(p, 'all');
   const rows = [['NAME', 'PID', 'UP', ...(withStatus ? ['STATUS'] : []), 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
   for (const { state: s } of all) {
-    rows.push([s.name, String(s.pid), age(s.startedAt), ...(withStatus ? ['running'] : []), s.profile[0] ?? '-', s.addresses?.[s.network] ? `${s.network} (${s.addresses[s.network]})` : s.network, s.cgroup ? 'yes' : 'no', s.command.join(' ')]);
+    rows.push([
+      s.name,
+      String(s.pid),
+      age(s.startedAt),
+      ...(withStatus ? ['running'] : []),
+      s.profile[0] ?? '-',
+      s.addresses?.[s.network] ? `${s.network} (${s.addresses[s.network]})` : s.network,
+      s.cgroup ? 'yes' : 'no',
+      s.command.join(' '),
+    ]);
   }
   for (const r of exited) {
     const status = `exited (${r.exitCode ?? 'unknown'})${r.exitedAt ? ` ${age(r.exitedAt)} ago` : ''}`;

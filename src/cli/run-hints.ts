@@ -14,7 +14,9 @@ import type { SandboxSpec } from '../spec/types';
 
 /** `alpine`, `debian:bookworm`, `ghcr.io/x/y:tag`, `x/y@sha256:...`: what podman would take as an image. */
 export function looksLikeImageRef(word: string): boolean {
-  return /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(word);
+  return /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(
+    word,
+  );
 }
 
 function exists(p: string): boolean {

@@ -30,9 +30,21 @@ import { suspendHook } from '../sandbox/suspend';
 import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
 
 export const RUN_FLAGS: FlagDef[] = [
-  { name: 'profile', kind: 'string', valueName: 'NAME|FILE', help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default' },
+  {
+    name: 'profile',
+    kind: 'string',
+    valueName: 'NAME|FILE',
+    help: 'sandbox profile (built-in name, ~/.config/hutch/profiles/NAME.yaml, or a file); default: default',
+  },
   { name: 'name', kind: 'string', help: 'sandbox name (hostname default, address for other hutch commands)' },
-  { name: 'volume', short: 'v', kind: 'string', repeat: true, valueName: 'SRC:DST[:ro]', help: 'bind mount a host path, or mount a named volume (NAME:DST, created on first use)' },
+  {
+    name: 'volume',
+    short: 'v',
+    kind: 'string',
+    repeat: true,
+    valueName: 'SRC:DST[:ro]',
+    help: 'bind mount a host path, or mount a named volume (NAME:DST, created on first use)',
+  },
   { name: 'tmpfs', kind: 'string', repeat: true, valueName: 'DST[:size=N]', help: 'mount a tmpfs' },
   { name: 'env', short: 'e', kind: 'string', repeat: true, valueName: 'KEY[=VALUE]', help: 'set an environment variable (KEY alone copies it from the host)' },
   { name: 'env-file', kind: 'string', repeat: true, valueName: 'FILE', help: 'read KEY=VALUE lines from a file' },
@@ -41,25 +53,75 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'read-only', kind: 'bool', help: 'make the root filesystem read-only' },
   { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
   { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
-  { name: 'user', short: 'u', kind: 'string', valueName: 'USER[:GROUP]', help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)' },
-  { name: 'userns', kind: 'string', valueName: 'root|keep-id', help: 'root (default): you are uid 0 inside; keep-id: your own uid and gid inside (files in bind mounts stay yours, no capabilities; needs subordinate ids)' },
-  { name: 'security-opt', kind: 'string', repeat: true, valueName: 'seccomp=unconfined', help: 'seccomp=unconfined: no seccomp filter (default: the profile\'s, normally the default filter)' },
-  { name: 'network', kind: 'string', valueName: 'MODE', help: 'none (loopback only) | host (the host\'s network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)' },
-  { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: 'named network: one more name the network\'s DNS answers for this sandbox' },
-  { name: 'ip', kind: 'string', valueName: 'ADDR', help: 'named network: this sandbox\'s IPv4 address (inside the subnet, not taken)' },
-  { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta' },
-  { name: 'publish', short: 'p', kind: 'string', repeat: true, valueName: '[IP:][HOSTPORT:]PORT[/udp]', help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)' },
+  {
+    name: 'user',
+    short: 'u',
+    kind: 'string',
+    valueName: 'USER[:GROUP]',
+    help: 'run the command as this user (name or uid; ids other than 0 need subordinate ids)',
+  },
+  {
+    name: 'userns',
+    kind: 'string',
+    valueName: 'root|keep-id',
+    help: 'root (default): you are uid 0 inside; keep-id: your own uid and gid inside (files in bind mounts stay yours, no capabilities; needs subordinate ids)',
+  },
+  {
+    name: 'security-opt',
+    kind: 'string',
+    repeat: true,
+    valueName: 'seccomp=unconfined',
+    help: "seccomp=unconfined: no seccomp filter (default: the profile's, normally the default filter)",
+  },
+  {
+    name: 'network',
+    kind: 'string',
+    valueName: 'MODE',
+    help: "none (loopback only) | host (the host's network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)",
+  },
+  { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: "named network: one more name the network's DNS answers for this sandbox" },
+  { name: 'ip', kind: 'string', valueName: 'ADDR', help: "named network: this sandbox's IPv4 address (inside the subnet, not taken)" },
+  {
+    name: 'network-driver',
+    kind: 'string',
+    valueName: 'DRIVER',
+    help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta',
+  },
+  {
+    name: 'publish',
+    short: 'p',
+    kind: 'string',
+    repeat: true,
+    valueName: '[IP:][HOSTPORT:]PORT[/udp]',
+    help: 'publish a sandbox port on the host (default address 127.0.0.1; ranges 8000-8010:8000-8010; [::1]:8080:80)',
+  },
   { name: 'publish-all', short: 'P', kind: 'bool', help: 'publish every exposed port (profile network.expose, --expose) on a free host port' },
   { name: 'expose', kind: 'string', repeat: true, valueName: 'PORT[/PROTO]', help: 'declare a port the program listens on (published by -P)' },
   { name: 'allow-host-loopback', kind: 'bool', help: "let the sandbox reach services on the host's 127.0.0.1 (through its gateway address)" },
-  { name: 'rootfs', kind: 'string', valueName: 'host|dir:PATH|image:NAME', help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)' },
+  {
+    name: 'rootfs',
+    kind: 'string',
+    valueName: 'host|dir:PATH|image:NAME',
+    help: 'root filesystem: the host, a directory, or an imported image (hutch image ls)',
+  },
   { name: 'pull', kind: 'string', valueName: 'missing|always|never', help: 'for --rootfs image:REF: pull when not stored (default), every time, or never' },
   { name: 'storage-driver', kind: 'string', valueName: 'DRIVER', help: 'auto | overlay | fuse-overlayfs' },
-  { name: 'tmpfs-budget', kind: 'string', valueName: 'SIZE', help: "RAM budget for all memory-backed writes together (upper layer, /tmp, /run, /dev/shm, home, --tmpfs without size): ENOSPC past it; default: the profile's tmpfsBudget, else half of RAM" },
+  {
+    name: 'tmpfs-budget',
+    kind: 'string',
+    valueName: 'SIZE',
+    help: "RAM budget for all memory-backed writes together (upper layer, /tmp, /run, /dev/shm, home, --tmpfs without size): ENOSPC past it; default: the profile's tmpfsBudget, else half of RAM",
+  },
   { name: 'keep', kind: 'string', valueName: 'DIR', help: 'keep the writable layer in DIR instead of discarding it' },
   { name: 'rm', kind: 'bool', help: 'with -d: remove the record (ps -a, logs) when the sandbox exits (attached runs always leave none)' },
   { name: 'restart', kind: 'string', valueName: 'no|on-failure[:N]|always', help: 'start the command again when it exits (a fresh sandbox, same spec)' },
-  { name: 'watch', kind: 'string', repeat: true, valueName: 'PATH', help: 'restart the command when files under PATH change (debounced; .git and node_modules ignored)' },
+  {
+    name: 'watch',
+    kind: 'string',
+    repeat: true,
+    valueName: 'PATH',
+    help: 'restart the command when files under PATH change (debounced; .git and node_modules ignored)',
+  },
   { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background: print the name and return; output in hutch logs NAME' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
@@ -68,11 +130,27 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cpu-shares', kind: 'string', valueName: 'N', help: 'relative CPU weight as podman/docker shares 2-262144 (converted to --cpu-weight)' },
   { name: 'pids-limit', kind: 'string', valueName: 'N', help: 'maximum processes and threads (cgroup pids.max; -1: none)' },
   { name: 'io-weight', kind: 'string', valueName: 'N', help: 'relative block I/O weight 1-10000 (cgroup io.weight)' },
-  { name: 'device-read-bps', kind: 'string', repeat: true, valueName: 'DEV:RATE', help: 'read rate limit of a block device, e.g. /dev/sda:10mb (cgroup io.max)' },
+  {
+    name: 'device-read-bps',
+    kind: 'string',
+    repeat: true,
+    valueName: 'DEV:RATE',
+    help: 'read rate limit of a block device, e.g. /dev/sda:10mb (cgroup io.max)',
+  },
   { name: 'device-write-bps', kind: 'string', repeat: true, valueName: 'DEV:RATE', help: 'write rate limit of a block device, e.g. /dev/sda:10mb' },
   { name: 'timeout', kind: 'string', valueName: 'DURATION', help: 'wall-clock limit, e.g. 90s, 10m: the whole sandbox is killed, hutch exits 124' },
-  { name: 'limits', kind: 'string', valueName: 'warn|strict', help: 'when a limit cannot be enforced on this host: warn and run (default), or refuse (exit 125)' },
-  { name: 'report', kind: 'string', valueName: 'FILE', help: 'write a JSON usage report at exit (exit status, wall time, CPU, peak memory and pids, OOM kills, limits)' },
+  {
+    name: 'limits',
+    kind: 'string',
+    valueName: 'warn|strict',
+    help: 'when a limit cannot be enforced on this host: warn and run (default), or refuse (exit 125)',
+  },
+  {
+    name: 'report',
+    kind: 'string',
+    valueName: 'FILE',
+    help: 'write a JSON usage report at exit (exit status, wall time, CPU, peak memory and pids, OOM kills, limits)',
+  },
   { name: 'summary', kind: 'bool', help: 'print a one-line usage summary on stderr at exit' },
   { name: 'interactive', short: 'i', kind: 'bool', help: "keep stdin open (without -i, a terminal's stdin is /dev/null inside)" },
   { name: 'tty', short: 't', kind: 'bool', help: "a terminal of the sandbox's own (job control, Ctrl-C inside); -it for an interactive shell" },
@@ -105,7 +183,20 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): { o: SpecOverrides; profile: string; dryRun: boolean; help: boolean; report?: string; summary: boolean; pull?: string; terminal: TerminalRequest; detach: boolean; autoRemove: boolean; restart: RestartPolicy; watch: string[] } {
+function overridesFromFlags(argv: string[]): {
+  o: SpecOverrides;
+  profile: string;
+  dryRun: boolean;
+  help: boolean;
+  report?: string;
+  summary: boolean;
+  pull?: string;
+  terminal: TerminalRequest;
+  detach: boolean;
+  autoRemove: boolean;
+  restart: RestartPolicy;
+  watch: string[];
+} {
   const p = parseArgs(argv, RUN_FLAGS, 'run', true);
   const o: SpecOverrides = {
     name: flagString(p, 'name'),
@@ -165,10 +256,13 @@ async function ensureRootImage(o: SpecOverrides, profile: ResolvedProfile, pull:
   const reg = await import('../image/registry/index');
   const policy = reg.parsePullPolicy(pull);
   // --dry-run runs nothing, so it pulls nothing either.
-  const name = await reg.ensureImage(text, dryRun ? 'never' : policy, (l) => process.stderr.write(`${l}\n`)).catch((e: unknown) => {
-    if (dryRun && e instanceof HutchError) throw new HutchError(`rootfs image "${text}" is not stored, and --dry-run pulls nothing`, { hint: `hutch pull ${text} first` });
-    throw e;
-  });
+  const name = await reg
+    .ensureImage(text, dryRun ? 'never' : policy, (l) => process.stderr.write(`${l}\n`))
+    .catch((e: unknown) => {
+      if (dryRun && e instanceof HutchError)
+        throw new HutchError(`rootfs image "${text}" is not stored, and --dry-run pulls nothing`, { hint: `hutch pull ${text} first` });
+      throw e;
+    });
   o.rootfs = `image:${name}`;
 }
 
@@ -301,7 +395,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
 
   // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
-  const writes = profile.values.setup?.length ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true) : rootWrites(spec, ids, !keepIdUser(spec, ids));
+  const writes = profile.values.setup?.length
+    ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true)
+    : rootWrites(spec, ids, !keepIdUser(spec, ids));
   const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, writes);
   if (keepIdUser(spec, ids)) checkFuseForSubordinateRoot(choice.driver, maps.uidMap[0].outside);
   trace('run: helper + storage driver');
@@ -321,7 +417,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
     etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
     networkJoin: member?.join,
     unreachable: net?.blocked,
-    syncBeforeStart: member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
+    syncBeforeStart:
+      member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
   };
   trace('run: limits planned');
 
@@ -334,7 +431,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
     // origins only name flags and profile fields in error messages
     process.stdout.write(`# sandbox spec\n${JSON.stringify({ ...spec, origins: undefined }, null, 2)}\n`);
-    process.stdout.write(`# helper plan (what ${facts.helper.startsWith('/proc/self/fd/') ? 'the helper inside hutch' : facts.helper} would execute)\n${formatPlan(plan)}`);
+    process.stdout.write(
+      `# helper plan (what ${facts.helper.startsWith('/proc/self/fd/') ? 'the helper inside hutch' : facts.helper} would execute)\n${formatPlan(plan)}`,
+    );
     return 0;
   }
 
@@ -360,7 +459,13 @@ async function runOnce(ctx: RunContext): Promise<number> {
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
       trace('run: plan assembled, state written');
-      return [limitsHook, ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []), ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]), ...(member ? [member.hook(sandboxDir)] : []), ...(ctx.hooks ?? [])];
+      return [
+        limitsHook,
+        ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []),
+        ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]),
+        ...(member ? [member.hook(sandboxDir)] : []),
+        ...(ctx.hooks ?? []),
+      ];
     },
   }).finally(() => member?.hold?.release());
   trace('run: sandbox exited');

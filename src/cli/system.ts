@@ -47,7 +47,9 @@ export async function systemCommand(argv: string[]): Promise<number> {
       vols++;
     }
   }
-  process.stdout.write(`${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries${flagBool(p, 'volumes') ? `, ${vols} volumes` : ''}\n`);
+  process.stdout.write(
+    `${verb} ${r.layers.length} layers (${formatBytes(r.bytes)}), ${r.workDirs.length} leftovers, ${r.cacheEntries} build cache entries${flagBool(p, 'volumes') ? `, ${vols} volumes` : ''}\n`,
+  );
   failOnPruneErrors(r);
   return 0;
 }

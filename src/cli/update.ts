@@ -52,9 +52,12 @@ export async function updateCommand(argv: string[]): Promise<number> {
   const offered = readList(`${base}/cgroup.controllers`);
   const absent = toEnable.filter((c) => !offered.includes(c));
   if (absent.length) {
-    throw new HutchError(`cannot update: the ${absent.join(', ')} controller${absent.length > 1 ? 's are' : ' is'} not available to the sandbox's cgroup${probe.problem ? ` (${probe.problem})` : ''}`, {
-      hint: probe.fix ?? 'see hutch run --dry-run',
-    });
+    throw new HutchError(
+      `cannot update: the ${absent.join(', ')} controller${absent.length > 1 ? 's are' : ' is'} not available to the sandbox's cgroup${probe.problem ? ` (${probe.problem})` : ''}`,
+      {
+        hint: probe.fix ?? 'see hutch run --dry-run',
+      },
+    );
   }
   if (toEnable.length) enableControllers({ ...probe, base, usable: true }, toEnable);
 
@@ -62,9 +65,12 @@ export async function updateCommand(argv: string[]): Promise<number> {
   // Lifted limits (--pids-limit -1) go back to "max".
   if (given.has('pidsLimit') && values.pidsLimit === undefined) writeCg(cg.path, 'pids.max', 'max');
   if (missing.length) {
-    throw new HutchError(`cannot update ${missing.map((w) => `${w.what} (${describeLimit(w, values)})`).join(', ')}: this kernel has no ${missing.map((w) => w.file).join(', ')} for the sandbox`, {
-      hint: 'the other limits were updated',
-    });
+    throw new HutchError(
+      `cannot update ${missing.map((w) => `${w.what} (${describeLimit(w, values)})`).join(', ')}: this kernel has no ${missing.map((w) => w.file).join(', ')} for the sandbox`,
+      {
+        hint: 'the other limits were updated',
+      },
+    );
   }
   writeState(running.dir, { ...running.state, limits: next });
   process.stdout.write(`${running.state.name}\n`);

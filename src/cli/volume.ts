@@ -87,7 +87,9 @@ export async function volumeCommand(argv: string[]): Promise<number> {
         requireVolume(paths, n);
         const users = usersOf(paths, n);
         if (users.length) {
-          throw new HutchError(`volume "${n}" is in use by running sandbox ${users.join(', ')}`, { hint: 'stop the sandbox first; its data would vanish under it' });
+          throw new HutchError(`volume "${n}" is in use by running sandbox ${users.join(', ')}`, {
+            hint: 'stop the sandbox first; its data would vanish under it',
+          });
         }
         await deleteVolume(paths, ids, n);
         process.stdout.write(`${n}\n`);
@@ -127,7 +129,10 @@ export async function volumeCommand(argv: string[]): Promise<number> {
         r = await importVolume(paths, ids, args[0], args[1]);
       } catch (e) {
         // A volume this import created goes again: a failed import leaves nothing behind.
-        if (created) await deleteVolume(paths, ids, args[0]).catch((d: Error) => process.stderr.write(`hutch: warning: cannot remove the half-imported volume ${args[0]}: ${d.message} (hutch volume rm ${args[0]})\n`));
+        if (created)
+          await deleteVolume(paths, ids, args[0]).catch((d: Error) =>
+            process.stderr.write(`hutch: warning: cannot remove the half-imported volume ${args[0]}: ${d.message} (hutch volume rm ${args[0]})\n`),
+          );
         throw e;
       }
       if (r.squashed) process.stderr.write(`hutch: ownership is being squashed (${ids.subidNote ?? 'no subordinate ids'}): every file belongs to you\n`);

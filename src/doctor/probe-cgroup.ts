@@ -36,11 +36,23 @@ export function probeCgroups(uid = process.getuid!(), env: NodeJS.ProcessEnv = p
   const out: Check[] = [];
   const limitsOff = 'profiles with limits run with a warning (limits.mode: warn) or are refused (limits.mode: strict)';
   if (!p.mount) {
-    out.push(check({ id: 'cgroup.v2', area, status: 'warning', summary: 'cgroup v2 is not mounted', detail: `resource limits cannot be enforced; ${limitsOff}`, fix: bootFix(), facts }));
+    out.push(
+      check({
+        id: 'cgroup.v2',
+        area,
+        status: 'warning',
+        summary: 'cgroup v2 is not mounted',
+        detail: `resource limits cannot be enforced; ${limitsOff}`,
+        fix: bootFix(),
+        facts,
+      }),
+    );
     return out;
   }
   const hybrid = p.v1.length > 0;
-  out.push(check({ id: 'cgroup.v2', area, status: 'ok', summary: `cgroup v2 mounted at ${p.mount}${hybrid ? ' (hybrid mode: v1 hierarchies too)' : ''}`, facts }));
+  out.push(
+    check({ id: 'cgroup.v2', area, status: 'ok', summary: `cgroup v2 mounted at ${p.mount}${hybrid ? ' (hybrid mode: v1 hierarchies too)' : ''}`, facts }),
+  );
   if (hybrid) {
     out.push(
       check({
@@ -56,7 +68,13 @@ export function probeCgroups(uid = process.getuid!(), env: NodeJS.ProcessEnv = p
   }
   out.push(
     p.usable
-      ? check({ id: 'cgroup.delegated', area, status: 'ok', summary: `you may create cgroups under ${p.base} (own cgroup: ${p.own})`, facts: { own: p.own, delegated: p.base } })
+      ? check({
+          id: 'cgroup.delegated',
+          area,
+          status: 'ok',
+          summary: `you may create cgroups under ${p.base} (own cgroup: ${p.own})`,
+          facts: { own: p.own, delegated: p.base },
+        })
       : check({
           id: 'cgroup.delegated',
           area,

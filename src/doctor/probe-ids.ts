@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { userNamespaceOps, ownIdOnly } from '../helper/identity';
+import { userNamespaceOps } from '../helper/identity';
 import { runPlanCaptured } from '../helper/spawn';
 import { PlanBuilder } from '../helper/plan';
 import { HutchError } from '../util/errors';
@@ -67,7 +67,13 @@ export async function probeSubids(helper: string, ids: IdentityInfo, env: NodeJS
     const id = `subids.${file.slice(5)}`;
     out.push(
       ranges.length
-        ? check({ id, area, status: 'ok', summary: `${file}: ${ranges.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')} for ${ids.user}`, facts: { ranges } })
+        ? check({
+            id,
+            area,
+            status: 'ok',
+            summary: `${file}: ${ranges.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')} for ${ids.user}`,
+            facts: { ranges },
+          })
         : check({ id, area, status: 'warning', summary: `${file} has no range for ${ids.user}`, detail: why, fix, facts: { ranges: [] } }),
     );
   }
@@ -76,22 +82,45 @@ export async function probeSubids(helper: string, ids: IdentityInfo, env: NodeJS
     const path = findExecutable(tool, env);
     mappers[tool] = path;
     if (!path) {
-      out.push(check({ id: `subids.${tool}`, area, status: 'warning', summary: `${tool} is not installed`, detail: why, fix: installCommand('uidmap'), facts: { hint: installHint('uidmap') } }));
+      out.push(
+        check({
+          id: `subids.${tool}`,
+          area,
+          status: 'warning',
+          summary: `${tool} is not installed`,
+          detail: why,
+          fix: installCommand('uidmap'),
+          facts: { hint: installHint('uidmap') },
+        }),
+      );
       continue;
     }
     const p = mapperPrivilege(path);
     out.push(
       p.ok
         ? check({ id: `subids.${tool}`, area, status: 'ok', summary: `${path} (${p.how})`, facts: { path, privilege: p.how } })
-        : check({ id: `subids.${tool}`, area, status: 'warning', summary: `${path} is ${p.how}: it cannot map subordinate ids`, fix: `${sudo()}chmod u+s ${path}`, facts: { path } }),
+        : check({
+            id: `subids.${tool}`,
+            area,
+            status: 'warning',
+            summary: `${path} is ${p.how}: it cannot map subordinate ids`,
+            fix: `${sudo()}chmod u+s ${path}`,
+            facts: { path },
+          }),
     );
   }
   if (subu.length && subg.length && mappers.newuidmap && mappers.newgidmap) {
     const b = new PlanBuilder();
     b.add(
       userNamespaceOps({
-        uidMap: [{ inside: 0, outside: ids.uid, count: 1 }, { inside: 1, outside: subu[0].start, count: subu[0].count }],
-        gidMap: [{ inside: 0, outside: ids.gid, count: 1 }, { inside: 1, outside: subg[0].start, count: subg[0].count }],
+        uidMap: [
+          { inside: 0, outside: ids.uid, count: 1 },
+          { inside: 1, outside: subu[0].start, count: subu[0].count },
+        ],
+        gidMap: [
+          { inside: 0, outside: ids.gid, count: 1 },
+          { inside: 1, outside: subg[0].start, count: subg[0].count },
+        ],
         newuidmap: mappers.newuidmap,
         newgidmap: mappers.newgidmap,
       }),
@@ -100,14 +129,19 @@ export async function probeSubids(helper: string, ids: IdentityInfo, env: NodeJS
     const r = await runPlanCaptured(b.build(), 10_000, helper);
     out.push(
       r.code === 0
-        ? check({ id: 'subids.map', area, status: 'ok', summary: `mapped ${subu[0].count} subordinate uids and ${subg[0].count} gids through newuidmap/newgidmap (tried for real)` })
+        ? check({
+            id: 'subids.map',
+            area,
+            status: 'ok',
+            summary: `mapped ${subu[0].count} subordinate uids and ${subg[0].count} gids through newuidmap/newgidmap (tried for real)`,
+          })
         : check({
             id: 'subids.map',
             area,
             status: 'warning',
             summary: `mapping the subordinate ranges failed: ${r.stderr.trim().replace(/^hutch: /, '') || `exit ${r.code}`}`,
             detail: 'hutch falls back to mapping only your own uid',
-            fix: 'check that the ranges in /etc/subuid and /etc/subgid do not overlap your own uid or other users\' ranges',
+            fix: "check that the ranges in /etc/subuid and /etc/subgid do not overlap your own uid or other users' ranges",
           }),
     );
   }

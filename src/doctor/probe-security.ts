@@ -40,8 +40,22 @@ export function probeSecurity(): Check[] {
   const ll = landlockFacts();
   return [
     sc.filter
-      ? check({ id: 'security.seccomp', area, status: 'ok', summary: `seccomp filters available${sc.actions.length ? ` (actions: ${sc.actions.join(' ')})` : ''}`, facts: sc })
-      : check({ id: 'security.seccomp', area, status: 'warning', summary: 'seccomp filters are not available in this kernel', detail: 'syscall filtering cannot be applied', fix: 'use a kernel built with CONFIG_SECCOMP_FILTER=y', facts: sc }),
+      ? check({
+          id: 'security.seccomp',
+          area,
+          status: 'ok',
+          summary: `seccomp filters available${sc.actions.length ? ` (actions: ${sc.actions.join(' ')})` : ''}`,
+          facts: sc,
+        })
+      : check({
+          id: 'security.seccomp',
+          area,
+          status: 'warning',
+          summary: 'seccomp filters are not available in this kernel',
+          detail: 'syscall filtering cannot be applied',
+          fix: 'use a kernel built with CONFIG_SECCOMP_FILTER=y',
+          facts: sc,
+        }),
     ll.state === 'active'
       ? check({ id: 'security.landlock', area, status: 'ok', summary: `Landlock is active (${ll.source})`, facts: ll })
       : check({
@@ -50,7 +64,10 @@ export function probeSecurity(): Check[] {
           status: 'warning',
           summary: ll.state === 'unknown' ? `Landlock availability unknown: ${ll.source}` : `Landlock is not active (${ll.source})`,
           detail: 'file-access rules enforced by the kernel are unavailable; namespaces and mounts still isolate',
-          fix: ll.state === 'unknown' ? 'sudo mount -t securityfs securityfs /sys/kernel/security' : 'boot with landlock in lsm=, e.g. add lsm=landlock,lockdown,yama,integrity,apparmor,bpf to the kernel command line',
+          fix:
+            ll.state === 'unknown'
+              ? 'sudo mount -t securityfs securityfs /sys/kernel/security'
+              : 'boot with landlock in lsm=, e.g. add lsm=landlock,lockdown,yama,integrity,apparmor,bpf to the kernel command line',
           facts: ll,
         }),
   ];

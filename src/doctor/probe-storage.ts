@@ -34,13 +34,21 @@ export async function probeStorage(helper: string, ids: IdentityInfo, env: NodeJ
   const fuseOk = !!fuse && dev.ok;
   out.push(
     kernel.ok
-      ? check({ id: 'storage.overlay', area, status: 'ok', summary: 'kernel overlayfs mounts inside a user namespace (tried for real): the fast driver', facts: { works: true } })
+      ? check({
+          id: 'storage.overlay',
+          area,
+          status: 'ok',
+          summary: 'kernel overlayfs mounts inside a user namespace (tried for real): the fast driver',
+          facts: { works: true },
+        })
       : check({
           id: 'storage.overlay',
           area,
           status: fuseOk ? 'warning' : 'error',
           summary: `kernel overlayfs cannot be mounted in a user namespace: ${kernel.detail}`,
-          detail: fuseOk ? 'hutch uses fuse-overlayfs instead (about 3x slower to create files)' : 'and fuse-overlayfs is not usable either: no copy-on-write root filesystem',
+          detail: fuseOk
+            ? 'hutch uses fuse-overlayfs instead (about 3x slower to create files)'
+            : 'and fuse-overlayfs is not usable either: no copy-on-write root filesystem',
           fix: 'use a kernel >= 5.11 (overlayfs in user namespaces)' + (fuseOk ? '' : `, or ${installHint('fuse-overlayfs')}`),
           facts: { works: false },
         }),
@@ -56,7 +64,9 @@ export async function probeStorage(helper: string, ids: IdentityInfo, env: NodeJ
           area,
           status: missing,
           summary: 'fuse-overlayfs is not installed',
-          detail: kernel.ok ? 'kernel overlayfs works here, but without fuse-overlayfs root inside cannot modify files owned outside the sandbox\'s id map (the host\'s own files, for an unprivileged user)' : 'needed: kernel overlayfs does not work here',
+          detail: kernel.ok
+            ? "kernel overlayfs works here, but without fuse-overlayfs root inside cannot modify files owned outside the sandbox's id map (the host's own files, for an unprivileged user)"
+            : 'needed: kernel overlayfs does not work here',
           fix: installCommand('fuse-overlayfs'),
           facts: { hint: installHint('fuse-overlayfs') },
         }),

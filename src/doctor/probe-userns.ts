@@ -24,7 +24,8 @@ export async function tryUserns(helper: string, ids: IdentityInfo): Promise<{ ok
  * sysctls this probe checks (said when a sandbox's `userns` op fails).
  */
 export function usernsRefusalHint(read: (name: string) => string | undefined = readSysctl): string {
-  if (read('kernel.unprivileged_userns_clone') === '0') return 'unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1 enables them (hutch doctor)';
+  if (read('kernel.unprivileged_userns_clone') === '0')
+    return 'unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1 enables them (hutch doctor)';
   if (read('user.max_user_namespaces') === '0') return 'user namespaces are disabled: sysctl user.max_user_namespaces is 0 (hutch doctor)';
   if (read('kernel.apparmor_restrict_unprivileged_userns') === '1') {
     return 'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): hutch doctor prints the command that gives the helper a profile with the `userns` permission';
@@ -49,10 +50,23 @@ export async function probeUserns(helper: string, helperGlob: string, ids: Ident
   const max = readSysctl('user.max_user_namespaces');
   out.push(
     max === undefined
-      ? check({ id: 'userns.max', area, status: 'error', summary: 'user.max_user_namespaces does not exist: the kernel has no user namespaces', fix: 'use a kernel built with CONFIG_USER_NS=y' })
+      ? check({
+          id: 'userns.max',
+          area,
+          status: 'error',
+          summary: 'user.max_user_namespaces does not exist: the kernel has no user namespaces',
+          fix: 'use a kernel built with CONFIG_USER_NS=y',
+        })
       : Number(max) > 0
         ? check({ id: 'userns.max', area, status: 'ok', summary: `user.max_user_namespaces = ${max}`, facts: { value: Number(max) } })
-        : check({ id: 'userns.max', area, status: 'error', summary: 'user.max_user_namespaces = 0: user namespaces are disabled', fix: sysctlFix('user.max_user_namespaces', 28633, s), facts: { value: 0 } }),
+        : check({
+            id: 'userns.max',
+            area,
+            status: 'error',
+            summary: 'user.max_user_namespaces = 0: user namespaces are disabled',
+            fix: sysctlFix('user.max_user_namespaces', 28633, s),
+            facts: { value: 0 },
+          }),
   );
   const clone = readSysctl('kernel.unprivileged_userns_clone');
   if (clone !== undefined) {
@@ -78,8 +92,12 @@ export async function probeUserns(helper: string, helperGlob: string, ids: Ident
             id: 'userns.apparmor',
             area,
             status: 'warning', // the real unshare below decides whether it blocks
-            summary: 'kernel.apparmor_restrict_unprivileged_userns = 1: AppArmor allows user namespaces only to programs with a profile saying so (Ubuntu 24.04)',
-            detail: 'the fix gives the hutch helper such a profile; the alternative, turning the restriction off for every program, is `' + sysctlFix('kernel.apparmor_restrict_unprivileged_userns', 0, s) + '`',
+            summary:
+              'kernel.apparmor_restrict_unprivileged_userns = 1: AppArmor allows user namespaces only to programs with a profile saying so (Ubuntu 24.04)',
+            detail:
+              'the fix gives the hutch helper such a profile; the alternative, turning the restriction off for every program, is `' +
+              sysctlFix('kernel.apparmor_restrict_unprivileged_userns', 0, s) +
+              '`',
             fix: apparmorFix(helperGlob, s),
             facts: { value: Number(aa) },
           }),
@@ -100,8 +118,12 @@ export async function probeUserns(helper: string, helperGlob: string, ids: Ident
           area,
           status: 'error',
           summary: `creating a user namespace failed: ${real.detail}`,
-          detail: blockers.length ? `see ${blockers.map((c) => c.id).join(', ')} above` : 'a container runtime or a seccomp policy around this session may forbid unshare(CLONE_NEWUSER)',
-          fix: blockers[0]?.fix ?? 'run hutch outside containers that forbid user namespaces (e.g. docker needs --security-opt seccomp=unconfined --security-opt apparmor=unconfined)',
+          detail: blockers.length
+            ? `see ${blockers.map((c) => c.id).join(', ')} above`
+            : 'a container runtime or a seccomp policy around this session may forbid unshare(CLONE_NEWUSER)',
+          fix:
+            blockers[0]?.fix ??
+            'run hutch outside containers that forbid user namespaces (e.g. docker needs --security-opt seccomp=unconfined --security-opt apparmor=unconfined)',
         }),
   );
   return out;

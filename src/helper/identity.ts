@@ -82,14 +82,19 @@ export function sandboxMaps(userns: 'root' | 'keep-id', ids: IdentityInfo): IdMa
   if (userns === 'root') return ids;
   const maps = keepIdMaps(ids);
   if (!maps) {
-    throw new HutchError(`--userns keep-id: needs subordinate ids (${ids.subidNote ?? `none for ${ids.user}`}): uid 0 must stay mapped for the sandbox's setup besides your uid ${ids.uid}`, {
-      hint: `add ranges for ${ids.user} to /etc/subuid and /etc/subgid (e.g. sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${ids.user}) and install newuidmap (the uidmap package), or run without --userns keep-id`,
-    });
+    throw new HutchError(
+      `--userns keep-id: needs subordinate ids (${ids.subidNote ?? `none for ${ids.user}`}): uid 0 must stay mapped for the sandbox's setup besides your uid ${ids.uid}`,
+      {
+        hint: `add ranges for ${ids.user} to /etc/subuid and /etc/subgid (e.g. sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${ids.user}) and install newuidmap (the uidmap package), or run without --userns keep-id`,
+      },
+    );
   }
   return maps;
 }
 
 /** One line per map for --dry-run: "inside-range -> outside-range". */
 export function describeMap(map: readonly IdRange[]): string {
-  return map.map((m) => (m.count === 1 ? `${m.inside} -> ${m.outside}` : `${m.inside}-${m.inside + m.count - 1} -> ${m.outside}-${m.outside + m.count - 1}`)).join(', ');
+  return map
+    .map((m) => (m.count === 1 ? `${m.inside} -> ${m.outside}` : `${m.inside}-${m.inside + m.count - 1} -> ${m.outside}-${m.outside + m.count - 1}`))
+    .join(', ');
 }

@@ -23,7 +23,9 @@ export function escapeField(s: string): string {
   // strings), and the plan has no escape for one: refuse rather than let the
   // helper cut the value short.
   if (s.includes('\0')) {
-    throw new HutchError(`${JSON.stringify(s.replace(/\0/g, '\\0'))} contains a NUL byte, which no path, argument or variable can hold`, { hint: 'remove the \\0 from the profile or flag' });
+    throw new HutchError(`${JSON.stringify(s.replace(/\0/g, '\\0'))} contains a NUL byte, which no path, argument or variable can hold`, {
+      hint: 'remove the \\0 from the profile or flag',
+    });
   }
   return s.replace(/[%\t\n\r]/g, (c) => ESCAPES[c]);
 }

@@ -19,16 +19,7 @@ import { trace } from '../util/trace';
 import { helperPath } from '../host/self';
 import { formatPlan, type Plan } from './plan';
 
-export const FORWARDED_SIGNALS: NodeJS.Signals[] = [
-  'SIGTERM',
-  'SIGINT',
-  'SIGHUP',
-  'SIGQUIT',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGWINCH',
-  'SIGCONT',
-];
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
 
 /** Work done outside the sandbox around its life (cgroup, network, timers). */
 export interface LaunchHook {

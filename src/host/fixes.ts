@@ -10,10 +10,46 @@ export type Prerequisite = 'uidmap' | 'fuse-overlayfs' | 'slirp4netns' | 'pasta'
 
 /** Package names per manager (passt is not packaged everywhere: undefined). */
 const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>> = {
-  apt: { uidmap: 'uidmap', 'fuse-overlayfs': 'fuse-overlayfs fuse3', slirp4netns: 'slirp4netns', pasta: 'passt', tar: 'tar', xz: 'xz-utils', zstd: 'zstd', sync: 'coreutils' },
-  dnf: { uidmap: 'shadow-utils', 'fuse-overlayfs': 'fuse-overlayfs', slirp4netns: 'slirp4netns', pasta: 'passt', tar: 'tar', xz: 'xz', zstd: 'zstd', sync: 'coreutils' },
-  pacman: { uidmap: 'shadow', 'fuse-overlayfs': 'fuse-overlayfs', slirp4netns: 'slirp4netns', pasta: 'passt', tar: 'tar', xz: 'xz', zstd: 'zstd', sync: 'coreutils' },
-  zypper: { uidmap: 'shadow', 'fuse-overlayfs': 'fuse-overlayfs', slirp4netns: 'slirp4netns', pasta: 'passt', tar: 'tar', xz: 'xz', zstd: 'zstd', sync: 'coreutils' },
+  apt: {
+    uidmap: 'uidmap',
+    'fuse-overlayfs': 'fuse-overlayfs fuse3',
+    slirp4netns: 'slirp4netns',
+    pasta: 'passt',
+    tar: 'tar',
+    xz: 'xz-utils',
+    zstd: 'zstd',
+    sync: 'coreutils',
+  },
+  dnf: {
+    uidmap: 'shadow-utils',
+    'fuse-overlayfs': 'fuse-overlayfs',
+    slirp4netns: 'slirp4netns',
+    pasta: 'passt',
+    tar: 'tar',
+    xz: 'xz',
+    zstd: 'zstd',
+    sync: 'coreutils',
+  },
+  pacman: {
+    uidmap: 'shadow',
+    'fuse-overlayfs': 'fuse-overlayfs',
+    slirp4netns: 'slirp4netns',
+    pasta: 'passt',
+    tar: 'tar',
+    xz: 'xz',
+    zstd: 'zstd',
+    sync: 'coreutils',
+  },
+  zypper: {
+    uidmap: 'shadow',
+    'fuse-overlayfs': 'fuse-overlayfs',
+    slirp4netns: 'slirp4netns',
+    pasta: 'passt',
+    tar: 'tar',
+    xz: 'xz',
+    zstd: 'zstd',
+    sync: 'coreutils',
+  },
 };
 
 // Commands for a person to type (they confirm interactively); install.sh

@@ -14,7 +14,7 @@ export function scanHostRoot(mounts: MountEntry[], root = '/'): TopLevelEntry[] 
   const out: TopLevelEntry[] = [];
   for (const name of readdirSync(root).sort()) {
     const path = `${root === '/' ? '' : root}/${name}`;
-    let st;
+    let st: ReturnType<typeof lstatSync> | undefined;
     try {
       st = lstatSync(path);
     } catch {
@@ -38,4 +38,3 @@ export function scanHostRoot(mounts: MountEntry[], root = '/'): TopLevelEntry[] 
   }
   return out;
 }
-

@@ -19,18 +19,7 @@
 // is by construction the bytes inside hutch. It costs one 80 KB write per
 // hutch process. Node cannot memfd_create; this is the same guarantee.
 
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HutchError } from '../util/errors';

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { OPAQUE_XATTR } from './ingest';
-import { Progress } from './progress';
+import type { Progress } from './progress';
 import { configToOci, type ImageRecord, type Store } from './store';
 import { encodeHeader, entry, padding, TAR_END, TarReader, type TarEntry } from './tar';
 import { spawnInUserns, toolPath } from '../helper/userns';

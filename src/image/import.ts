@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { IdentityInfo } from '../host/ids';
 import { ingestLayer } from './ingest';
-import { formatBytes, Progress } from './progress';
+import { formatBytes, type Progress } from './progress';
 import { planImport } from './sources';
 import { IMAGE_NAME_RE, type ImageConfig, type ImageRecord, type Store } from './store';
 import { ownershipSquashed } from '../helper/userns';
@@ -22,7 +22,9 @@ export function imageId(layers: string[], config: ImageConfig): string {
 
 export function checkImageName(name: string, what = '--name'): void {
   if (!IMAGE_NAME_RE.test(name)) {
-    throw new HutchError(`${what}: "${name}" is not a valid image name`, { hint: 'a lower-case letter or digit, then letters, digits and _ . : / @ - (up to 255), e.g. debian:bookworm' });
+    throw new HutchError(`${what}: "${name}" is not a valid image name`, {
+      hint: 'a lower-case letter or digit, then letters, digits and _ . : / @ - (up to 255), e.g. debian:bookworm',
+    });
   }
 }
 
@@ -76,7 +78,10 @@ export async function importImage(source: string, o: ImportOptions): Promise<Ima
       written += r.size;
       digests.push(r.digest);
       store.lease(digests); // a concurrent prune must not take it before the image names it
-      const notes = [r.skippedDevices ? `${r.skippedDevices} device nodes skipped (a sandbox has its own /dev)` : '', r.clampedIds ? `${r.clampedIds} ids beyond your subordinate range set to nobody` : '']
+      const notes = [
+        r.skippedDevices ? `${r.skippedDevices} device nodes skipped (a sandbox has its own /dev)` : '',
+        r.clampedIds ? `${r.clampedIds} ids beyond your subordinate range set to nobody` : '',
+      ]
         .filter(Boolean)
         .join('; ');
       progress.finish(`${l.what}: ${r.digest.slice(0, 19)} ${formatBytes(r.size)}${r.stored ? '' : ' (already stored)'}${notes ? `; ${notes}` : ''}`);

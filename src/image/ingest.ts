@@ -182,8 +182,8 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
     );
     const dirs = new Map<string, TarEntry>();
     const emit = async (e: TarEntry, data?: AsyncIterable<Buffer>) => {
-      if (e.uid > maxUid) ((e.uid = 65534 <= maxUid ? 65534 : 0), clampedIds++);
-      if (e.gid > maxGid) ((e.gid = 65534 <= maxGid ? 65534 : 0), clampedIds++);
+      if (e.uid > maxUid) (e.uid = 65534 <= maxUid ? 65534 : 0), clampedIds++;
+      if (e.gid > maxGid) (e.gid = 65534 <= maxGid ? 65534 : 0), clampedIds++;
       await out.write(encodeHeader(e));
       if (data) {
         for await (const c of data) await out.write(c);
@@ -207,7 +207,17 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
       // fuse-overlayfs marks its own `.wh.` entries with whiteouts (`.wh..opq` as char 0/0): not image content.
       if (base.startsWith('.wh.') && e.type === 'char') continue;
       if (base.startsWith('.wh.')) {
-        await emit({ ...e, path: dir ? `${dir}/${base.slice(4)}` : base.slice(4), type: 'char', mode: 0, size: 0, devmajor: 0, devminor: 0, linkpath: '', xattrs: {} });
+        await emit({
+          ...e,
+          path: dir ? `${dir}/${base.slice(4)}` : base.slice(4),
+          type: 'char',
+          mode: 0,
+          size: 0,
+          devmajor: 0,
+          devminor: 0,
+          linkpath: '',
+          xattrs: {},
+        });
         continue;
       }
       if ((e.type === 'char' || e.type === 'block') && !(e.type === 'char' && e.devmajor === 0 && e.devminor === 0)) {
@@ -228,7 +238,9 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
     const digest = `sha256:${hash.digest('hex')}`;
     const got = check && expected ? `${expected.algorithm}:${check.digest('hex')}` : digest;
     if (expected && expected.digest !== got) {
-      throw new HutchError(`${o.source}: layer digest mismatch: expected ${expected.digest}, got ${got}`, { hint: 'the file is corrupt or was changed; fetch it again' });
+      throw new HutchError(`${o.source}: layer digest mismatch: expected ${expected.digest}, got ${got}`, {
+        hint: 'the file is corrupt or was changed; fetch it again',
+      });
     }
     const rec: LayerRecord = { digest, size, created: new Date().toISOString(), source: o.source, squashed };
     writeFileSync(join(work, 'layer.json'), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o400 });

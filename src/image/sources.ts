@@ -123,9 +123,15 @@ function tarContainer(file: string, members: Map<string, TarMember>): Container 
     if (!m) throw new HutchError(`${file}: member ${name} is missing`, { hint: 'the archive is incomplete' });
     if (depth >= 8 && (m.type === 'symlink' || m.type === 'hardlink')) throw new HutchError(`${file}: ${name}: too many levels of links`);
     if (m.type === 'symlink') {
-      if (m.linkpath.startsWith('/')) throw new HutchError(`${file}: ${name} is a symlink to an absolute path (${m.linkpath}), which leads outside the layout`, { hint: 'the archive is malformed or hostile; hutch refuses it' });
+      if (m.linkpath.startsWith('/'))
+        throw new HutchError(`${file}: ${name} is a symlink to an absolute path (${m.linkpath}), which leads outside the layout`, {
+          hint: 'the archive is malformed or hostile; hutch refuses it',
+        });
       const target = posix.normalize(posix.join(posix.dirname(name), m.linkpath));
-      if (target === '..' || target.startsWith('../')) throw new HutchError(`${file}: ${name} is a symlink leading outside the layout (${m.linkpath})`, { hint: 'the archive is malformed or hostile; hutch refuses it' });
+      if (target === '..' || target.startsWith('../'))
+        throw new HutchError(`${file}: ${name} is a symlink leading outside the layout (${m.linkpath})`, {
+          hint: 'the archive is malformed or hostile; hutch refuses it',
+        });
       return resolveMember(target, depth + 1);
     }
     if (m.type === 'hardlink') return resolveMember(m.linkpath, depth + 1);
@@ -228,10 +234,14 @@ function pickManifest(c: Container, ref: string | undefined): Descriptor {
   const index = parseJson<{ manifests?: Descriptor[] }>(c, 'index.json');
   let cands = Array.isArray(index?.manifests) ? index.manifests.filter((m): m is Descriptor => !!m && typeof m === 'object') : [];
   if (ref) {
-    const named = cands.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref || m.annotations?.['io.containerd.image.name']?.endsWith(`:${ref}`));
+    const named = cands.filter(
+      (m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref || m.annotations?.['io.containerd.image.name']?.endsWith(`:${ref}`),
+    );
     if (!named.length) {
       const refs = cands.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).filter(Boolean);
-      throw new HutchError(`--ref ${ref}: no such reference in ${c.label}`, { hint: refs.length ? `references: ${refs.join(', ')}` : 'the layout names no references; leave out --ref' });
+      throw new HutchError(`--ref ${ref}: no such reference in ${c.label}`, {
+        hint: refs.length ? `references: ${refs.join(', ')}` : 'the layout names no references; leave out --ref',
+      });
     }
     cands = named;
   }
@@ -240,7 +250,8 @@ function pickManifest(c: Container, ref: string | undefined): Descriptor {
     const nested = cands.filter((m) => m.mediaType?.includes('image.index') || m.mediaType?.includes('manifest.list'));
     if (!nested.length) break;
     const next: Descriptor[] = [];
-    for (const n of nested) next.push(...(parseJson<{ manifests?: Descriptor[] }>({ ...c, read: () => verifiedBlob(c, n.digest, 'image index') }, String(n.digest)).manifests ?? []));
+    for (const n of nested)
+      next.push(...(parseJson<{ manifests?: Descriptor[] }>({ ...c, read: () => verifiedBlob(c, n.digest, 'image index') }, String(n.digest)).manifests ?? []));
     cands = [...cands.filter((m) => !nested.includes(m)), ...next];
   }
   const arch = HOST_ARCH[process.arch] ?? process.arch;
@@ -254,7 +265,8 @@ function pickManifest(c: Container, ref: string | undefined): Descriptor {
 function ociPlan(c: Container, kind: 'oci-dir' | 'oci-tar', ref: string | undefined): ImportPlan {
   const desc = pickManifest(c, ref);
   const manifest = jsonOf<{ config?: Descriptor; layers?: Descriptor[] }>(c, verifiedBlob(c, desc.digest, 'manifest'), 'manifest');
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw new HutchError(`${c.label}: the manifest has no config or no layers`, { hint: 'the image is corrupt' });
+  if (!manifest.config || !Array.isArray(manifest.layers))
+    throw new HutchError(`${c.label}: the manifest has no config or no layers`, { hint: 'the image is corrupt' });
   const config = jsonOf<{ config?: Record<string, unknown>; rootfs?: { diff_ids?: unknown } }>(c, verifiedBlob(c, manifest.config.digest, 'config'), 'config');
   const layersList = manifest.layers;
   const diffIds = diffIdsOf(c, config, layersList.length, 'the manifest');
@@ -285,15 +297,25 @@ function dockerSavePlan(c: Container): ImportPlan {
   if (!Array.isArray(list) || list.length === 0) throw new HutchError(`${c.label}: manifest.json lists no image`);
   if (list.length > 1) throw new HutchError(`${c.label} holds ${list.length} images; hutch imports one at a time`, { hint: 'docker save one image per file' });
   const m = list[0];
-  if (!m || typeof m !== 'object' || !Array.isArray(m.Layers)) throw new HutchError(`${c.label}: manifest.json has no Layers list`, { hint: 'the image is corrupt' });
+  if (!m || typeof m !== 'object' || !Array.isArray(m.Layers))
+    throw new HutchError(`${c.label}: manifest.json has no Layers list`, { hint: 'the image is corrupt' });
   const configPath = layoutPath(m.Config, `${c.label}: manifest.json Config`);
   const raw = c.read(configPath);
   const named = digestInName(configPath);
-  if (named && digestOf(named.algorithm, raw) !== named.digest) throw new HutchError(`${c.label}: ${configPath} does not match its digest`, { hint: 'the image is corrupt' });
+  if (named && digestOf(named.algorithm, raw) !== named.digest)
+    throw new HutchError(`${c.label}: ${configPath} does not match its digest`, { hint: 'the image is corrupt' });
   const config = jsonOf<{ config?: Record<string, unknown>; rootfs?: { diff_ids?: unknown } }>(c, raw, 'config');
   const paths = (m.Layers as unknown[]).map((p, i) => layoutPath(p, `${c.label}: manifest.json layer ${i + 1}`));
   const diffIds = diffIdsOf(c, config, paths.length, 'manifest.json');
-  const layers = paths.map((p, i) => layerFromContainer(c, p, `layer ${i + 1}/${paths.length} ${diffIds[i].digest.slice(0, 19)}`, diffIds[i], /(?:^|\/)blobs\//.test(p) ? digestInName(p) : undefined));
+  const layers = paths.map((p, i) =>
+    layerFromContainer(
+      c,
+      p,
+      `layer ${i + 1}/${paths.length} ${diffIds[i].digest.slice(0, 19)}`,
+      diffIds[i],
+      /(?:^|\/)blobs\//.test(p) ? digestInName(p) : undefined,
+    ),
+  );
   return { kind: 'docker-save', layers, config: configFromOci(config.config) };
 }
 
@@ -302,7 +324,20 @@ function directoryLayer(dir: string, ids: IdentityInfo): LayerSource {
     what: `directory ${dir}`,
     size: 0,
     open() {
-      const argv = [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--sort=name', '--one-file-system', '-C', dir, '-f', '-', '.'];
+      const argv = [
+        toolPath('tar'),
+        '-c',
+        '--numeric-owner',
+        '--xattrs',
+        '--xattrs-include=user.*',
+        '--sort=name',
+        '--one-file-system',
+        '-C',
+        dir,
+        '-f',
+        '-',
+        '.',
+      ];
       const p = spawnInUserns(ids, argv, { stdin: 'ignore', stdout: 'pipe' });
       return {
         data: p.child.stdout!,
@@ -321,7 +356,7 @@ function directoryLayer(dir: string, ids: IdentityInfo): LayerSource {
 
 /** Decide what SOURCE is and how to read it. */
 export function planImport(source: string, ids: IdentityInfo, ref?: string): ImportPlan {
-  let st;
+  let st: ReturnType<typeof statSync> | undefined;
   try {
     st = statSync(source);
   } catch {
@@ -329,7 +364,8 @@ export function planImport(source: string, ids: IdentityInfo, ref?: string): Imp
   }
   if (st.isDirectory()) {
     if (existsSync(join(source, 'oci-layout')) && existsSync(join(source, 'index.json'))) return ociPlan(dirContainer(source), 'oci-dir', ref);
-    if (existsSync(join(source, 'manifest.json')) && !existsSync(join(source, 'etc')) && !existsSync(join(source, 'usr'))) return dockerSavePlan(dirContainer(source));
+    if (existsSync(join(source, 'manifest.json')) && !existsSync(join(source, 'etc')) && !existsSync(join(source, 'usr')))
+      return dockerSavePlan(dirContainer(source));
     return { kind: 'directory', layers: [directoryLayer(source, ids)], config: { ...EMPTY_CONFIG } };
   }
   if (!st.isFile()) throw new HutchError(`import source ${source} is neither a file nor a directory`);
@@ -340,7 +376,9 @@ export function planImport(source: string, ids: IdentityInfo, ref?: string): Imp
     try {
       members = indexTarFile(fd, fstatSync(fd).size, readSync);
     } catch (e) {
-      throw new HutchError(`${source}: not a tar archive (${(e as Error).message})`, { hint: 'give a tar, tar.gz, tar.xz or tar.zst file, a directory or an OCI layout' });
+      throw new HutchError(`${source}: not a tar archive (${(e as Error).message})`, {
+        hint: 'give a tar, tar.gz, tar.xz or tar.zst file, a directory or an OCI layout',
+      });
     } finally {
       closeSync(fd);
     }
@@ -350,6 +388,10 @@ export function planImport(source: string, ids: IdentityInfo, ref?: string): Imp
   }
   // the file the user named (a symlink to it is fine: the user chose it)
   const real = realpathSync(source);
-  const layer = layerFromContainer({ label: source, exists: () => true, read: () => Buffer.alloc(0), locate: () => ({ file: real, offset: 0, size: statSync(real).size }) }, real, `root filesystem ${source}`);
+  const layer = layerFromContainer(
+    { label: source, exists: () => true, read: () => Buffer.alloc(0), locate: () => ({ file: real, offset: 0, size: statSync(real).size }) },
+    real,
+    `root filesystem ${source}`,
+  );
   return { kind: 'tarball', layers: [layer], config: { ...EMPTY_CONFIG } };
 }

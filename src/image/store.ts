@@ -142,7 +142,10 @@ export class Store {
   requireImage(name: string, what = 'image'): ImageRecord {
     const r = this.image(name);
     if (r) return r;
-    const near = suggest(name, this.listImages().map((i) => i.name));
+    const near = suggest(
+      name,
+      this.listImages().map((i) => i.name),
+    );
     throw new HutchError(`${what} "${name}" does not exist`, {
       hint: near ? `did you mean "${near}"? (hutch image ls)` : `import one first: hutch image import SOURCE --name ${name}`,
     });

@@ -320,7 +320,12 @@ export interface TarMember {
 }
 
 /** Scan a plain (uncompressed) tar file's headers; stops after `limit` entries when given. */
-export function indexTarFile(fd: number, fileSize: number, readSync: (fd: number, b: Buffer, o: number, l: number, p: number) => number, limit = Infinity): Map<string, TarMember> {
+export function indexTarFile(
+  fd: number,
+  fileSize: number,
+  readSync: (fd: number, b: Buffer, o: number, l: number, p: number) => number,
+  limit = Infinity,
+): Map<string, TarMember> {
   const out = new Map<string, TarMember>();
   let pos = 0;
   let paxPath: string | undefined;

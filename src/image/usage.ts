@@ -5,9 +5,7 @@
 
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HutchPaths } from '../host/paths';
 import { alive } from '../util/proc';
-import { listSandboxes } from '../state/sandboxes';
 import type { Store } from './store';
 
 /** Layers named by leases of live processes; leases of dead ones are removed. */

@@ -48,7 +48,13 @@ export interface BuildResult {
 
 const describeStep = (s: SetupStep) => ('run' in s ? `run: ${s.run}` : `copy: ${s.copy.from} -> ${s.copy.to}`);
 
-export async function ensureBuilt(profile: ResolvedProfile, spec: SandboxSpec, host: HostFacts, storage: StorageDriver, o: BuildOptions = {}): Promise<BuildResult> {
+export async function ensureBuilt(
+  profile: ResolvedProfile,
+  spec: SandboxSpec,
+  host: HostFacts,
+  storage: StorageDriver,
+  o: BuildOptions = {},
+): Promise<BuildResult> {
   const store = new Store(host.paths.dataDir);
   const progress = o.progress ?? new Progress();
   const steps = profile.values.setup;
@@ -90,7 +96,10 @@ export async function ensureBuilt(profile: ResolvedProfile, spec: SandboxSpec, h
         }
         progress.line(`${what}: building`);
         const t = Date.now();
-        const layer = 'run' in step ? await runStep(store, profile, spec, host, storage, layers, lowersOf(layers), step.run, what) : await copyStep(store, host, step.copy, what);
+        const layer =
+          'run' in step
+            ? await runStep(store, profile, spec, host, storage, layers, lowersOf(layers), step.run, what)
+            : await copyStep(store, host, step.copy, what);
         store.lease([...layers, layer]);
         writeCache(store, { key, layer, step, created: new Date().toISOString() });
         layers.push(layer);
@@ -153,7 +162,10 @@ async function runStep(
       throw e;
     });
     if (exitCode !== 0) {
-      throw new HutchError(`setup ${what} failed with exit status ${exitCode}`, { location: profile.originOf('setup'), hint: 'fix the step; the steps before it stay cached' });
+      throw new HutchError(`setup ${what} failed with exit status ${exitCode}`, {
+        location: profile.originOf('setup'),
+        hint: 'fix the step; the steps before it stay cached',
+      });
     }
     const upper = join(keep, 'upper');
     const argv = [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-C', upper, '-f', '-', '.'];

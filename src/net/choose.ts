@@ -76,7 +76,14 @@ export function chooseNetDriver(mode: 'slirp' | 'pasta', requested: 'auto' | Net
   if (v && !v.stalls) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: `auto: pasta is installed and faster than slirp4netns (${v.why})` };
   if (slirp) return { name: 'slirp4netns', binary: slirp, why: `auto: ${v ? `${v.why}; slirp4netns does not stall` : p.problem}` };
   // Only a stalling pasta here: better a NAT that may stall than none.
-  if (v) return { name: 'pasta', binary: p.binary!, setpriv: p.setpriv, why: 'auto: slirp4netns is not installed', warning: `warning: ${v.why}; ${installHint('slirp4netns')}` };
+  if (v)
+    return {
+      name: 'pasta',
+      binary: p.binary!,
+      setpriv: p.setpriv,
+      why: 'auto: slirp4netns is not installed',
+      warning: `warning: ${v.why}; ${installHint('slirp4netns')}`,
+    };
   throw new HutchError('network slirp needs slirp4netns or pasta, and neither can run here', {
     hint: `slirp4netns: ${installHint('slirp4netns')}; ${p.problem}; or use --network none`,
   });

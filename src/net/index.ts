@@ -89,4 +89,3 @@ export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string):
     },
   };
 }
-

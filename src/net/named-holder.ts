@@ -109,9 +109,16 @@ function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise
     child.on('error', (e) => reject(new HutchError(`cannot start the holder of network "${cfg.name}": ${e.message}`)));
     child.on('exit', () => {
       if (ready) return;
-      const text = readFileSync(log, 'utf8').trim().replace(/^hutch: /, '');
+      const text = readFileSync(log, 'utf8')
+        .trim()
+        .replace(/^hutch: /, '');
       if (text.includes('already running')) resolve(undefined);
-      else reject(new HutchError(`cannot start network "${cfg.name}": ${text || 'its holder exited'}`, { hint: 'hutch doctor checks user namespaces and subordinate ids' }));
+      else
+        reject(
+          new HutchError(`cannot start network "${cfg.name}": ${text || 'its holder exited'}`, {
+            hint: 'hutch doctor checks user namespaces and subordinate ids',
+          }),
+        );
     });
   });
 }

@@ -21,7 +21,6 @@ export interface NetworkConfig {
   created: string;
 }
 
-
 export function checkNetworkName(name: string, what = 'network name'): void {
   if (!NETWORK_NAME_RE.test(name)) {
     throw new HutchError(`${what} "${name}" is not valid`, { hint: 'use letters, digits, _ . - (at most 40, starting with a letter or digit)' });
@@ -144,13 +143,15 @@ export function requireNetwork(paths: HutchPaths, name: string, what = 'network'
 
 export function createNetwork(paths: HutchPaths, opts: { name: string; subnet?: string; gateway?: string; internal: boolean }): NetworkConfig {
   checkNetworkName(opts.name);
-  if (getNetwork(paths, opts.name)) throw new HutchError(`network "${opts.name}" already exists`, { hint: 'choose another name, or remove it first (hutch network rm)' });
+  if (getNetwork(paths, opts.name))
+    throw new HutchError(`network "${opts.name}" already exists`, { hint: 'choose another name, or remove it first (hutch network rm)' });
   const others = listNetworks(paths);
   let subnet: Cidr;
   if (opts.subnet) {
     subnet = parseSubnet(opts.subnet);
     const clash = others.find((o) => overlaps(parseSubnet(o.subnet), subnet));
-    if (clash) throw new HutchError(`--subnet ${opts.subnet} overlaps network "${clash.name}" (${clash.subnet})`, { hint: 'choose a subnet no other network uses' });
+    if (clash)
+      throw new HutchError(`--subnet ${opts.subnet} overlaps network "${clash.name}" (${clash.subnet})`, { hint: 'choose a subnet no other network uses' });
   } else {
     subnet = chooseSubnet([...others.map((o) => parseSubnet(o.subnet)), ...hostRoutes()]);
   }
@@ -163,7 +164,13 @@ export function createNetwork(paths: HutchPaths, opts: { name: string; subnet?: 
     }
     gateway = g;
   }
-  const cfg: NetworkConfig = { name: opts.name, subnet: formatCidr(subnet), gateway: intToIp(gateway), internal: opts.internal, created: new Date().toISOString() };
+  const cfg: NetworkConfig = {
+    name: opts.name,
+    subnet: formatCidr(subnet),
+    gateway: intToIp(gateway),
+    internal: opts.internal,
+    created: new Date().toISOString(),
+  };
   mkdirSync(configDir(paths), { recursive: true, mode: 0o700 });
   try {
     writeFileSync(configFile(paths, opts.name), `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600, flag: 'wx' });

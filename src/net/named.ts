@@ -52,7 +52,9 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     join: { socket: hold?.socket ?? join(networkRunDir(facts.paths, cfg.name), 'sock'), address: spec.networkIp, names },
     etcFiles: {
       // the own hostname is left to the network's DNS, which knows the address the holder gives
-      hosts: spec.networkIp ? hostsFile(spec.hostname, spec.networkIp) : '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
+      hosts: spec.networkIp
+        ? hostsFile(spec.hostname, spec.networkIp)
+        : '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
       // no search list: member names are single labels the responder answers itself
       resolvConf: `# written by hutch: the DNS responder of network ${cfg.name}\nnameserver ${cfg.gateway}\n`,
     },

@@ -111,10 +111,14 @@ export async function reservePorts(forwards: PortForward[]): Promise<PortForward
           });
         }
         if (code === 'EADDRNOTAVAIL') {
-          throw new HutchError(`cannot publish on ${f.hostIp}: the host has no such address`, { hint: 'use 127.0.0.1 (the default), ::1, 0.0.0.0 or an address of this host' });
+          throw new HutchError(`cannot publish on ${f.hostIp}: the host has no such address`, {
+            hint: 'use 127.0.0.1 (the default), ::1, 0.0.0.0 or an address of this host',
+          });
         }
         if (code === 'EACCES') {
-          throw new HutchError(`host port ${where}: permission denied`, { hint: 'ports below 1024 need privileges on the host (net.ipv4.ip_unprivileged_port_start); pick a port >= 1024' });
+          throw new HutchError(`host port ${where}: permission denied`, {
+            hint: 'ports below 1024 need privileges on the host (net.ipv4.ip_unprivileged_port_start); pick a port >= 1024',
+          });
         }
         throw new HutchError(`cannot reserve host port ${where}: ${(e as Error).message}`);
       }

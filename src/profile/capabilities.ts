@@ -9,8 +9,17 @@ export type Capability = (typeof CAPABILITIES)[number];
 
 /** podman's default set (containers.conf `default_capabilities`). */
 export const DEFAULT_CAPABILITIES: readonly Capability[] = [
-  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID',
-  'SETPCAP', 'SETUID', 'SYS_CHROOT',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'NET_BIND_SERVICE',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
 ];
 
 const INDEX = new Map<string, number>(CAPABILITIES.map((c, i) => [c, i]));

@@ -123,7 +123,7 @@ try {
     }
   }
 } catch (e) {
-  console.error(`gen-builtins: ${typeof e?.format === 'function' ? e.format() : e?.stack ?? e}`);
+  console.error(`gen-builtins: ${typeof e?.format === 'function' ? e.format() : (e?.stack ?? e)}`);
   failed = true;
 } finally {
   try {

@@ -48,7 +48,10 @@ export async function showProfile(ref: string, opts: ShowOptions = {}): Promise<
     const name = ref.replace(/^builtin:/, '');
     const b = builtins.find((x) => x.name === name);
     if (!b) {
-      const near = suggest(name, builtins.map((x) => x.name));
+      const near = suggest(
+        name,
+        builtins.map((x) => x.name),
+      );
       throw new HutchError(`no built-in profile ${JSON.stringify(name)}${near ? `; did you mean "${near}"?` : ''}`, {
         hint: `--source shows built-ins: ${builtins.map((x) => x.name).join(', ')}; user profiles are files you can open`,
       });

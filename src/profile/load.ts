@@ -68,7 +68,7 @@ export function isPathRef(ref: string): boolean {
 /** $XDG_CONFIG_HOME/hutch/profiles (XDG_CONFIG_HOME must be absolute, else ~/.config). */
 export function userProfileDir(env: Record<string, string | undefined> = process.env): string {
   const xdg = env.XDG_CONFIG_HOME;
-  const base = xdg && xdg.startsWith('/') ? xdg : join(env.HOME || homedir(), '.config');
+  const base = xdg?.startsWith('/') ? xdg : join(env.HOME || homedir(), '.config');
   return join(base, 'hutch', 'profiles');
 }
 

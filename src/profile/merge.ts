@@ -213,10 +213,21 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     append(v.mounts, l.mounts, 'mounts');
     if (l.setup) {
       const src = l.setup.replace ? 'setup.replace' : 'setup';
-      const items = l.setup.items.map((st, i): SetupStep =>
-        st.copy
-          ? { copy: { from: resolveHostPath(st.copy.from, { cwd: dir ?? ctx.cwd, env: ctx.env, what: `setup[${i}].copy.from`, location: lo.get(`${src}[${i}].copy.from`) }), to: st.copy.to } }
-          : { run: st.run! },
+      const items = l.setup.items.map(
+        (st, i): SetupStep =>
+          st.copy
+            ? {
+                copy: {
+                  from: resolveHostPath(st.copy.from, {
+                    cwd: dir ?? ctx.cwd,
+                    env: ctx.env,
+                    what: `setup[${i}].copy.from`,
+                    location: lo.get(`${src}[${i}].copy.from`),
+                  }),
+                  to: st.copy.to,
+                },
+              }
+            : { run: st.run! },
       );
       append(v.setup, { replace: l.setup.replace, items }, 'setup');
     }

@@ -41,9 +41,7 @@ export class ValidationContext {
 
   /** Problems in document order. */
   sorted(): HutchError[] {
-    return [...this.problems].sort(
-      (a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0),
-    );
+    return [...this.problems].sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
   }
 }
 
@@ -160,7 +158,12 @@ class EnumSchema<T extends string> extends Schema<T> {
     if (node.kind !== 'scalar' || node.value === null) return this.typeError(node, path, ctx);
     const s = scalarText(node);
     if ((this.values as readonly string[]).includes(s)) return s as T;
-    return ctx.report(node, path, `unknown value ${JSON.stringify(s)};${didYouMean(s, this.values) || ' it is not one of the valid values'}`, `valid values: ${this.values.join(', ')}`);
+    return ctx.report(
+      node,
+      path,
+      `unknown value ${JSON.stringify(s)};${didYouMean(s, this.values) || ' it is not one of the valid values'}`,
+      `valid values: ${this.values.join(', ')}`,
+    );
   }
   jsonSchema(): JsonSchema {
     return { type: 'string', enum: [...this.values] };
@@ -227,7 +230,7 @@ class NumberSchema extends Schema<number> {
   protected check(node: PNode, path: string, ctx: ValidationContext): number | Invalid {
     if (node.kind !== 'scalar' || typeof node.value !== 'number') {
       const hint =
-        node.kind === 'scalar' && typeof node.value === 'string' && node.value.trim() !== '' && !isNaN(Number(node.value))
+        node.kind === 'scalar' && typeof node.value === 'string' && node.value.trim() !== '' && !Number.isNaN(Number(node.value))
           ? `remove the quotes: ${node.value}`
           : undefined;
       return this.typeError(node, path, ctx, hint);
@@ -260,7 +263,12 @@ class NumberSchema extends Schema<number> {
 // ------------------------------------------------------- sizes, durations
 
 const SIZE_RE = /^[0-9]+(?:\.[0-9]+)?\s*[bkmgtBKMGT]?(?:[iI]?[bB])?$/;
-const SIZE_FACTORS: [string, number][] = [['t', 1024 ** 4], ['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]];
+const SIZE_FACTORS: [string, number][] = [
+  ['t', 1024 ** 4],
+  ['g', 1024 ** 3],
+  ['m', 1024 ** 2],
+  ['k', 1024],
+];
 
 /** `512m` -> bytes (util/units, 1024-based); undefined if malformed. */
 export function parseSize(text: string): number | undefined {
@@ -288,7 +296,13 @@ class SizeSchema extends Schema<number> {
     return bytes;
   }
   jsonSchema(): JsonSchema {
-    return { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: SIZE_RE.source }], examples: ['256m', '1g'] };
+    return {
+      anyOf: [
+        { type: 'integer', minimum: 0 },
+        { type: 'string', pattern: SIZE_RE.source },
+      ],
+      examples: ['256m', '1g'],
+    };
   }
   expected(): string {
     return 'a size such as 512m or 2g';
@@ -306,7 +320,6 @@ export function parseDuration(text: string): number | undefined {
   }
 }
 
-
 class DurationSchema extends Schema<number> {
   readonly accepts = SCALAR;
   protected check(node: PNode, path: string, ctx: ValidationContext): number | Invalid {
@@ -318,7 +331,13 @@ class DurationSchema extends Schema<number> {
     return ms;
   }
   jsonSchema(): JsonSchema {
-    return { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: DURATION_RE.source }], examples: ['30s', '10m', '1h'] };
+    return {
+      anyOf: [
+        { type: 'number', minimum: 0 },
+        { type: 'string', pattern: DURATION_RE.source },
+      ],
+      examples: ['30s', '10m', '1h'],
+    };
   }
   expected(): string {
     return 'a duration such as 90s, 10m or 1h';
@@ -414,11 +433,7 @@ export function field<S extends Schema<any>>(schema: S, description: string, opt
 }
 
 /** A field that must be present. (A separate builder: a `required` flag would be widened to boolean by inference.) */
-export function requiredField<S extends Schema<any>>(
-  schema: S,
-  description: string,
-  opts: { examples?: unknown[] } = {},
-): Field<S> & { required: true } {
+export function requiredField<S extends Schema<any>>(schema: S, description: string, opts: { examples?: unknown[] } = {}): Field<S> & { required: true } {
   return { schema, description, required: true, examples: opts.examples };
 }
 
@@ -451,7 +466,7 @@ class ObjectSchema<F extends Record<string, Field<any>>> extends Schema<FieldsOu
     const names = Object.keys(this.fields);
     const meant = new Set<string>(); // fields that unknown keys probably meant
     for (const e of node.entries) {
-      const f = Object.prototype.hasOwnProperty.call(this.fields, e.key) ? this.fields[e.key] : undefined;
+      const f = Object.hasOwn(this.fields, e.key) ? this.fields[e.key] : undefined;
       if (!f) {
         const where = path === '' ? 'profile' : this.opts.title ? `${path} (${this.opts.title})` : path;
         const near = suggest(e.key, names);
@@ -550,11 +565,16 @@ class TaggedSchema<T> extends Schema<T> {
       return ctx.report(node, path, `missing field ${JSON.stringify(this.tag)}`, `${this.tag} is one of ${names.join(', ')}`);
     }
     const t = entry.value.kind === 'scalar' && typeof entry.value.value === 'string' ? entry.value.value : undefined;
-    const variant = t === undefined ? undefined : Object.prototype.hasOwnProperty.call(this.variants, t) ? this.variants[t] : undefined;
+    const variant = t === undefined ? undefined : Object.hasOwn(this.variants, t) ? this.variants[t] : undefined;
     if (!variant) {
       const p = joinPath(path, this.tag);
       if (t === undefined) return ctx.report(entry.value, p, `expected one of ${names.join(', ')}, got ${describeNode(entry.value)}`);
-      return ctx.report(entry.value, p, `unknown value ${JSON.stringify(t)};${didYouMean(t, names) || ' it is not one of the valid values'}`, `valid values: ${names.join(', ')}`);
+      return ctx.report(
+        entry.value,
+        p,
+        `unknown value ${JSON.stringify(t)};${didYouMean(t, names) || ' it is not one of the valid values'}`,
+        `valid values: ${names.join(', ')}`,
+      );
     }
     return variant.validate(node, path, ctx);
   }
@@ -629,7 +649,6 @@ export const s = {
   /** Same validation, different JSON Schema (e.g. offer canonical names but accept other spellings). */
   withJson: <T>(inner: Schema<T>, json: (base: JsonSchema) => JsonSchema): Schema<T> => new JsonOverrideSchema<T>(inner, json),
 };
-
 
 /** Validate a whole document; returns the value and origins, or the problems found (in document order). */
 export function validateDocument<T>(

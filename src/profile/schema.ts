@@ -4,17 +4,14 @@
 
 import { suggest } from '../util/suggest';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, isCapability, normaliseCapability } from './capabilities';
-import { field, INVALID, requiredField, s, toJsonSchema, type Infer, type JsonSchema, type Schema } from './schema-dsl';
+import { field, type INVALID, requiredField, s, toJsonSchema, type Infer, type JsonSchema, type Schema } from './schema-dsl';
 import { parseExpose, parseMountString, parsePortMapping, VOLUME_NAME_RE, type ProfileMount } from './values';
 
 export type NetworkMode = 'none' | 'host' | 'slirp' | 'pasta';
 export type StorageDriver = 'auto' | 'overlay' | 'fuse-overlayfs';
 
 /** `host`: the host's / as the lower layer; `dir`: a directory; `image`: an imported image. */
-export type RootfsSpec =
-  | { kind: 'host' }
-  | { kind: 'dir'; path: string }
-  | { kind: 'image'; name: string };
+export type RootfsSpec = { kind: 'host' } | { kind: 'dir'; path: string } | { kind: 'image'; name: string };
 
 export const NETWORK_MODES = ['none', 'host', 'slirp', 'pasta'] as const satisfies readonly NetworkMode[];
 export const STORAGE_DRIVERS = ['auto', 'overlay', 'fuse-overlayfs'] as const satisfies readonly StorageDriver[];
@@ -73,8 +70,14 @@ const rootfsText = s.transform(
 const rootfsObject = s.transform(
   s.object(
     {
-      dir: field(s.string({ minLength: 1 }), 'A host directory used as the root filesystem (relative paths resolve against the working directory of `hutch run`).'),
-      image: field(s.string({ minLength: 1 }), 'A stored image (hutch image ls) or a registry reference such as debian:bookworm, pulled when missing (hutch run --pull).'),
+      dir: field(
+        s.string({ minLength: 1 }),
+        'A host directory used as the root filesystem (relative paths resolve against the working directory of `hutch run`).',
+      ),
+      image: field(
+        s.string({ minLength: 1 }),
+        'A stored image (hutch image ls) or a registry reference such as debian:bookworm, pulled when missing (hutch run --pull).',
+      ),
     },
     {
       check: (v, node, path, ctx) => {
@@ -90,9 +93,8 @@ const rootfsObject = s.transform(
 );
 const rootfs = s.union([rootfsText, rootfsObject], '"host", "dir:PATH", {dir: PATH} or {image: NAME}');
 
-const octalMode = s.transform(
-  s.string({ coerceScalars: true, pattern: /^0?[0-7]{3,4}$/, expected: 'an octal mode such as "1777" or "0755"' }),
-  (v) => parseInt(v, 8),
+const octalMode = s.transform(s.string({ coerceScalars: true, pattern: /^0?[0-7]{3,4}$/, expected: 'an octal mode such as "1777" or "0755"' }), (v) =>
+  parseInt(v, 8),
 );
 
 const bindMount = s.object(
@@ -171,10 +173,24 @@ export interface NetworkLayer {
   expose?: ListLayer<string>;
 }
 const networkObject = s.object({
-  mode: field(s.enumOf(NETWORK_MODES), 'none: no network (loopback only); host: share the host network; slirp: user-mode NAT through slirp4netns; pasta: user-mode NAT through pasta.', { default: 'none' }),
-  allowHostLoopback: field(s.boolean(), "Let the sandbox reach services on the host's 127.0.0.1 (slirp/pasta). Off by default: a sandboxed program should not talk to your local databases.", { default: false }),
-  publish: field(list(publish), 'Ports to publish on the host, podman -p syntax: [[IP:][HOST_PORT]:]PORT[/udp]. The host address defaults to 127.0.0.1. Appended to the inherited list ({replace: [...]} replaces it).'),
-  expose: field(list(expose), 'Ports the sandboxed program listens on (documentation, and the ports `hutch run -P` publishes). Appended to the inherited list ({replace: [...]} replaces it).'),
+  mode: field(
+    s.enumOf(NETWORK_MODES),
+    'none: no network (loopback only); host: share the host network; slirp: user-mode NAT through slirp4netns; pasta: user-mode NAT through pasta.',
+    { default: 'none' },
+  ),
+  allowHostLoopback: field(
+    s.boolean(),
+    "Let the sandbox reach services on the host's 127.0.0.1 (slirp/pasta). Off by default: a sandboxed program should not talk to your local databases.",
+    { default: false },
+  ),
+  publish: field(
+    list(publish),
+    'Ports to publish on the host, podman -p syntax: [[IP:][HOST_PORT]:]PORT[/udp]. The host address defaults to 127.0.0.1. Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
+  expose: field(
+    list(expose),
+    'Ports the sandboxed program listens on (documentation, and the ports `hutch run -P` publishes). Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
 });
 const network = s.union(
   [s.transform(s.enumOf(NETWORK_MODES), (mode): NetworkLayer => ({ mode })), networkObject as Schema<NetworkLayer>],
@@ -230,7 +246,9 @@ const limits = s.object({
   pidsLimit: field(s.number({ integer: true, min: 1 }), 'Maximum number of processes and threads (cgroup pids.max).'),
   ioWeight: field(s.number({ integer: true, min: 1, max: 10000 }), 'Relative I/O weight, 1-10000 (cgroup io.weight; the default is 100).'),
   timeout: field(s.duration(), 'Wall-clock limit, e.g. 90s, 10m, 1h: the sandbox is killed when it runs longer.'),
-  mode: field(s.enumOf(LIMIT_MODES), 'warn: if a limit cannot be enforced on this host (no delegated cgroup), warn and run anyway; strict: refuse to run.', { default: 'warn' }),
+  mode: field(s.enumOf(LIMIT_MODES), 'warn: if a limit cannot be enforced on this host (no delegated cgroup), warn and run anyway; strict: refuse to run.', {
+    default: 'warn',
+  }),
 });
 
 const security = s.object({
@@ -251,7 +269,10 @@ export interface SetupStepLayer {
 }
 const setupStep = s.object(
   {
-    run: field(s.string({ minLength: 1, coerceScalars: true }), 'A shell command (run with sh -c as root inside) over the layers below; what it changes becomes a new read-only layer, cached until the step or anything below it changes.'),
+    run: field(
+      s.string({ minLength: 1, coerceScalars: true }),
+      'A shell command (run with sh -c as root inside) over the layers below; what it changes becomes a new read-only layer, cached until the step or anything below it changes.',
+    ),
     copy: field(
       s.object({
         from: requiredField(hostPath, "A file or directory, relative to this profile file's directory."),
@@ -275,16 +296,24 @@ const setupStep = s.object(
 // --------------------------------------------------------------- profile
 
 export const profileFields = {
-  extends: field(s.string({ minLength: 1 }), 'Profile this one builds on: a name (user profiles in ~/.config/hutch/profiles, then built-ins: default, untrusted, dev-server, ci) or a path relative to this file.', {
-    examples: ['default', 'untrusted', './base.yaml'],
-  }),
+  extends: field(
+    s.string({ minLength: 1 }),
+    'Profile this one builds on: a name (user profiles in ~/.config/hutch/profiles, then built-ins: default, untrusted, dev-server, ci) or a path relative to this file.',
+    {
+      examples: ['default', 'untrusted', './base.yaml'],
+    },
+  ),
   description: field(s.string(), 'One line saying what this profile is for (shown by `hutch profile ls`).'),
-  rootfs: field(rootfs, 'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (a stored image, or a registry reference pulled when missing).', { default: 'host' }),
+  rootfs: field(
+    rootfs,
+    'Root filesystem: "host" (the host\'s / under a copy-on-write layer), "dir:PATH" or {dir: PATH} (a directory), {image: NAME} (a stored image, or a registry reference pulled when missing).',
+    { default: 'host' },
+  ),
   storageDriver: field(s.enumOf(STORAGE_DRIVERS), 'Copy-on-write driver: auto (probe), overlay (kernel overlayfs), fuse-overlayfs.', { default: 'auto' }),
   readOnly: field(s.boolean(), 'Make the root filesystem read-only; writes go only to tmpfs, bind and volume mounts.', { default: false }),
   tmpfsBudget: field(
     s.size(),
-    'RAM budget of the sandbox, e.g. 1g: everything it writes to memory-backed places together (the throw-away upper layer of the root, /tmp, /run, /dev, /dev/shm, the hidden home, --tmpfs mounts without a size) fails with ENOSPC past it. Default: half of the host\'s RAM (the kernel\'s default for a single tmpfs).',
+    "RAM budget of the sandbox, e.g. 1g: everything it writes to memory-backed places together (the throw-away upper layer of the root, /tmp, /run, /dev, /dev/shm, the hidden home, --tmpfs mounts without a size) fails with ENOSPC past it. Default: half of the host's RAM (the kernel's default for a single tmpfs).",
   ),
   hostname: field(
     s.string({
@@ -294,20 +323,31 @@ export const profileFields = {
     'Host name inside the sandbox (default: the sandbox name).',
   ),
   workdir: field(insidePath, 'Working directory inside the sandbox.', { default: '/' }),
-  command: field(s.array(s.string({ coerceScalars: true })), 'Default command (argv list) when none is given on the command line, e.g. [npm, run, dev]. For a shell line: [sh, -c, "..."].', {
-    examples: [['sh'], ['npm', 'run', 'dev']],
-  }),
+  command: field(
+    s.array(s.string({ coerceScalars: true })),
+    'Default command (argv list) when none is given on the command line, e.g. [npm, run, dev]. For a shell line: [sh, -c, "..."].',
+    {
+      examples: [['sh'], ['npm', 'run', 'dev']],
+    },
+  ),
   env: field(
     s.map(envValue, { keyPattern: envVarName, keyExpected: 'an environment variable name' }),
     'Environment variables set inside. Values may use ${HOST_VAR} (an error if unset) or ${HOST_VAR:-default}; $$ is a literal $. Merged key by key with the inherited env.',
   ),
-  envFile: field(list(hostPath), 'Files of KEY=value lines added to the environment (before env), relative to this profile file. Appended to the inherited list ({replace: [...]} replaces it).'),
+  envFile: field(
+    list(hostPath),
+    'Files of KEY=value lines added to the environment (before env), relative to this profile file. Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
   passEnv: field(
     list(s.string({ pattern: /^[A-Za-z_*?][A-Za-z0-9_*?]*$/, expected: 'a variable name or glob such as LC_*' })),
     'Host environment variables passed through when set (globs with * allowed, e.g. LC_*). Appended to the inherited list ({replace: [...]} replaces it).',
     { examples: [['TERM', 'LANG', 'LC_*']] },
   ),
-  home: field(s.enumOf(HOME_MODES), "hidden: an empty, writable tmpfs at your home directory's path; none: an empty, read-only directory there (nothing of your home is visible, nothing can be written to it). Either way, what is mounted into it stays visible.", { default: 'hidden' }),
+  home: field(
+    s.enumOf(HOME_MODES),
+    "hidden: an empty, writable tmpfs at your home directory's path; none: an empty, read-only directory there (nothing of your home is visible, nothing can be written to it). Either way, what is mounted into it stays visible.",
+    { default: 'hidden' },
+  ),
   hideHomes: field(
     s.enumOf(HIDE_HOMES),
     "Which home directories are hidden when rootfs is host: own: yours, as the password database names it (and $HOME too when it differs); all: also every other home of the host (/home and /root), so other users' world-readable files are not visible either.",
@@ -317,7 +357,10 @@ export const profileFields = {
     list(mount),
     'Mounts, each "SOURCE:TARGET[:ro|rw]" (podman -v: SOURCE is a host path such as ., ~/x, ${PWD}/x, or a volume name) or a map {type: bind|tmpfs|volume, ...}. Appended to the inherited list ({replace: [...]} replaces it).',
   ),
-  hide: field(list(hostPath), 'Extra host paths hidden inside when rootfs is host (they appear empty). Appended to the inherited list ({replace: [...]} replaces it).'),
+  hide: field(
+    list(hostPath),
+    'Extra host paths hidden inside when rootfs is host (they appear empty). Appended to the inherited list ({replace: [...]} replaces it).',
+  ),
   network: field(network, 'Network: none, host, slirp, pasta, or a map {mode, allowHostLoopback, publish, expose}.', { default: 'none' }),
   capabilities: field(
     capabilities,
@@ -329,11 +372,26 @@ export const profileFields = {
     list(setupStep as Schema<SetupStepLayer>),
     'Build steps over the root filesystem (an image or a directory): each `run:` command or `copy:` becomes a cached read-only layer. `hutch build` builds them; `hutch run` builds what is missing first. Appended to the inherited list ({replace: [...]} replaces it).',
   ),
-  user: field(s.string(), 'Run the command as USER[:GROUP] (a name from the sandbox\'s /etc/passwd, or a number). Default: root (uid 0 inside, your own uid outside). Users other than root need subordinate ids and get no capabilities.'),
-  userns: field(s.enumOf(USERNS_MODES), "root: you are uid 0 inside (your own uid outside); keep-id (podman's name): you keep your uid and gid inside, not root, with your subordinate ids mapped around them, so files written in bind mounts are yours and tools that refuse to run as root work (needs subordinate ids; as real root it is just root).", { default: 'root' }),
-  seccomp: field(s.enumOf(SECCOMP_MODES), 'default: a seccomp filter refuses (EPERM) the system calls that reach kernel state shared with the host or widen its attack surface (keyrings, bpf, perf_event_open, userfaultfd, io_uring, module and kexec loading, ...), and calls from other ABIs; unconfined: no filter.', { default: 'default' }),
+  user: field(
+    s.string(),
+    "Run the command as USER[:GROUP] (a name from the sandbox's /etc/passwd, or a number). Default: root (uid 0 inside, your own uid outside). Users other than root need subordinate ids and get no capabilities.",
+  ),
+  userns: field(
+    s.enumOf(USERNS_MODES),
+    "root: you are uid 0 inside (your own uid outside); keep-id (podman's name): you keep your uid and gid inside, not root, with your subordinate ids mapped around them, so files written in bind mounts are yours and tools that refuse to run as root work (needs subordinate ids; as real root it is just root).",
+    { default: 'root' },
+  ),
+  seccomp: field(
+    s.enumOf(SECCOMP_MODES),
+    'default: a seccomp filter refuses (EPERM) the system calls that reach kernel state shared with the host or widen its attack surface (keyrings, bpf, perf_event_open, userfaultfd, io_uring, module and kexec loading, ...), and calls from other ABIs; unconfined: no filter.',
+    { default: 'default' },
+  ),
   security: field(security, 'Security switches, merged field by field with the inherited ones.'),
-  subordinateIds: field(s.enumOf(SUBID_MODES), 'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).', { default: 'auto' }),
+  subordinateIds: field(
+    s.enumOf(SUBID_MODES),
+    'auto: map your /etc/subuid and /etc/subgid ranges through newuidmap/newgidmap when available, else only your own uid (as 0); required: refuse to run without them (for programs that chown files or switch users, e.g. apt).',
+    { default: 'auto' },
+  ),
 };
 
 export const profileSchema = s.object(profileFields);

@@ -48,17 +48,13 @@ export function showJson(p: ResolvedProfile): string {
   return `${JSON.stringify({ name: p.name, chain: p.chain, files: p.files, ...displayValues(p.values) }, null, 2)}\n`;
 }
 
-const RESERVED = /^(true|false|null|yes|no|on|off|y|n|~)$|^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^0x[0-9a-fA-F]+$|^0o[0-7]+$|^[-+]?\.inf$|^\.nan$/i;
+const RESERVED =
+  /^(true|false|null|yes|no|on|off|y|n|~)$|^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^0x[0-9a-fA-F]+$|^0o[0-7]+$|^[-+]?\.inf$|^\.nan$/i;
 
 /** A string as a YAML plain scalar when that reads back the same, else double-quoted. */
 function scalar(v: unknown): string {
   if (typeof v !== 'string') return String(v);
-  const plain =
-    v !== '' &&
-    !RESERVED.test(v) &&
-    /^[^\s\-?:,[\]{}#&*!|>'"%@`]/.test(v) &&
-    !/\s$/.test(v) &&
-    !/: |:$| #|[\n\t]/.test(v);
+  const plain = v !== '' && !RESERVED.test(v) && /^[^\s\-?:,[\]{}#&*!|>'"%@`]/.test(v) && !/\s$/.test(v) && !/: |:$| #|[\n\t]/.test(v);
   return plain ? v : JSON.stringify(v);
 }
 

@@ -158,7 +158,11 @@ export function parsePortMapping(text: string): Parsed<PortMapping> {
   else if (parts.length === 3 && !v6) [hostIp, hostText, ctrText] = parts;
   else return { ok: false, message: `invalid port mapping ${JSON.stringify(text)}`, hint: PUBLISH_HINT };
   if (hostIp !== undefined && !v6 && !isIPv4(hostIp)) {
-    return { ok: false, message: `invalid host address ${JSON.stringify(hostIp)} in ${JSON.stringify(text)}`, hint: 'write an IPv4 address, or an IPv6 address in brackets: [::1]:8080:80' };
+    return {
+      ok: false,
+      message: `invalid host address ${JSON.stringify(hostIp)} in ${JSON.stringify(text)}`,
+      hint: 'write an IPv4 address, or an IPv6 address in brackets: [::1]:8080:80',
+    };
   }
   const ctr = parseRange(ctrText, 'container port');
   if (!ctr.ok) return { ...ctr, hint: PUBLISH_HINT };

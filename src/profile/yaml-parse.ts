@@ -111,5 +111,8 @@ function convertWith(Y: YamlModule, text: string, file: string): PNode {
 
 function cleanMessage(m: string): string {
   // yaml's messages sometimes carry a trailing " at line X, column Y" and a code frame.
-  return m.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '').trim();
+  return m
+    .split('\n')[0]
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .trim();
 }

@@ -4,7 +4,7 @@
 // also wins when root inside will write a root holding files owned outside
 // the id map (ownership.ts): only it can copy those up.
 
-import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ensurePrivateDir } from '../host/private-dir';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,14 @@ export async function probeKernelOverlay(helper: string, ids: IdentityInfo): Pro
   b.add({ op: 'base', dir: '/tmp' });
   b.add({ op: 'mkdir', path: '/up/u', mode: 0o755 }).add({ op: 'mkdir', path: '/up/w', mode: 0o700 }).add({ op: 'mkdir', path: '/m', mode: 0o755 });
   // with the options a sandbox's overlay gets, so that "works" means works for it
-  b.add({ op: 'overlay', dest: '/m', lowers: '/oldroot/usr', upper: '/up/u', work: '/up/w', userxattr: overlayUserxattr({ childUserNamespace: isChildUserNamespace(maps) }) });
+  b.add({
+    op: 'overlay',
+    dest: '/m',
+    lowers: '/oldroot/usr',
+    upper: '/up/u',
+    work: '/up/w',
+    userxattr: overlayUserxattr({ childUserNamespace: isChildUserNamespace(maps) }),
+  });
   // the helper itself, whatever its path (the command is forked from it, never exec'd in between)
   b.add({ op: 'exec', argv: ['/oldroot/proc/self/exe', '--version'] });
   const r = await runPlanCaptured(b.build(), 10_000, helper);
@@ -98,7 +105,8 @@ export async function chooseDriver(
     // map: when root inside will write such a root, fuse-overlayfs can.
     if (writes.unmappedOwner && writes.rootWrites) {
       const f = fuseUsable(env);
-      if (!f.problem) return fuse(f.path!, `the root has files owned outside the sandbox's id map (${writes.unmappedOwner}): kernel overlayfs would leave them read-only`);
+      if (!f.problem)
+        return fuse(f.path!, `the root has files owned outside the sandbox's id map (${writes.unmappedOwner}): kernel overlayfs would leave them read-only`);
       return overlay(`kernel overlayfs works in a user namespace; fuse-overlayfs would make files owned outside the map writable, but ${f.problem}`);
     }
     return overlay('kernel overlayfs works in a user namespace');
@@ -131,9 +139,12 @@ export function checkFuseForSubordinateRoot(driver: Driver, rootOutside: number)
     /* fuseUsable reported a missing device already */
   }
   if ((mode & 0o006) === 0o006) return;
-  throw new HutchError(`--userns keep-id with fuse-overlayfs: root inside is host uid ${rootOutside} (a subordinate id), which cannot open /dev/fuse (mode ${mode.toString(8).padStart(4, '0')} here)`, {
-    hint: 'use --storage-driver overlay (auto picks it under keep-id), or give /dev/fuse mode 0666 as distributions ship it',
-  });
+  throw new HutchError(
+    `--userns keep-id with fuse-overlayfs: root inside is host uid ${rootOutside} (a subordinate id), which cannot open /dev/fuse (mode ${mode.toString(8).padStart(4, '0')} here)`,
+    {
+      hint: 'use --storage-driver overlay (auto picks it under keep-id), or give /dev/fuse mode 0666 as distributions ship it',
+    },
+  );
 }
 
 async function kernelOverlayWorks(helper: string, ids: IdentityInfo, cacheDir: string): Promise<{ ok: boolean; detail: string }> {

@@ -38,7 +38,7 @@ function outerOps(path: string, o: FuseOptions, b: PlanBuilder, r: RootfsInput):
   }
   let opts = `lowerdir=${lowers},upperdir=${overlayEscape(`${store}/upper`)},workdir=${overlayEscape(`${store}/work`)}`;
   if (o.squashToRoot) {
-    b.note('fuse-overlayfs squash_to_root: only uid 0 is mapped, so every file shows as root\'s and stays writable (copied up on change)');
+    b.note("fuse-overlayfs squash_to_root: only uid 0 is mapped, so every file shows as root's and stays writable (copied up on change)");
     opts += ',squash_to_root';
   }
   b.add({ op: 'daemon', waitPath: merged, argv: [path, '-f', '-o', `${opts},allow_other`, merged] }, r.origins.root);

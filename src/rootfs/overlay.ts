@@ -55,9 +55,12 @@ function innerOps(b: PlanBuilder, r: RootfsInput): void {
     b.add({ op: 'mkdir', path: `${UP}/upper`, mode: 0o755 });
     b.add({ op: 'mkdir', path: `${UP}/work`, mode: 0o700 });
     const dirs = r.dirTop.filter((e) => e.kind === 'dir');
-    if (dirs.length) b.note("top-level directories owned outside the id map get an upper directory: writable directories (their files stay read-only)");
+    if (dirs.length) b.note('top-level directories owned outside the id map get an upper directory: writable directories (their files stay read-only)');
     for (const e of dirs) if (e.kind === 'dir') b.add({ op: 'mkdir', path: `${UP}/upper/${e.name}`, mode: e.mode });
-    b.add({ op: 'overlay', dest: '/newroot', lowers: `/oldroot${r.rootfs.path}`, upper: `${UP}/upper`, work: `${UP}/work`, userxattr: overlayUserxattr(r) }, r.origins.root);
+    b.add(
+      { op: 'overlay', dest: '/newroot', lowers: `/oldroot${r.rootfs.path}`, upper: `${UP}/upper`, work: `${UP}/work`, userxattr: overlayUserxattr(r) },
+      r.origins.root,
+    );
     return;
   }
   b.note('root: one overlay per top-level host directory (kernel overlayfs cannot take / as a lower layer)');
@@ -78,7 +81,14 @@ function innerOps(b: PlanBuilder, r: RootfsInput): void {
       b.add({ op: 'mkdir', path: `${UP}/upper/${e.name}`, mode: e.mode });
       b.add({ op: 'mkdir', path: `${UP}/work/${e.name}`, mode: 0o700 });
       b.add({ op: 'mkdir', path: dest, mode: e.mode });
-      b.add({ op: 'overlay', dest, lowers: `/oldroot/${e.name}`, upper: `${UP}/upper/${e.name}`, work: `${UP}/work/${e.name}`, userxattr: overlayUserxattr(r) });
+      b.add({
+        op: 'overlay',
+        dest,
+        lowers: `/oldroot/${e.name}`,
+        upper: `${UP}/upper/${e.name}`,
+        work: `${UP}/work/${e.name}`,
+        userxattr: overlayUserxattr(r),
+      });
     }
   }
 }

@@ -80,7 +80,11 @@ function isUnder(path: string, dir: string): boolean {
  * fresh in every sandbox, so what lives there (the runtime dir, the session
  * bus) is gone already.
  */
-export function hiddenPaths(spec: SandboxSpec, host: Pick<HostFacts, 'paths' | 'homes'>, sandboxDir: string): { homes: string[]; ownHomes: string[]; masks: string[] } {
+export function hiddenPaths(
+  spec: SandboxSpec,
+  host: Pick<HostFacts, 'paths' | 'homes'>,
+  sandboxDir: string,
+): { homes: string[]; ownHomes: string[]; masks: string[] } {
   if (spec.rootfs.kind !== 'host') return { homes: [], ownHomes: [], masks: [] };
   const candidates = [
     host.paths.runtimeDir,
@@ -144,14 +148,18 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   }
   if (setup.networkJoin) {
     if (!setup.syncBeforeStart) throw new Error('internal: a named network needs the report pipe');
-    b.note('named network: eth0, a veth pair to the holder\'s bridge; the names the network\'s DNS answers');
+    b.note("named network: eth0, a veth pair to the holder's bridge; the names the network's DNS answers");
     b.add({ op: 'net-attach', address: setup.networkJoin.address, names: setup.networkJoin.names });
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');
   b.add({ op: 'unshare', ns: second });
   if (setup.terminal?.length) {
-    b.note(setup.terminal[0].op === 'tty' ? "a terminal of the sandbox's own (its devpts), relayed by the helper" : "the host terminal's fds stay outside: pipes, relayed by the helper");
+    b.note(
+      setup.terminal[0].op === 'tty'
+        ? "a terminal of the sandbox's own (its devpts), relayed by the helper"
+        : "the host terminal's fds stay outside: pipes, relayed by the helper",
+    );
     b.add(setup.terminal);
   }
 
@@ -182,7 +190,8 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     b.add({ op: 'mkdir', path: `/newroot${h}`, mode });
     // every hidden home is a directory of the RAM budget (writes there count against it)
     ramDirOps(b, `home${h.replace(/\//g, '-')}`, mode, `/newroot${h}`);
-    if (keepId && (h === keepIdHome || (ownHomes.includes(h) && h === host.ids.home))) b.add({ op: 'chown', path: `/newroot${h}`, uid: keepId.uid, gid: keepId.gid });
+    if (keepId && (h === keepIdHome || (ownHomes.includes(h) && h === host.ids.home)))
+      b.add({ op: 'chown', path: `/newroot${h}`, uid: keepId.uid, gid: keepId.gid });
   }
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });

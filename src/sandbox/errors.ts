@@ -127,7 +127,10 @@ const NEW_MOUNT_POINT = 'mount onto a directory that exists in the sandbox, or u
 function mountPoint(dest: string, errno: string | undefined): { problem: string; hint?: string } {
   const why = errno ? describeErrno(errno) : 'failed';
   if (errno === 'EACCES' || errno === 'EPERM') {
-    return { problem: `cannot create the mount point ${inside(dest)}: ${why} (its parent directory belongs to a user outside the sandbox)`, hint: NEW_MOUNT_POINT };
+    return {
+      problem: `cannot create the mount point ${inside(dest)}: ${why} (its parent directory belongs to a user outside the sandbox)`,
+      hint: NEW_MOUNT_POINT,
+    };
   }
   if (errno === 'EROFS') return { problem: `cannot create the mount point ${inside(dest)}: it is on a read-only file system`, hint: NEW_MOUNT_POINT };
   return { problem: `cannot create the mount point ${inside(dest)}: ${why}` };
@@ -139,7 +142,8 @@ export function problemOf(o: Op, f: HelperFailure): { problem: string; hint?: st
   const why = e ? describeErrno(e) : f.text;
   switch (o.op) {
     case 'chdir':
-      if (e === 'ENOENT') return { problem: 'no such directory in the sandbox', hint: 'choose a directory that exists in the root filesystem, or mount one there (-v, --tmpfs)' };
+      if (e === 'ENOENT')
+        return { problem: 'no such directory in the sandbox', hint: 'choose a directory that exists in the root filesystem, or mount one there (-v, --tmpfs)' };
       if (e === 'ENOTDIR') return { problem: 'not a directory in the sandbox' };
       if (e === 'EACCES') return { problem: `${why} in the sandbox`, hint: 'the user the command runs as (-u) cannot enter that directory' };
       return { problem: why };
@@ -150,7 +154,8 @@ export function problemOf(o: Op, f: HelperFailure): { problem: string; hint?: st
         return { problem: `cannot open ${src}: ${why}` };
       }
       if (f.text.startsWith('bind destination ')) return mountPoint(o.dest, e);
-      if (e === 'EINVAL' && !o.flags.rec) return { problem: why, hint: 'a non-recursive bind of a mount with locked submounts is refused in a user namespace: bind it recursively' };
+      if (e === 'EINVAL' && !o.flags.rec)
+        return { problem: why, hint: 'a non-recursive bind of a mount with locked submounts is refused in a user namespace: bind it recursively' };
       return { problem: why };
     case 'tmpfs':
     case 'proc':
@@ -159,12 +164,15 @@ export function problemOf(o: Op, f: HelperFailure): { problem: string; hint?: st
     case 'mqueue':
     case 'overlay':
       if (f.text.startsWith('mount point ')) return mountPoint(o.dest, e);
-      if (o.op === 'proc' && e === 'EPERM') return { problem: why, hint: 'a fresh procfs needs a pid namespace owned by the user namespace and a fully visible /proc on the host' };
+      if (o.op === 'proc' && e === 'EPERM')
+        return { problem: why, hint: 'a fresh procfs needs a pid namespace owned by the user namespace and a fully visible /proc on the host' };
       if (o.op === 'sysfs' && e === 'EPERM') return { problem: why, hint: 'only the owner of the network namespace may mount sysfs' };
-      if (o.op === 'overlay' && e === 'EINVAL') return { problem: why, hint: 'see dmesg; a lower directory with submounts, such as /, cannot be used in a user namespace' };
+      if (o.op === 'overlay' && e === 'EINVAL')
+        return { problem: why, hint: 'see dmesg; a lower directory with submounts, such as /, cannot be used in a user namespace' };
       return { problem: why };
     case 'mkdir':
-      if (e === 'EACCES' || e === 'EPERM') return { problem: `cannot create ${inside(o.path)}: ${why} (its parent directory belongs to a user outside the sandbox)`, hint: NEW_MOUNT_POINT };
+      if (e === 'EACCES' || e === 'EPERM')
+        return { problem: `cannot create ${inside(o.path)}: ${why} (its parent directory belongs to a user outside the sandbox)`, hint: NEW_MOUNT_POINT };
       if (e === 'EROFS') return { problem: `cannot create ${inside(o.path)}: it is on a read-only file system`, hint: NEW_MOUNT_POINT };
       return { problem: `cannot create ${inside(o.path)}: ${why}` };
     case 'remount-ro':

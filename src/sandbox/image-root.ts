@@ -13,7 +13,6 @@ import { hexOf, Store, writeFileAtomic, type ImageRecord } from '../image/store'
 import type { ImageDefaults } from '../spec/types';
 import { STORAGE_FILE, type SandboxStorage } from '../state/sandboxes';
 
-
 export function imageDefaults(img: ImageRecord): ImageDefaults {
   const env: Record<string, string> = {};
   for (const e of img.config.env) {

@@ -13,7 +13,7 @@ export const KEEP_MARKER = '.hutch-keep';
 
 /** Make DIR usable for --keep, or refuse (125) when it holds something that is not hutch's. */
 export function claimKeepDir(dir: string): void {
-  let st;
+  let st: ReturnType<typeof lstatSync> | undefined;
   let marked = false;
   try {
     st = lstatSync(dir);

@@ -53,10 +53,16 @@ function hostGroupName(gid: number, fallback: string): string {
 export function keepIdEtcOps(b: PlanBuilder, r: RootfsInput, ids: IdentityInfo): void {
   const passwd = readOr(rootEtcFile(r, 'passwd')) ?? '';
   const group = readOr(rootEtcFile(r, 'group')) ?? '';
-  const inside = (name: string) => (r.rootfs.kind === 'dir' ? etcPathInRoot(r.rootfs.path, name) : r.rootfs.kind === 'host' ? etcPathInRoot('/', name) : `/etc/${name}`);
+  const inside = (name: string) =>
+    r.rootfs.kind === 'dir' ? etcPathInRoot(r.rootfs.path, name) : r.rootfs.kind === 'host' ? etcPathInRoot('/', name) : `/etc/${name}`;
   if (!hasId(passwd, ids.uid)) {
     b.note(`--userns keep-id: /etc/passwd gets an entry for ${ids.user} (uid ${ids.uid}), bound read-only over the root's own`);
-    b.add({ op: 'file', path: `${SCRATCH}/passwd`, mode: 0o644, content: withLine(passwd, `${ids.user}:x:${ids.uid}:${ids.gid}:${ids.user}:${ids.home}:/bin/sh`) });
+    b.add({
+      op: 'file',
+      path: `${SCRATCH}/passwd`,
+      mode: 0o644,
+      content: withLine(passwd, `${ids.user}:x:${ids.uid}:${ids.gid}:${ids.user}:${ids.home}:/bin/sh`),
+    });
     b.add({ op: 'bind', src: `${SCRATCH}/passwd`, dest: `/newroot${inside('passwd')}`, flags: { ro: true } });
   }
   if (!hasId(group, ids.gid)) {

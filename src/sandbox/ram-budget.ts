@@ -26,7 +26,9 @@ export function ramHostDir(sandboxDir: string): string {
 
 /** Monitor: mount the budget tmpfs, with the directories daemons need in it. */
 export function ramBudgetOuterOps(b: PlanBuilder, spec: SandboxSpec, sandboxDir: string, subdirs: string[]): void {
-  b.note(`RAM budget ${formatSize(spec.tmpfsBudget)} (tmpfsBudget, --tmpfs-budget): one tmpfs for the upper layer, /tmp, /run, /dev, /dev/shm, the home and unsized --tmpfs mounts together; ENOSPC past it`);
+  b.note(
+    `RAM budget ${formatSize(spec.tmpfsBudget)} (tmpfsBudget, --tmpfs-budget): one tmpfs for the upper layer, /tmp, /run, /dev, /dev/shm, the home and unsized --tmpfs mounts together; ENOSPC past it`,
+  );
   b.add({ op: 'scratch', dir: ramHostDir(sandboxDir), size: spec.tmpfsBudget, subdirs });
 }
 

@@ -9,7 +9,7 @@ export function capabilityWarnings(caps: readonly string[]): string[] {
   const out: string[] = [];
   if (CAPABILITIES.every((c) => caps.includes(c))) {
     out.push(
-      'ALL capabilities: the command holds every capability of the sandbox\'s user namespace (mounts, ptrace, raw sockets, chown to any mapped id, ...); ' +
+      "ALL capabilities: the command holds every capability of the sandbox's user namespace (mounts, ptrace, raw sockets, chown to any mapped id, ...); " +
         "hutch's pid 1 and monitor keep none it can use against them, and the host outside the namespaces stays out of reach",
     );
   }

@@ -16,7 +16,10 @@ function isUnder(path: string, dir: string): boolean {
  * HutchError (125) for a read-write bind of the host's `/`. `homes`: the
  * account's home directory and $HOME.
  */
-export function exposureWarnings(spec: Pick<SandboxSpec, 'mounts' | 'profiles'> & { origins: Pick<SandboxSpec['origins'], 'mounts'> }, homes: readonly string[]): string[] {
+export function exposureWarnings(
+  spec: Pick<SandboxSpec, 'mounts' | 'profiles'> & { origins: Pick<SandboxSpec['origins'], 'mounts'> },
+  homes: readonly string[],
+): string[] {
   const out: string[] = [];
   for (const m of spec.mounts) {
     if (m.type !== 'bind') continue;
@@ -25,7 +28,10 @@ export function exposureWarnings(spec: Pick<SandboxSpec, 'mounts' | 'profiles'> 
     const from = origin?.location ? `profile ${spec.profiles[0]}: ${origin.what}` : (origin?.what ?? 'a mount');
     if (m.source === '/' && !m.readOnly) {
       throw new HutchError(`${from}: ${m.source}:${m.target} would mount the host's whole root filesystem read-write into the sandbox`, {
-        hint: m.target === '/work' ? 'run hutch from your project directory (cd ~/src/app), not from /' : 'mount only the directories the command needs, or add :ro',
+        hint:
+          m.target === '/work'
+            ? 'run hutch from your project directory (cd ~/src/app), not from /'
+            : 'mount only the directories the command needs, or add :ro',
       });
     }
     const home = homes.find((h) => h && h !== '/' && isUnder(h, m.source));

@@ -52,7 +52,7 @@ export function parseDeviceRate(text: string, flag: string, fs: Pick<HostFs, 'bl
   const device = text.slice(0, i);
   const bytesPerSecond = parseSize(text.slice(i + 1), `${flag} rate`);
   if (bytesPerSecond <= 0) throw new HutchError(`${flag}: the rate must be above 0`, { hint: `e.g. ${flag} ${device}:10mb` });
-  let numbers;
+  let numbers: ReturnType<HostFs['blockDevice']>;
   try {
     numbers = fs.blockDevice(device);
   } catch (e) {
@@ -84,7 +84,8 @@ export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice
   };
   if (o.memory !== undefined) {
     const m = parseSize(o.memory, '--memory');
-    if (m < 6 * 1024 * 1024) throw new HutchError(`--memory: ${o.memory} is too small to run anything`, { hint: 'use at least 6m (podman has the same minimum)' });
+    if (m < 6 * 1024 * 1024)
+      throw new HutchError(`--memory: ${o.memory} is too small to run anything`, { hint: 'use at least 6m (podman has the same minimum)' });
     set('memory', m);
   }
   if (o.memorySwap !== undefined) set('memorySwap', parseSwap(o.memorySwap));
@@ -96,8 +97,16 @@ export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice
   if (o.cpuShares !== undefined) set('cpuWeight', sharesToWeight(intIn(o.cpuShares, '--cpu-shares', 2, 262144)));
   if (o.pidsLimit !== undefined) set('pidsLimit', parsePids(o.pidsLimit));
   if (o.ioWeight !== undefined) set('ioWeight', intIn(o.ioWeight, '--io-weight', 1, 10000));
-  if (o.deviceReadBps?.length) set('deviceReadBps', o.deviceReadBps.map((d) => parseDeviceRate(d, '--device-read-bps', fs)));
-  if (o.deviceWriteBps?.length) set('deviceWriteBps', o.deviceWriteBps.map((d) => parseDeviceRate(d, '--device-write-bps', fs)));
+  if (o.deviceReadBps?.length)
+    set(
+      'deviceReadBps',
+      o.deviceReadBps.map((d) => parseDeviceRate(d, '--device-read-bps', fs)),
+    );
+  if (o.deviceWriteBps?.length)
+    set(
+      'deviceWriteBps',
+      o.deviceWriteBps.map((d) => parseDeviceRate(d, '--device-write-bps', fs)),
+    );
   if (o.timeout !== undefined) {
     const ms = parseDuration(o.timeout, '--timeout');
     if (ms <= 0) throw new HutchError('--timeout: must be longer than 0', { hint: 'e.g. --timeout 10m' });
@@ -105,7 +114,9 @@ export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice
   }
   if (o.mode !== undefined) {
     if (o.mode !== 'warn' && o.mode !== 'strict') {
-      throw new HutchError(`--limits: "${o.mode}" is not one of warn, strict`, { hint: 'warn: run with a warning when limits cannot be enforced; strict: refuse to run' });
+      throw new HutchError(`--limits: "${o.mode}" is not one of warn, strict`, {
+        hint: 'warn: run with a warning when limits cannot be enforced; strict: refuse to run',
+      });
     }
     set('mode', o.mode);
   }
@@ -114,7 +125,8 @@ export function parseLimitFlags(o: LimitOverrides, fs: Pick<HostFs, 'blockDevice
 
 export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict' }, o: LimitOverrides, fs: Pick<HostFs, 'blockDevice'> = hostFs): LimitsSpec {
   const flags = parseLimitFlags(o, fs);
-  const pick = <K extends keyof LimitsSpec>(k: K, fromProfile: LimitsSpec[K]): LimitsSpec[K] => (flags.given.has(k) ? (flags[k] as LimitsSpec[K]) : fromProfile);
+  const pick = <K extends keyof LimitsSpec>(k: K, fromProfile: LimitsSpec[K]): LimitsSpec[K] =>
+    flags.given.has(k) ? (flags[k] as LimitsSpec[K]) : fromProfile;
   const l: LimitsSpec = {
     memory: pick('memory', profile.memory),
     memorySwap: pick('memorySwap', profile.memorySwap),
@@ -130,7 +142,8 @@ export function resolveLimits(profile: ProfileLimits & { mode?: 'warn' | 'strict
   if (l.memorySwap !== undefined && l.memorySwap !== -1) {
     const from = flags.given.has('memorySwap') ? '--memory-swap' : 'limits.memorySwap';
     if (l.memory === undefined) throw new HutchError(`${from} needs a memory limit as well`, { hint: 'add --memory (memory-swap is memory plus swap)' });
-    if (l.memorySwap < l.memory) throw new HutchError(`${from}: must be at least the memory limit (it is memory plus swap)`, { hint: 'raise it, or use -1 for unlimited swap' });
+    if (l.memorySwap < l.memory)
+      throw new HutchError(`${from}: must be at least the memory limit (it is memory plus swap)`, { hint: 'raise it, or use -1 for unlimited swap' });
   }
   return l;
 }

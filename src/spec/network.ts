@@ -49,10 +49,11 @@ function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPa
     });
   }
   for (const a of aliases) {
-    if (!DNS_LABEL.test(a)) throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
+    if (!DNS_LABEL.test(a))
+      throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
   }
   if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {
-    throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: 'e.g. --ip 10.89.0.10 (inside the network\'s subnet)' });
+    throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: "e.g. --ip 10.89.0.10 (inside the network's subnet)" });
   }
   return { ...(aliases.length ? { networkAliases: [...new Set(aliases)] } : {}), ...(o.ip !== undefined ? { networkIp: o.ip } : {}) };
 }
@@ -75,10 +76,7 @@ export function resolveNetworkSpec(
   mode: NetworkMode | `network ${string}`,
   modeFrom: string,
 ): NetworkSpecPart {
-  const ports = [
-    ...profile.publish.map((t, i) => parsePublish(t, `profile network.publish[${i}]`)),
-    ...o.publish.map((t) => parsePublish(t, '--publish')),
-  ];
+  const ports = [...profile.publish.map((t, i) => parsePublish(t, `profile network.publish[${i}]`)), ...o.publish.map((t) => parsePublish(t, '--publish'))];
   const expose = [...profile.expose];
   for (const e of o.expose) {
     const r = parseExpose(e);
@@ -119,7 +117,7 @@ export function resolveNetworkSpec(
         mode === 'host'
           ? "with --network host the program's ports already are the host's: drop -p"
           : named
-            ? 'publishing ports of a named network\'s member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port'
+            ? "publishing ports of a named network's member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port"
             : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }

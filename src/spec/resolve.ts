@@ -223,7 +223,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     mounts.push(m);
     mountOrigins[m.target] = origin;
   };
-  pv.mounts.forEach((m, i) => addMount(profileMount(m, ctx, `profile mounts[${i}]`), profileOrigin(profile, `mounts[${i}]`)));
+  for (const [i, m] of pv.mounts.entries()) addMount(profileMount(m, ctx, `profile mounts[${i}]`), profileOrigin(profile, `mounts[${i}]`));
   for (const v of o.volumes) addMount(parseVolume(v, ctx, '--volume'), { what: `-v ${v}` });
   for (const t of o.tmpfs) addMount(parseTmpfs(t, '--tmpfs'), { what: `--tmpfs ${t}` });
 
@@ -255,11 +255,12 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     rootfs,
     storageDriver: oneOf(o.storageDriver ?? pv.storageDriver, DRIVERS, o.storageDriver ? '--storage-driver' : 'profile storageDriver'),
     readOnly: o.readOnly ?? pv.readOnly,
-    tmpfsBudget: o.tmpfsBudget !== undefined
-      ? checkBudget(parseSize(o.tmpfsBudget, '--tmpfs-budget'), '--tmpfs-budget')
-      : pv.tmpfsBudget !== undefined
-        ? checkBudget(pv.tmpfsBudget, 'profile tmpfsBudget')
-        : defaultTmpfsBudget(ctx),
+    tmpfsBudget:
+      o.tmpfsBudget !== undefined
+        ? checkBudget(parseSize(o.tmpfsBudget, '--tmpfs-budget'), '--tmpfs-budget')
+        : pv.tmpfsBudget !== undefined
+          ? checkBudget(pv.tmpfsBudget, 'profile tmpfsBudget')
+          : defaultTmpfsBudget(ctx),
     keep: o.keep ? expandHostPath(o.keep, ctx) : undefined,
     hostname: o.hostname ?? pv.hostname ?? name,
     workdir,
@@ -268,8 +269,13 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     mounts,
     network,
     ...(namedNetwork ? { namedNetwork } : {}),
-    ...resolveNetworkSpec(img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network, o.net ?? { publish: [], publishAll: false, expose: [] }, namedNetwork ? `network ${namedNetwork}` : network, o.network ? '--network' : 'profile network'),
-    user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : 'the image\'s USER'),
+    ...resolveNetworkSpec(
+      img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network,
+      o.net ?? { publish: [], publishAll: false, expose: [] },
+      namedNetwork ? `network ${namedNetwork}` : network,
+      o.network ? '--network' : 'profile network',
+    ),
+    user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : "the image's USER"),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),
     capabilities: [...caps].sort(),
     allowSetuid: pv.security.allowSetuid,
@@ -288,7 +294,13 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
       rootfs: o.rootfs ? { what: `--rootfs ${o.rootfs}` } : profileOrigin(profile, 'rootfs'),
       keep: o.keep ? { what: `--keep ${o.keep}` } : undefined,
       readOnly: o.readOnly !== undefined ? { what: '--read-only' } : profileOrigin(profile, 'readOnly'),
-      user: o.user ? { what: `-u ${o.user}` } : pv.user ? profileOrigin(profile, 'user', pv.user) : img?.user ? { what: `the image's USER ${img.user}` } : undefined,
+      user: o.user
+        ? { what: `-u ${o.user}` }
+        : pv.user
+          ? profileOrigin(profile, 'user', pv.user)
+          : img?.user
+            ? { what: `the image's USER ${img.user}` }
+            : undefined,
       mounts: mountOrigins,
     },
   };

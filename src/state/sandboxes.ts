@@ -60,7 +60,6 @@ function olderThan(dir: string, ms: number): boolean {
   }
 }
 
-
 export function readState(dir: string): SandboxState | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as SandboxState;

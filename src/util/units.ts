@@ -45,7 +45,12 @@ export function formatBytes(n: number | null | undefined): string {
   return `${text} ${units[i]}`;
 }
 
-const DURATION_FACTORS: [string, number][] = [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]];
+const DURATION_FACTORS: [string, number][] = [
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+  ['ms', 1],
+];
 
 /** Milliseconds -> `1h30m`, `90s` as `1m30s`, `500ms`: the syntax parseDuration reads. */
 export function formatDuration(ms: number): string {

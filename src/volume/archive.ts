@@ -13,7 +13,19 @@ import { ownershipSquashed, removeTree, spawnInUserns, toolPath } from '../helpe
 import { volumeDataPath, volumeDir } from './store';
 
 export async function exportVolume(paths: HutchPaths, ids: IdentityInfo, name: string, file: string): Promise<void> {
-  const argv = [toolPath('tar'), '-c', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--sort=name', '-C', volumeDataPath(paths, name), '-f', '-', '.'];
+  const argv = [
+    toolPath('tar'),
+    '-c',
+    '--numeric-owner',
+    '--xattrs',
+    '--xattrs-include=user.*',
+    '--sort=name',
+    '-C',
+    volumeDataPath(paths, name),
+    '-f',
+    '-',
+    '.',
+  ];
   const toStdout = file === '-';
   const tmp = `${resolve(file)}.tmp-${process.pid}`;
   const fd = toStdout ? 1 : openSync(tmp, 'w', 0o600);
@@ -37,14 +49,17 @@ export async function exportVolume(paths: HutchPaths, ids: IdentityInfo, name: s
 /** Refuses an import source that cannot be read, before anything is created. */
 export function checkArchive(file: string): void {
   if (file === '-') return;
-  let st;
+  let st: ReturnType<typeof statSync> | undefined;
   try {
     st = statSync(resolve(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new HutchError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`, { hint: 'give a tar made by hutch volume export (or any tar), or - for stdin' });
+    throw new HutchError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`, {
+      hint: 'give a tar made by hutch volume export (or any tar), or - for stdin',
+    });
   }
-  if (st.isDirectory()) throw new HutchError(`${file} is a directory, not a tar`, { hint: 'give a tar made by hutch volume export (or any tar), or - for stdin' });
+  if (st.isDirectory())
+    throw new HutchError(`${file} is a directory, not a tar`, { hint: 'give a tar made by hutch volume export (or any tar), or - for stdin' });
   try {
     closeSync(openSync(resolve(file), 'r'));
   } catch (e) {
@@ -62,7 +77,11 @@ export async function importVolume(paths: HutchPaths, ids: IdentityInfo, name: s
   const fd = file === '-' ? 0 : openSync(resolve(file), 'r');
   try {
     const r = await spawnInUserns(ids, argv, { stdin: fd, stdout: 'ignore' }).done;
-    if (r.code !== 0) throw new HutchError(`importing ${file} into volume ${name} failed: ${r.stderr.trim().split('\n').slice(0, 3).join('; ') || `tar exited with ${r.code}`}`, { hint: 'give a tar made by hutch volume export (or any tar)' });
+    if (r.code !== 0)
+      throw new HutchError(
+        `importing ${file} into volume ${name} failed: ${r.stderr.trim().split('\n').slice(0, 3).join('; ') || `tar exited with ${r.code}`}`,
+        { hint: 'give a tar made by hutch volume export (or any tar)' },
+      );
     await syncfs(fresh);
     const data = volumeDataPath(paths, name);
     const old = join(volumeDir(paths, name), `.old-${process.pid}`);

@@ -58,8 +58,13 @@ export function getVolume(paths: HutchPaths, name: string): VolumeRecord | undef
 export function requireVolume(paths: HutchPaths, name: string): VolumeRecord {
   const v = getVolume(paths, name);
   if (v) return v;
-  const near = suggest(name, listVolumes(paths).map((x) => x.name));
-  throw new HutchError(`volume "${name}" does not exist`, { hint: near ? `did you mean "${near}"? (hutch volume ls)` : `create it: hutch volume create ${name}` });
+  const near = suggest(
+    name,
+    listVolumes(paths).map((x) => x.name),
+  );
+  throw new HutchError(`volume "${name}" does not exist`, {
+    hint: near ? `did you mean "${near}"? (hutch volume ls)` : `create it: hutch volume create ${name}`,
+  });
 }
 
 export function listVolumes(paths: HutchPaths): VolumeRecord[] {

@@ -22,16 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  TEST_USER,
-  asUserPrefix,
-  cleanUserEnv,
-  ensureTestUser,
-  hasCommand,
-  nodeForUser,
-  readableCopy,
-  userDir,
-} from '../lib/testuser.mjs';
+import { TEST_USER, asUserPrefix, cleanUserEnv, ensureTestUser, hasCommand, nodeForUser, readableCopy, userDir } from '../lib/testuser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IS_ROOT = process.getuid() === 0;
@@ -198,7 +189,8 @@ async function startupGroup(ctx) {
   if (fs.existsSync(sea)) cmds.push({ name: 'dist/hutch run --network none -- /bin/true', argv: [sea, ...sandboxArgs], hutch: 'sea' });
   else notes.push('skipped dist/hutch: no single executable built');
   if (ctx.opts.baseline) {
-    if (fs.existsSync(ctx.opts.baseline)) cmds.push({ name: `baseline ${ctx.opts.baseline} run --network none -- /bin/true`, argv: [ctx.opts.baseline, ...sandboxArgs], hutch: 'baseline' });
+    if (fs.existsSync(ctx.opts.baseline))
+      cmds.push({ name: `baseline ${ctx.opts.baseline} run --network none -- /bin/true`, argv: [ctx.opts.baseline, ...sandboxArgs], hutch: 'baseline' });
     else notes.push(`skipped baseline: ${ctx.opts.baseline} does not exist`);
   }
   // Start-up alone (no sandbox): the bundle parsed by node vs the single
@@ -220,9 +212,7 @@ async function startupGroup(ctx) {
   const bwrapRes = results.find((r, i) => cmds[i].bwrap && r.ok);
   const bwrapMs = bwrapRes ? bwrapRes.median : NaN;
   const rows = results.map((r) =>
-    r.ok
-      ? [r.name, fmt(r.median, 2), fmt(r.p90, 2), fmt(r.median / nodeMs, 2) + 'x', fmt(r.median / bwrapMs, 2) + 'x']
-      : [r.name, 'FAILED', '', '', ''],
+    r.ok ? [r.name, fmt(r.median, 2), fmt(r.p90, 2), fmt(r.median / nodeMs, 2) + 'x', fmt(r.median / bwrapMs, 2) + 'x'] : [r.name, 'FAILED', '', '', ''],
   );
   for (const r of results) if (!r.ok) notes.push(`${r.name} failed: ${r.error}`);
   const derived = {};
@@ -260,7 +250,12 @@ async function imagesGroup(ctx) {
   const tarball = path.join(fixtures, 'rootfs.tar.zst');
   const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
   if (!fs.existsSync(tarball) || !fs.existsSync(cjs)) {
-    return { columns: ['what'], rows: [], lines: [`skipped: ${tarball} or dist/hutch.cjs missing (run as root once: bash test/fixtures/debian.sh)`], data: { skipped: true } };
+    return {
+      columns: ['what'],
+      rows: [],
+      lines: [`skipped: ${tarball} or dist/hutch.cjs missing (run as root once: bash test/fixtures/debian.sh)`],
+      data: { skipped: true },
+    };
   }
   const hutch = (...a) => [ctx.node, cjs, ...a];
   const rows = [];
@@ -282,7 +277,8 @@ async function imagesGroup(ctx) {
     { runs: ctx.runs, warmup: ctx.warmup, env: ctx.env },
   );
   const hostStart = warm[2].median;
-  for (const r of warm) rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', r.ok ? fmt(r.p90, 1) : '', r.ok ? `${fmt(r.median / hostStart, 2)}x host root` : r.error]);
+  for (const r of warm)
+    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', r.ok ? fmt(r.p90, 1) : '', r.ok ? `${fmt(r.median / hostStart, 2)}x host root` : r.error]);
   data.warm = warm;
   // A cached build: 2 steps, built once, then timed (all cache hits).
   const pdir = path.join(ctx.scratch, 'build-profile');
@@ -290,7 +286,11 @@ async function imagesGroup(ctx) {
   fs.writeFileSync(path.join(pdir, 'p.yaml'), 'rootfs: {image: bench-deb}\nsetup:\n  - run: echo a > /a\n  - run: echo b > /b\n');
   const prof = path.join(pdir, 'p.yaml');
   const firstBuild = once(hutch('build', '-q', prof), ctx.env);
-  const cached = timeCommands([{ name: 'hutch build (2 steps, all cached)', argv: hutch('build', '-q', prof) }], { runs: ctx.runs, warmup: 1, env: ctx.env })[0];
+  const cached = timeCommands([{ name: 'hutch build (2 steps, all cached)', argv: hutch('build', '-q', prof) }], {
+    runs: ctx.runs,
+    warmup: 1,
+    env: ctx.env,
+  })[0];
   rows.push([`hutch build, first (2 steps built)`, fmt(firstBuild.ms, 0), '', firstBuild.err || '']);
   rows.push([cached.name, cached.ok ? fmt(cached.median, 1) : 'FAILED', cached.ok ? fmt(cached.p90, 1) : '', cached.error ?? '']);
   data.buildFirstMs = firstBuild.ms;
@@ -304,9 +304,30 @@ async function imagesGroup(ctx) {
       if (r.status !== 0) return { error: (r.stderr || '').trim().slice(0, 300) };
       samples.push(r.stdout.trim().split(/\s+/).map(Number));
     }
-    return { create: median(samples.map((s) => s[0]).sort((a, b) => a - b)), readOwn: median(samples.map((s) => s[1]).sort((a, b) => a - b)), readLower: median(samples.map((s) => s[2]).sort((a, b) => a - b)) };
+    return {
+      create: median(samples.map((s) => s[0]).sort((a, b) => a - b)),
+      readOwn: median(samples.map((s) => s[1]).sort((a, b) => a - b)),
+      readLower: median(samples.map((s) => s[2]).sort((a, b) => a - b)),
+    };
   };
-  const inside = (driver, ...extra) => hutch('run', '--network', 'none', '--storage-driver', driver, ...extra, '--rootfs', 'image:bench-deb', '--', 'sh', '-c', THROUGHPUT_SH, 'sh', '/srv', '/usr/share');
+  const inside = (driver, ...extra) =>
+    hutch(
+      'run',
+      '--network',
+      'none',
+      '--storage-driver',
+      driver,
+      ...extra,
+      '--rootfs',
+      'image:bench-deb',
+      '--',
+      'sh',
+      '-c',
+      THROUGHPUT_SH,
+      'sh',
+      '/srv',
+      '/usr/share',
+    );
   const hostDir = fs.mkdtempSync(path.join(ctx.scratch, 'tp-'));
   const keepDir = path.join(ctx.scratch, 'keep-tp');
   const tp = {
@@ -320,7 +341,14 @@ async function imagesGroup(ctx) {
   const tpRows = [];
   for (const [name, r] of Object.entries(tp)) {
     if (r.error) lines.push(`  ${name}: FAILED ${r.error}`);
-    else tpRows.push([name, r.create, r.readOwn, r.readLower, `${fmt(r.create / host.create, 2)}x / ${fmt(r.readOwn / host.readOwn, 2)}x / ${fmt(r.readLower / host.readLower, 2)}x`]);
+    else
+      tpRows.push([
+        name,
+        r.create,
+        r.readOwn,
+        r.readLower,
+        `${fmt(r.create / host.create, 2)}x / ${fmt(r.readOwn / host.readOwn, 2)}x / ${fmt(r.readLower / host.readLower, 2)}x`,
+      ]);
   }
   lines.push(table(['where', 'create ms', 'read own ms', 'read lower ms', 'vs host (create/own/lower)'], tpRows));
   data.throughput = tp;
@@ -340,18 +368,32 @@ async function pullGroup(ctx) {
   const registry = ['/usr/bin/docker-registry', '/usr/bin/registry'].find((p) => fs.existsSync(p));
   const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
   if (!registry || !fs.existsSync(path.join(layout, 'index.json')) || !fs.existsSync(cjs)) {
-    return { columns: ['what'], rows: [], lines: [`skipped: needs docker-registry, ${layout} (bash test/fixtures/debian.sh) and dist/hutch.cjs`], data: { skipped: true } };
+    return {
+      columns: ['what'],
+      rows: [],
+      lines: [`skipped: needs docker-registry, ${layout} (bash test/fixtures/debian.sh) and dist/hutch.cjs`],
+      data: { skipped: true },
+    };
   }
   const { createHash, randomBytes } = await import('node:crypto');
   const { gzipSync } = await import('node:zlib');
   const dir = fs.mkdtempSync(path.join(ctx.scratch, 'pull-'));
   const port = await freeTcpPort();
-  fs.writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
   const reg = spawn(registry, ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
   try {
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`${base}/v2/`).then(() => true, () => false)) break;
+      if (
+        await fetch(`${base}/v2/`).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const sha = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -379,8 +421,16 @@ async function pullGroup(ctx) {
     cfg.rootfs.diff_ids.push(sha(tar));
     const cfgBytes = Buffer.from(JSON.stringify(cfg));
     const cfgDigest = await put(cfgBytes);
-    const manifest = { ...m, config: { ...m.config, digest: cfgDigest, size: cfgBytes.length }, layers: [...m.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length }] };
-    const mr = await fetch(`${base}/v2/bench/manifests/v1`, { method: 'PUT', body: JSON.stringify(manifest), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const manifest = {
+      ...m,
+      config: { ...m.config, digest: cfgDigest, size: cfgBytes.length },
+      layers: [...m.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length }],
+    };
+    const mr = await fetch(`${base}/v2/bench/manifests/v1`, {
+      method: 'PUT',
+      body: JSON.stringify(manifest),
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    });
     if (!mr.ok) throw new Error(`manifest upload: HTTP ${mr.status}`);
     const total = manifest.layers.reduce((a, l) => a + l.size, 0);
     const runs = Math.max(1, Math.min(ctx.runs, 3));
@@ -401,7 +451,10 @@ async function pullGroup(ctx) {
         const oci = fresh('oci');
         const t1 = performance.now();
         const a = spawnSync('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${oci}:v1`], { encoding: 'utf8' });
-        const b = a.status === 0 ? spawnSync('umoci', ['unpack', ...(IS_ROOT ? [] : ['--rootless']), '--image', `${oci}:v1`, `${oci}-bundle`], { encoding: 'utf8' }) : a;
+        const b =
+          a.status === 0
+            ? spawnSync('umoci', ['unpack', ...(IS_ROOT ? [] : ['--rootless']), '--image', `${oci}:v1`, `${oci}-bundle`], { encoding: 'utf8' })
+            : a;
         if (b.status !== 0) errors.push(`skopeo/umoci: ${(b.stderr || '').trim().slice(0, 300)}`);
         else toolRun.push(performance.now() - t1);
         fs.rmSync(oci, { recursive: true, force: true });
@@ -413,9 +466,18 @@ async function pullGroup(ctx) {
     const t = med(toolRun);
     const rows = [
       [`hutch pull (${(total / 2 ** 20).toFixed(0)} MiB, ${manifest.layers.length} layers, empty store)`, fmt(h, 0), ''],
-      ['skopeo copy + umoci unpack (same image)', toolRun.length ? fmt(t, 0) : 'not run', toolRun.length ? `${fmt(h / t, 2)}x = hutch / skopeo+umoci` : 'skopeo or umoci missing'],
+      [
+        'skopeo copy + umoci unpack (same image)',
+        toolRun.length ? fmt(t, 0) : 'not run',
+        toolRun.length ? `${fmt(h / t, 2)}x = hutch / skopeo+umoci` : 'skopeo or umoci missing',
+      ],
     ];
-    return { columns: ['what', `median ms (${runs} runs)`, 'ratio'], rows, lines: errors, data: { bytes: total, hutchMs: hutchRun, skopeoUmociMs: toolRun, ratio: h / t } };
+    return {
+      columns: ['what', `median ms (${runs} runs)`, 'ratio'],
+      rows,
+      lines: errors,
+      data: { bytes: total, hutchMs: hutchRun, skopeoUmociMs: toolRun, ratio: h / t },
+    };
   } finally {
     reg.kill('SIGKILL');
   }
@@ -456,7 +518,7 @@ async function cowGroup(ctx) {
     if (driver === 'auto') {
       const da = hutch('run', '--network', 'none', '--dry-run', '--', 'true');
       const dry = spawnSync(da[0], da.slice(1), { env: ctx.env, encoding: 'utf8' });
-      chosen = `auto = ${(/^# storage driver: (\S+)/m.exec(dry.stdout || '') || [, '?'])[1]}`;
+      chosen = `auto = ${(/^# storage driver: (\S+)/m.exec(dry.stdout || '') || [undefined, '?'])[1]}`;
     }
     if (error) {
       lines.push(`${chosen}: FAILED ${error}`);
@@ -541,7 +603,11 @@ async function networkGroup(ctx) {
 
   const cmds = [
     { name: 'hutch run --network none -- /bin/true', argv: [...hutch, 'run', '--network', 'none', '--', '/bin/true'] },
-    ...drivers.map((d) => ({ name: `hutch run --network-driver ${d} -- /bin/true`, argv: [...hutch, 'run', '--network', 'slirp', '--network-driver', d, '--', '/bin/true'], driver: d })),
+    ...drivers.map((d) => ({
+      name: `hutch run --network-driver ${d} -- /bin/true`,
+      argv: [...hutch, 'run', '--network', 'slirp', '--network-driver', d, '--', '/bin/true'],
+      driver: d,
+    })),
     { name: 'hutch run --network slirp -- /bin/true (auto)', argv: [...hutch, 'run', '--network', 'slirp', '--', '/bin/true'], driver: 'auto' },
   ];
   const timed = timeCommands(cmds, { runs: Math.min(ctx.runs, 20), warmup: ctx.warmup, env: ctx.env });
@@ -568,7 +634,10 @@ async function networkGroup(ctx) {
   rows.push(['iperf3 host loopback', fmt(gbit(loop), 2) + ' Gbit/s', '1.00x']);
   for (const d of drivers) {
     const port = await freeTcpPort();
-    const srv = await startIperfServer([...hutch, 'run', '--network', 'slirp', '--network-driver', d, '-p', `${port}:5201`, '--', 'iperf3', '-s', '--forceflush', '-p', '5201'], ctx.env);
+    const srv = await startIperfServer(
+      [...hutch, 'run', '--network', 'slirp', '--network-driver', d, '-p', `${port}:5201`, '--', 'iperf3', '-s', '--forceflush', '-p', '5201'],
+      ctx.env,
+    );
     if (!srv.ok) {
       lines.push(`${d}: iperf3 server in the sandbox did not start: ${srv.out().slice(-300)}`);
       continue;

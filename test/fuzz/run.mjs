@@ -105,12 +105,64 @@ const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x20, 0x2f, 0x2e, 0x30, 0x37, 0x0a,
 const DICTIONARY = {
   tar: ['ustar\0', '00', 'path=', 'linkpath=', 'size=', 'uid=', 'SCHILY.xattr.user.x=', '../', '/', '.wh.', '.wh..wh..opq', '77777777777'],
   layout: [
-    'index.json', 'manifest.json', 'oci-layout', 'blobs/sha256/', 'blobs/sha512/', '"digest":', '"sha256:', '"sha512:', '"md5:', '"diff_ids":', '"layers":',
-    '"manifests":', '"config":', '"Layers":', '"Config":', '"mediaType":"application/vnd.oci.image.index.v1+json"', '../', '/etc/passwd', '@', '\0', '[]', '{}', 'null',
+    'index.json',
+    'manifest.json',
+    'oci-layout',
+    'blobs/sha256/',
+    'blobs/sha512/',
+    '"digest":',
+    '"sha256:',
+    '"sha512:',
+    '"md5:',
+    '"diff_ids":',
+    '"layers":',
+    '"manifests":',
+    '"config":',
+    '"Layers":',
+    '"Config":',
+    '"mediaType":"application/vnd.oci.image.index.v1+json"',
+    '../',
+    '/etc/passwd',
+    '@',
+    '\0',
+    '[]',
+    '{}',
+    'null',
   ],
   profile: [
-    'extends: ', 'default', 'untrusted', 'mounts:', '  - ', '.:/work', 'network:', 'slirp', 'capabilities:', '{add: [ALL]}', 'limits:', 'memory: ', '1g', 'env:', '${HOME}',
-    '${X:-y}', '$$', 'replace:', 'rootfs:', '{image: x}', 'setup:', '- run: ', 'hideHomes: all', '&a', '*a', '<<: *a', '!!binary', '---', '\n', ': ', '"', "'", '#',
+    'extends: ',
+    'default',
+    'untrusted',
+    'mounts:',
+    '  - ',
+    '.:/work',
+    'network:',
+    'slirp',
+    'capabilities:',
+    '{add: [ALL]}',
+    'limits:',
+    'memory: ',
+    '1g',
+    'env:',
+    '${HOME}',
+    '${X:-y}',
+    '$$',
+    'replace:',
+    'rootfs:',
+    '{image: x}',
+    'setup:',
+    '- run: ',
+    'hideHomes: all',
+    '&a',
+    '*a',
+    '<<: *a',
+    '!!binary',
+    '---',
+    '\n',
+    ': ',
+    '"',
+    "'",
+    '#',
   ],
 };
 
@@ -145,7 +197,9 @@ function mutate(input, corpus, dict) {
       case 6: {
         // dictionary token
         const t = Buffer.from(dict[rand(dict.length)], 'latin1');
-        b = rand(2) ? Buffer.concat([b.subarray(0, at), t, b.subarray(at)]) : Buffer.concat([b.subarray(0, at), t, b.subarray(Math.min(b.length, at + t.length))]);
+        b = rand(2)
+          ? Buffer.concat([b.subarray(0, at), t, b.subarray(at)])
+          : Buffer.concat([b.subarray(0, at), t, b.subarray(Math.min(b.length, at + t.length))]);
         break;
       }
       case 7: {
@@ -193,7 +247,12 @@ function saveCrash(target, data, err) {
 
 async function fuzz(target) {
   const corpusDir = path.join(ROOT, 'test', 'fuzz', target.name, 'corpus');
-  const seeds = fs.existsSync(corpusDir) ? fs.readdirSync(corpusDir).sort().map((f) => fs.readFileSync(path.join(corpusDir, f))) : [];
+  const seeds = fs.existsSync(corpusDir)
+    ? fs
+        .readdirSync(corpusDir)
+        .sort()
+        .map((f) => fs.readFileSync(path.join(corpusDir, f)))
+    : [];
   if (!seeds.length) return { ok: false, line: `no seeds in ${path.relative(ROOT, corpusDir)}` };
   const seen = new Set();
   const corpus = [];
@@ -250,7 +309,10 @@ session.disconnect();
 if (WITH_HELPER && !ONLY) {
   // libFuzzer on the C helper's plan parser (needs clang's fuzzer runtime)
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync('sh', [path.join(ROOT, 'helper-c', 'fuzz', 'run.sh'), String(SECONDS)], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, OUT: path.join(ROOT, 'build') } });
+  const r = spawnSync('sh', [path.join(ROOT, 'helper-c', 'fuzz', 'run.sh'), String(SECONDS)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, OUT: path.join(ROOT, 'build') },
+  });
   const ok = r.status === 0;
   if (!ok) failed++;
   console.log(`${ok ? 'ok  ' : 'FAIL'} fuzz plan parser (helper-c/fuzz/run.sh ${SECONDS})${ok ? '' : `: exit ${r.status ?? r.signal}`}`);

@@ -30,7 +30,14 @@ export function expected(e: unknown): boolean {
 const scratch = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'hutch-fuzz-'));
 process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
 
-const IDS: IdentityInfo = { uid: 1000, gid: 1000, user: 'u', home: '/home/u', uidMap: [{ inside: 0, outside: 1000, count: 1 }], gidMap: [{ inside: 0, outside: 1000, count: 1 }] };
+const IDS: IdentityInfo = {
+  uid: 1000,
+  gid: 1000,
+  user: 'u',
+  home: '/home/u',
+  uidMap: [{ inside: 0, outside: 1000, count: 1 }],
+  gidMap: [{ inside: 0, outside: 1000, count: 1 }],
+};
 
 async function* chunks(data: Buffer): AsyncGenerator<Buffer> {
   // uneven chunk sizes, so the reader's buffering is exercised too

@@ -47,7 +47,21 @@ for (const driver of DRIVERS) {
   test(`${driver}: --tmpfs-budget 64m bounds /tmp + /dev/shm + /run + home + the root's upper layer together (ENOSPC)`, async () => {
     const home = os.homedir();
     const places = ['/tmp/a', '/dev/shm/b', '/run/c', `${home}/d`, '/e'];
-    const r = expectExit(await runHutch(['run', '--network', 'none', '--storage-driver', driver, '--tmpfs-budget', '64m', '--', 'sh', '-c', `${fillScript(places, 20)}; df -k /tmp | tail -1`]));
+    const r = expectExit(
+      await runHutch([
+        'run',
+        '--network',
+        'none',
+        '--storage-driver',
+        driver,
+        '--tmpfs-budget',
+        '64m',
+        '--',
+        'sh',
+        '-c',
+        `${fillScript(places, 20)}; df -k /tmp | tail -1`,
+      ]),
+    );
     const got = sizes(r.stdout);
     assert.is(got.size, places.length, describe(r));
     const total = [...got.values()].reduce((a, b) => a + b, 0);
@@ -59,7 +73,17 @@ for (const driver of DRIVERS) {
 }
 
 test('untrusted: the default budget is 1 GiB in total; /dev/shm is still a world-writable sticky tmpfs', async () => {
-  const r = expectExit(await runHutch(['run', '--profile', 'untrusted', '--', 'sh', '-c', `stat -c '%a %U' /dev/shm /tmp; stat -f -c %T /dev/shm; ${fillScript(['/tmp/a', '/dev/shm/b', '/c'], 600)}`]));
+  const r = expectExit(
+    await runHutch([
+      'run',
+      '--profile',
+      'untrusted',
+      '--',
+      'sh',
+      '-c',
+      `stat -c '%a %U' /dev/shm /tmp; stat -f -c %T /dev/shm; ${fillScript(['/tmp/a', '/dev/shm/b', '/c'], 600)}`,
+    ]),
+  );
   const [shm, tmp, fstype] = r.stdout.split('\n');
   assert.is(shm, '1777 root', describe(r));
   assert.is(tmp, '1777 root');
@@ -88,7 +112,12 @@ async function gzipBomb(file: string, size: number): Promise<void> {
   header.write('0000000\0', 108);
   header.write('0000000\0', 116);
   header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  header.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136);
+  header.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+  );
   header.write('        ', 148);
   header.write('0', 156);
   header.write('ustar\x0000', 257);
@@ -211,7 +240,11 @@ test('dev-server from $HOME warns what it exposes; from / it refuses (125) and r
   const home = os.homedir();
   const r = await runHutch(['run', '--profile', 'dev-server', '--network', 'none', '--', 'true'], { cwd: home });
   expectExit(r);
-  assert.match(r.stderr, new RegExp(`warning: profile dev-server: mounts\\[0\\] mounts your home directory ${home} read-write at /work: everything in it \\(ssh keys, tokens`), describe(r));
+  assert.match(
+    r.stderr,
+    new RegExp(`warning: profile dev-server: mounts\\[0\\] mounts your home directory ${home} read-write at /work: everything in it \\(ssh keys, tokens`),
+    describe(r),
+  );
   const root = await runHutch(['run', '--profile', 'dev-server', '--network', 'none', '--', 'sh', '-c', 'echo ran'], { cwd: '/' });
   assert.is(root.code, 125, describe(root));
   assert.not.match(root.stdout, /ran/);

@@ -46,7 +46,19 @@ test('hutch build runs every step once; the layers show the steps (whiteouts, op
   assert.equal(outcome(r.stderr), ['built', 'built', 'built'], describe(r));
   for (const driver of DRIVERS) {
     const inside = expectExit(
-      await runHutch(['run', '--network', 'none', '--storage-driver', driver, '--profile', profile, '--', 'sh', '-c', 'cat /one /two /opt/files/a; ls -A /etc/skel; test -e /etc/issue.net || echo gone; stat -c "%a" /two; stat -c "%u" /one']),
+      await runHutch([
+        'run',
+        '--network',
+        'none',
+        '--storage-driver',
+        driver,
+        '--profile',
+        profile,
+        '--',
+        'sh',
+        '-c',
+        'cat /one /two /opt/files/a; ls -A /etc/skel; test -e /etc/issue.net || echo gone; stat -c "%a" /two; stat -c "%u" /one',
+      ]),
     );
     assert.is(inside.stdout, 'one\nhello\nhello\nx\ngone\n600\n' + (process.getuid!() === 0 ? '0\n' : '33\n'), `${driver}: ${describe(inside)}`);
   }
@@ -77,7 +89,9 @@ test('--no-cache rebuilds every step', async () => {
 test('a step built by fuse-overlayfs gives the same result (its whiteout and opaque markers converted)', async () => {
   const r = expectExit(await runHutch(['build', '--no-cache', '--storage-driver', 'fuse-overlayfs', profile]));
   assert.equal(outcome(r.stderr), ['built', 'built', 'built']);
-  const inside = expectExit(await runHutch(['run', '--network', 'none', '--profile', profile, '--', 'sh', '-c', 'ls -A /etc/skel; test -e /etc/issue.net || echo gone']));
+  const inside = expectExit(
+    await runHutch(['run', '--network', 'none', '--profile', profile, '--', 'sh', '-c', 'ls -A /etc/skel; test -e /etc/issue.net || echo gone']),
+  );
   assert.is(inside.stdout, 'x\ngone\n');
 });
 
@@ -103,7 +117,16 @@ test('setup on the host root is refused with a hint', async () => {
 
 test('hutch commit turns a kept sandbox upper layer into a new image over its image', async () => {
   const keep = path.join(tmpDir(), 'keep');
-  expectExit(await onImage('deb', 'echo c > /committed; rm /etc/issue; rm -rf /etc/apt/apt.conf.d; mkdir /etc/apt/apt.conf.d; touch /etc/apt/apt.conf.d/only', '--name', 'k1', '--keep', keep));
+  expectExit(
+    await onImage(
+      'deb',
+      'echo c > /committed; rm /etc/issue; rm -rf /etc/apt/apt.conf.d; mkdir /etc/apt/apt.conf.d; touch /etc/apt/apt.conf.d/only',
+      '--name',
+      'k1',
+      '--keep',
+      keep,
+    ),
+  );
   const c = expectExit(await runHutch(['commit', 'k1', 'deb-committed']));
   assert.match(c.stdout, /^sha256:/);
   const layers = JSON.parse(expectExit(await runHutch(['image', 'inspect', 'deb-committed'])).stdout).layers;

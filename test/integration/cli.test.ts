@@ -16,7 +16,10 @@ function profileFile(text: string, name = 'p.yaml'): string {
 
 test('a typo in a profile names file:line:column, the field and the nearest key; exit 125', async () => {
   const file = profileFile('extends: default\nnetwork: none\nreadonly: true\n');
-  for (const args of [['run', '--profile', file, '--', 'true'], ['profile', 'validate', file]]) {
+  for (const args of [
+    ['run', '--profile', file, '--', 'true'],
+    ['profile', 'validate', file],
+  ]) {
     const r = await runHutch(args);
     assert.is(r.code, 125, describe(r));
     assert.match(r.stderr, `${file}:3:1`);
@@ -77,14 +80,7 @@ test('--dry-run prints the resolved profile and the helper plan, and runs nothin
 
 test('flags override profile values; a user profile extends a built-in', async () => {
   const file = profileFile(
-    [
-      'extends: untrusted',
-      'hostname: from-profile',
-      'workdir: /tmp',
-      'env:',
-      '  FROM_PROFILE: "yes"',
-      'capabilities: {add: [KILL]}',
-    ].join('\n'),
+    ['extends: untrusted', 'hostname: from-profile', 'workdir: /tmp', 'env:', '  FROM_PROFILE: "yes"', 'capabilities: {add: [KILL]}'].join('\n'),
   );
   const script = 'echo "$(hostname) $(pwd) $FROM_PROFILE $FROM_FLAG"; grep CapEff /proc/self/status';
   const r = expectExit(await runHutch(['run', '--profile', file, '--', 'sh', '-c', script]));

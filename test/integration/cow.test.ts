@@ -39,14 +39,20 @@ const noFixtures = fixturesMissing();
 
 /** `test`, or a skip that prints its reason (counted by the runner). */
 function testUnless(why: string | undefined | false, name: string, fn: () => Promise<void>): void {
-  if (!why) return test(name, fn);
+  if (!why) {
+    test(name, fn);
+    return;
+  }
   process.stdout.write(`  skip: ${name}: ${why}\n`);
   test.skip(name, fn);
 }
 
 function digests(root: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of FILES) out[f] = createHash('sha256').update(fs.readFileSync(path.join(root, f))).digest('hex');
+  for (const f of FILES)
+    out[f] = createHash('sha256')
+      .update(fs.readFileSync(path.join(root, f)))
+      .digest('hex');
   return out;
 }
 
@@ -100,17 +106,23 @@ for (const [label, root, lower, why] of [
 // (a volume can be mounted below it).
 for (const driver of ['overlay', 'fuse-overlayfs']) {
   testUnless(driver === 'fuse-overlayfs' && fuseWhy, `host root, ${driver}: / is 0755; an unreadable host directory is empty and writable`, async () => {
-    const r = expectExit(await run('host', driver, 'stat -c %a /; ls -A /root | grep -vcx .cache; mkdir -p /root/.cache/x && echo made', '-v', `${tmpDir()}:/root/.cache/v`));
+    const r = expectExit(
+      await run('host', driver, 'stat -c %a /; ls -A /root | grep -vcx .cache; mkdir -p /root/.cache/x && echo made', '-v', `${tmpDir()}:/root/.cache/v`),
+    );
     assert.match(r.stdout, /^755\n/, describe(r));
     assert.match(r.stdout, /^made$/m);
-    if (!isRoot()) assert.match(r.stdout, /^0$/m, '/root holds only the mount point for a user who cannot read the host\'s');
+    if (!isRoot()) assert.match(r.stdout, /^0$/m, "/root holds only the mount point for a user who cannot read the host's");
   });
 }
 
-testUnless(isRoot() ? 'as root the host root is owned by mapped ids' : fuseWhy, 'unprivileged: auto picks fuse-overlayfs for a root owned outside the map, and says why', async () => {
-  const r = expectExit(await runHutch(['run', '--network', 'none', '--dry-run', '--', 'true']));
-  assert.match(r.stdout, /^# storage driver: fuse-overlayfs \(the root has files owned outside the sandbox's id map \(\/ \(host uid 0\)\)/m);
-});
+testUnless(
+  isRoot() ? 'as root the host root is owned by mapped ids' : fuseWhy,
+  'unprivileged: auto picks fuse-overlayfs for a root owned outside the map, and says why',
+  async () => {
+    const r = expectExit(await runHutch(['run', '--network', 'none', '--dry-run', '--', 'true']));
+    assert.match(r.stdout, /^# storage driver: fuse-overlayfs \(the root has files owned outside the sandbox's id map \(\/ \(host uid 0\)\)/m);
+  },
+);
 
 test('auto under --read-only keeps kernel overlayfs (nothing to copy up)', async () => {
   const r = expectExit(await runHutch(['run', '--network', 'none', '--read-only', '--dry-run', '--', 'true']));
@@ -120,15 +132,19 @@ test('auto under --read-only keeps kernel overlayfs (nothing to copy up)', async
 
 // Root maps only uid 0: a file of group utmp is unmapped even for root, and
 // squash_to_root makes it root's, so it is writable; the fixture stays as it was.
-testUnless(!isRoot() ? 'root only (a single-id map)' : (noFixtures ?? fuseWhy), 'root, fuse-overlayfs: a file of an unmapped group (utmp) is writable through squash_to_root', async () => {
-  const wtmp = fixture('rootfs', 'var', 'log', 'wtmp');
-  const before = fs.readFileSync(wtmp);
-  const line = await writable(`dir:${fixture('rootfs')}`, 'fuse-overlayfs');
-  assert.match(line, /squash_to_root/);
-  const r = expectExit(await run(`dir:${fixture('rootfs')}`, 'fuse-overlayfs', 'echo x >> /var/log/wtmp && stat -c %u:%g /var/log/wtmp'));
-  assert.match(r.stdout, /^0:0$/m);
-  assert.ok(fs.readFileSync(wtmp).equals(before), 'the fixture file is unchanged');
-});
+testUnless(
+  !isRoot() ? 'root only (a single-id map)' : (noFixtures ?? fuseWhy),
+  'root, fuse-overlayfs: a file of an unmapped group (utmp) is writable through squash_to_root',
+  async () => {
+    const wtmp = fixture('rootfs', 'var', 'log', 'wtmp');
+    const before = fs.readFileSync(wtmp);
+    const line = await writable(`dir:${fixture('rootfs')}`, 'fuse-overlayfs');
+    assert.match(line, /squash_to_root/);
+    const r = expectExit(await run(`dir:${fixture('rootfs')}`, 'fuse-overlayfs', 'echo x >> /var/log/wtmp && stat -c %u:%g /var/log/wtmp'));
+    assert.match(r.stdout, /^0:0$/m);
+    assert.ok(fs.readFileSync(wtmp).equals(before), 'the fixture file is unchanged');
+  },
+);
 
 // Kernel overlayfs on a dir: root owned outside the map: its top-level
 // directories are writable (mount points such as /etc/hosts, new files).

@@ -58,7 +58,10 @@ test('run -d returns at once; the sandbox runs in a session of its own; logs, ps
     const ins = JSON.parse(expectExit(await runHutch(['inspect', name]), 0).stdout);
     assert.is(ins[0].status, 'running');
     assert.is(ins[0].state.initPid, rec.initPid, 'inspect: the state holds the pid 1');
-    assert.ok(ins[0].commandOps.some((o: { op: string }) => o.op === 'no-new-privs'), 'inspect: the restrictions');
+    assert.ok(
+      ins[0].commandOps.some((o: { op: string }) => o.op === 'no-new-privs'),
+      'inspect: the restrictions',
+    );
     const ps = expectExit(await runHutch(['ps']), 0);
     assert.match(ps.stdout, new RegExp(`^${name}\\s`, 'm'), 'ps lists it while it runs');
     // wait prints the command's status
@@ -146,7 +149,16 @@ test("exec: the sandbox's processes and hostname, exactly the command's restrict
   const name = await detach(`${status} > /tmp/cmd-status; echo up; exec sleep 100`, '--hostname', 'box-h');
   try {
     await waitFor(() => fs.readFileSync(path.join(recordDir(name), 'log'), 'utf8').includes('up'), 20_000, { what: 'command up' });
-    const r = expectExit(await runHutch(['exec', name, 'sh', '-c', `hostname; cat /proc/1/comm /proc/2/comm; ${status} > /tmp/exec-status; cmp /tmp/cmd-status /tmp/exec-status && echo same; cat /tmp/exec-status`]), 0);
+    const r = expectExit(
+      await runHutch([
+        'exec',
+        name,
+        'sh',
+        '-c',
+        `hostname; cat /proc/1/comm /proc/2/comm; ${status} > /tmp/exec-status; cmp /tmp/cmd-status /tmp/exec-status && echo same; cat /tmp/exec-status`,
+      ]),
+      0,
+    );
     const [host, pid1, pid2, same, ...st] = r.stdout.trim().split('\n');
     assert.is(host, 'box-h', describe(r));
     assert.is(pid1, 'hutch-helper');
@@ -191,7 +203,11 @@ test('SIGKILL of the detached hutch: nothing keeps running, ps -a says exited', 
     process.kill(rec.hutchPid!, 'SIGKILL');
     await waitFor(() => !alive(rec.initPid!), 20_000, { what: "the sandbox's pid 1 to end" });
     const all = expectExit(await runHutch(['ps', '-a']), 0);
-    assert.match(all.stdout, new RegExp(`^${name}\\s.*exited \\(unknown\\)`, 'm'), `${describe(all)}\nrecords: ${fs.readdirSync(path.dirname(recordDir(name)))} ${JSON.stringify(record(name))}`);
+    assert.match(
+      all.stdout,
+      new RegExp(`^${name}\\s.*exited \\(unknown\\)`, 'm'),
+      `${describe(all)}\nrecords: ${fs.readdirSync(path.dirname(recordDir(name)))} ${JSON.stringify(record(name))}`,
+    );
     assert.not.match((await runHutch(['ps'])).stdout, new RegExp(`^${name}\\s`, 'm'));
   } finally {
     await rm(name);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, hasCommand, runCmd, runHutch, tmpDir } from '../lib/hutch';
+import { describe, expectExit, hasCommand, runHutch, tmpDir } from '../lib/hutch';
 
 interface Check {
   id: string;
@@ -71,7 +71,12 @@ test('doctor --json agrees with independent probes of this host', async () => {
 
   // kernel overlayfs in a user namespace, mounted by util-linux, not by hutch
   const d = tmpDir('doctor-ovl-');
-  const ovl = spawnSync('unshare', ['-Urm', 'sh', '-c', `mount -t tmpfs t ${d} && mkdir ${d}/u ${d}/w ${d}/m && mount -t overlay o -o lowerdir=/usr,upperdir=${d}/u,workdir=${d}/w,userxattr ${d}/m && test -x ${d}/m/bin/sh`]);
+  const ovl = spawnSync('unshare', [
+    '-Urm',
+    'sh',
+    '-c',
+    `mount -t tmpfs t ${d} && mkdir ${d}/u ${d}/w ${d}/m && mount -t overlay o -o lowerdir=/usr,upperdir=${d}/u,workdir=${d}/w,userxattr ${d}/m && test -x ${d}/m/bin/sh`,
+  ]);
   assert.is(get(report, 'storage.overlay').status === 'ok', ovl.status === 0, `storage.overlay vs a real mount: ${ovl.stderr}`);
 
   // devices: open them read-write ourselves
@@ -88,7 +93,7 @@ test('doctor --json agrees with independent probes of this host', async () => {
   // cgroups: the mount table through findmnt, hybrid = a v1 memory hierarchy
   const v2 = sh('findmnt -n -t cgroup2 -o TARGET | head -n 1').stdout.trim();
   assert.is(get(report, 'cgroup.v2').status === 'ok', v2 !== '');
-  const v1mem = sh("awk '$1==\"memory\"{print $2}' /proc/cgroups").stdout.trim();
+  const v1mem = sh('awk \'$1=="memory"{print $2}\' /proc/cgroups').stdout.trim();
   if (v2) {
     const hybrid = report.checks.find((c) => c.id === 'cgroup.hybrid');
     assert.is(hybrid?.status === 'warning', v1mem !== '' && v1mem !== '0', 'hybrid warning iff memory sits in a v1 hierarchy');
@@ -96,7 +101,10 @@ test('doctor --json agrees with independent probes of this host', async () => {
     const own = fs.readFileSync('/proc/self/cgroup', 'utf8').match(/^0::(.*)$/m)![1];
     const delegated = get(report, 'cgroup.delegated').facts?.delegated as string | undefined;
     const ctl = fs.readFileSync(path.join(delegated ?? path.join(v2, own), 'cgroup.controllers'), 'utf8').split(/\s+/);
-    assert.is(get(report, 'cgroup.controllers').status === 'ok', ['memory', 'cpu', 'pids', 'io'].every((c) => ctl.includes(c)));
+    assert.is(
+      get(report, 'cgroup.controllers').status === 'ok',
+      ['memory', 'cpu', 'pids', 'io'].every((c) => ctl.includes(c)),
+    );
     let writable = true;
     try {
       fs.accessSync(path.join(v2, own, 'cgroup.procs'), fs.constants.W_OK);
@@ -110,7 +118,14 @@ test('doctor --json agrees with independent probes of this host', async () => {
   const status = fs.readFileSync('/proc/self/status', 'utf8');
   assert.is(get(report, 'security.seccomp').status === 'ok', /^Seccomp_filters:/m.test(status));
   if (hasCommand('python3')) {
-    const abi = spawnSync('python3', ['-c', 'import ctypes,platform; l=ctypes.CDLL(None,use_errno=True); n={"x86_64":444,"aarch64":444}.get(platform.machine(),444); print(l.syscall(n,None,0,1))'], { encoding: 'utf8' });
+    const abi = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import ctypes,platform; l=ctypes.CDLL(None,use_errno=True); n={"x86_64":444,"aarch64":444}.get(platform.machine(),444); print(l.syscall(n,None,0,1))',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.is(get(report, 'security.landlock').status === 'ok', Number(abi.stdout.trim()) > 0, `landlock vs syscall: ${abi.stdout}${abi.stderr}`);
   }
 });
@@ -193,7 +208,10 @@ test('PATH without slirp4netns: doctor reports it, run --network-driver slirp4ne
   assert.ok(r.stderr.includes(c.fix!), `run's hint lacks doctor's fix "${c.fix}":\n${r.stderr}`);
   assert.not.match(r.stderr, /ENOENT|spawn|errno/i);
   // pasta is still there: network is not blocked
-  assert.is(report.checks.some((x) => x.id === 'network.user-mode'), false);
+  assert.is(
+    report.checks.some((x) => x.id === 'network.user-mode'),
+    false,
+  );
   // Both hidden: the default profile's network cannot start, doctor exits 1.
   const none = pathWithout('slirp4netns');
   fs.rmSync(path.join(none, 'pasta'), { force: true });

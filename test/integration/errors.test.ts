@@ -27,7 +27,11 @@ test("a profile's workdir that does not exist is named by file:line:col", async 
   fs.writeFileSync(file, 'extends: default\nworkdir: /no/such/dir\n');
   const r = await runHutch(['run', '--profile', file, '--network', 'none', '--', 'true']);
   assert.is(r.code, 125, describe(r));
-  assert.match(r.stderr, new RegExp(`^hutch: ${file.replace(/[.]/g, '\\.')}:2:\\d+: workdir /no/such/dir: no such directory in the sandbox$`, 'm'), describe(r));
+  assert.match(
+    r.stderr,
+    new RegExp(`^hutch: ${file.replace(/[.]/g, '\\.')}:2:\\d+: workdir /no/such/dir: no such directory in the sandbox$`, 'm'),
+    describe(r),
+  );
   noMachinery(r.stderr);
 });
 
@@ -45,7 +49,11 @@ test('a bind onto a read-only place: the mount point cannot be made, said so', a
   // /sys is a fresh read-only sysfs in a sandbox with its own network namespace
   const r = await runHutch(['run', '--network', 'none', '-v', `${src}:/sys/hutch-new`, '--', 'true']);
   assert.is(r.code, 125, describe(r));
-  assert.match(r.stderr, new RegExp(`^hutch: -v ${src}:/sys/hutch-new: cannot create the mount point /sys/hutch-new: it is on a read-only file system$`, 'm'), describe(r));
+  assert.match(
+    r.stderr,
+    new RegExp(`^hutch: -v ${src}:/sys/hutch-new: cannot create the mount point /sys/hutch-new: it is on a read-only file system$`, 'm'),
+    describe(r),
+  );
   assert.match(r.stderr, /^ {2}hint: mount onto a directory that exists in the sandbox, or under a new top-level one such as \/work$/m, describe(r));
   noMachinery(r.stderr);
 });
@@ -74,7 +82,10 @@ test('a bind under a directory owned outside the sandbox: permission denied, and
   assert.is(r.code, 125, describe(r));
   assert.match(
     r.stderr,
-    new RegExp(`^hutch: -v ${src}:${target}: cannot create the mount point ${target}: permission denied \\(its parent directory belongs to a user outside the sandbox\\)$`, 'm'),
+    new RegExp(
+      `^hutch: -v ${src}:${target}: cannot create the mount point ${target}: permission denied \\(its parent directory belongs to a user outside the sandbox\\)$`,
+      'm',
+    ),
     describe(r),
   );
   assert.match(r.stderr, /^ {2}hint: mount onto a directory that exists in the sandbox/m, describe(r));
@@ -88,7 +99,11 @@ test('a bind under a directory owned outside the sandbox: permission denied, and
 test('-u with an id the sandbox does not map', async () => {
   const r = await runHutch(['run', '--network', 'none', '-u', '3999999999', '--', 'true']);
   assert.is(r.code, 125, describe(r));
-  assert.match(r.stderr, /^hutch: -u 3999999999: user 3999999999 is not mapped in the sandbox: ids other than 0 need subordinate ids in \/etc\/subuid$/m, describe(r));
+  assert.match(
+    r.stderr,
+    /^hutch: -u 3999999999: user 3999999999 is not mapped in the sandbox: ids other than 0 need subordinate ids in \/etc\/subuid$/m,
+    describe(r),
+  );
   assert.match(r.stderr, /^ {2}hint: .*subordinate ids/m, describe(r));
   noMachinery(r.stderr);
 });
@@ -99,7 +114,7 @@ test('an exec failure keeps its message and status (127), printed once', async (
   assert.is(r.stderr.match(/^hutch: \/no\/such\/program: No such file or directory$/gm)?.length, 1, describe(r));
 });
 
-test('/sys: fresh and read-only with its own network, the host\'s read-only with --network host', async () => {
+test("/sys: fresh and read-only with its own network, the host's read-only with --network host", async () => {
   const script = 'ls /sys/class/net | tr "\\n" " "; echo; touch /sys/hutch-x 2>/dev/null && echo sys-rw || echo sys-ro';
   const own = expectExit(await runHutch(['run', '--network', 'none', '--', 'sh', '-c', script]), 0);
   assert.match(own.stdout, /^lo \nsys-ro\n$/, describe(own));

@@ -56,7 +56,9 @@ interface Probe {
 
 async function probe(driver: string, port: number, flags: string[], before = ''): Promise<{ p: Probe; stderr: string }> {
   const script = `${before}node /t/probe.js ${port} ${hostAddrs.join(' ')}; echo "own $(ip -o addr show | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' ')"; echo "blocked $( (ip route show type unreachable; ip -6 route show type unreachable) | awk '{print $2}' | tr '\\n' ' ')"`;
-  const r = expectExit(await runHutch(['run', '--network', 'slirp', '--network-driver', driver, '-v', `${fixtures}:/t:ro`, ...flags, '--', 'sh', '-c', script]));
+  const r = expectExit(
+    await runHutch(['run', '--network', 'slirp', '--network-driver', driver, '-v', `${fixtures}:/t:ro`, ...flags, '--', 'sh', '-c', script]),
+  );
   const results = new Map<string, string>();
   let own: string[] = [];
   let blocked: string[] = [];
@@ -84,7 +86,10 @@ function assertClosed(driver: string, p: Probe, what: string): void {
 
 /** Registered, or skipped with the reason printed (counted by the runner). */
 function testIf(condition: boolean, name: string, fn: () => Promise<void>, reason: string): void {
-  if (condition) return test(name, fn);
+  if (condition) {
+    test(name, fn);
+    return;
+  }
   process.stdout.write(`  skip: ${name}: ${reason}\n`);
   test.skip(name, fn);
 }
@@ -148,12 +153,27 @@ testIf(
     try {
       const v4 = hostAddrs.find((a) => !a.includes(':'));
       assert.ok(v4, `no IPv4 host address among ${hostAddrs.join(' ')}`);
-      const r = await runHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', '--cap-add', 'NET_ADMIN', '-v', `${fixtures}:/t:ro`, '--', 'sh', '-c', `ip route del unreachable ${v4} && node /t/probe.js ${srv.port} ${v4}`]);
+      const r = await runHutch([
+        'run',
+        '--network',
+        'slirp',
+        '--network-driver',
+        'slirp4netns',
+        '--cap-add',
+        'NET_ADMIN',
+        '-v',
+        `${fixtures}:/t:ro`,
+        '--',
+        'sh',
+        '-c',
+        `ip route del unreachable ${v4} && node /t/probe.js ${srv.port} ${v4}`,
+      ]);
       expectExit(r);
       assert.match(r.stderr, /warning: CAP_NET_ADMIN lets the command delete the routes that keep the host's own addresses/, describe(r));
       assert.match(r.stdout, /OK host-secret/, 'with NET_ADMIN the block is gone, as the warning says');
       const dry = expectExit(await runHutch(['run', '--network', 'slirp', '--dry-run', '--', 'true']));
-      for (const a of hostAddrs) assert.match(dry.stdout, new RegExp(`^unreachable\\t${a.replace(/[.]/g, '\\.')}$`, 'm'), 'the dry-run plan shows each blocked address');
+      for (const a of hostAddrs)
+        assert.match(dry.stdout, new RegExp(`^unreachable\\t${a.replace(/[.]/g, '\\.')}$`, 'm'), 'the dry-run plan shows each blocked address');
     } finally {
       srv.close();
     }

@@ -163,7 +163,9 @@ test('an import killed halfway leaves nothing registered; prune removes the left
   const env = { XDG_DATA_HOME: tmpDir() };
   const tmp = path.join(env.XDG_DATA_HOME, 'hutch', 'tmp');
   const child = spawnHutch(['image', 'import', fixture('rootfs.tar.xz'), '--name', 'killed'], { env });
-  await waitFor(() => fs.existsSync(tmp) && fs.readdirSync(tmp).some((n) => fs.existsSync(path.join(tmp, n, 'root', 'usr'))), 60_000, { what: 'extraction under way' });
+  await waitFor(() => fs.existsSync(tmp) && fs.readdirSync(tmp).some((n) => fs.existsSync(path.join(tmp, n, 'root', 'usr'))), 60_000, {
+    what: 'extraction under way',
+  });
   process.kill(-child.pid!, 'SIGKILL');
   await new Promise((r) => child.on('close', r));
   const ls = expectExit(await runHutch(['image', 'ls', '--json'], { env }));
@@ -182,7 +184,12 @@ test('export writes an OCI layout tar that imports back with the same content an
   assert.match(list, /^oci-layout$/m);
   assert.match(list, /^index\.json$/m);
   await importImage(file, 'roundtrip');
-  const r = expectExit(await onImage('roundtrip', 'cat /etc/hutch-fixture; ls -A /etc/skel; test -e /etc/issue.net || echo gone; echo $HUTCH_FIXTURE; stat -c "%u %g" /etc/shadow'));
+  const r = expectExit(
+    await onImage(
+      'roundtrip',
+      'cat /etc/hutch-fixture; ls -A /etc/skel; test -e /etc/issue.net || echo gone; echo $HUTCH_FIXTURE; stat -c "%u %g" /etc/shadow',
+    ),
+  );
   assert.is(r.stdout, `made by umoci\n.hutch-only\ngone\noci\n0 ${squashed ? 0 : 42}\n`);
 });
 

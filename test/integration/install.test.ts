@@ -118,7 +118,16 @@ async function install(script: string, args: string[], home: string, etc?: strin
   const PATH = `${path.dirname(process.execPath)}:${process.env.PATH}`;
   const env = { HOME: home, PATH, XDG_DATA_HOME: undefined, XDG_CACHE_HOME: path.join(home, '.cache'), HUTCH_HELPER: undefined, CI: 'true' };
   const argv = etc
-    ? ['unshare', '-m', 'sh', '-c', `mount --bind '${etc}/subuid' /etc/subuid && mount --bind '${etc}/subgid' /etc/subgid && exec sh "$@"`, 'sh', script, ...args]
+    ? [
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        `mount --bind '${etc}/subuid' /etc/subuid && mount --bind '${etc}/subgid' /etc/subgid && exec sh "$@"`,
+        'sh',
+        script,
+        ...args,
+      ]
     : ['sh', script, ...args];
   return runCmd(argv, { env, timeoutMs: 300_000 });
 }
@@ -130,7 +139,14 @@ function etcCopy(): string | undefined {
     const src = `/etc/${f}`;
     const text = fs.existsSync(src) ? fs.readFileSync(src, 'utf8') : '';
     // Drop root's own line (if any) so that the "add a range" path runs.
-    fs.writeFileSync(path.join(etc, f), text.split('\n').filter((l) => l && !l.startsWith('root:') && !l.startsWith('0:')).map((l) => `${l}\n`).join(''));
+    fs.writeFileSync(
+      path.join(etc, f),
+      text
+        .split('\n')
+        .filter((l) => l && !l.startsWith('root:') && !l.startsWith('0:'))
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
   }
   return etc;
 }
@@ -148,11 +164,19 @@ async function installCycle(script: string, extra: string[], binary = SEA) {
   const target = path.join(home, '.local', 'bin', 'hutch');
   assert.ok(fs.readFileSync(target).equals(fs.readFileSync(binary)), 'installed binary == dist/hutch');
   assert.match(first.stdout, /hutch can run here/, 'ends with hutch doctor');
-  expectExit(await runCmd([target, 'run', '--network', 'none', '--', '/bin/true'], { env: { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), HUTCH_HELPER: undefined } }), 0);
+  expectExit(
+    await runCmd([target, 'run', '--network', 'none', '--', '/bin/true'], {
+      env: { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), HUTCH_HELPER: undefined },
+    }),
+    0,
+  );
   const manifest = path.join(home, '.local', 'share', 'hutch', 'install-manifest');
   const m1 = fs.readFileSync(manifest, 'utf8');
   if (etc) {
-    const added = fs.readFileSync(path.join(etc, 'subuid'), 'utf8').split('\n').find((l) => l.startsWith('root:'));
+    const added = fs
+      .readFileSync(path.join(etc, 'subuid'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('root:'));
     assert.ok(added && /^root:\d+:65536$/.test(added), `subuid range added for root: ${added}`);
     assert.ok(m1.includes(`line /etc/subuid ${added}`), m1);
     assert.match(first.stdout, /subordinate ids \(tried for real\)|mapped 65536 subordinate uids/);
@@ -175,7 +199,12 @@ async function installCycle(script: string, extra: string[], binary = SEA) {
   const after = tree(home).filter((p) => !p.startsWith('.cache/'));
   assert.equal(after, before, 'home back to what it was (hutch cache aside)');
   assert.is(fs.readFileSync(path.join(home, 'keep', 'mine.txt'), 'utf8'), 'not hutch');
-  if (etc) assert.equal(['subuid', 'subgid'].map((f) => fs.readFileSync(path.join(etc, f), 'utf8')), etcBefore, '/etc/subuid and subgid restored');
+  if (etc)
+    assert.equal(
+      ['subuid', 'subgid'].map((f) => fs.readFileSync(path.join(etc, f), 'utf8')),
+      etcBefore,
+      '/etc/subuid and subgid restored',
+    );
   const again = await install(script, ['--uninstall'], home, etc);
   assert.ok(again.code === 0 && /nothing to uninstall/.test(again.stdout), describe(again));
   return { first, second };

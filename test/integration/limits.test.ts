@@ -150,7 +150,19 @@ test('ps lists a running sandbox by name; stats and pause work or say why not', 
   const name = uniq('ps');
   const dir = tmpDir();
   fs.chmodSync(dir, 0o777);
-  const child = spawnHutch(['run', '--network', 'none', '--name', name, '-v', `${dir}:/out`, '--', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /out/c; sleep 0.05; done']);
+  const child = spawnHutch([
+    'run',
+    '--network',
+    'none',
+    '--name',
+    name,
+    '-v',
+    `${dir}:/out`,
+    '--',
+    'sh',
+    '-c',
+    'i=0; while :; do i=$((i+1)); echo $i > /out/c; sleep 0.05; done',
+  ]);
   child.stdout!.resume();
   child.stderr!.resume();
   try {
@@ -158,10 +170,14 @@ test('ps lists a running sandbox by name; stats and pause work or say why not', 
     // is created and recorded: read the state once the command has started.
     const counter = () => Number(fs.readFileSync(path.join(dir, 'c'), 'utf8').trim() || 0);
     await waitFor(() => fs.existsSync(path.join(dir, 'c')) && counter() > 0, 15_000, { what: 'the counter to start' });
-    const entry = await waitFor(async () => {
-      const r = await runHutch(['ps', '--json']);
-      return (JSON.parse(r.stdout) as { name: string; cgroup?: string; pid: number }[]).find((e) => e.name === name);
-    }, 15_000, { what: `${name} in hutch ps` });
+    const entry = await waitFor(
+      async () => {
+        const r = await runHutch(['ps', '--json']);
+        return (JSON.parse(r.stdout) as { name: string; cgroup?: string; pid: number }[]).find((e) => e.name === name);
+      },
+      15_000,
+      { what: `${name} in hutch ps` },
+    );
     assert.is(entry.pid, child.pid);
     const table = await runHutch(['ps']);
     assert.match(table.stdout, new RegExp(`^${name}\\s+${child.pid}\\s`, 'm'));
@@ -206,7 +222,21 @@ test('ps lists a running sandbox by name; stats and pause work or say why not', 
 
 test(`tier ${tier()}: hutch run --help lists the limit flags`, async () => {
   const r = await runHutch(['run', '--help']);
-  for (const f of ['--memory', '--memory-swap', '--cpus', '--cpu-weight', '--cpu-shares', '--pids-limit', '--io-weight', '--device-read-bps', '--device-write-bps', '--timeout', '--limits', '--report', '--summary']) {
+  for (const f of [
+    '--memory',
+    '--memory-swap',
+    '--cpus',
+    '--cpu-weight',
+    '--cpu-shares',
+    '--pids-limit',
+    '--io-weight',
+    '--device-read-bps',
+    '--device-write-bps',
+    '--timeout',
+    '--limits',
+    '--report',
+    '--summary',
+  ]) {
     assert.ok(r.stdout.includes(f), `${f} missing from --help`);
   }
 });

@@ -324,7 +324,9 @@ for (const driver of NET_DRIVERS) {
       { what: `${driver} process` },
     );
     // the command (hutch's monitor and pid 1 are not dumpable: their /proc/PID/ns is closed to the user)
-    const command = await waitFor(() => descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'), 10_000, { what: 'the command' });
+    const command = await waitFor(() => descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'), 10_000, {
+      what: 'the command',
+    });
     const netns = fs.readlinkSync(`/proc/${command}/ns/net`);
     assert.ok(fs.existsSync(stateDir(name)));
     await waitFor(async () => !(await portFree(port)), 10_000, { what: 'published port bound' });

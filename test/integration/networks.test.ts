@@ -155,40 +155,53 @@ function hostAddress(): string | undefined {
   return undefined;
 }
 
-testIf(test, hostAddress(), 'outbound: a routed network reaches a host address through one slirp4netns on the holder, an --internal one does not', async () => {
-  const routed = uniq();
-  const internal = uniq();
-  expectExit(await runHutch(['network', 'create', routed]));
-  expectExit(await runHutch(['network', 'create', internal, '--internal']));
-  const srv = net.createServer((c) => c.end('outside\n'));
-  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  const host = hostAddress()!;
-  // a long-lived member keeps the holder up while we look at its NAT process
-  const keep = await startServer(fixtures, undefined, ['--network', routed], ['tcp:9000']);
-  try {
-    const holders = holderPids(routed);
-    assert.is(holders.length, 1);
-    const nat = descendants(holders[0]).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'slirp4netns');
-    assert.is(nat.length, 1, 'one slirp4netns for the network, under its holder');
-    const r = expectExit(await inside(routed, `node /t/probe.js ${port} ${host}`));
-    assert.match(r.stdout, new RegExp(`${host.replace(/\./g, '\\.')} OK outside`), r.stdout);
-    const i = expectExit(await inside(internal, `node /t/probe.js ${port} ${host}`));
-    assert.match(i.stdout, /FAIL/, i.stdout);
-    await keep.stop();
-    await assertNothingLeft(routed);
-    await waitFor(() => nat.every((pid) => !fs.existsSync(`/proc/${pid}`) || procStatus(pid)?.State?.startsWith('Z')), 5000, { what: "the network's slirp4netns to end" });
-  } finally {
-    if (keep.child.exitCode === null) await keep.stop();
-    srv.close();
-  }
-  expectExit(await runHutch(['network', 'rm', routed, internal]));
-}, 'this host has no non-loopback IPv4 address to stand for the outside');
+testIf(
+  test,
+  hostAddress(),
+  'outbound: a routed network reaches a host address through one slirp4netns on the holder, an --internal one does not',
+  async () => {
+    const routed = uniq();
+    const internal = uniq();
+    expectExit(await runHutch(['network', 'create', routed]));
+    expectExit(await runHutch(['network', 'create', internal, '--internal']));
+    const srv = net.createServer((c) => c.end('outside\n'));
+    await new Promise<void>((r) => srv.listen(0, '0.0.0.0', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    const host = hostAddress()!;
+    // a long-lived member keeps the holder up while we look at its NAT process
+    const keep = await startServer(fixtures, undefined, ['--network', routed], ['tcp:9000']);
+    try {
+      const holders = holderPids(routed);
+      assert.is(holders.length, 1);
+      const nat = descendants(holders[0]).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'slirp4netns');
+      assert.is(nat.length, 1, 'one slirp4netns for the network, under its holder');
+      const r = expectExit(await inside(routed, `node /t/probe.js ${port} ${host}`));
+      assert.match(r.stdout, new RegExp(`${host.replace(/\./g, '\\.')} OK outside`), r.stdout);
+      const i = expectExit(await inside(internal, `node /t/probe.js ${port} ${host}`));
+      assert.match(i.stdout, /FAIL/, i.stdout);
+      await keep.stop();
+      await assertNothingLeft(routed);
+      await waitFor(() => nat.every((pid) => !fs.existsSync(`/proc/${pid}`) || procStatus(pid)?.State?.startsWith('Z')), 5000, {
+        what: "the network's slirp4netns to end",
+      });
+    } finally {
+      if (keep.child.exitCode === null) await keep.stop();
+      srv.close();
+    }
+    expectExit(await runHutch(['network', 'rm', routed, internal]));
+  },
+  'this host has no non-loopback IPv4 address to stand for the outside',
+);
 
 test('--ip and --network-alias: a fixed address and more names; a taken or foreign address is refused with 125', async () => {
   const net = uniq();
   expectExit(await runHutch(['network', 'create', net, '--subnet', '10.78.9.0/24']));
-  const web = await startServer(fixtures, undefined, ['--network', net, '--ip', '10.78.9.50', '--network-alias', 'web', '--network-alias', 'WWW'], ['tcp:8080']);
+  const web = await startServer(
+    fixtures,
+    undefined,
+    ['--network', net, '--ip', '10.78.9.50', '--network-alias', 'web', '--network-alias', 'WWW'],
+    ['tcp:8080'],
+  );
   try {
     const r = expectExit(await inside(net, `getent hosts web www ${web.name}; node /t/probe.js 8080 web`));
     const lines = r.stdout.trim().split('\n');
@@ -222,7 +235,7 @@ test('--ip and --network-alias: a fixed address and more names; a taken or forei
   expectExit(await runHutch(['network', 'rm', net]));
 });
 
-test('SIGKILL of the hutch that started the holder, then of the last member\'s monitor: the holder goes, nothing is left', async () => {
+test("SIGKILL of the hutch that started the holder, then of the last member's monitor: the holder goes, nothing is left", async () => {
   const net = uniq();
   expectExit(await runHutch(['network', 'create', net]));
   const a = await startServer(fixtures, undefined, ['--network', net], ['tcp:7000']);

@@ -97,11 +97,18 @@ test('an image pushed by skopeo (OCI layout made by umoci, and as Docker schema 
   // by the same hands as the pusher.
   const which = spawnSync('sh', ['-c', 'command -v skopeo'], { encoding: 'utf8' });
   assert.ok(which.status === 0, 'skopeo is not installed (.ci/run installs it with the image fixtures)');
-  for (const [tag, format] of [['skopeo-oci', 'oci'], ['skopeo-v2s2', 'v2s2']]) {
-    const push = spawnSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', format, `oci:${fixture('oci')}:bookworm`, `docker://${reg.host}/debian:${tag}`], {
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
+  for (const [tag, format] of [
+    ['skopeo-oci', 'oci'],
+    ['skopeo-v2s2', 'v2s2'],
+  ]) {
+    const push = spawnSync(
+      'skopeo',
+      ['copy', '--quiet', '--dest-tls-verify=false', '--format', format, `oci:${fixture('oci')}:bookworm`, `docker://${reg.host}/debian:${tag}`],
+      {
+        encoding: 'utf8',
+        timeout: 240_000,
+      },
+    );
     assert.is(push.status, 0, `skopeo copy: ${push.stderr}`);
     const o = fresh();
     expectExit(await runHutch(['pull', `${reg.host}/debian:${tag}`], o));
@@ -280,7 +287,10 @@ test('Basic auth: refused without credentials, wrong ones are a 125; --creds, hu
   // and podman's ($XDG_RUNTIME_DIR/containers/auth.json)
   const runtime = tmpDir('hutch-runtime-');
   fs.mkdirSync(path.join(runtime, 'containers'));
-  fs.writeFileSync(path.join(runtime, 'containers', 'auth.json'), JSON.stringify({ auths: { [guarded.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+  fs.writeFileSync(
+    path.join(runtime, 'containers', 'auth.json'),
+    JSON.stringify({ auths: { [guarded.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }),
+  );
   expectExit(await runHutch(['image', 'rm', ref], o));
   expectExit(await runHutch(['pull', ref], { ...o, env: { ...o.env, XDG_RUNTIME_DIR: runtime } }));
 });
@@ -362,7 +372,11 @@ test('short names go through the search list of registries.conf in order, the re
   fs.mkdirSync(path.join(o.env!.XDG_CONFIG_HOME!, 'hutch'));
   fs.writeFileSync(path.join(o.env!.XDG_CONFIG_HOME!, 'hutch', 'registries.conf'), `unqualified-search-registries = ["${empty.host}", "${reg.host}"]\n`);
   const r = expectExit(await runHutch(['pull', 'org/searched:v2'], o));
-  assert.match(r.stderr, new RegExp(`resolved "org/searched:v2" to ${empty.host}/org/searched:v2[\\s\\S]*resolved "org/searched:v2" to ${reg.host}/org/searched:v2`), describe(r));
+  assert.match(
+    r.stderr,
+    new RegExp(`resolved "org/searched:v2" to ${empty.host}/org/searched:v2[\\s\\S]*resolved "org/searched:v2" to ${reg.host}/org/searched:v2`),
+    describe(r),
+  );
   assert.match(r.stdout, new RegExp(`^${reg.host}/org/searched:v2 `));
   const none = await runHutch(['pull', 'nowhere:v1'], o);
   assert.is(none.code, 125, describe(none));

@@ -169,7 +169,8 @@ function get(url: string): Promise<string> {
   });
 }
 
-const untilGet = (url: string, want: string, ms = 30_000) => waitFor(async () => (await get(url)) === want, ms, { what: `${url} to answer ${want}`, intervalMs: 200 });
+const untilGet = (url: string, want: string, ms = 30_000) =>
+  waitFor(async () => (await get(url)) === want, ms, { what: `${url} to answer ${want}`, intervalMs: 200 });
 
 /** Runs `fn` while a sandbox NAME runs (prepared by the test: `sleep`). */
 async function withSandbox<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -215,7 +216,10 @@ function withPorts(cmd: string, subs: [string, string][]): string {
 
 /** Whether sandboxes of this user get a cgroup (a delegated cgroup v2 subtree), from `hutch run --dry-run`. */
 const CGROUP_LINE = (() => {
-  const r = spawnSync(path.join(bin, 'hutch'), ['run', '--dry-run', '--name', 'readme-probe', '--network', 'none', '--', 'true'], { encoding: 'utf8', env: { ...process.env, PATH } });
+  const r = spawnSync(path.join(bin, 'hutch'), ['run', '--dry-run', '--name', 'readme-probe', '--network', 'none', '--', 'true'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH },
+  });
   return /^# cgroup: (.*)$/m.exec(r.stdout ?? '')?.[1] ?? `(no cgroup line in hutch run --dry-run: exit ${r.status})`;
 })();
 function noSandboxCgroup(): string | undefined {
@@ -247,13 +251,19 @@ const ok0 = (r: RunResult) => expectExit(r, 0);
 const needImage = () => noFixtures;
 
 const EXAMPLES: Record<string, Example> = {
-  './install.sh': { skip: 'installs packages and ~/.local/bin/hutch for the user running it; test/integration/install.test.ts runs install.sh (install, again, --uninstall) in a scratch home' },
+  './install.sh': {
+    skip: 'installs packages and ~/.local/bin/hutch for the user running it; test/integration/install.test.ts runs install.sh (install, again, --uninstall) in a scratch home',
+  },
   './install.sh --uninstall': { skip: 'see ./install.sh: test/integration/install.test.ts runs it in a scratch home' },
   'npm test': { skip: 'the test suite itself: this file runs inside it' },
-  'hutch pull debian:bookworm': { skip: 'needs docker.io; test/integration/pull.test.ts pulls from a local registry (short names: test/unit/registry.test.ts)' },
+  'hutch pull debian:bookworm': {
+    skip: 'needs docker.io; test/integration/pull.test.ts pulls from a local registry (short names: test/unit/registry.test.ts)',
+  },
   'hutch pull ghcr.io/org/img:1.2 --platform linux/arm64': { skip: 'needs ghcr.io; pull.test.ts: "a multi-arch index: ..."' },
   'hutch run --rootfs image:alpine:3.20 -- cat /etc/os-release': { skip: 'needs docker.io; pull.test.ts: "run --rootfs image:REF pulls what is missing ..."' },
-  'echo "$TOKEN" | hutch login -u me --password-stdin ghcr.io': { skip: 'needs ghcr.io and an account; pull.test.ts: "Basic auth: ..." logs in to a local registry' },
+  'echo "$TOKEN" | hutch login -u me --password-stdin ghcr.io': {
+    skip: 'needs ghcr.io and an account; pull.test.ts: "Basic auth: ..." logs in to a local registry',
+  },
   'hutch logout ghcr.io': { skip: 'follows the login above; pull.test.ts: "Basic auth: ..." logs out' },
   'npm ci && npm run build': { skip: 'npm ci needs the registry; test/run.mjs runs the build (node build.mjs) before every test run' },
   'npm run bench': { skip: 'takes minutes and prints timings, nothing to check; run by hand (test/bench/run.mjs)' },
@@ -354,7 +364,14 @@ const EXAMPLES: Record<string, Example> = {
     },
   },
   [`hutch run --userns keep-id -v "$PWD:/work" -w /work -- sh -c 'whoami; touch mine'`]: {
-    skipIf: () => (process.getuid!() !== 0 && !fs.readFileSync('/etc/subuid', 'utf8').split('\n').some((l) => l.split(':')[0] === os.userInfo().username) ? 'keep-id needs an /etc/subuid range for this user' : undefined),
+    skipIf: () =>
+      process.getuid!() !== 0 &&
+      !fs
+        .readFileSync('/etc/subuid', 'utf8')
+        .split('\n')
+        .some((l) => l.split(':')[0] === os.userInfo().username)
+        ? 'keep-id needs an /etc/subuid range for this user'
+        : undefined,
     async run(cmd) {
       const r = ok0(await sh(cmd));
       assert.is(r.stdout, `${os.userInfo().username}\n`, describe(r));
@@ -446,12 +463,21 @@ const EXAMPLES: Record<string, Example> = {
     async run(cmd) {
       const v6 = await freePort();
       const range = await freeRange(3);
-      const bg = background(withPorts(cmd, [['[::1]:8443:443', `[::1]:${v6}:443`], ['8000-8002:8000-8002', `${range}-${range + 2}:8000-8002`]]));
+      const bg = background(
+        withPorts(cmd, [
+          ['[::1]:8443:443', `[::1]:${v6}:443`],
+          ['8000-8002:8000-8002', `${range}-${range + 2}:8000-8002`],
+        ]),
+      );
       try {
-        const ports = await waitFor(async () => {
-          const r = await sh('hutch port web');
-          return /^3000\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(r.stdout) ? r.stdout : '';
-        }, 30_000, { what: 'hutch port web to list 3000/tcp' });
+        const ports = await waitFor(
+          async () => {
+            const r = await sh('hutch port web');
+            return /^3000\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(r.stdout) ? r.stdout : '';
+          },
+          30_000,
+          { what: 'hutch port web to list 3000/tcp' },
+        );
         const p3000 = Number(/^3000\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(ports)![1]);
         assert.match(ports, new RegExp(`^443/tcp -> \\[::1\\]:${v6}$`, 'm'), ports);
         for (let i = 0; i < 3; i++) assert.match(ports, new RegExp(`^${8000 + i}/tcp -> 127\\.0\\.0\\.1:${range + i}$`, 'm'), ports);
@@ -468,10 +494,14 @@ const EXAMPLES: Record<string, Example> = {
       const bg = background(cmd);
       try {
         // `hutch port web` (the next README line) while it runs
-        const r = await waitFor(async () => {
-          const x = await sh('hutch port web');
-          return /^5173\/tcp -> 127\.0\.0\.1:\d+$/m.test(x.stdout) ? x : undefined;
-        }, 30_000, { what: 'hutch port web to list 5173/tcp' });
+        const r = await waitFor(
+          async () => {
+            const x = await sh('hutch port web');
+            return /^5173\/tcp -> 127\.0\.0\.1:\d+$/m.test(x.stdout) ? x : undefined;
+          },
+          30_000,
+          { what: 'hutch port web to list 5173/tcp' },
+        );
         const port = Number(/^5173\/tcp -> 127\.0\.0\.1:(\d+)$/m.exec(r.stdout)![1]);
         await untilGet(`http://127.0.0.1:${port}/`, 'readme-serve:5173');
         ranWithin.set('hutch port web', r.stdout);

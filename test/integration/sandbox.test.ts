@@ -7,18 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  describe,
-  descendants,
-  expectExit,
-  hostPids,
-  procStatus,
-  repoPath,
-  runHutch,
-  spawnHutch,
-  tmpDir,
-  waitFor,
-} from '../lib/hutch';
+import { describe, descendants, expectExit, hostPids, procStatus, repoPath, runHutch, spawnHutch, tmpDir, waitFor } from '../lib/hutch';
 
 const uid = process.getuid!();
 const sh = (script: string, ...flags: string[]) => runHutch(['run', '--network', 'none', ...flags, '--', 'sh', '-c', script]);
@@ -59,11 +48,9 @@ test('uid 0 inside is the invoking uid outside', async () => {
   try {
     await waitFor(() => out.includes('\n'), 15_000, { what: 'id output' });
     assert.is(out.trim(), '0');
-    const sleeper = await waitFor(
-      () => descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'),
-      10_000,
-      { what: 'the sleep process on the host' },
-    );
+    const sleeper = await waitFor(() => descendants(child.pid!).find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep'), 10_000, {
+      what: 'the sleep process on the host',
+    });
     const st = procStatus(sleeper)!;
     assert.is(st.Uid.split(/\s+/)[0], String(uid), `host Uid line: ${st.Uid}`);
   } finally {
@@ -90,7 +77,19 @@ test('--user runs the command as another uid with no capabilities (or says why i
   const dir = tmpDir();
   fs.chmodSync(dir, 0o777);
   const start = subuidStart();
-  const r = await runHutch(['run', '--network', 'none', '-u', '1000:1000', '-v', `${dir}:/out`, '--', 'sh', '-c', 'id -u; id -g; grep CapEff /proc/self/status; touch /out/f']);
+  const r = await runHutch([
+    'run',
+    '--network',
+    'none',
+    '-u',
+    '1000:1000',
+    '-v',
+    `${dir}:/out`,
+    '--',
+    'sh',
+    '-c',
+    'id -u; id -g; grep CapEff /proc/self/status; touch /out/f',
+  ]);
   if (start === undefined || uid === 0) {
     assert.is(r.code, 125, describe(r));
     assert.match(r.stderr, /not mapped in the sandbox: ids other than 0 need subordinate ids/);
@@ -139,8 +138,17 @@ test('home: none gives an empty, read-only home; what is mounted into it stays w
   const profile = path.join(tmpDir(), 'none.yaml');
   fs.writeFileSync(profile, 'extends: default\nnetwork: none\nhome: none\n');
   const home = os.homedir();
-  const r = await runHutch(['run', '--profile', profile, '-v', `${dir}:${home}/p`, '--', 'sh', '-c',
-    `ls -A ${home} | tr '\\n' ' '; touch ${home}/f 2>/dev/null && echo HOME-WRITABLE; touch ${home}/p/b && echo BIND-RW`]);
+  const r = await runHutch([
+    'run',
+    '--profile',
+    profile,
+    '-v',
+    `${dir}:${home}/p`,
+    '--',
+    'sh',
+    '-c',
+    `ls -A ${home} | tr '\\n' ' '; touch ${home}/f 2>/dev/null && echo HOME-WRITABLE; touch ${home}/p/b && echo BIND-RW`,
+  ]);
   expectExit(r);
   assert.is(r.stdout.trim(), 'p BIND-RW', describe(r));
 });
@@ -154,9 +162,7 @@ test('network none has only the loopback interface, and it is up', async () => {
 });
 
 test('an orphaned zombie is reaped by pid 1', async () => {
-  const r = expectExit(
-    await sh('( sleep 0.2 & ) ; sleep 1.2; for s in /proc/[0-9]*/stat; do cut -d" " -f3 $s; done | grep -c Z || true'),
-  );
+  const r = expectExit(await sh('( sleep 0.2 & ) ; sleep 1.2; for s in /proc/[0-9]*/stat; do cut -d" " -f3 $s; done | grep -c Z || true'));
   assert.is(r.stdout.trim(), '0', describe(r));
 });
 
@@ -257,13 +263,33 @@ test('/proc paths that leak or control host state are masked, /proc/sys is read-
 
 test('hardening: no_new_privs, new session, no inherited fds, capabilities per profile', async () => {
   const r = expectExit(
-    await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'grep -E "NoNewPrivs|CapEff|CapBnd" /proc/self/status; cut -d" " -f6 /proc/$$/stat; echo $$; ls /proc/self/fd | tr "\\n" " "'], {}),
+    await runHutch(
+      [
+        'run',
+        '--network',
+        'none',
+        '--',
+        'sh',
+        '-c',
+        'grep -E "NoNewPrivs|CapEff|CapBnd" /proc/self/status; cut -d" " -f6 /proc/$$/stat; echo $$; ls /proc/self/fd | tr "\\n" " "',
+      ],
+      {},
+    ),
   );
   const lines = r.stdout.trim().split('\n');
   assert.match(r.stdout, /NoNewPrivs:\s+1/);
   const [sid, pid] = lines.slice(-3, -1);
   assert.is(sid, pid, 'the command leads its own session');
-  assert.equal(lines.at(-1)!.trim().split(' ').map(Number).filter((f) => f > 3), [], 'no fd above 3 (3 is ls reading the dir)');
+  assert.equal(
+    lines
+      .at(-1)!
+      .trim()
+      .split(' ')
+      .map(Number)
+      .filter((f) => f > 3),
+    [],
+    'no fd above 3 (3 is ls reading the dir)',
+  );
   const eff = BigInt(`0x${/CapEff:\s+(\w+)/.exec(r.stdout)![1]}`);
   assert.ok(eff !== 0n, 'default profile keeps podman-like capabilities');
   assert.is(eff & (1n << 21n), 0n, 'no CAP_SYS_ADMIN by default');
@@ -295,7 +321,15 @@ test('fds opened by the caller are not inherited', async () => {
   child.stdout!.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
   assert.is(code, 0);
-  assert.equal(out.trim().split(' ').map(Number).filter((f) => f > 3), [], out);
+  assert.equal(
+    out
+      .trim()
+      .split(' ')
+      .map(Number)
+      .filter((f) => f > 3),
+    [],
+    out,
+  );
 });
 
 test("the helper binary and hutch's own files cannot be written from inside any built-in profile", async () => {
@@ -312,7 +346,21 @@ test("the helper binary and hutch's own files cannot be written from inside any 
       .map((f) => `(echo x >> ${f}) 2>/dev/null && echo "WROTE ${f}"; test -e ${f} && rm ${f} 2>/dev/null && echo "REMOVED ${f}"`)
       .join('; ');
     // --limits warn: ci is strict, and this host cannot enforce its limits (test/integration/limits.test.ts)
-    const r = await runCmdIn(project, ['run', '--profile', profile, '--limits', 'warn', '--network', 'none', '-v', `${project}:${project}`, '--', 'sh', '-c', `${script}; echo end`]);
+    const r = await runCmdIn(project, [
+      'run',
+      '--profile',
+      profile,
+      '--limits',
+      'warn',
+      '--network',
+      'none',
+      '-v',
+      `${project}:${project}`,
+      '--',
+      'sh',
+      '-c',
+      `${script}; echo end`,
+    ]);
     assert.is(r.stdout.trim(), 'end', `${profile}: ${describe(r)}`);
   }
   assert.ok(before[0].equals(fs.readFileSync(helper)) && before[1].equals(fs.readFileSync(bundle)));

@@ -95,65 +95,56 @@ const SQUATS: [string, (precious: string) => string][] = [
 
 for (const [squatName, script] of SQUATS) {
   for (const [cmdName, args] of COMMANDS) {
-    rootTest(
-      `squat (${squatName}): the victim's hutch ${cmdName} exits 125 naming it and deletes nothing`,
-      async () => {
+    rootTest(`squat (${squatName}): the victim's hutch ${cmdName} exits 125 naming it and deletes nothing`, async () => {
+      clearFallback();
+      const precious = plantPrecious();
+      await squat(script(precious));
+      try {
+        const r = await victimHutch(...args);
+        assert.is(r.code, 125, describe(r));
+        assert.match(r.stderr, new RegExp(`/tmp/hutch-run-${victim!.uid}|${precious}`), describe(r));
+        assert.match(r.stderr, /XDG_RUNTIME_DIR/, 'the fix is named');
+        assert.is(fs.readFileSync(path.join(precious, 'box', 'keep.txt'), 'utf8'), 'mine\n');
+        assert.is(fs.readFileSync(path.join(precious, 'hutch', 'box', 'keep.txt'), 'utf8'), 'mine\n');
+        if (squatName.includes('tree')) assert.ok(fs.existsSync(`${fallback}/hutch/box`), "the squatter's own directory is left alone too");
+      } finally {
         clearFallback();
-        const precious = plantPrecious();
-        await squat(script(precious));
-        try {
-          const r = await victimHutch(...args);
-          assert.is(r.code, 125, describe(r));
-          assert.match(r.stderr, new RegExp(`/tmp/hutch-run-${victim!.uid}|${precious}`), describe(r));
-          assert.match(r.stderr, /XDG_RUNTIME_DIR/, 'the fix is named');
-          assert.is(fs.readFileSync(path.join(precious, 'box', 'keep.txt'), 'utf8'), 'mine\n');
-          assert.is(fs.readFileSync(path.join(precious, 'hutch', 'box', 'keep.txt'), 'utf8'), 'mine\n');
-          if (squatName.includes('tree')) assert.ok(fs.existsSync(`${fallback}/hutch/box`), "the squatter's own directory is left alone too");
-        } finally {
-          clearFallback();
-        }
-      },
-    );
+      }
+    });
   }
 }
 
-rootTest(
-  'without a squat the fallback is created 0700 and owned by the victim; a planted symlink entry is unlinked, not followed',
-  async () => {
-    clearFallback();
-    const precious = plantPrecious();
-    const ps = await victimHutch('ps');
-    assert.is(ps.code, 0, describe(ps));
-    for (const d of [fallback, `${fallback}/hutch`]) {
-      const st = fs.lstatSync(d);
-      assert.ok(st.isDirectory(), d);
-      assert.is(st.uid, victim!.uid, d);
-      assert.is(st.mode & 0o777, 0o700, `${d} mode ${(st.mode & 0o777).toString(8)}`);
-    }
-    // an entry that is a symlink (stale: no state.json) is reclaimed as the link itself
-    fs.symlinkSync(path.join(precious, 'box'), `${fallback}/hutch/evil`);
-    fs.lchownSync(`${fallback}/hutch/evil`, victim!.uid, victim!.gid);
-    const old = new Date(Date.now() - 3600_000);
-    fs.lutimesSync(`${fallback}/hutch/evil`, old, old);
-    const ps2 = await victimHutch('ps');
-    assert.is(ps2.code, 0, describe(ps2));
-    assert.is(fs.readFileSync(path.join(precious, 'box', 'keep.txt'), 'utf8'), 'mine\n');
-    clearFallback();
-  },
-);
+rootTest('without a squat the fallback is created 0700 and owned by the victim; a planted symlink entry is unlinked, not followed', async () => {
+  clearFallback();
+  const precious = plantPrecious();
+  const ps = await victimHutch('ps');
+  assert.is(ps.code, 0, describe(ps));
+  for (const d of [fallback, `${fallback}/hutch`]) {
+    const st = fs.lstatSync(d);
+    assert.ok(st.isDirectory(), d);
+    assert.is(st.uid, victim!.uid, d);
+    assert.is(st.mode & 0o777, 0o700, `${d} mode ${(st.mode & 0o777).toString(8)}`);
+  }
+  // an entry that is a symlink (stale: no state.json) is reclaimed as the link itself
+  fs.symlinkSync(path.join(precious, 'box'), `${fallback}/hutch/evil`);
+  fs.lchownSync(`${fallback}/hutch/evil`, victim!.uid, victim!.gid);
+  const old = new Date(Date.now() - 3600_000);
+  fs.lutimesSync(`${fallback}/hutch/evil`, old, old);
+  const ps2 = await victimHutch('ps');
+  assert.is(ps2.code, 0, describe(ps2));
+  assert.is(fs.readFileSync(path.join(precious, 'box', 'keep.txt'), 'utf8'), 'mine\n');
+  clearFallback();
+});
 
-rootTest(
-  'a later change of the mode to group-writable is refused too',
-  async () => {
-    clearFallback();
-    assert.is((await victimHutch('ps')).code, 0);
-    fs.chmodSync(fallback, 0o770);
-    const r = await victimHutch('ps');
-    assert.is(r.code, 125, describe(r));
-    assert.match(r.stderr, /writable by group or others/);
-    clearFallback();
-  },
-);
+rootTest('a later change of the mode to group-writable is refused too', async () => {
+  clearFallback();
+  assert.is((await victimHutch('ps')).code, 0);
+  fs.chmodSync(fallback, 0o770);
+  const r = await victimHutch('ps');
+  assert.is(r.code, 125, describe(r));
+  assert.match(r.stderr, /writable by group or others/);
+  clearFallback();
+});
 
 // The helper's cleanup op (what removes a sandbox's state directory at exit)
 // walks the path from / without following a symlink and wants a private parent.

@@ -44,7 +44,11 @@ test('--dry-run of untrusted hides /home and /root as well as your own home', as
   const r = expectExit(await runHutch(['run', '--profile', 'untrusted', '--dry-run', '--', 'true']));
   for (const d of ['/home', '/root', accountHome].filter((d) => fs.existsSync(d))) {
     // an empty directory of the sandbox's RAM budget bound over it (or its own tmpfs)
-    assert.match(r.stdout, new RegExp(`(tmpfs\\t|bind\\t/R/\\S+\\t)/newroot${fs.realpathSync(d).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\t`), `${d}\n${r.stdout}`);
+    assert.match(
+      r.stdout,
+      new RegExp(`(tmpfs\\t|bind\\t/R/\\S+\\t)/newroot${fs.realpathSync(d).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\t`),
+      `${d}\n${r.stdout}`,
+    );
   }
 });
 
@@ -61,13 +65,16 @@ const otherFile = () => {
 function prepareOtherUsersFile(): string {
   let u = lookupUser(OTHER);
   if (!u) {
-    const r = spawnSync('useradd', ['-m', '-U', '-s', '/bin/sh', '-c', 'hutch security test', OTHER], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    const r = spawnSync('useradd', ['-m', '-U', '-s', '/bin/sh', '-c', 'hutch security test', OTHER], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    });
     if (r.status !== 0) throw new Error(`useradd ${OTHER}: ${r.stderr}`);
     u = lookupUser(OTHER)!;
   }
   fs.chmodSync(u.home, 0o755);
   const f = path.join(u.home, 'world-readable.txt');
-  fs.writeFileSync(f, 'another user\'s notes\n', { mode: 0o644 });
+  fs.writeFileSync(f, "another user's notes\n", { mode: 0o644 });
   fs.chmodSync(f, 0o644);
   fs.chownSync(f, u.uid, u.gid);
   return f;

@@ -59,7 +59,9 @@ async function ociLayout(o: OciOpts = {}): Promise<string> {
   const right = digest(alg, tar);
   const layerDigest = o.layerDigest ? o.layerDigest(right) : right;
   const layer = blob(tar, layerDigest.startsWith(`${alg}:`) && /^[a-z0-9]+:[0-9a-f]+$/.test(layerDigest) ? layerDigest : undefined, o.symlinkLayerOut);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [o.diffId ? o.diffId(right) : right] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [o.diffId ? o.diffId(right) : right] } }),
+  );
   const cfg = blob(config);
   const manifest = Buffer.from(
     JSON.stringify({
@@ -71,7 +73,10 @@ async function ociLayout(o: OciOpts = {}): Promise<string> {
   );
   const man = blob(manifest);
   fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man }] }));
+  fs.writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man }] }),
+  );
   return dir;
 }
 
@@ -85,7 +90,10 @@ async function dockerSave(layerPath: (dir: string) => string, configPath?: (dir:
   const cfgName = `${createHash('sha256').update(config).digest('hex')}.json`;
   fs.writeFileSync(path.join(dir, cfgName), config);
   fs.writeFileSync(path.join(outsideDir, cfgName), config);
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: configPath ? configPath(outsideDir) : cfgName, RepoTags: ['x:latest'], Layers: [layerPath(outsideDir)] }]));
+  fs.writeFileSync(
+    path.join(dir, 'manifest.json'),
+    JSON.stringify([{ Config: configPath ? configPath(outsideDir) : cfgName, RepoTags: ['x:latest'], Layers: [layerPath(outsideDir)] }]),
+  );
   return dir;
 }
 

@@ -51,74 +51,94 @@ function refused(a: Attacks, who: string): void {
   }
 }
 
-testIf(hasPython, 'with --cap-add ALL nothing inside can attach to, read or kill pid 1 or the monitor; pid 1 holds no capabilities', async () => {
-  const secret = `hutch-secret-${process.pid}-${Date.now()}`;
-  const child = spawnHutch(
-    ['run', '--network', 'none', '--cap-add', 'ALL', '-v', '/proc:/hostproc:ro', '-v', `${attacks}:/t:ro`, '--', PY, '/t/pid1-monitor.py', 'wait'],
-    { env: { HUTCH_TEST_SECRET: secret } },
-  );
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  try {
-    const line = await waitFor(() => out.split('\n').find((l) => l.startsWith('{')), 60_000, { what: `the attack report (stderr: ${err})` });
-    const r = JSON.parse(line);
+testIf(
+  hasPython,
+  'with --cap-add ALL nothing inside can attach to, read or kill pid 1 or the monitor; pid 1 holds no capabilities',
+  async () => {
+    const secret = `hutch-secret-${process.pid}-${Date.now()}`;
+    const child = spawnHutch(
+      ['run', '--network', 'none', '--cap-add', 'ALL', '-v', '/proc:/hostproc:ro', '-v', `${attacks}:/t:ro`, '--', PY, '/t/pid1-monitor.py', 'wait'],
+      { env: { HUTCH_TEST_SECRET: secret } },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    try {
+      const line = await waitFor(() => out.split('\n').find((l) => l.startsWith('{')), 60_000, { what: `the attack report (stderr: ${err})` });
+      const r = JSON.parse(line);
 
-    // the control: the same attacks work against a process of the sandbox's own
-    const { fd_targets: _, ...control } = r.control as Attacks;
-    assert.equal(control, { environ: 'ok', mem: 'ok', fd: 'ok', ptrace: 'ok', vm_read: 'ok', pidfd_getfd: 'ok' }, line);
-    refused(r.pid1, 'pid 1');
-    assert.equal(r.pid1_caps, { CapInh: ZERO, CapPrm: ZERO, CapEff: ZERO, CapBnd: ZERO, CapAmb: ZERO }, line);
-    assert.is(r.pid1_session, 1, 'pid 1 leads a session of its own');
-    assert.is(r.pid1_tty, 0, 'pid 1 has no controlling terminal');
-    assert.is(r.pid1_state, 'S', 'SIGKILL and SIGSTOP from inside did nothing to pid 1');
-    assert.is(r.devtty, 'ENXIO', 'the command has no controlling terminal either');
-    assert.is(r.hostproc_masked, true, "the host's /proc bound inside is masked");
-    assert.is(r.unmask, 'ok', 'CAP_SYS_ADMIN unmounts the mask (as its warning says)');
-    assert.is(r.monitor_comm, 'hutch-helper', line);
-    refused(r.monitor, 'the monitor (through the host /proc)');
-    refused(r.init_host, 'pid 1 (through the host /proc)');
-    assert.is.not(r.monitor_pidfd_kill, 'ok', 'pidfd_send_signal to the monitor');
-    assert.is.not(r.monitor_kill, 'ok', 'kill(monitor pid, 0)');
-    assert.ok(r.monitor_alive, line);
+      // the control: the same attacks work against a process of the sandbox's own
+      const { fd_targets: _, ...control } = r.control as Attacks;
+      assert.equal(control, { environ: 'ok', mem: 'ok', fd: 'ok', ptrace: 'ok', vm_read: 'ok', pidfd_getfd: 'ok' }, line);
+      refused(r.pid1, 'pid 1');
+      assert.equal(r.pid1_caps, { CapInh: ZERO, CapPrm: ZERO, CapEff: ZERO, CapBnd: ZERO, CapAmb: ZERO }, line);
+      assert.is(r.pid1_session, 1, 'pid 1 leads a session of its own');
+      assert.is(r.pid1_tty, 0, 'pid 1 has no controlling terminal');
+      assert.is(r.pid1_state, 'S', 'SIGKILL and SIGSTOP from inside did nothing to pid 1');
+      assert.is(r.devtty, 'ENXIO', 'the command has no controlling terminal either');
+      assert.is(r.hostproc_masked, true, "the host's /proc bound inside is masked");
+      assert.is(r.unmask, 'ok', 'CAP_SYS_ADMIN unmounts the mask (as its warning says)');
+      assert.is(r.monitor_comm, 'hutch-helper', line);
+      refused(r.monitor, 'the monitor (through the host /proc)');
+      refused(r.init_host, 'pid 1 (through the host /proc)');
+      assert.is.not(r.monitor_pidfd_kill, 'ok', 'pidfd_send_signal to the monitor');
+      assert.is.not(r.monitor_kill, 'ok', 'kill(monitor pid, 0)');
+      assert.ok(r.monitor_alive, line);
 
-    // From the host: neither pid 1 nor the monitor carries hutch's environment.
-    const init = descendants(child.pid!).find((p) => /\s1$/.test(procStatus(p)?.NSpid ?? ''));
-    assert.ok(init, 'pid 1 found among hutch\'s descendants');
-    const monitor = Number(procStatus(init!)!.PPid);
-    for (const [who, pid] of [['pid 1', init!], ['the monitor', monitor]] as const) {
-      let env: string | undefined;
-      try {
-        env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
-      } catch (e) {
-        // not dumpable: /proc/PID/environ belongs to root, so only root on the host reads it
-        assert.is((e as NodeJS.ErrnoException).code, 'EACCES');
-        assert.is(tier(), 'user');
+      // From the host: neither pid 1 nor the monitor carries hutch's environment.
+      const init = descendants(child.pid!).find((p) => /\s1$/.test(procStatus(p)?.NSpid ?? ''));
+      assert.ok(init, "pid 1 found among hutch's descendants");
+      const monitor = Number(procStatus(init!)!.PPid);
+      for (const [who, pid] of [
+        ['pid 1', init!],
+        ['the monitor', monitor],
+      ] as const) {
+        let env: string | undefined;
+        try {
+          env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+        } catch (e) {
+          // not dumpable: /proc/PID/environ belongs to root, so only root on the host reads it
+          assert.is((e as NodeJS.ErrnoException).code, 'EACCES');
+          assert.is(tier(), 'user');
+        }
+        if (env !== undefined) assert.not.ok(env.includes(secret), `${who}'s /proc/PID/environ holds hutch's environment`);
       }
-      if (env !== undefined) assert.not.ok(env.includes(secret), `${who}'s /proc/PID/environ holds hutch's environment`);
+      if (tier() === 'root') {
+        // pid 1 keeps nothing of hutch's stdio (here: pipes to this test) and no other fd
+        const fds = fs.readdirSync(`/proc/${init}/fd`).map((fd) => fs.readlinkSync(`/proc/${init}/fd/${fd}`));
+        assert.equal(fds, ['/dev/null', '/dev/null', '/dev/null'], fds.join(' '));
+      }
+    } finally {
+      child.stdin!.end('\n');
     }
-    if (tier() === 'root') {
-      // pid 1 keeps nothing of hutch's stdio (here: pipes to this test) and no other fd
-      const fds = fs.readdirSync(`/proc/${init}/fd`).map((fd) => fs.readlinkSync(`/proc/${init}/fd/${fd}`));
-      assert.equal(fds, ['/dev/null', '/dev/null', '/dev/null'], fds.join(' '));
-    }
-  } finally {
-    child.stdin!.end('\n');
-  }
-  assert.is(await exited, 0, `${out}\n${err}`);
-  assert.match(out, /\nend\n$/);
-  assert.match(err, /warning: ALL capabilities/);
-  assert.match(err, /warning: CAP_SYS_PTRACE lets the command attach to/);
-}, noPython);
+    assert.is(await exited, 0, `${out}\n${err}`);
+    assert.match(out, /\nend\n$/);
+    assert.match(err, /warning: ALL capabilities/);
+    assert.match(err, /warning: CAP_SYS_PTRACE lets the command attach to/);
+  },
+  noPython,
+);
 
 testIf(
   hasPython && hasCommand('script'),
   "on the user's terminal: no TIOCSTI into it, neither directly nor through pid 1",
   async () => {
     const hutch = (process.env.HUTCH ?? '').trim();
-    const argv = [...(hutch.startsWith('[') ? (JSON.parse(hutch) as string[]) : hutch.split(/\s+/)), 'run', '--network', 'none', '--cap-add', 'ALL', '-v', `${attacks}:/t:ro`, '--', PY, '/t/pid1-monitor.py'];
+    const argv = [
+      ...(hutch.startsWith('[') ? (JSON.parse(hutch) as string[]) : hutch.split(/\s+/)),
+      'run',
+      '--network',
+      'none',
+      '--cap-add',
+      'ALL',
+      '-v',
+      `${attacks}:/t:ro`,
+      '--',
+      PY,
+      '/t/pid1-monitor.py',
+    ];
     const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     // script(1) gives hutch a pseudo-terminal as its controlling terminal and stdio
     const r = await runCmd(['script', '-qec', quoted, '/dev/null'], { timeoutMs: 60_000 });
@@ -140,7 +160,9 @@ test("--cap-add SYS_PTRACE warns what it allows, as SYS_ADMIN does; the host's /
   // without CAP_SYS_ADMIN the mask over the host's /proc cannot be removed, so
   // no process of hutch's outside the sandbox's pid namespace is in sight
   const script = 'ls -A /host/proc | wc -l; umount /host/proc 2>/dev/null && echo UNMOUNTED; ls -A /p | wc -l';
-  const r = expectExit(await runHutch(['run', '--network', 'none', '--cap-add', 'SYS_PTRACE', '-v', '/:/host:ro', '-v', '/proc:/p:ro', '--', 'sh', '-c', script]));
+  const r = expectExit(
+    await runHutch(['run', '--network', 'none', '--cap-add', 'SYS_PTRACE', '-v', '/:/host:ro', '-v', '/proc:/p:ro', '--', 'sh', '-c', script]),
+  );
   assert.is(r.stdout, '0\n0\n', describe(r));
   assert.match(r.stderr, /hutch: warning: CAP_SYS_PTRACE lets the command attach to, and read the memory and environment of, every other process/);
   assert.not.match(r.stderr, /ALL capabilities/);
@@ -157,7 +179,18 @@ function isolated() {
   const home = path.join(dir, 'home');
   fs.mkdirSync(home, { mode: 0o700 });
   const cache = path.join(home, '.cache');
-  return { dir, home, cache, env: { HOME: home, XDG_CACHE_HOME: cache, XDG_DATA_HOME: path.join(home, '.local', 'share'), XDG_CONFIG_HOME: path.join(home, '.config'), HUTCH_HELPER: undefined } };
+  return {
+    dir,
+    home,
+    cache,
+    env: {
+      HOME: home,
+      XDG_CACHE_HOME: cache,
+      XDG_DATA_HOME: path.join(home, '.local', 'share'),
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      HUTCH_HELPER: undefined,
+    },
+  };
 }
 
 test("a sandbox with the cache, ~/.local or ~ bound read-write cannot write, move or replace hutch's directories", async () => {
@@ -175,7 +208,17 @@ test("a sandbox with the cache, ~/.local or ~ bound read-write cannot write, mov
   ];
   const cases: [string, string, string[]][] = [
     [`${cache}:/root/.cache`, '/root/.cache', tries('/root/.cache')],
-    [`${home}:/h`, '/h/.cache', [...tries('/h/.cache'), 'mv /h/.cache /h/.cache-moved', 'mv /h/.local /h/.local-moved', 'mv /h/.local/share /h/.local/s2', 'touch /h/.local/share/hutch/x']],
+    [
+      `${home}:/h`,
+      '/h/.cache',
+      [
+        ...tries('/h/.cache'),
+        'mv /h/.cache /h/.cache-moved',
+        'mv /h/.local /h/.local-moved',
+        'mv /h/.local/share /h/.local/s2',
+        'touch /h/.local/share/hutch/x',
+      ],
+    ],
     [`/:/host`, `/host${cache}`, [...tries(`/host${cache}`), `mv /host${home}/.cache /host${home}/c2`]],
   ];
   for (const [bind, , script] of cases) {
@@ -217,7 +260,9 @@ test('whatever a sandbox leaves in the cache, the next run executes the helper i
   const helperDir = path.join(cache, 'hutch', 'helper');
   await waitFor(() => fs.existsSync(helperDir), 30_000, { what: 'the helper directory' });
   // the name older hutch versions extracted the helper to, and executed
-  const sha = createHash('sha256').update(fs.readFileSync(repoPath('dist', 'hutch-helper'))).digest('hex');
+  const sha = createHash('sha256')
+    .update(fs.readFileSync(repoPath('dist', 'hutch-helper')))
+    .digest('hex');
   for (const sub of [sha]) {
     fs.mkdirSync(path.join(helperDir, sub), { recursive: true });
     fs.writeFileSync(path.join(helperDir, sub, 'hutch-helper'), plant, { mode: 0o755 });

@@ -36,10 +36,22 @@ function dirFor(): string {
 }
 
 const refusals: Record<string, string> = {
-  'chmod 4755': 'EPERM', 'chmod 2755': 'EPERM', 'chmod 6755': 'EPERM', 'chmod 4000': 'EPERM', 'chmod 2010': 'EPERM',
-  fchmod: 'EPERM', fchmodat2: 'EPERM', 'open O_CREAT': 'EPERM', 'open O_CREAT setgid': 'EPERM', creat: 'EPERM', mknod: 'EPERM',
-  O_TMPFILE: 'EPERM', openat2: 'ENOSYS',
-  'control chmod 755': 'ok', 'control open 644': 'ok', 'control mkdir': 'ok',
+  'chmod 4755': 'EPERM',
+  'chmod 2755': 'EPERM',
+  'chmod 6755': 'EPERM',
+  'chmod 4000': 'EPERM',
+  'chmod 2010': 'EPERM',
+  fchmod: 'EPERM',
+  fchmodat2: 'EPERM',
+  'open O_CREAT': 'EPERM',
+  'open O_CREAT setgid': 'EPERM',
+  creat: 'EPERM',
+  mknod: 'EPERM',
+  O_TMPFILE: 'EPERM',
+  openat2: 'ENOSYS',
+  'control chmod 755': 'ok',
+  'control open 644': 'ok',
+  'control mkdir': 'ok',
 };
 
 for (const profile of ['default', 'untrusted', 'dev-server', 'ci']) {
@@ -49,7 +61,25 @@ for (const profile of ['default', 'untrusted', 'dev-server', 'ci']) {
     const bind = profile === 'dev-server' ? [] : ['-v', `${dir}:/w`];
     // --limits warn: ci is strict, and this host may not enforce its limits
     const child = spawnHutch(
-      ['run', '--profile', profile, '--limits', 'warn', '--network', 'none', '--cap-add', 'ALL', ...bind, '-v', `${attacks}:/t:ro`, '--', PY, '/t/setid.py', target, 'wait'],
+      [
+        'run',
+        '--profile',
+        profile,
+        '--limits',
+        'warn',
+        '--network',
+        'none',
+        '--cap-add',
+        'ALL',
+        ...bind,
+        '-v',
+        `${attacks}:/t:ro`,
+        '--',
+        PY,
+        '/t/setid.py',
+        target,
+        'wait',
+      ],
       { cwd: dir },
     );
     let out = '';
@@ -78,8 +108,23 @@ test('--keep: a setuid file made in the root filesystem is not kept with its bit
   fs.chmodSync(root, 0o755);
   for (const l of ['bin', 'lib', 'lib64', 'sbin']) fs.symlinkSync(`usr/${l}`, path.join(root, l));
   const keep = path.join(tmpDir('setid-keep-'), 'kept');
-  const r = await runHutch(['run', '--network', 'none', '--cap-add', 'ALL', '--rootfs', `dir:${root}`, '-v', '/usr:/usr:ro', '--keep', keep, '--', '/bin/sh', '-c',
-    'cp /bin/true /su-x && chmod u+s /su-x; echo chmod=$?; install -m 6755 /bin/true /su-y; echo install=$?; ls -l /su-x']);
+  const r = await runHutch([
+    'run',
+    '--network',
+    'none',
+    '--cap-add',
+    'ALL',
+    '--rootfs',
+    `dir:${root}`,
+    '-v',
+    '/usr:/usr:ro',
+    '--keep',
+    keep,
+    '--',
+    '/bin/sh',
+    '-c',
+    'cp /bin/true /su-x && chmod u+s /su-x; echo chmod=$?; install -m 6755 /bin/true /su-y; echo install=$?; ls -l /su-x',
+  ]);
   expectExit(r);
   assert.match(r.stdout, /chmod=1\ninstall=1\n-rwx/, describe(r));
   assert.equal(setidFiles(path.join(keep, 'upper')), []);

@@ -133,13 +133,13 @@ termTest('-it: a terminal of its own: tty, Ctrl-C inside (130), job control, win
   // Ctrl-C goes through the sandbox's line discipline to its foreground job
   // (bash abandons the rest of a line whose job Ctrl-C killed, as on the host)
   // (each job prints a computed marker first: keys sent before it runs would reach bash)
-  t.line('sh -c "echo c-\$((1+1)); exec sleep 30"');
+  t.line('sh -c "echo c-$((1+1)); exec sleep 30"');
   await t.see(/\nc-2\n/, 'sleep started');
   t.key('C-c');
   t.line('echo "after=$?"');
   await t.see(/\nafter=130\n/, 'sleep ended by Ctrl-C with 130');
   // Ctrl-Z stops the job inside, not hutch; fg brings it back
-  t.line('sh -c "echo z-\$((2+3)); exec sleep 40"');
+  t.line('sh -c "echo z-$((2+3)); exec sleep 40"');
   await t.see(/\nz-5\n/, 'sleep 40 started');
   t.key('C-z');
   await t.see(/\[1\]\+\s+Stopped\s+sh -c/, 'the job inside is stopped');
@@ -170,7 +170,7 @@ termTest('-it: a terminal of its own: tty, Ctrl-C inside (130), job control, win
   await hostTermSane(t, 'exit');
 });
 
-termTest('exec -it: a terminal from the running sandbox\'s devpts, Ctrl-C inside, its status', async (t) => {
+termTest("exec -it: a terminal from the running sandbox's devpts, Ctrl-C inside, its status", async (t) => {
   const name = `term-${process.pid}`;
   t.line(`${HUTCH} run -d --name ${name} --network none -- sleep 300`);
   await t.see(new RegExp(`\\n${name}\\n`), 'detached');

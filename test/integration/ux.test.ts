@@ -32,8 +32,8 @@ test('the tests run the single executable, with no node on PATH', () => {
   const cmd = hutchCmd();
   assert.is(cmd.length, 1, `HUTCH is one executable, not node + a script: ${cmd.join(' ')}`);
   assert.match(path.basename(cmd[0]), /^hutch$/);
-  assert.not.ok(hasCommand('node'), 'node is on this tier\'s PATH');
-  assert.not.ok(hasCommand('npm'), 'npm is on this tier\'s PATH');
+  assert.not.ok(hasCommand('node'), "node is on this tier's PATH");
+  assert.not.ok(hasCommand('npm'), "npm is on this tier's PATH");
 });
 
 test('the bundle (node dist/hutch.cjs) still runs: smoke test', async () => {
@@ -69,14 +69,17 @@ test('NODE_OPTIONS does not reach the node inside hutch (a --require file never 
   // an option node would refuse does not stop hutch either
   expectExit(await runHutch(['--version'], { env: { NODE_OPTIONS: '--no-such-node-option' } }), 0);
   // the sandbox's own environment is not affected: NODE_OPTIONS is not passed in by default
-  const inside = expectExit(await runHutch(['run', '--network', 'none', '-e', 'NODE_OPTIONS', '--', 'sh', '-c', 'echo "$NODE_OPTIONS"'], { env: { NODE_OPTIONS: '--max-old-space-size=64' } }), 0);
+  const inside = expectExit(
+    await runHutch(['run', '--network', 'none', '-e', 'NODE_OPTIONS', '--', 'sh', '-c', 'echo "$NODE_OPTIONS"'], {
+      env: { NODE_OPTIONS: '--max-old-space-size=64' },
+    }),
+    0,
+  );
   assert.is(inside.stdout, '--max-old-space-size=64\n', '-e NODE_OPTIONS still copies it into the sandbox as typed');
 });
 
 test("podman's flags hutch lacks are named plainly; -i, -t, -it are podman's (test/integration/terminal.test.ts)", async () => {
-  for (const [flag, re] of [
-    ['-d', /-d: hutch exec has no -d, --detach \(podman's\)[\s\S]*hutch run -d/],
-  ] as const) {
+  for (const [flag, re] of [['-d', /-d: hutch exec has no -d, --detach \(podman's\)[\s\S]*hutch run -d/]] as const) {
     const r = await runHutch(['exec', flag, 'some-name', 'true']);
     assert.is(r.code, 125, describe(r));
     assert.match(r.stderr, re, describe(r));
@@ -103,7 +106,10 @@ test('hutch run IMAGE CMD (podman habit) points at --rootfs image:IMAGE', async 
 /** A test that needs the Debian fixtures: skipped, with the reason printed, without them. */
 function withFixtures(name: string, fn: () => Promise<void>): void {
   const why = fixturesMissing();
-  if (!why) return test(name, fn);
+  if (!why) {
+    test(name, fn);
+    return;
+  }
   process.stdout.write(`  skip: ${name}: ${why}\n`);
   test.skip(name, fn);
 }
@@ -159,7 +165,11 @@ test('a failed image import leaves no image, no layer, no temp dir', async () =>
   noStack(cut.stderr);
   assert.not.match(expectExit(await runHutch(['image', 'ls']), 0).stdout, /^uxcut\s/m);
   const after = listing(dataDir()).filter((p) => !before.includes(p));
-  assert.equal(after.filter((p) => !/^(images|layers|tmp|build-cache|leases)$/.test(p) && !/^leases\//.test(p)), [], 'left behind');
+  assert.equal(
+    after.filter((p) => !/^(images|layers|tmp|build-cache|leases)$/.test(p) && !/^leases\//.test(p)),
+    [],
+    'left behind',
+  );
   assert.equal(fs.existsSync(path.join(dataDir(), 'tmp')) ? fs.readdirSync(path.join(dataDir(), 'tmp')) : [], [], 'temp dirs left in tmp/');
 });
 

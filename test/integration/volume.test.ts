@@ -18,7 +18,10 @@ test('-v NAME:/path creates the volume on first use and its data outlives the sa
   const r1 = expectExit(await sh('echo persisted > /data/f; chmod 640 /data/f', '-v', 'v1:/data'));
   assert.match(r1.stderr, /created volume v1/);
   const ls = JSON.parse(expectExit(await runHutch(['volume', 'ls', '--json'])).stdout);
-  assert.equal(ls.map((v: { name: string }) => v.name), ['v1']);
+  assert.equal(
+    ls.map((v: { name: string }) => v.name),
+    ['v1'],
+  );
   const r2 = expectExit(await sh('cat /data/f; stat -c %a /data/f', '-v', 'v1:/data'));
   assert.is(r2.stdout, 'persisted\n640\n');
   assert.not.match(r2.stderr, /created volume/);
@@ -33,11 +36,28 @@ test('a read-only volume mount refuses writes', async () => {
 });
 
 test('two running sandboxes share a volume; rm refuses it while in use', async () => {
-  const a = spawnHutch(['run', '--network', 'none', '-v', 'shared:/s', '--', 'sh', '-c', 'echo from-a > /s/a; while [ ! -e /s/b ]; do sleep 0.05; done; cat /s/b']);
+  const a = spawnHutch([
+    'run',
+    '--network',
+    'none',
+    '-v',
+    'shared:/s',
+    '--',
+    'sh',
+    '-c',
+    'echo from-a > /s/a; while [ ! -e /s/b ]; do sleep 0.05; done; cat /s/b',
+  ]);
   let out = '';
   a.stdout!.on('data', (d) => (out += d));
   try {
-    await waitFor(async () => JSON.parse(expectExit(await runHutch(['volume', 'ls', '--json'])).stdout).some((v: { name: string; usedBy: string[] }) => v.name === 'shared' && v.usedBy.length), 15_000, { what: 'volume in use' });
+    await waitFor(
+      async () =>
+        JSON.parse(expectExit(await runHutch(['volume', 'ls', '--json'])).stdout).some(
+          (v: { name: string; usedBy: string[] }) => v.name === 'shared' && v.usedBy.length,
+        ),
+      15_000,
+      { what: 'volume in use' },
+    );
     const rm = await runHutch(['volume', 'rm', 'shared']);
     assert.is(rm.code, 125, describe(rm));
     assert.match(rm.stderr, /in use by running sandbox/);

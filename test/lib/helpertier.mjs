@@ -96,7 +96,14 @@ function leakSanitizerWorks(helper, root) {
   });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status === 0 && !/LeakSanitizer/.test(out)) return { ok: true };
-  return { ok: false, why: out.trim().split('\n').find((l) => /Sanitizer|ptrace/.test(l)) || `exit ${r.status}` };
+  return {
+    ok: false,
+    why:
+      out
+        .trim()
+        .split('\n')
+        .find((l) => /Sanitizer|ptrace/.test(l)) || `exit ${r.status}`,
+  };
 }
 
 /**
@@ -207,7 +214,12 @@ export async function runHelperTier(ctx) {
   if (spent()) budgetFail('fuzz ts');
   else {
     const rel = 'test/fuzz/run.mjs --seconds 20';
-    const run = await ctx.runStreaming([process.execPath, path.join(root, 'test', 'fuzz', 'run.mjs'), '--seconds', '20'], { prefix: prefixOf(rel), env: process.env, cwd: root, timeoutMs: timeoutMs() });
+    const run = await ctx.runStreaming([process.execPath, path.join(root, 'test', 'fuzz', 'run.mjs'), '--seconds', '20'], {
+      prefix: prefixOf(rel),
+      env: process.env,
+      cwd: root,
+      timeoutMs: timeoutMs(),
+    });
     const r = row(rel, { ...judgeChecks(run), output: run.output });
     verdict(r, run.ms);
     rows.push(r);

@@ -84,7 +84,7 @@ export function parseCommand(s: string): string[] {
 
 /** The argv prefix that runs the hutch CLI. */
 export function hutchCmd(): string[] {
-  if (process.env.HUTCH && process.env.HUTCH.trim()) return parseCommand(process.env.HUTCH);
+  if (process.env.HUTCH?.trim()) return parseCommand(process.env.HUTCH);
   return [process.execPath, repoPath('dist', 'hutch.cjs')];
 }
 
@@ -265,10 +265,11 @@ export function descendants(pid: number): number[] {
   const queue = [pid];
   while (queue.length) {
     const cur = queue.shift()!;
-    for (const [p, pp] of parent) if (pp === cur) {
-      out.push(p);
-      queue.push(p);
-    }
+    for (const [p, pp] of parent)
+      if (pp === cur) {
+        out.push(p);
+        queue.push(p);
+      }
   }
   return out;
 }

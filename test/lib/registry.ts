@@ -7,7 +7,7 @@
 // Also a fault-injecting proxy (count requests, 503s, cut connections, flip
 // bytes) to put between hutch and a registry.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';

@@ -4,7 +4,7 @@
 // test/unit/runner.test.ts. Types: summary.d.mts.
 
 // CSI / OSC escape sequences (colours from kleur when FORCE_COLOR is set).
-const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
 export function stripAnsi(text) {
   return String(text).replace(ANSI, '');
@@ -50,7 +50,7 @@ export function parseSummary(output) {
  */
 export function judgeRun(run) {
   const summary = run.error ? null : parseSummary(run.output ?? '');
-  let passed = summary ? summary.passed : 0;
+  const passed = summary ? summary.passed : 0;
   let failed = summary ? summary.failed : 0;
   const skipped = summary ? summary.skipped : 0;
   let crashed = false;
@@ -64,9 +64,7 @@ export function judgeRun(run) {
     reason = 'timed out and was killed';
   } else if (!summary) {
     crashed = true;
-    reason = run.signal
-      ? `killed by ${run.signal}, no uvu summary`
-      : `exited with code ${run.code}, no uvu summary`;
+    reason = run.signal ? `killed by ${run.signal}, no uvu summary` : `exited with code ${run.code}, no uvu summary`;
   } else if (run.signal) {
     crashed = true;
     reason = `killed by ${run.signal} after its summary`;

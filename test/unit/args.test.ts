@@ -3,7 +3,6 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HutchError } from '../../src/util/errors';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from '../../src/cli/args';
 import { RUN_FLAGS } from '../../src/cli/run';
 import { knownBug } from './lib/known-bug';
@@ -24,7 +23,6 @@ const parse = (argv: string[], stop = false, defs = DEFS, command = 'run') => pa
 
 /** The flags as a plain object, for exact comparison. */
 const flagsOf = (p: ParsedArgs) => Object.fromEntries(p.flags);
-
 
 // ------------------------------------------------------------ values
 
@@ -102,13 +100,17 @@ test('bool flags: a value other than true/false, attached short values', () => {
   assert.is(e.message, '-iw: -i takes no value');
 });
 
-knownBug('--read-only=false is told apart from no --read-only (so it can override a profile\'s readOnly: true)', 'src/cli/args.ts:57 + src/cli/run.ts:103', () => {
-  // run.ts asks p.flags.has('read-only') to know whether the flag was given;
-  // the parser deletes the entry for =false, so the profile's value wins.
-  const p = parseArgs(['--read-only=false'], RUN_FLAGS, 'run', true);
-  assert.is(p.flags.has('read-only'), true, '--read-only=false leaves no trace in the parsed flags');
-  assert.is(flagBool(p, 'read-only'), false);
-});
+knownBug(
+  "--read-only=false is told apart from no --read-only (so it can override a profile's readOnly: true)",
+  'src/cli/args.ts:57 + src/cli/run.ts:103',
+  () => {
+    // run.ts asks p.flags.has('read-only') to know whether the flag was given;
+    // the parser deletes the entry for =false, so the profile's value wins.
+    const p = parseArgs(['--read-only=false'], RUN_FLAGS, 'run', true);
+    assert.is(p.flags.has('read-only'), true, '--read-only=false leaves no trace in the parsed flags');
+    assert.is(flagBool(p, 'read-only'), false);
+  },
+);
 
 // ------------------------------------------------------------ -- and positionals
 
@@ -192,7 +194,28 @@ test('unknown short flag: no did-you-mean from a first letter (it misled podman 
 
 test('a podman-like `hutch run` command line with RUN_FLAGS', () => {
   const p = parseArgs(
-    ['--profile', 'ci', '-v', '.:/work:ro', '-e', 'A=1', '--env=B', '-p', '8080:80', '-p127.0.0.1:53:53/udp', '-P', '-m', '1g', '--read-only', '-u', '1000:1000', '--', 'make', '-j2', 'test'],
+    [
+      '--profile',
+      'ci',
+      '-v',
+      '.:/work:ro',
+      '-e',
+      'A=1',
+      '--env=B',
+      '-p',
+      '8080:80',
+      '-p127.0.0.1:53:53/udp',
+      '-P',
+      '-m',
+      '1g',
+      '--read-only',
+      '-u',
+      '1000:1000',
+      '--',
+      'make',
+      '-j2',
+      'test',
+    ],
     RUN_FLAGS,
     'run',
     true,
@@ -238,11 +261,7 @@ test('formatFlagHelp: aligned columns, value names, (repeatable)', () => {
   const sp = (n: number) => ' '.repeat(n);
   assert.is(
     text,
-    [
-      `${sp(6)}--name VALUE${sp(6)}sandbox name`,
-      `${sp(2)}-v, --volume SRC:DST${sp(2)}bind mount (repeatable)`,
-      `${sp(6)}--rm${sp(14)}ignored`,
-    ].join('\n'),
+    [`${sp(6)}--name VALUE${sp(6)}sandbox name`, `${sp(2)}-v, --volume SRC:DST${sp(2)}bind mount (repeatable)`, `${sp(6)}--rm${sp(14)}ignored`].join('\n'),
   );
 });
 

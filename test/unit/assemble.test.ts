@@ -210,10 +210,18 @@ test('hiddenPaths: home as a tmpfs; hutch dirs and hide entries masked unless al
   const host = fakeHostFacts({ paths });
   const dir = '/run/user/1000/hutch/t';
   const s = { ...spec(), hide: ['/opt/secret', '/srv/hutch-data/sub', '/home/u/x', 'relative', '/tmp/x', '/run/y'] };
-  assert.equal(hiddenPaths(s, host, dir), { homes: ['/home/u'], ownHomes: ['/home/u'], masks: ['/srv/hutch-data', '/var/cache/hutch', '/var/run/bus', '/opt/secret'] });
+  assert.equal(hiddenPaths(s, host, dir), {
+    homes: ['/home/u'],
+    ownHomes: ['/home/u'],
+    masks: ['/srv/hutch-data', '/var/cache/hutch', '/var/run/bus', '/opt/secret'],
+  });
   assert.equal(hiddenPaths({ ...s, rootfs: { kind: 'dir', path: '/etc' } }, host, dir), { homes: [], ownHomes: [], masks: [] });
   // No false prefix matches: /home/uu is not under /home/u, /tmpx not under /tmp.
-  assert.equal(hiddenPaths({ ...spec(), hide: ['/home/uu', '/tmpx'] }, fakeHostFacts(), dir), { homes: ['/home/u'], ownHomes: ['/home/u'], masks: ['/home/uu', '/tmpx'] });
+  assert.equal(hiddenPaths({ ...spec(), hide: ['/home/uu', '/tmpx'] }, fakeHostFacts(), dir), {
+    homes: ['/home/u'],
+    ownHomes: ['/home/u'],
+    masks: ['/home/uu', '/tmpx'],
+  });
   // A sandbox dir outside the runtime dir (XDG_RUNTIME_DIR elsewhere) is masked too.
   assert.equal(hiddenPaths(spec(), fakeHostFacts({ paths: fakePaths({ stateDir: '/var/lib/hutch' }) }), '/var/lib/hutch/t'), {
     homes: ['/home/u'],
@@ -274,7 +282,10 @@ test('bind sources are checked against HostFacts.fs, not this machine', async ()
   assert.ok(lines(p).includes('bind\t/oldroot/home/u/proj\t/newroot/src\trw,rec'));
   await valid(p, 'bind from the fake host');
   const bare = { ...fakeFs(), exists: (x: string) => x === '/home/u/proj' };
-  assert.is(fails(() => assemble(spec({ volumes: ['/etc:/cfg'] }), { facts: { fs: bare } })).message, '-v /etc:/cfg: the bind mount source /etc does not exist');
+  assert.is(
+    fails(() => assemble(spec({ volumes: ['/etc:/cfg'] }), { facts: { fs: bare } })).message,
+    '-v /etc:/cfg: the bind mount source /etc does not exist',
+  );
 });
 
 test('a bind source that does not exist is an error naming the mount', () => {

@@ -31,7 +31,9 @@ const origins = (o: Record<string, string>) => ({
 });
 
 test('exposureWarnings: a read-write / is refused naming the profile field; ro / and home binds warn', () => {
-  const e = fails(() => exposureWarnings({ profiles: ['dev-server', 'default'], mounts: [bind('/', '/work')], origins: origins({ '/work': 'mounts[0]' }) }, ['/home/me']));
+  const e = fails(() =>
+    exposureWarnings({ profiles: ['dev-server', 'default'], mounts: [bind('/', '/work')], origins: origins({ '/work': 'mounts[0]' }) }, ['/home/me']),
+  );
   assert.match(e.message, /^profile dev-server: mounts\[0\]: \/:\/work would mount the host's whole root filesystem read-write/);
   assert.match(e.hint ?? '', /run hutch from your project directory/);
   const w = exposureWarnings(
@@ -46,7 +48,10 @@ test('exposureWarnings: a read-write / is refused naming the profile field; ro /
   assert.match(w[0], /-v \/:\/h:ro mounts \/, which contains your home directory \/home\/me read-only at \/h: everything in it .* is readable inside/);
   assert.match(w[1], /profile default: mounts\[0\] mounts your home directory \/home\/me read-write at \/work: .* readable and writable/);
   assert.match(w[2], /mounts \/home, which contains your home directory/);
-  assert.equal(exposureWarnings({ profiles: ['x'], mounts: [{ type: 'tmpfs', target: '/' }, bind('/srv/p', '/work')], origins: origins({}) }, ['/home/me', '/']), []);
+  assert.equal(
+    exposureWarnings({ profiles: ['x'], mounts: [{ type: 'tmpfs', target: '/' }, bind('/srv/p', '/work')], origins: origins({}) }, ['/home/me', '/']),
+    [],
+  );
 });
 
 test('checkExpansion: total size bound, ratio bound only past the floor and with a known compressed size', () => {
@@ -54,7 +59,10 @@ test('checkExpansion: total size bound, ratio bound only past the floor and with
   checkExpansion(b(1), RATIO_FLOOR, 'x'); // a small layer may compress very well
   checkExpansion(b(0), 512 * 1024 ** 2, 'x'); // unknown compressed size: no ratio
   checkExpansion(b(RATIO_FLOOR / 50), RATIO_FLOOR * 2, 'x'); // 100:1 exactly
-  assert.match(fails(() => checkExpansion(b(1024 * 1024), RATIO_FLOOR * 2, 'layer 1')).message, /^layer 1: 1 MiB of compressed data expanded to 128 MiB \(more than 100:1, --max-ratio\)/);
+  assert.match(
+    fails(() => checkExpansion(b(1024 * 1024), RATIO_FLOOR * 2, 'layer 1')).message,
+    /^layer 1: 1 MiB of compressed data expanded to 128 MiB \(more than 100:1, --max-ratio\)/,
+  );
   const big = fails(() => checkExpansion(b(0, 1000 * 1024 ** 2), 100 * 1024 ** 2, 'layer 2'));
   assert.match(big.message, /the image expands to more than 1 GiB \(--max-size\)/);
   assert.match(big.hint ?? '', /--max-size 4g/);

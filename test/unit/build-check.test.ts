@@ -35,7 +35,10 @@ async function problemsOf(source: string): Promise<string[]> {
 
 test('a dynamic import of a builtin (the syncfs crash) is refused', async () => {
   const p = await problemsOf("export async function f() { const { spawn } = await import('node:child_process'); return spawn; }\n");
-  assert.ok(p.some((m) => m.includes("import('node:child_process') stays a dynamic import")), p.join('\n'));
+  assert.ok(
+    p.some((m) => m.includes("import('node:child_process') stays a dynamic import")),
+    p.join('\n'),
+  );
 });
 
 test('a dynamic import of a bundled file is fine (esbuild makes it a require)', async () => {
@@ -48,12 +51,18 @@ test('static imports and requires of builtins are fine', async () => {
 
 test('a require of a package that is not bundled is refused', async () => {
   const p = await problemsOf("export const m = require('not-bundled-pkg');\n");
-  assert.ok(p.some((m) => m.includes("require('not-bundled-pkg')")), p.join('\n'));
+  assert.ok(
+    p.some((m) => m.includes("require('not-bundled-pkg')")),
+    p.join('\n'),
+  );
 });
 
 test('a require of a computed name is refused', async () => {
   const p = await problemsOf('export function load(n: string) { return require(n); }\n');
-  assert.ok(p.some((m) => m.includes('computed name')), p.join('\n'));
+  assert.ok(
+    p.some((m) => m.includes('computed name')),
+    p.join('\n'),
+  );
 });
 
 test('the text scan finds import() the metafile does not list', () => {

@@ -83,16 +83,45 @@ test('line -> origin: the op on each reported line carries what the user asked f
   // every origin's op is on line index+2 of the text the helper reads (a header line, then one op per line)
   for (const [i] of plan.origins) assert.is(text[i + 1], opLine(plan.ops[i]));
   const originAt = (pred: (o: Op) => boolean) => plan.origins.get(opIndexOfLine(lineOf(plan, pred)))?.what;
-  assert.is(originAt((o) => o.op === 'chdir'), '-w /srv');
-  assert.is(originAt((o) => o.op === 'bind' && o.dest === '/newroot/data'), `-v ${src}:/data`);
-  assert.is(originAt((o) => o.op === 'mkdir' && o.path === '/newroot/scratch'), '--tmpfs /scratch');
+  assert.is(
+    originAt((o) => o.op === 'chdir'),
+    '-w /srv',
+  );
+  assert.is(
+    originAt((o) => o.op === 'bind' && o.dest === '/newroot/data'),
+    `-v ${src}:/data`,
+  );
+  assert.is(
+    originAt((o) => o.op === 'mkdir' && o.path === '/newroot/scratch'),
+    '--tmpfs /scratch',
+  );
   // unsized: a directory of the RAM budget bound there
-  assert.is(originAt((o) => o.op === 'bind' && o.dest === '/newroot/scratch'), '--tmpfs /scratch');
-  assert.is(originAt((o) => o.op === 'user'), '-u 1000');
-  assert.is(originAt((o) => o.op === 'remount-root-ro'), '--read-only');
-  assert.is(originAt((o) => o.op === 'remount-ro' && o.dest === '/newroot/usr'), '--read-only');
+  assert.is(
+    originAt((o) => o.op === 'bind' && o.dest === '/newroot/scratch'),
+    '--tmpfs /scratch',
+  );
+  assert.is(
+    originAt((o) => o.op === 'user'),
+    '-u 1000',
+  );
+  assert.is(
+    originAt((o) => o.op === 'remount-root-ro'),
+    '--read-only',
+  );
+  assert.is(
+    originAt((o) => o.op === 'remount-ro' && o.dest === '/newroot/usr'),
+    '--read-only',
+  );
   // and the sentence for a failure on such a line starts with it
-  assert.match(sentence(plan, lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/scratch'), 'ENOSPC', 'bind /R/tmpfs1 on /newroot/scratch').message, /^--tmpfs \/scratch: /);
+  assert.match(
+    sentence(
+      plan,
+      lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/scratch'),
+      'ENOSPC',
+      'bind /R/tmpfs1 on /newroot/scratch',
+    ).message,
+    /^--tmpfs \/scratch: /,
+  );
   // the system parts carry none: /proc, /sys, /dev, the identity and namespace ops
   const system = new Set(['proc', 'sysfs', 'devpts', 'mqueue', 'userns', 'uidmap', 'gidmap', 'unshare', 'base', 'pivot', 'hostname', 'exec']);
   for (const [i] of plan.origins) assert.not.ok(system.has(plan.ops[i].op), `${opLine(plan.ops[i])} has an origin`);
@@ -101,7 +130,12 @@ test('line -> origin: the op on each reported line carries what the user asked f
 
 test('-w /nonexistent: no such directory in the sandbox', async () => {
   const plan = await planFor({ workdir: '/nonexistent' });
-  const e = sentence(plan, lineOf(plan, (o) => o.op === 'chdir'), 'ENOENT', 'chdir /nonexistent');
+  const e = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'chdir'),
+    'ENOENT',
+    'chdir /nonexistent',
+  );
   assert.is(e.message, '-w /nonexistent: no such directory in the sandbox');
   assert.ok(e.hint);
   assert.is(e.exitCode, 125);
@@ -113,7 +147,10 @@ test('-v SRC:DST: the mount point under a parent owned outside the sandbox, or o
   const plan = await planFor({ volumes: [`${src}:/usr/x`] });
   const line = lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/usr/x');
   const denied = sentence(plan, line, 'EACCES', 'bind destination /newroot/usr/x');
-  assert.is(denied.message, `-v ${src}:/usr/x: cannot create the mount point /usr/x: permission denied (its parent directory belongs to a user outside the sandbox)`);
+  assert.is(
+    denied.message,
+    `-v ${src}:/usr/x: cannot create the mount point /usr/x: permission denied (its parent directory belongs to a user outside the sandbox)`,
+  );
   assert.match(denied.hint!, /under a new top-level one such as \/work/);
   const ro = sentence(plan, line, 'EROFS', 'bind destination /newroot/usr/x');
   assert.is(ro.message, `-v ${src}:/usr/x: cannot create the mount point /usr/x: it is on a read-only file system`);
@@ -129,24 +166,54 @@ test("a profile's mount is named by its field and file:line:col", async () => {
   const file = path.join(dir, 'p.yaml');
   fs.writeFileSync(file, `extends: default\nmounts:\n  - ${dir}:/opt/data\nworkdir: /opt/nowhere\n`);
   const plan = await planFor({}, file);
-  const e = sentence(plan, lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/opt/data'), 'EACCES', 'bind destination /newroot/opt/data');
+  const e = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/opt/data'),
+    'EACCES',
+    'bind destination /newroot/opt/data',
+  );
   assert.match(e.format(), new RegExp(`^${file.replace(/[.]/g, '\\.')}:3:\\d+: mounts\\[0\\]: cannot create the mount point /opt/data: permission denied`));
-  const w = sentence(plan, lineOf(plan, (o) => o.op === 'chdir'), 'ENOENT', 'chdir /opt/nowhere');
+  const w = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'chdir'),
+    'ENOENT',
+    'chdir /opt/nowhere',
+  );
   assert.match(w.format(), new RegExp(`^${file.replace(/[.]/g, '\\.')}:4:\\d+: workdir /opt/nowhere: no such directory in the sandbox`));
   fs.rmSync(dir, { recursive: true });
 });
 
 test('ops no one asked for name the system part, with the hint that moved out of C', async () => {
   const plan = await planFor({});
-  const proc = sentence(plan, lineOf(plan, (o) => o.op === 'proc'), 'EPERM', 'mount proc on /newroot/proc');
+  const proc = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'proc'),
+    'EPERM',
+    'mount proc on /newroot/proc',
+  );
   assert.is(proc.message, 'mounting /proc: operation not permitted');
   assert.match(proc.hint!, /fresh procfs needs a pid namespace/);
-  const dev = sentence(plan, lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/dev/null'), 'ENOENT', 'bind source /oldroot/dev/null');
+  const dev = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'bind' && o.dest === '/newroot/dev/null'),
+    'ENOENT',
+    'bind source /oldroot/dev/null',
+  );
   assert.is(dev.message, 'mounting /dev/null on /dev/null: /dev/null does not exist');
-  const ns = sentence(plan, lineOf(plan, (o) => o.op === 'userns'), 'EPERM', 'unshare(CLONE_NEWUSER)');
+  const ns = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'userns'),
+    'EPERM',
+    'unshare(CLONE_NEWUSER)',
+  );
   assert.is(ns.message, 'creating the user namespace: unshare(CLONE_NEWUSER): operation not permitted');
   assert.ok(ns.hint && /hutch doctor/.test(ns.hint));
-  const mapper = sentence(plan, lineOf(plan, (o) => o.op === 'userns'), undefined, 'newuidmap failed: newuidmap: uid range not allowed');
+  const mapper = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'userns'),
+    undefined,
+    'newuidmap failed: newuidmap: uid range not allowed',
+  );
   assert.is(mapper.message, 'creating the user namespace: newuidmap failed: newuidmap: uid range not allowed');
 });
 
@@ -170,12 +237,17 @@ test('checkHelperResult: a setup failure throws its sentence; an exec failure is
 
 test('-u ID not mapped: the id and where ids come from', async () => {
   const plan = await planFor({ user: '3999999999' });
-  const e = sentence(plan, lineOf(plan, (o) => o.op === 'user'), 'EINVAL', 'switch to user 3999999999');
+  const e = sentence(
+    plan,
+    lineOf(plan, (o) => o.op === 'user'),
+    'EINVAL',
+    'switch to user 3999999999',
+  );
   assert.is(e.message, '-u 3999999999: user 3999999999 is not mapped in the sandbox: ids other than 0 need subordinate ids in /etc/subuid');
   assert.match(e.hint!, /subordinate ids/);
 });
 
-test('/sys: a fresh sysfs in its own network namespace, the host\'s read-only with --network host', async () => {
+test("/sys: a fresh sysfs in its own network namespace, the host's read-only with --network host", async () => {
   const own = await planFor({ network: 'none' });
   assert.ok(own.ops.some((o) => o.op === 'sysfs' && o.dest === '/newroot/sys'));
   assert.not.ok(own.ops.some((o) => o.op === 'bind' && o.src === '/oldroot/sys'));

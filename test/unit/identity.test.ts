@@ -17,10 +17,11 @@ function ids(uid: number, subs: [number, number][]): IdentityInfo {
 /** Every inside id 0..n-1 once, and which outside id it is. */
 function flatten(map: readonly IdRange[]): Map<number, number> {
   const out = new Map<number, number>();
-  for (const m of map) for (let i = 0; i < m.count; i++) {
-    assert.not.ok(out.has(m.inside + i), `inside ${m.inside + i} mapped twice`);
-    out.set(m.inside + i, m.outside + i);
-  }
+  for (const m of map)
+    for (let i = 0; i < m.count; i++) {
+      assert.not.ok(out.has(m.inside + i), `inside ${m.inside + i} mapped twice`);
+      out.set(m.inside + i, m.outside + i);
+    }
   return out;
 }
 
@@ -35,7 +36,12 @@ test('keep-id: 0..uid-1 -> first subordinate ids, uid -> the caller, uid+1.. -> 
 });
 
 test('keep-id: several subordinate ranges, one smaller than the uid, no gaps or overlaps', () => {
-  const m = keepIdMaps(ids(1500, [[200000, 1000], [300000, 2000]]))!;
+  const m = keepIdMaps(
+    ids(1500, [
+      [200000, 1000],
+      [300000, 2000],
+    ]),
+  )!;
   const flat = flatten(m.uidMap);
   assert.is(flat.size, 3001);
   for (let i = 0; i < 3001; i++) assert.ok(flat.has(i), `inside ${i} mapped`);

@@ -5,7 +5,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { HutchError } from '../../src/util/errors';
 import { parseDuration, parseSize } from '../../src/util/units';
 import { hasCgroupLimits, parseDeviceRate, parseLimitFlags, resolveLimits, sharesToWeight } from '../../src/spec/limits';
 import { knownBug } from './lib/known-bug';
@@ -15,8 +14,18 @@ const K = 1024;
 const M = 1024 ** 2;
 const G = 1024 ** 3;
 
-
-const NONE = { memory: undefined, memorySwap: undefined, cpus: undefined, cpuWeight: undefined, pidsLimit: undefined, ioWeight: undefined, deviceReadBps: [], deviceWriteBps: [], timeoutMs: undefined, mode: 'warn' };
+const NONE = {
+  memory: undefined,
+  memorySwap: undefined,
+  cpus: undefined,
+  cpuWeight: undefined,
+  pidsLimit: undefined,
+  ioWeight: undefined,
+  deviceReadBps: [],
+  deviceWriteBps: [],
+  timeoutMs: undefined,
+  mode: 'warn',
+};
 
 // ------------------------------------------------------------ parseSize
 
@@ -262,7 +271,10 @@ function someBlockDevice(): { path: string; major: number; minor: number } | und
     }
     const r = spawnSync('stat', ['-L', '-c', '%t %T', path], { encoding: 'utf8' });
     if (r.status !== 0) continue;
-    const [major, minor] = r.stdout.trim().split(' ').map((h) => parseInt(h, 16));
+    const [major, minor] = r.stdout
+      .trim()
+      .split(' ')
+      .map((h) => parseInt(h, 16));
     return { path, major, minor };
   }
   return undefined;
@@ -276,11 +288,16 @@ if (dev) {
     assert.equal(parseDeviceRate(`${dev.path}:1gb`, '--device-write-bps').bytesPerSecond, G);
     const l = resolveLimits({}, { deviceReadBps: [`${dev.path}:10m`], deviceWriteBps: [`${dev.path}:1m`, `${dev.path}:2m`] });
     assert.equal(l.deviceReadBps, [{ device: dev.path, major: dev.major, minor: dev.minor, bytesPerSecond: 10 * M }]);
-    assert.equal(l.deviceWriteBps.map((d) => d.bytesPerSecond), [M, 2 * M]);
+    assert.equal(
+      l.deviceWriteBps.map((d) => d.bytesPerSecond),
+      [M, 2 * M],
+    );
     assert.is(hasCgroupLimits(l), true);
   });
 } else {
-  console.log('# SKIP: no block device found here (/dev/vda, /dev/sda, /dev/nvme0n1, /dev/xvda, /dev/loop0, /dev/mmcblk0): parseDeviceRate with a real device is not tested');
+  console.log(
+    '# SKIP: no block device found here (/dev/vda, /dev/sda, /dev/nvme0n1, /dev/xvda, /dev/loop0, /dev/mmcblk0): parseDeviceRate with a real device is not tested',
+  );
   test.skip('--device-read-bps with a real block device', () => {});
 }
 

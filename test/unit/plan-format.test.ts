@@ -260,9 +260,21 @@ const MALFORMED: [string, string, string][] = [
   ['net-attach without net-join', 'unshare\tnet\nnet-attach\t-\tdb\nexec\tsh\nend\n', 'net-attach needs net-join'],
   ['net-attach without a name', 'net-join\t/s\nunshare\tnet\nnet-attach\t-\nexec\tsh\nend\n', 'wrong number of fields'],
   ['net-holder without userns', 'unshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nend\n', 'net-holder needs userns and unshare net'],
-  ['net-holder not last', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nreport\nend\n', 'net-holder must be the last operation'],
-  ['net-holder with a command', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\ncaps\t-\nnet-holder\t/d\t10.0.0.1/24\nend\n', 'monitor operation after'],
-  ['net-holder with a bad flag', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tnat\nend\n', 'net-holder DIR ADDRESS/PREFIX [internal]'],
+  [
+    'net-holder not last',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nreport\nend\n',
+    'net-holder must be the last operation',
+  ],
+  [
+    'net-holder with a command',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\ncaps\t-\nnet-holder\t/d\t10.0.0.1/24\nend\n',
+    'monitor operation after',
+  ],
+  [
+    'net-holder with a bad flag',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tnat\nend\n',
+    'net-holder DIR ADDRESS/PREFIX [internal]',
+  ],
 ];
 
 test('malformed plan texts are refused with exit 125 and a reason', async () => {

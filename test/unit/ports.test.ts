@@ -28,7 +28,6 @@ function ok(text: string): PortMapping {
   return p.value;
 }
 
-
 async function rejects(p: Promise<unknown>): Promise<HutchError> {
   try {
     await p;
@@ -75,7 +74,11 @@ test('-p ranges and protocols', () => {
 // ------------------------------------------------------------ parsePortMapping: errors
 
 test('-p errors: range lengths, port bounds, reversed ranges', () => {
-  assert.equal(parsePortMapping('8000-8002:8000-8001'), { ok: false, message: 'host and container port ranges in "8000-8002:8000-8001" differ in length', hint: HINT });
+  assert.equal(parsePortMapping('8000-8002:8000-8001'), {
+    ok: false,
+    message: 'host and container port ranges in "8000-8002:8000-8001" differ in length',
+    hint: HINT,
+  });
   assert.equal(parsePortMapping('8000:80-81'), { ok: false, message: 'host and container port ranges in "8000:80-81" differ in length', hint: HINT });
   assert.equal(parsePortMapping('0:80'), { ok: false, message: 'host port 0 is out of range (1-65535)', hint: HINT });
   assert.equal(parsePortMapping('8080:65536'), { ok: false, message: 'container port 65536 is out of range (1-65535)', hint: HINT });
@@ -149,7 +152,10 @@ test('expandMappings: one forward per port, default address 127.0.0.1', () => {
     { protocol: 'udp', hostIp: '0.0.0.0', hostPort: 53, containerPort: 53, random: false },
   ]);
   // Free ports (host port 0) never conflict with each other.
-  assert.equal(expandMappings([ok('80'), ok('80')]).map((f) => f.hostPort), [0, 0]);
+  assert.equal(
+    expandMappings([ok('80'), ok('80')]).map((f) => f.hostPort),
+    [0, 0],
+  );
   assert.equal(expandMappings([]), []);
 });
 
@@ -254,7 +260,9 @@ test('resolveNetworkSpec: ports, loopback and drivers need user-mode NAT', () =>
   assert.is(e.hint, 'use --network slirp (user-mode NAT) to publish ports');
   e = fails(() => resolveNetworkSpec({ allowHostLoopback: false, publish: ['80'], expose: [] }, NO_NET, 'host', 'profile network'));
   assert.is(e.message, 'profile network.publish: ports cannot be published with network "host" (profile network)');
-  e = fails(() => resolveNetworkSpec({ allowHostLoopback: false, publish: [], expose: ['80/tcp'] }, { ...NO_NET, publishAll: true }, 'none', 'profile network'));
+  e = fails(() =>
+    resolveNetworkSpec({ allowHostLoopback: false, publish: [], expose: ['80/tcp'] }, { ...NO_NET, publishAll: true }, 'none', 'profile network'),
+  );
   assert.is(e.message, '--publish-all: ports cannot be published with network "none" (profile network)');
   // -P with nothing exposed publishes nothing: no error.
   assert.equal(resolveNetworkSpec({ allowHostLoopback: false, publish: [], expose: [] }, { ...NO_NET, publishAll: true }, 'none', 'x').ports, []);
@@ -271,8 +279,14 @@ test('resolveNetworkSpec: ports, loopback and drivers need user-mode NAT', () =>
   // A profile's allowHostLoopback only applies with NAT; the flag overrides it.
   assert.is(resolveNetworkSpec({ allowHostLoopback: true, publish: [], expose: [] }, NO_NET, 'none', 'x').allowHostLoopback, false);
   assert.is(resolveNetworkSpec({ allowHostLoopback: true, publish: [], expose: [] }, NO_NET, 'pasta', 'x').allowHostLoopback, true);
-  assert.is(resolveNetworkSpec({ allowHostLoopback: true, publish: [], expose: [] }, { ...NO_NET, allowHostLoopback: false }, 'slirp', 'x').allowHostLoopback, false);
-  assert.is(resolveNetworkSpec({ allowHostLoopback: false, publish: [], expose: [] }, { ...NO_NET, networkDriver: 'slirp4netns' }, 'slirp', 'x').networkDriver, 'slirp4netns');
+  assert.is(
+    resolveNetworkSpec({ allowHostLoopback: true, publish: [], expose: [] }, { ...NO_NET, allowHostLoopback: false }, 'slirp', 'x').allowHostLoopback,
+    false,
+  );
+  assert.is(
+    resolveNetworkSpec({ allowHostLoopback: false, publish: [], expose: [] }, { ...NO_NET, networkDriver: 'slirp4netns' }, 'slirp', 'x').networkDriver,
+    'slirp4netns',
+  );
 });
 
 test.run();

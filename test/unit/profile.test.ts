@@ -100,10 +100,19 @@ test('built-ins: default', async () => {
   assert.is(v.workdir, '/');
   assert.ok(v.env.PATH.includes('/usr/bin'));
   assert.equal(v.passEnv, ['TERM', 'LANG', 'LC_*', 'TZ', 'COLORTERM']);
-  assert.equal(
-    [...v.capabilities].sort(),
-    ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'],
-  );
+  assert.equal([...v.capabilities].sort(), [
+    'CHOWN',
+    'DAC_OVERRIDE',
+    'FOWNER',
+    'FSETID',
+    'KILL',
+    'NET_BIND_SERVICE',
+    'SETFCAP',
+    'SETGID',
+    'SETPCAP',
+    'SETUID',
+    'SYS_CHROOT',
+  ]);
   assert.equal(p.capabilities, v.capabilities);
   assert.equal(p.originOf('network'), { file: 'builtin:default.yaml', line: p.originOf('network')!.line, column: 10 });
 });
@@ -131,12 +140,21 @@ test('built-ins: untrusted, dev-server, ci', async () => {
   assert.equal(c.values.limits, { mode: 'strict', memory: 4 * 1024 ** 3, pidsLimit: 4096, timeout: 60 * 60_000 });
   const at = c.originOf('limits.timeout')!;
   assert.is(at.file, 'builtin:ci.yaml');
-  assert.ok(BUILTIN_PROFILES.find((b) => b.name === 'ci')!.text.split('\n')[at.line - 1].includes('timeout: 60m'));
+  assert.ok(
+    BUILTIN_PROFILES.find((b) => b.name === 'ci')!
+      .text.split('\n')
+      [at.line - 1].includes('timeout: 60m'),
+  );
 });
 
 test('built-ins: generated data matches sandbox-profiles/*.yaml', () => {
-  const files = readdirSync(join(ROOT, 'sandbox-profiles')).filter((f) => f.endsWith('.yaml')).sort();
-  assert.equal(files.map((f) => f.replace(/\.yaml$/, '')), BUILTIN_PROFILES.map((b) => b.name));
+  const files = readdirSync(join(ROOT, 'sandbox-profiles'))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+  assert.equal(
+    files.map((f) => f.replace(/\.yaml$/, '')),
+    BUILTIN_PROFILES.map((b) => b.name),
+  );
   for (const f of files) {
     const text = readFileSync(join(ROOT, 'sandbox-profiles', f), 'utf8');
     const b = BUILTIN_PROFILES.find((x) => x.file === `builtin:${f}`)!;
@@ -146,7 +164,10 @@ test('built-ins: generated data matches sandbox-profiles/*.yaml', () => {
     assert.ok(v.ok);
     if (v.ok) {
       assert.equal(b.layer, JSON.parse(JSON.stringify(v.value)), 'pre-validated layer');
-      assert.equal(b.origins, [...v.origins].filter(([p]) => p !== '').map(([p, o]) => [p, o.line, o.column]));
+      assert.equal(
+        b.origins,
+        [...v.origins].filter(([p]) => p !== '').map(([p, o]) => [p, o.line, o.column]),
+      );
     }
     assert.ok(text.startsWith('# yaml-language-server: $schema=./hutch-profile.schema.json\n'), `${f} names the schema`);
   }
@@ -451,7 +472,10 @@ test('lookup: user profiles in $XDG_CONFIG_HOME/hutch/profiles', async () => {
     const web = list.find((x) => x.name === 'web')!;
     assert.equal(web, { name: 'web', source: 'user', path: join(dir, 'web.yaml'), description: 'my web profile' });
     assert.is(list.find((x) => x.name === 'default' && x.source === 'builtin')!.shadowed, true);
-    assert.equal(list.filter((x) => x.source === 'builtin').map((x) => x.name), ['ci', 'default', 'dev-server', 'untrusted']);
+    assert.equal(
+      list.filter((x) => x.source === 'builtin').map((x) => x.name),
+      ['ci', 'default', 'dev-server', 'untrusted'],
+    );
 
     const e = await rejects(loadProfile('wbe', opts));
     assert.is(e.message, 'unknown profile "wbe"; did you mean "web"?');

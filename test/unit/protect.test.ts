@@ -20,16 +20,27 @@ test('-v /:/host: the protected paths are under /host/ (the missing "/" of the o
   const ops = binds('/', '/host');
   assert.ok(ops.includes('/oldroot/home/u/.cache/hutch /newroot/host/home/u/.cache/hutch ro'), ops.join('\n'));
   assert.ok(ops.includes('/oldroot/home/u/.local/bin/hutch /newroot/host/home/u/.local/bin/hutch ro'), ops.join('\n'));
-  assert.ok(ops.every((o) => !o.includes('/newroot/hosthome')), ops.join('\n'));
+  assert.ok(
+    ops.every((o) => !o.includes('/newroot/hosthome')),
+    ops.join('\n'),
+  );
 });
 
 test('-v ~:/h: parents pinned once each, a parent before what is under it, all before the read-only binds', () => {
   const ops = binds('/home/u', '/h');
   const rw = ops.filter((o) => o.endsWith(' rw')).map((o) => o.split(' ')[1]);
   const ro = ops.filter((o) => o.endsWith(' ro')).map((o) => o.split(' ')[1]);
-  assert.equal([...rw].sort(), ['/newroot/h/.cache', '/newroot/h/.config', '/newroot/h/.local', '/newroot/h/.local/bin', '/newroot/h/.local/share'], ops.join('\n'));
+  assert.equal(
+    [...rw].sort(),
+    ['/newroot/h/.cache', '/newroot/h/.config', '/newroot/h/.local', '/newroot/h/.local/bin', '/newroot/h/.local/share'],
+    ops.join('\n'),
+  );
   assert.equal([...ro].sort(), ['/newroot/h/.cache/hutch', '/newroot/h/.config/hutch', '/newroot/h/.local/bin/hutch', '/newroot/h/.local/share/hutch']);
-  assert.equal(ops.slice(0, rw.length).every((o) => o.endsWith(' rw')), true, 'pins first');
+  assert.equal(
+    ops.slice(0, rw.length).every((o) => o.endsWith(' rw')),
+    true,
+    'pins first',
+  );
   assert.ok(rw.indexOf('/newroot/h/.local') < rw.indexOf('/newroot/h/.local/share'), 'a parent pinned before its child (else it would cover it)');
 });
 

@@ -1,15 +1,7 @@
 // The test runner's own logic (test/lib/summary.mjs, test/lib/testuser.mjs).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  parseSummary,
-  judgeRun,
-  closingLine,
-  exitCodeFor,
-  addCounts,
-  lineSplitter,
-  stripAnsi,
-} from '../lib/summary.mjs';
+import { parseSummary, judgeRun, closingLine, exitCodeFor, addCounts, lineSplitter, stripAnsi } from '../lib/summary.mjs';
 import { parseSubids, freeSubidRange, packageNames } from '../lib/testuser.mjs';
 import { parseCommand } from '../lib/hutch';
 
@@ -127,11 +119,7 @@ test('subordinate id ranges: parse and pick a free one', () => {
 });
 
 test('packageNames drops builtins and relative imports', () => {
-  assert.equal(packageNames(['uvu', 'uvu/assert', 'node:fs', 'fs', './x.js', '@types/node/x', 'yaml']), [
-    'uvu',
-    '@types/node',
-    'yaml',
-  ]);
+  assert.equal(packageNames(['uvu', 'uvu/assert', 'node:fs', 'fs', './x.js', '@types/node/x', 'yaml']), ['uvu', '@types/node', 'yaml']);
 });
 
 test('HUTCH command prefix: words or a JSON array', () => {

@@ -31,7 +31,15 @@ test('sha256 and sha512 digests parse; others are refused by name', () => {
 
 test('an empty, missing or malformed digest is an error, never a skipped check', () => {
   for (const bad of ['', undefined, null, 42]) assert.match(fails(() => parseDigest(bad, 'diff_id')).message, /missing or empty/);
-  for (const bad of ['sha256:', 'sha256:abc', `sha256:${'A'.repeat(64)}`, `sha512:${'a'.repeat(64)}`, 'sha256', `sha256:${'a'.repeat(64)}\n`, `sha256:../${'a'.repeat(61)}`]) {
+  for (const bad of [
+    'sha256:',
+    'sha256:abc',
+    `sha256:${'A'.repeat(64)}`,
+    `sha512:${'a'.repeat(64)}`,
+    'sha256',
+    `sha256:${'a'.repeat(64)}\n`,
+    `sha256:../${'a'.repeat(61)}`,
+  ]) {
     fails(() => parseDigest(bad, 'w'));
   }
 });
@@ -62,7 +70,10 @@ test('the tar index refuses a member larger than the rest of the file', () => {
   const h = encodeHeader(entry({ path: 'big', type: 'file', size: 1 << 30 }));
   const data = Buffer.concat([h, Buffer.alloc(1024)]);
   const readSync = (_fd: number, b: Buffer, o: number, l: number, p: number) => data.copy(b, o, p, p + l);
-  assert.throws(() => indexTarFile(0, data.length, readSync), (e: unknown) => e instanceof TarFormatError && /truncated/.test((e as Error).message));
+  assert.throws(
+    () => indexTarFile(0, data.length, readSync),
+    (e: unknown) => e instanceof TarFormatError && /truncated/.test((e as Error).message),
+  );
 });
 
 // ---------------------------------------------------------------- private directories
@@ -82,7 +93,10 @@ test('ensurePrivateDir refuses a symlink, a non-directory, a group/other-writabl
   const target = path.join(scratch, 'elsewhere');
   fs.mkdirSync(target, { mode: 0o700 });
   fs.symlinkSync(target, path.join(scratch, 'link'));
-  assert.match(fails(() => ensurePrivateDir(path.join(scratch, 'link'), uid, 'the runtime directory')).message, /the runtime directory .*link is a symbolic link/);
+  assert.match(
+    fails(() => ensurePrivateDir(path.join(scratch, 'link'), uid, 'the runtime directory')).message,
+    /the runtime directory .*link is a symbolic link/,
+  );
   fs.writeFileSync(path.join(scratch, 'file'), '');
   assert.match(fails(() => ensurePrivateDir(path.join(scratch, 'file'), uid)).message, /is not a directory/);
   fs.mkdirSync(path.join(scratch, 'open'), { mode: 0o700 });
@@ -123,7 +137,11 @@ test('the homes to hide: the account home and $HOME; all adds /home and /root, p
   assert.equal([...h.all].sort(), [...new Set([...sys, '/home', '/root', '/nonexistent-account', '/nonexistent-fake-home'])].sort());
   const nested = homeDirs({ HOME: '/home/u' }, '/home/u', { isDir });
   assert.ok(nested.all.indexOf('/home') < nested.all.indexOf('/home/u'), `parents first: ${nested.all}`);
-  assert.equal(homeDirs({ HOME: '/' }, '/nonexistent-account', { isDir: () => false }).own, ['/nonexistent-account'], 'HOME=/ hides nothing more (never all of /)');
+  assert.equal(
+    homeDirs({ HOME: '/' }, '/nonexistent-account', { isDir: () => false }).own,
+    ['/nonexistent-account'],
+    'HOME=/ hides nothing more (never all of /)',
+  );
   assert.equal(homeDirs({}, '/nonexistent-account', { isDir: () => false }).all, ['/nonexistent-account']);
 });
 

@@ -6,7 +6,10 @@ import { terminalSetup } from '../../src/sandbox/terminal';
 import { parseRestart, shouldRestart } from '../../src/cli/restart';
 import { fails } from './lib/fails';
 
-const ttys = (...fds: number[]) => (fd: number) => fds.includes(fd);
+const ttys =
+  (...fds: number[]) =>
+  (fd: number) =>
+    fds.includes(fd);
 
 test('-t: a pty; stdin only with -i', () => {
   assert.equal(terminalSetup({ tty: true, interactive: true }, ttys(0, 1, 2)), { ops: [{ op: 'tty', input: true }], stdin: 'inherit' });

@@ -48,7 +48,12 @@ async function startNamed(name: string, args: string[], script: string) {
 
 const cgRead = (cg: string, file: string) => fs.readFileSync(path.join(cg, file), 'utf8').trim();
 const keyed = (cg: string, file: string): Record<string, number> =>
-  Object.fromEntries(cgRead(cg, file).split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+  Object.fromEntries(
+    cgRead(cg, file)
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k, Number(v)]),
+  );
 
 test('the guest really is cgroup v2 only, with a delegated subtree', () => {
   const own = fs.readFileSync('/proc/self/cgroup', 'utf8');
@@ -57,7 +62,22 @@ test('the guest really is cgroup v2 only, with a delegated subtree', () => {
 });
 
 test('--dry-run says every limit is enforced and how', async () => {
-  const r = await runHutch(['run', '--network', 'none', '--dry-run', '--memory', '256m', '--cpus', '0.5', '--pids-limit', '64', '--timeout', '10s', '--', 'true']);
+  const r = await runHutch([
+    'run',
+    '--network',
+    'none',
+    '--dry-run',
+    '--memory',
+    '256m',
+    '--cpus',
+    '0.5',
+    '--pids-limit',
+    '64',
+    '--timeout',
+    '10s',
+    '--',
+    'true',
+  ]);
   assert.is(r.code, 0, describe(r));
   assert.match(r.stdout, /# limit --memory \(memory 256 MiB\): enforced: cgroup v2 memory.max = 268435456/);
   assert.match(r.stdout, /# limit --cpus \(cpus 0.5\): enforced: cgroup v2 cpu.max = 50000 100000/);
@@ -89,7 +109,25 @@ test('fork bomb stops at the pids limit; the machine stays usable; --timeout end
   const name = uniq('bomb');
   // kernel overlayfs: a fuse-overlayfs daemon's threads would share the 24 pids with the bomb (a known
   // limit of that driver under a pids limit, see the closing note of issue 11); this test is about the limit
-  const bomb = spawnHutch(['run', '--network', 'none', '--storage-driver', 'overlay', '--name', name, '--pids-limit', '24', '--timeout', '12s', '--report', report, '--', 'sh', '-c', 'b() { b | b & }; b; sleep 60']);
+  const bomb = spawnHutch([
+    'run',
+    '--network',
+    'none',
+    '--storage-driver',
+    'overlay',
+    '--name',
+    name,
+    '--pids-limit',
+    '24',
+    '--timeout',
+    '12s',
+    '--report',
+    report,
+    '--',
+    'sh',
+    '-c',
+    'b() { b | b & }; b; sleep 60',
+  ]);
   bomb.stdout!.resume();
   let stderr = '';
   bomb.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -121,7 +159,9 @@ test('--cpus 0.2: a busy loop gets about 20% of a CPU (cpu.stat)', async () => {
   await sleep(4000);
   const b = keyed(s.cg, 'cpu.stat');
   const share = (b.usage_usec - a.usage_usec) / ((Date.now() - t0) * 1000);
-  process.stdout.write(`  measured: --cpus 0.2 busy loop got ${(share * 100).toFixed(1)}% of a CPU over 4 s (nr_throttled +${b.nr_throttled - a.nr_throttled})\n`);
+  process.stdout.write(
+    `  measured: --cpus 0.2 busy loop got ${(share * 100).toFixed(1)}% of a CPU over 4 s (nr_throttled +${b.nr_throttled - a.nr_throttled})\n`,
+  );
   assert.ok(share > 0.1 && share < 0.3, `CPU share ${share.toFixed(3)}`);
   assert.ok(b.nr_throttled > a.nr_throttled, 'never throttled');
   const st = await runHutch(['stats', '--no-stream', '--json', name]);
@@ -196,8 +236,20 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
   const dir = tmpDir();
   const report = path.join(dir, 'r.json');
   const name = uniq('rep');
-  const child = spawnHutch(['run', '--network', 'none', '--name', name, '--report', report, '--summary', '--', 'sh', '-c',
-    'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; head -c 60m /dev/zero | tail > /dev/null; touch /tmp/done; sleep 4']);
+  const child = spawnHutch([
+    'run',
+    '--network',
+    'none',
+    '--name',
+    name,
+    '--report',
+    report,
+    '--summary',
+    '--',
+    'sh',
+    '-c',
+    'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; head -c 60m /dev/zero | tail > /dev/null; touch /tmp/done; sleep 4',
+  ]);
   child.stdout!.resume();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -213,7 +265,9 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
     { what: 'the sandbox' },
   );
   // Wait until the work is done (peak reached, CPU burnt), then sample during the sleep.
-  await waitFor(() => Number(cgRead(entry.cgroup!, 'memory.peak')) > 60 * MiB && keyed(entry.cgroup!, 'cpu.stat').usage_usec > 1_500_000, 60_000, { what: 'the work' });
+  await waitFor(() => Number(cgRead(entry.cgroup!, 'memory.peak')) > 60 * MiB && keyed(entry.cgroup!, 'cpu.stat').usage_usec > 1_500_000, 60_000, {
+    what: 'the work',
+  });
   await sleep(1500);
   const cpu = keyed(entry.cgroup!, 'cpu.stat');
   const peak = Number(cgRead(entry.cgroup!, 'memory.peak'));
@@ -224,9 +278,14 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
   // tail has been measured at up to 1.2 s of cgroup CPU time on a loaded host,
   // so the bound is relative to what the run used (5%), 300 ms at least.
   const slack = Math.max(300_000, cpu.usage_usec * 0.05);
-  assert.ok(rep.cpu.usageUsec >= cpu.usage_usec && rep.cpu.usageUsec - cpu.usage_usec < slack, `report ${rep.cpu.usageUsec} vs cpu.stat ${cpu.usage_usec} (slack ${slack})`);
+  assert.ok(
+    rep.cpu.usageUsec >= cpu.usage_usec && rep.cpu.usageUsec - cpu.usage_usec < slack,
+    `report ${rep.cpu.usageUsec} vs cpu.stat ${cpu.usage_usec} (slack ${slack})`,
+  );
   assert.ok(Math.abs(rep.cpu.userUsec + rep.cpu.systemUsec - rep.cpu.usageUsec) < 50_000, JSON.stringify(rep.cpu));
-  process.stdout.write(`  measured: report cpu ${rep.cpu.usageUsec} us vs cpu.stat ${cpu.usage_usec} us during the sleep; report peak ${rep.memory.peakBytes} vs memory.peak ${peak}\n`);
+  process.stdout.write(
+    `  measured: report cpu ${rep.cpu.usageUsec} us vs cpu.stat ${cpu.usage_usec} us during the sleep; report peak ${rep.memory.peakBytes} vs memory.peak ${peak}\n`,
+  );
   assert.ok(Math.abs(rep.memory.peakBytes - peak) < 2 * MiB, `report peak ${rep.memory.peakBytes} vs memory.peak ${peak}`);
   assert.is(rep.exitCode, 0);
   assert.ok(rep.wallMs >= 5000, `wall ${rep.wallMs}`);
@@ -244,7 +303,11 @@ test('a sandbox cgroup left by a killed hutch is removed by the next run', async
   assert.is(r.code, 0, describe(r));
   assert.ok(!fs.existsSync(s.cg), `${s.cg} is still there`);
   const base = path.dirname(s.cg);
-  assert.equal(fs.readdirSync(base).filter((n) => n.startsWith('hutch.') && n !== 'hutch.leaf'), [], 'sandbox cgroups left over');
+  assert.equal(
+    fs.readdirSync(base).filter((n) => n.startsWith('hutch.') && n !== 'hutch.leaf'),
+    [],
+    'sandbox cgroups left over',
+  );
 });
 
 test.run();

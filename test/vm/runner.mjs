@@ -146,16 +146,41 @@ export async function runVmTier(files, ctx, opts) {
   const started = Date.now();
   const vm = await stream(
     [
-      qemu, '-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max', '-m', process.env.HUTCH_VM_MEM || '1G', '-smp', '2',
-      '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-      '-kernel', path.join(cache, 'vmlinux'), '-initrd', path.join(cache, 'initramfs.cpio.gz'), '-append', append,
-      '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-      '-virtfs', `local,path=${outDir},mount_tag=out,security_model=none`,
+      qemu,
+      '-accel',
+      'tcg,thread=multi,tb-size=256',
+      '-cpu',
+      'max',
+      '-m',
+      process.env.HUTCH_VM_MEM || '1G',
+      '-smp',
+      '2',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-kernel',
+      path.join(cache, 'vmlinux'),
+      '-initrd',
+      path.join(cache, 'initramfs.cpio.gz'),
+      '-append',
+      append,
+      '-virtfs',
+      'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs',
+      `local,path=${outDir},mount_tag=out,security_model=none`,
     ],
     { prefix: paint('36', '[vm]'), say, timeoutMs, env: process.env },
   );
   const guestExit = /HUTCH_VM_EXIT=(\d+)/.exec(vm.output)?.[1];
-  say(`# vm: qemu ${vm.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit ${vm.code}`}, guest exit ${guestExit ?? 'none'}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(
+    `# vm: qemu ${vm.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit ${vm.code}`}, guest exit ${guestExit ?? 'none'}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   return files.map((rel, i) => {
     const log = path.join(outDir, `${i}.log`);
