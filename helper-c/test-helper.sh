@@ -387,10 +387,14 @@ expect "relay: the command's stdout is a pipe, its output reaches ours" 0 "pipe:
 hp=$!
 for i in $(seq 50); do grep -q ready "$T/sbx" && break; sleep 0.1; done
 ipid=$(sed -n 's/^init //p' "$T/report")
-{ op join "$ipid" -; op clearenv; op env PATH /usr/bin:/bin; op no-new-privs; op caps -; op exec sh -c 'echo "host=$(hostname) comm2=$(cat /proc/2/comm) $(grep CapEff /proc/self/status)"'; op end; } >"$T/plan"
+# pid 1 is not dumpable and its memory belongs to the host's user namespace, so
+# an unprivileged caller joins through the command pid 1 started (as hutch exec does)
+jpid=$ipid
+for c in $(pgrep -P "$ipid"); do [ -r "/proc/$c/ns/user" ] && readlink "/proc/$c/ns/user" >/dev/null 2>&1 && jpid=$c && break; done
+{ op join "$jpid" -; op clearenv; op env PATH /usr/bin:/bin; op no-new-privs; op caps -; op exec sh -c 'echo "host=$(hostname) comm2=$(cat /proc/2/comm) $(grep CapEff /proc/self/status)"'; op end; } >"$T/plan"
 "$HELPER" exec 3<"$T/plan" >"$T/out" 2>&1; rc=$?
 expect "exec mode: joins the sandbox (hostname, its pid 2), caps - applied" 0 "host=sbx comm2=sleep CapEff:	0000000000000000"
-{ op join "$ipid" -; op exec sh -c 'exit 6'; op end; } >"$T/plan"
+{ op join "$jpid" -; op exec sh -c 'exit 6'; op end; } >"$T/plan"
 "$HELPER" exec 3<"$T/plan" >"$T/out" 2>&1; rc=$?
 expect "exec mode: the command's exit status" 6
 kill -KILL $hp; wait $hp 2>/dev/null
