@@ -3,7 +3,7 @@
 // takes it as an argument and reads nothing else, so it is a pure function
 // of (profile, flags, facts) and unit tests pass a fake.
 
-import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { totalmem, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { identity, type IdentityInfo } from './ids';
@@ -20,6 +20,8 @@ export interface HostFs {
   readText(path: string): string;
   /** A block device's numbers; throws an Error with code ENOENT when missing. */
   blockDevice(path: string): { major: number; minor: number } | undefined;
+  /** What PATH is without following it: undefined when missing, null when not a symlink, else the link's target. */
+  link(path: string): string | null | undefined;
   /** Owners of a directory and of its top-level entries (symlinks left out); [] when unreadable. */
   topOwners(root: string): { path: string; uid: number; gid: number }[];
   /** The top-level entries of a directory used as a root (host-scan.ts), for drivers that bind them one by one. */
@@ -81,6 +83,13 @@ export const hostFs: HostFs = {
     // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
     const big = BigInt(st.rdev);
     return { major: Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn)), minor: Number((big & 0xffn) | ((big >> 12n) & ~0xffn)) };
+  },
+  link(path) {
+    try {
+      return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : null;
+    } catch {
+      return undefined;
+    }
   },
   topOwners(root) {
     let names: string[];

@@ -5,7 +5,8 @@
 // symlink (systemd-resolved: ../run/systemd/resolve/stub-resolv.conf), the
 // file is bound at the link's target, inside the sandbox.
 
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { hostFs, type HostFs } from '../host/facts';
 import { posix } from 'node:path';
 import type { PlanBuilder } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
@@ -56,36 +57,31 @@ export function etcFilesFor(spec: SandboxSpec, net?: { layout: NetLayout; driver
 }
 
 /** `/etc/NAME` inside a root made of `lowerRoots` (top first, as overlayfs stacks them), following symlinks within that root. */
-export function etcPathInRoot(lowerRoots: string | readonly string[], name: string): string {
+export function etcPathInRoot(lowerRoots: string | readonly string[], name: string, fs: Pick<HostFs, 'link'> = hostFs): string {
   const roots = typeof lowerRoots === 'string' ? [lowerRoots] : lowerRoots;
   let p = `/etc/${name}`;
   for (let hops = 0; hops < 8; hops++) {
     // The top-most layer that has the path decides what it is (whiteouts aside).
-    let target: string | undefined;
-    let found = false;
+    let target: string | null | undefined;
     for (const root of roots) {
-      try {
-        const st = lstatSync(posix.join(root, p));
-        found = true;
-        if (st.isSymbolicLink()) target = readlinkSync(posix.join(root, p));
-        break;
-      } catch {}
+      target = fs.link(posix.join(root, p));
+      if (target !== undefined) break;
     }
-    if (!found || target === undefined) return p;
+    if (typeof target !== 'string') return p;
     p = posix.resolve(posix.dirname(p), target);
   }
   return `/etc/${name}`;
 }
 
 /** `lowerRoots`: the root filesystem's layers on the host, top first (the host's `/`, a dir: root, or an image's layer dirs). */
-export function etcFileOps(b: PlanBuilder, files: EtcFiles, lowerRoots: readonly string[]): void {
+export function etcFileOps(b: PlanBuilder, files: EtcFiles, lowerRoots: readonly string[], fs: Pick<HostFs, 'link'> = hostFs): void {
   const entries: [string, string | undefined][] = [
     ['hosts', files.hosts],
     ['resolv.conf', files.resolvConf],
   ];
   for (const [name, content] of entries) {
     if (content === undefined) continue;
-    const inside = etcPathInRoot(lowerRoots, name);
+    const inside = etcPathInRoot(lowerRoots, name, fs);
     // A user mount of the file (or of its directory) wins: it comes later in the plan.
     b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
     b.add({ op: 'file', path: `${SCRATCH}/${name}`, mode: 0o644, content: content });

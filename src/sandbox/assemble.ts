@@ -196,8 +196,8 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   if (masks.length) b.note("hide hutch's own directories and the session bus");
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
-  if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup));
-  if (keepId) keepIdEtcOps(b, rootfs, host.ids);
+  if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup), host.fs);
+  if (keepId) keepIdEtcOps(b, rootfs, host.ids, host.fs);
   userMountOps(b, spec, host);
   procMaskOps(b);
 

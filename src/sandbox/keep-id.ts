@@ -5,7 +5,7 @@
 // files are written into the scratch tmpfs and bound read-only over the
 // root's own (which is never modified), like /etc/hosts (src/net/etc-files.ts).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { hostFs, type HostFs } from '../host/facts';
 import type { IdentityInfo } from '../host/ids';
 import type { PlanBuilder } from '../helper/plan';
 import type { RootfsInput } from '../rootfs/types';
@@ -19,42 +19,44 @@ export function keepIdUser(spec: Pick<SandboxSpec, 'userns'>, ids: Pick<Identity
   return spec.userns === 'keep-id' && ids.uid !== 0 ? { uid: ids.uid, gid: ids.gid } : undefined;
 }
 
-function readOr(path: string | undefined): string | undefined {
+type Fs = Pick<HostFs, 'readText' | 'exists' | 'link'>;
+
+function readOr(fs: Fs, path: string | undefined): string | undefined {
   if (!path) return undefined;
   try {
-    return readFileSync(path, 'utf8');
+    return fs.readText(path);
   } catch {
     return undefined;
   }
 }
 
 /** The host path of /etc/NAME as the root filesystem has it (the top layer holding it). */
-function rootEtcFile(r: RootfsInput, name: string): string | undefined {
+function rootEtcFile(r: RootfsInput, name: string, host: Fs): string | undefined {
   const fs = r.rootfs;
   if (fs.kind === 'host') return `/etc/${name}`;
-  if (fs.kind === 'dir') return `${fs.path}${etcPathInRoot(fs.path, name)}`;
+  if (fs.kind === 'dir') return `${fs.path}${etcPathInRoot(fs.path, name, host)}`;
   for (const id of fs.ids) {
     const p = `${fs.store}/${id}/root/etc/${name}`;
-    if (existsSync(p)) return p;
+    if (host.exists(p)) return p;
   }
-  return fs.base ? `${fs.base}${etcPathInRoot(fs.base, name)}` : undefined;
+  return fs.base ? `${fs.base}${etcPathInRoot(fs.base, name, host)}` : undefined;
 }
 
 const hasId = (text: string, id: number) => text.split('\n').some((l) => l.split(':')[2] === String(id));
 const withLine = (text: string, line: string) => `${text}${text && !text.endsWith('\n') ? '\n' : ''}${line}\n`;
 
 /** The host's name of group GID (the caller's primary group), else the user's name. */
-function hostGroupName(gid: number, fallback: string): string {
-  const line = (readOr('/etc/group') ?? '').split('\n').find((l) => l.split(':')[2] === String(gid));
+function hostGroupName(gid: number, fallback: string, fs: Fs): string {
+  const line = (readOr(fs, '/etc/group') ?? '').split('\n').find((l) => l.split(':')[2] === String(gid));
   return line?.split(':')[0] || fallback;
 }
 
 /** Bind an /etc/passwd and /etc/group that know the caller, where the root's do not. */
-export function keepIdEtcOps(b: PlanBuilder, r: RootfsInput, ids: IdentityInfo): void {
-  const passwd = readOr(rootEtcFile(r, 'passwd')) ?? '';
-  const group = readOr(rootEtcFile(r, 'group')) ?? '';
+export function keepIdEtcOps(b: PlanBuilder, r: RootfsInput, ids: IdentityInfo, fs: Fs = hostFs): void {
+  const passwd = readOr(fs, rootEtcFile(r, 'passwd', fs)) ?? '';
+  const group = readOr(fs, rootEtcFile(r, 'group', fs)) ?? '';
   const inside = (name: string) =>
-    r.rootfs.kind === 'dir' ? etcPathInRoot(r.rootfs.path, name) : r.rootfs.kind === 'host' ? etcPathInRoot('/', name) : `/etc/${name}`;
+    r.rootfs.kind === 'dir' ? etcPathInRoot(r.rootfs.path, name, fs) : r.rootfs.kind === 'host' ? etcPathInRoot('/', name, fs) : `/etc/${name}`;
   if (!hasId(passwd, ids.uid)) {
     b.note(`--userns keep-id: /etc/passwd gets an entry for ${ids.user} (uid ${ids.uid}), bound read-only over the root's own`);
     b.add({
@@ -66,7 +68,7 @@ export function keepIdEtcOps(b: PlanBuilder, r: RootfsInput, ids: IdentityInfo):
     b.add({ op: 'bind', src: `${SCRATCH}/passwd`, dest: `/newroot${inside('passwd')}`, flags: { ro: true } });
   }
   if (!hasId(group, ids.gid)) {
-    const name = hostGroupName(ids.gid, ids.user);
+    const name = hostGroupName(ids.gid, ids.user, fs);
     b.note(`--userns keep-id: /etc/group gets ${name} (gid ${ids.gid})`);
     b.add({ op: 'file', path: `${SCRATCH}/group`, mode: 0o644, content: withLine(group, `${name}:x:${ids.gid}:`) });
     b.add({ op: 'bind', src: `${SCRATCH}/group`, dest: `/newroot${inside('group')}`, flags: { ro: true } });

@@ -5,9 +5,6 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadProfile } from '../../src/profile/index';
 import { resolveSpec, type ResolveContext, type SpecOverrides } from '../../src/spec/resolve';
 import { assemblePlan, hiddenPaths, type SandboxSetup } from '../../src/sandbox/assemble';
@@ -323,66 +320,58 @@ test('etc files: hosts and resolv.conf contents', () => {
 });
 
 test('etc files: written to the scratch tmpfs, bound read-only, following symlinks inside the root', async () => {
-  // A `dir:` root of our own, so no file of this host is involved.
-  const root = mkdtempSync(join(tmpdir(), 'hutch-root-'));
-  try {
-    mkdirSync(join(root, 'etc'));
-    writeFileSync(join(root, 'etc', 'hosts'), '');
-    symlinkSync('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc', 'resolv.conf'));
-    const s = spec({ rootfs: `dir:${root}` }, DEFAULT, fakeResolveContext({ fs: fakeFs({ dirs: [root] }) }));
-    const hosts = hostsFile('t', '10.0.2.100');
-    const resolv = resolvConf('10.0.2.3', 'pasta');
-    const p = assemble(s, { setup: { etcFiles: { hosts, resolvConf: resolv } } });
-    assert.equal(ops(p, 'file'), [
-      ['/hutch-etc/hosts', '644', hosts],
-      ['/hutch-etc/resolv.conf', '644', resolv],
-    ]);
-    const binds = ops(p, 'bind').filter((a) => a[0].startsWith('/hutch-etc/'));
-    assert.equal(binds, [
-      ['/hutch-etc/hosts', '/newroot/etc/hosts', 'ro'],
-      ['/hutch-etc/resolv.conf', '/newroot/run/systemd/resolve/stub-resolv.conf', 'ro'],
-    ]);
-    // The multi-line contents are escaped on one line each.
-    assert.ok(formatPlan(p).includes(`file\t/hutch-etc/hosts\t644\t# written by hutch for this sandbox%0A127.0.0.1%09localhost%0A`));
-    await valid(p, 'etc files');
-    // An absolute link is resolved inside the root too; a loop stops.
-    rmSync(join(root, 'etc', 'resolv.conf'));
-    symlinkSync('/etc/static/resolv.conf', join(root, 'etc', 'resolv.conf'));
-    rmSync(join(root, 'etc', 'hosts'));
-    symlinkSync('hosts', join(root, 'etc', 'hosts'));
-    const q = assemble(s, { setup: { etcFiles: { hosts, resolvConf: resolv } } });
-    assert.equal(
-      ops(q, 'bind')
-        .filter((a) => a[0].startsWith('/hutch-etc/'))
-        .map((a) => a[1]),
-      ['/newroot/etc/hosts', '/newroot/etc/static/resolv.conf'],
-    );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  // A `dir:` root on the fake host: its /etc/resolv.conf links into /run, as systemd-resolved's does.
+  const root = '/srv/root';
+  const at = (links: Record<string, string>) => {
+    const fs = fakeFs({ dirs: [root, `${root}/etc`], files: { [`${root}/etc/hosts`]: '' }, links });
+    const s = spec({ rootfs: `dir:${root}` }, DEFAULT, fakeResolveContext({ fs }));
+    return { s, fs };
+  };
+  const hosts = hostsFile('t', '10.0.2.100');
+  const resolv = resolvConf('10.0.2.3', 'pasta');
+  const one = at({ [`${root}/etc/resolv.conf`]: '../run/systemd/resolve/stub-resolv.conf' });
+  const p = assemble(one.s, { facts: { fs: one.fs }, setup: { etcFiles: { hosts, resolvConf: resolv } } });
+  assert.equal(ops(p, 'file'), [
+    ['/hutch-etc/hosts', '644', hosts],
+    ['/hutch-etc/resolv.conf', '644', resolv],
+  ]);
+  const binds = ops(p, 'bind').filter((a) => a[0].startsWith('/hutch-etc/'));
+  assert.equal(binds, [
+    ['/hutch-etc/hosts', '/newroot/etc/hosts', 'ro'],
+    ['/hutch-etc/resolv.conf', '/newroot/run/systemd/resolve/stub-resolv.conf', 'ro'],
+  ]);
+  // The multi-line contents are escaped on one line each.
+  assert.ok(formatPlan(p).includes(`file\t/hutch-etc/hosts\t644\t# written by hutch for this sandbox%0A127.0.0.1%09localhost%0A`));
+  await valid(p, 'etc files');
+  // An absolute link is resolved inside the root too; a loop stops.
+  const two = at({ [`${root}/etc/resolv.conf`]: '/etc/static/resolv.conf', [`${root}/etc/hosts`]: 'hosts' });
+  const q = assemble(two.s, { facts: { fs: two.fs }, setup: { etcFiles: { hosts, resolvConf: resolv } } });
+  assert.equal(
+    ops(q, 'bind')
+      .filter((a) => a[0].startsWith('/hutch-etc/'))
+      .map((a) => a[1]),
+    ['/newroot/etc/hosts', '/newroot/etc/static/resolv.conf'],
+  );
 });
 
-knownBug('etc files of an image root follow the symlinks of the image, not of the host', 'src/net/etc-files.ts:75 (lowerRoot is / for image roots)', () => {
-  // etcFileOps resolves /etc/resolv.conf inside spec.rootfs.path for a dir:
-  // root and inside the *host's* / for everything else: with an image whose
-  // /etc/resolv.conf is a link (here to resolv.real), the bind goes to
-  // whatever the host's /etc/resolv.conf is or points to (systemd-resolved:
-  // /run/systemd/resolve/stub-resolv.conf, a path the image does not have).
-  const store = mkdtempSync(join(tmpdir(), 'hutch-layers-'));
-  try {
-    mkdirSync(join(store, 'top', 'root', 'etc'), { recursive: true });
-    symlinkSync('resolv.real', join(store, 'top', 'root', 'etc', 'resolv.conf'));
-    const resolv = resolvConf('10.0.2.3', 'slirp4netns');
-    const p = assemble(spec({ rootfs: 'image:x' }), {
-      setup: { imageLayers: { store, ids: ['top'] }, etcFiles: { hosts: hostsFile('t', '10.0.2.100'), resolvConf: resolv } },
-    });
-    const dest = ops(p, 'bind')
-      .filter((a) => a[0] === '/hutch-etc/resolv.conf')
-      .map((a) => a[1]);
-    assert.equal(dest, ['/newroot/etc/resolv.real']);
-  } finally {
-    rmSync(store, { recursive: true, force: true });
-  }
+test('etc files of an image root follow the symlinks of the image (top layer first), not of the host', () => {
+  // /etc/resolv.conf of the image is a link (to resolv.real): the bind goes to its target in the
+  // image, whatever the host's /etc/resolv.conf is (systemd-resolved: a path the image lacks).
+  const store = '/srv/layers';
+  const resolv = resolvConf('10.0.2.3', 'slirp4netns');
+  const p = assemble(spec({ rootfs: 'image:x' }), {
+    facts: {
+      fs: fakeFs({
+        dirs: [`${store}/top/root/etc`],
+        links: { [`${store}/top/root/etc/resolv.conf`]: 'resolv.real', '/etc/resolv.conf': '/run/systemd/resolve/stub-resolv.conf' },
+      }),
+    },
+    setup: { imageLayers: { store, ids: ['top'] }, etcFiles: { hosts: hostsFile('t', '10.0.2.100'), resolvConf: resolv } },
+  });
+  const dest = ops(p, 'bind')
+    .filter((a) => a[0] === '/hutch-etc/resolv.conf')
+    .map((a) => a[1]);
+  assert.equal(dest, ['/newroot/etc/resolv.real']);
 });
 
 test.run();

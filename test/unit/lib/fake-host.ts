@@ -3,8 +3,8 @@
 // fake file system (HostFs) and a fixed architecture. Nothing here reads
 // this machine: resolveSpec(profile, flags, fakeResolveContext()) and
 // assemblePlan(spec, fakeHostFacts(), fakeSetup(name)) are pure functions of
-// what is written below. What src/ still reads from the host by itself is
-// listed in HOST_DEPENDENCIES.
+// what is written below: every host read of theirs goes through HostFacts
+// (HostFs included), so a new one cannot slip in without a fake here.
 
 import type { IdentityInfo } from '../../../src/host/ids';
 import type { HutchPaths } from '../../../src/host/paths';
@@ -13,16 +13,6 @@ import type { HostFacts, HostFs } from '../../../src/host/facts';
 import type { ResolveContext, SpecOverrides } from '../../../src/spec/resolve';
 import type { SandboxSetup } from '../../../src/sandbox/assemble';
 import { overlayDriver } from '../../../src/rootfs/overlay';
-
-/**
- * Where src/ still reads the host during resolveSpec/assemblePlan, outside
- * HostFacts (as of this writing), and how these tests stay deterministic:
- *  - etcFileOps (src/net/etc-files.ts) lstat()s /etc/hosts and
- *    /etc/resolv.conf under the root's lower directory (the *host's* / for a
- *    host root) to follow symlinks: the golden plans carry no etc files; the
- *    symlink logic is tested against a temp `dir:` root.
- */
-export const HOST_DEPENDENCIES = 'see the comment above HOST_DEPENDENCIES in test/unit/lib/fake-host.ts';
 
 export const FAKE_UID = 1000;
 export const FAKE_GID = 1000;
@@ -59,6 +49,8 @@ export interface FakeFsContent {
   files?: Readonly<Record<string, string>>;
   /** Block devices and their numbers (--device-read-bps). */
   devices?: Readonly<Record<string, { major: number; minor: number }>>;
+  /** Symbolic links and their targets. */
+  links?: Readonly<Record<string, string>>;
 }
 
 /** A HostFs answering from `content` (added to FAKE_DIRS), the OS's messages imitated. */
@@ -80,6 +72,7 @@ export function fakeFs(content: FakeFsContent = {}): HostFs {
       if (path in files || dirs.has(path)) return undefined;
       throw enoent('stat', path);
     },
+    link: (path) => (content.links && path in content.links ? content.links[path] : dirs.has(path) || path in files || path in devices ? null : undefined),
     // Everything of the fake host belongs to the fake user (mapped): no root owned outside the map.
     topOwners: (root) => (dirs.has(root) ? [{ path: root, uid: 1000, gid: 1000 }] : []),
     scanTop: () => [],
