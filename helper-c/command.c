@@ -212,3 +212,26 @@ void command_run(struct plan *p, int errpipe)
 	write_all(errpipe, &err, sizeof err);
 	_exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
 }
+
+/* Read the command's exec errno from its error pipe, if any (EOF = exec
+ * succeeded), and say what failed: for the init and for exec mode alike. */
+void command_report_exec_error(int fd, const struct plan *p)
+{
+	int err;
+	ssize_t r;
+	while ((r = read(fd, &err, sizeof err)) < 0 && errno == EINTR)
+		;
+	close(fd);
+	if (r != sizeof err)
+		return;
+	const char *name = p->ops[p->nops - 1].f[0];
+	g_op = NULL;
+	if (err == ENOENT && !strchr(name, '/'))
+		complain("%s: command not found", name);
+	else if (err == EXEC_ENOINTERP)
+		complain(
+			"%s: cannot run: its #! interpreter or ELF loader (or a library path) is missing in the sandbox",
+			name);
+	else
+		complain("%s: %s", name, strerror(err));
+}

@@ -254,6 +254,9 @@ void pty_attach(int slave);
 _Noreturn void monitor_run(struct plan *p);
 _Noreturn void init_run(struct plan *p, int alive_fd);
 _Noreturn void command_run(struct plan *p, int errpipe);
+void command_report_exec_error(int fd, const struct plan *p);
+void forward_signal_set(sigset_t *set);
+int take_signals_and_lifeline(struct plan *p);
 _Noreturn void join_run(struct plan *p);
 int cleanup_path(const char *path);
 

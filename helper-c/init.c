@@ -47,28 +47,6 @@ static void op_lo_up(void)
 	close(s);
 }
 
-/* Read the command's exec errno, if any (EOF = exec succeeded). */
-static void report_exec_error(int fd, const struct plan *p)
-{
-	int err;
-	ssize_t r;
-	while ((r = read(fd, &err, sizeof err)) < 0 && errno == EINTR)
-		;
-	close(fd);
-	if (r != sizeof err)
-		return;
-	const char *name = p->ops[p->nops - 1].f[0];
-	g_op = NULL;
-	if (err == ENOENT && !strchr(name, '/'))
-		complain("%s: command not found", name);
-	else if (err == EXEC_ENOINTERP)
-		complain(
-			"%s: cannot run: its #! interpreter or ELF loader (or a library path) is missing in the sandbox",
-			name);
-	else
-		complain("%s: %s", name, strerror(err));
-}
-
 static _Noreturn void wait_loop(pid_t cmd)
 {
 	sigset_t set;
@@ -177,7 +155,7 @@ void init_run(struct plan *p, int alive_fd)
 	init_drop_privileges();
 	write_all(gate[1], "x", 1);
 	close(gate[1]);
-	report_exec_error(ep[0], p);
+	command_report_exec_error(ep[0], p);
 	init_release_fds();
 	wait_loop(cmd);
 }

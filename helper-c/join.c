@@ -92,29 +92,10 @@ static void join_namespaces(pid_t pid)
 		fail_errno("chdir /");
 }
 
-static void report_exec_error(int fd, const struct plan *p)
-{
-	int err;
-	ssize_t r;
-	while ((r = read(fd, &err, sizeof err)) < 0 && errno == EINTR)
-		;
-	close(fd);
-	if (r != sizeof err)
-		return;
-	const char *name = p->ops[p->nops - 1].f[0];
-	if (err == ENOENT && !strchr(name, '/'))
-		complain("%s: command not found", name);
-	else if (err == EXEC_ENOINTERP)
-		complain("%s: cannot run: its #! interpreter or ELF loader is missing in the sandbox", name);
-	else
-		complain("%s: %s", name, strerror(err));
-}
-
 void join_run(struct plan *p)
 {
 	const struct op *j = NULL;
 	sigset_t set;
-	struct stat st;
 	int lifeline = -1;
 
 	for (int i = 0; i < p->nops; i++)
@@ -122,19 +103,7 @@ void join_run(struct plan *p)
 			j = &p->ops[i];
 	if (!j)
 		fail("exec mode needs a `join` op");
-	sigemptyset(&set);
-	for (int i = 0; i < g_nforward_signals; i++)
-		sigaddset(&set, g_forward_signals[i]);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGCHLD, SIG_DFL);
-	relay_scan(p);
-	if (!relay_reads_terminal())
-		setpgid(0, 0);
-	if (fstat(FD_PLAN, &st) == 0 && !S_ISREG(st.st_mode))
-		lifeline = FD_PLAN;
-	fcntl(FD_PLAN, F_SETFD, FD_CLOEXEC);
+	lifeline = take_signals_and_lifeline(p);
 	g_fatal_hook = on_fatal;
 
 	g_op = j;
@@ -162,8 +131,9 @@ void join_run(struct plan *p)
 	}
 	close(ep[1]);
 	relay_after_fork();
-	report_exec_error(ep[0], p);
+	command_report_exec_error(ep[0], p);
 
+	forward_signal_set(&set);
 	sigdelset(&set, SIGPIPE);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)

@@ -571,38 +571,48 @@ static _Noreturn void supervise(void)
 	finish(exit_code_of(M.init_status));
 }
 
-void monitor_run(struct plan *p)
+/* The signals the monitor and exec mode block and read from a signalfd: the
+ * forwarded ones, SIGCHLD and SIGPIPE. */
+void forward_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (int i = 0; i < g_nforward_signals; i++)
+		sigaddset(set, g_forward_signals[i]);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGPIPE);
+}
+
+/* What the monitor (and exec mode, join.c) does before anything else: block
+ * what we forward (so nothing is lost before the signalfd exists or the init
+ * has handlers), SIGCHLD (signalfd) and SIGPIPE (a dead hutch must not kill
+ * us via the report pipe); children that exec reset the mask. Take our own
+ * process group, so that a terminal's Ctrl-C goes to hutch only, which
+ * forwards it once; not when we read the terminal ourselves (relay.c): then
+ * job control must treat us like hutch. Returns the lifeline fd: the plan's,
+ * unless it is a regular file (debugging: 3<plan), which has no writer to
+ * lose. */
+int take_signals_and_lifeline(struct plan *p)
 {
 	sigset_t set;
 	struct stat st;
-
-	M.p = p;
-	M.lifeline = -1;
-	/* Block what we forward (so nothing is lost before the signalfd
-	 * exists or the init has handlers), SIGCHLD (signalfd), and SIGPIPE
-	 * (a dead hutch must not kill us via the report pipe). Children
-	 * that exec reset the mask. */
-	sigemptyset(&set);
-	for (int i = 0; i < g_nforward_signals; i++)
-		sigaddset(&set, g_forward_signals[i]);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGPIPE);
+	int lifeline = -1;
+	forward_signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	/* an inherited SIG_IGN for SIGCHLD would auto-reap the init */
 	signal(SIGCHLD, SIG_DFL);
-
-	/* Own process group: a terminal's Ctrl-C goes to hutch only, which
-	 * forwards it once. Not when we read the terminal ourselves (relay.c):
-	 * then job control must treat us like hutch. */
 	relay_scan(p);
 	if (!relay_reads_terminal())
 		setpgid(0, 0);
-
-	/* A plan given as a regular file (debugging: 3<plan) has no writer to
-	 * lose; only a pipe/socket is a lifeline. */
 	if (fstat(FD_PLAN, &st) == 0 && !S_ISREG(st.st_mode))
-		M.lifeline = FD_PLAN;
+		lifeline = FD_PLAN;
 	fcntl(FD_PLAN, F_SETFD, FD_CLOEXEC);
+	return lifeline;
+}
+
+void monitor_run(struct plan *p)
+{
+	M.p = p;
+	M.lifeline = take_signals_and_lifeline(p);
 	g_fatal_hook = on_fatal;
 
 	for (int i = 0; i < p->fork_at; i++) {

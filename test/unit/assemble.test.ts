@@ -28,7 +28,6 @@ import {
   noOverrides,
 } from './lib/fake-host';
 import { helperCheck } from './lib/repo';
-import { knownBug } from './lib/known-bug';
 import { fails } from './lib/fails';
 
 const DEFAULT = await loadProfile('builtin:default', { cwd: FAKE_CWD, env: FAKE_ENV });
@@ -260,13 +259,12 @@ test("user mounts: binds, volumes, tmpfs; a read-write bind gives hutch's own fi
   await valid(p, 'user mounts');
 });
 
-knownBug("-v /:/host gives hutch's own files back read-only at /host/... (not /hostPATH)", 'src/sandbox/assemble.ts:170 (protectOwnFiles)', () => {
-  // inside = target + f.slice(source.length): with source "/" the slash is
-  // cut off, so the read-only bind lands on /newroot/hosthome/u/... and the
-  // real /host/home/u/.local/bin/hutch stays writable.
+test("-v /:/host gives hutch's own files back read-only at /host/... (not /hostPATH)", () => {
+  // inside = target + f.slice(source.length) once cut the slash off with source "/": the
+  // read-only bind must land on /newroot/host/home/u/..., the path the sandbox sees.
   const p = assemble(spec({ volumes: ['/:/host'] }), { facts: { protectedFiles: [FAKE_CLI] } });
   assert.ok(
-    lines(p).includes(`bind\t/oldroot${FAKE_CLI}\t/newroot/host${FAKE_CLI}\tro`),
+    lines(p).includes(`bind\t/oldroot${FAKE_CLI}\t/newroot/host${FAKE_CLI}\tro,rec,try`),
     lines(p)
       .filter((x) => x.includes(FAKE_CLI))
       .join(' | '),
