@@ -98,12 +98,26 @@ function termTest(name: string, body: (t: Term) => Promise<void>): void {
   });
 }
 
-/** Pids that have `tty` open (every process of ours is readable). */
+/**
+ * Pids that have `tty` open (every process of ours is readable). Compared by
+ * device, not by name: a sandbox's own devpts has its own /dev/pts/0, which
+ * readlink names like the host's /dev/pts/0 (the pane's, on a machine with no
+ * other terminal).
+ */
 function holdersOf(tty: string): number[] {
+  const want = fs.statSync(tty);
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
-      if (fs.readdirSync(`/proc/${p}/fd`).some((fd) => fs.readlinkSync(`/proc/${p}/fd/${fd}`) === tty)) out.push(Number(p));
+      const same = fs.readdirSync(`/proc/${p}/fd`).some((fd) => {
+        try {
+          const st = fs.statSync(`/proc/${p}/fd/${fd}`);
+          return st.dev === want.dev && st.rdev === want.rdev && st.isCharacterDevice();
+        } catch {
+          return false;
+        }
+      });
+      if (same) out.push(Number(p));
     } catch {
       /* gone, or not ours */
     }
