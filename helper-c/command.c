@@ -215,7 +215,7 @@ void command_run(struct plan *p, int errpipe)
 
 /* Read the command's exec errno from its error pipe, if any (EOF = exec
  * succeeded), and say what failed: for the init and for exec mode alike. */
-void command_report_exec_error(int fd, const struct plan *p)
+int command_report_exec_error(int fd, const struct plan *p)
 {
 	int err;
 	ssize_t r;
@@ -223,7 +223,7 @@ void command_report_exec_error(int fd, const struct plan *p)
 		;
 	close(fd);
 	if (r != sizeof err)
-		return;
+		return 0;
 	const char *name = p->ops[p->nops - 1].f[0];
 	g_op = NULL;
 	if (err == ENOENT && !strchr(name, '/'))
@@ -234,4 +234,5 @@ void command_report_exec_error(int fd, const struct plan *p)
 			name);
 	else
 		complain("%s: %s", name, strerror(err));
+	return -1;
 }

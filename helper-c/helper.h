@@ -96,6 +96,7 @@ enum op_kind {
 	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_UNREACHABLE, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, /* netns.c, nat.c */
+	OP_DETACH, OP_LOG, OP_TIMEOUT, OP_HOLD, OP_EXIT_FILE, OP_REMOVE_CGROUP, /* detached sandboxes: monitor.c, log.c */
 	OP_COUNT
 };
 /* clang-format on */
@@ -176,6 +177,8 @@ struct op {
 		int tty_input;              /* tty: `stdin` given */
 		int relay;                  /* relay: bit N = fd N */
 		uint32_t pid;               /* join: the sandbox's pid 1 (host pid) */
+		unsigned long log_max;      /* log: bytes before rotation */
+		unsigned long timeout_ms;   /* timeout */
 	} u;
 };
 
@@ -218,9 +221,10 @@ void route_unreachable(const struct op *o);
 void fs_run_op(const struct op *o);
 
 /* ---- errors and reporting (util.c) ---- */
-extern const struct op *g_op;      /* op being executed, for messages */
-extern int g_report_fd;            /* -1 unless `report` */
-extern void (*g_fatal_hook)(void); /* monitor: kill/cleanup before exit */
+extern const struct op *g_op;                   /* op being executed, for messages */
+extern int g_report_fd;                         /* -1 unless `report` */
+extern void (*g_fatal_hook)(void);              /* monitor: kill/cleanup before exit */
+extern void (*g_stderr_hook)(const char *line); /* log.c: messages go to a detached sandbox's log */
 
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -248,13 +252,20 @@ int relay_pollfds(struct pollfd *pf);
 void relay_events(struct pollfd *pf, int n);
 void relay_drain(void);
 int pty_open_inside(void);
+/* ---- log.c: a detached sandbox's log (op `log`) ---- */
+void log_before_fork(struct plan *p);
+void log_in_child(void);
+void log_after_fork(void);
+int log_pollfds(struct pollfd *pf);
+void log_events(struct pollfd *pf, int n);
+void log_drain(void);
 void pty_attach(int slave);
 
 /* ---- roles ---- */
 _Noreturn void monitor_run(struct plan *p);
 _Noreturn void init_run(struct plan *p, int alive_fd);
 _Noreturn void command_run(struct plan *p, int errpipe);
-void command_report_exec_error(int fd, const struct plan *p);
+int command_report_exec_error(int fd, const struct plan *p);
 void forward_signal_set(sigset_t *set);
 int take_signals_and_lifeline(struct plan *p);
 _Noreturn void join_run(struct plan *p);

@@ -155,7 +155,8 @@ void init_run(struct plan *p, int alive_fd)
 	init_drop_privileges();
 	write_all(gate[1], "x", 1);
 	close(gate[1]);
-	command_report_exec_error(ep[0], p);
+	if (command_report_exec_error(ep[0], p) == 0)
+		report("running"); /* the command's exec succeeded */
 	init_release_fds();
 	wait_loop(cmd);
 }

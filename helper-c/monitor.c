@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +43,14 @@ static struct {
 	int ndaemons;
 	const char *scratch[MAX_SCRATCH]; /* mounted by `scratch`, detached before cleanup */
 	int nscratch;
-} M;
+	int detachable; /* `detach`: a `d` on the lifeline releases it */
+	unsigned long timeout_ms;
+	int timer; /* timerfd of `timeout`, -1 */
+	int timed_out;
+} M = {.timer = -1};
+
+/* Exit status of a sandbox that `timeout` ended (as timeout(1), and hutch's --timeout). */
+#define EXIT_TIMEOUT 124
 
 static void sleep_ms(long ms)
 {
@@ -100,11 +108,65 @@ static void run_cleanups(void)
 	g_op = NULL;
 }
 
+/* `remove-cgroup PREFIX`: the sandbox cgroup hutch made for this monitor is
+ * PREFIX.MONITORPID (the name says whose it is: hutch's stale-cgroup sweep
+ * leaves it alone while we live). The init is gone, but what its pid
+ * namespace held may still be exiting: retry while busy, kill what is left
+ * after half a second. */
+static void remove_cgroups(void)
+{
+	for (int i = 0; i < M.p->nops; i++) {
+		const struct op *o = &M.p->ops[i];
+		char path[PATH_MAX], kill_file[PATH_MAX + 16];
+		if (o->kind != OP_REMOVE_CGROUP)
+			continue;
+		snprintf(path, sizeof path, "%s.%d", o->f[0], (int)getpid());
+		snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", path);
+		for (int t = 0;; t++) {
+			if (rmdir(path) == 0 || errno == ENOENT)
+				break;
+			if (errno != EBUSY || t == 500) {
+				warn("cannot remove the sandbox cgroup %s: %s", path, strerror(errno));
+				break;
+			}
+			if (t == 50)
+				write_file(kill_file, "1");
+			sleep_ms(10);
+		}
+	}
+}
+
+/* `exit-file PATH`: "CODE TIME\n", written whole (a temporary file renamed
+ * over PATH), so that `hutch ps -a` and `hutch wait` read the status without
+ * any hutch process having watched the sandbox. */
+static void write_exit_files(int code)
+{
+	char ts[64], tmp[PATH_MAX + 8], text[96];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+	snprintf(text, sizeof text, "%d %s\n", code, ts);
+	for (int i = 0; i < M.p->nops; i++) {
+		const struct op *o = &M.p->ops[i];
+		if (o->kind != OP_EXIT_FILE)
+			continue;
+		snprintf(tmp, sizeof tmp, "%s.tmp", o->f[0]);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 || write_all(fd, text, strlen(text)) || close(fd) || rename(tmp, o->f[0]))
+			warn("exit-file %s: %s", o->f[0], strerror(errno));
+	}
+}
+
 static _Noreturn void finish(int code)
 {
 	relay_restore();
 	stop_daemons();
+	remove_cgroups();
 	run_cleanups();
+	write_exit_files(code);
 	report("exit %d", code);
 	_exit(code);
 }
@@ -482,6 +544,8 @@ static void fork_init(struct plan *p)
 		fail_errno("pipe");
 	harden_monitor();
 	relay_before_fork();
+	log_before_fork(p);
+	g_op = &p->ops[p->fork_at];
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_errno("fork the init");
@@ -489,6 +553,7 @@ static void fork_init(struct plan *p)
 		g_fatal_hook = NULL;
 		close(alive[1]);
 		relay_in_child();
+		log_in_child();
 		init_run(p, alive[0]);
 	}
 	close(alive[0]); /* alive[1] stays open until we exit */
@@ -496,6 +561,31 @@ static void fork_init(struct plan *p)
 	g_op = NULL;
 	report("init %d", (int)pid);
 	relay_after_fork();
+	log_after_fork();
+	if (M.timeout_ms) {
+		struct itimerspec its = {{0, 0},
+					 {(time_t)(M.timeout_ms / 1000), (long)(M.timeout_ms % 1000) * 1000000L}};
+		M.timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		if (M.timer < 0 || timerfd_settime(M.timer, 0, &its, NULL))
+			fail_errno("timerfd for timeout");
+	}
+}
+
+/* hutch wrote `d` on the lifeline (`detach`): it leaves, the sandbox stays.
+ * Nothing of hutch's is kept: not the lifeline, not the report pipe, not
+ * the stdio it gave us (our messages go to the sandbox's log now). */
+static void detach_now(void)
+{
+	close(M.lifeline);
+	M.lifeline = -1;
+	if (g_report_fd >= 0)
+		close(g_report_fd);
+	g_report_fd = -1;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd);
+	if (null > 2)
+		close(null);
 }
 
 static void reap(void)
@@ -521,6 +611,10 @@ static int lifeline_lost(void)
 {
 	char buf[256];
 	ssize_t r = read(M.lifeline, buf, sizeof buf);
+	if (r > 0 && M.detachable && memchr(buf, 'd', (size_t)r)) {
+		detach_now();
+		return 0;
+	}
 	if (r > 0 || (r < 0 && (errno == EINTR || errno == EAGAIN)))
 		return 0; /* hutch wrote something: ignore, keep watching */
 	return 1;
@@ -540,19 +634,30 @@ static _Noreturn void supervise(void)
 	 * group (relay_reads_terminal), the terminal's own copy is dropped */
 	int shared_pgrp = relay_reads_terminal() && M.lifeline >= 0;
 	while (M.init_pid > 0) {
-		struct pollfd pf[5] = {{sfd, POLLIN, 0}, {M.lifeline, POLLIN, 0}};
-		int nfixed = M.lifeline >= 0 ? 2 : 1;
+		struct pollfd pf[8] = {{sfd, POLLIN, 0}, {M.timer, POLLIN, 0}, {M.lifeline, POLLIN, 0}};
+		int lifeline = M.lifeline >= 0;
+		int nfixed = 2 + lifeline;
 		int nrelay = relay_pollfds(pf + nfixed);
-		if (poll(pf, (nfds_t)(nfixed + nrelay), -1) < 0) {
+		int nlog = log_pollfds(pf + nfixed + nrelay);
+		if (poll(pf, (nfds_t)(nfixed + nrelay + nlog), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fail_errno("poll");
 		}
-		if (M.lifeline >= 0 && pf[1].revents && lifeline_lost()) {
+		if (lifeline && pf[2].revents && lifeline_lost()) {
 			kill_init();
 			finish(EXIT_LIFELINE);
 		}
+		if (pf[1].revents && !M.timed_out) {
+			/* pid 1 gone = its pid namespace gone */
+			M.timed_out = 1;
+			warn("killed: timeout %lu ms reached", M.timeout_ms);
+			kill(M.init_pid, SIGKILL);
+			close(M.timer);
+			M.timer = -1;
+		}
 		relay_events(pf + nfixed, nrelay);
+		log_events(pf + nfixed + nrelay, nlog);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof si) != sizeof si)
@@ -568,7 +673,8 @@ static _Noreturn void supervise(void)
 		}
 	}
 	relay_drain();
-	finish(exit_code_of(M.init_status));
+	log_drain();
+	finish(M.timed_out ? EXIT_TIMEOUT : exit_code_of(M.init_status));
 }
 
 /* The signals the monitor and exec mode block and read from a signalfd: the
@@ -650,6 +756,18 @@ void monitor_run(struct plan *p)
 			break;
 		case OP_NET_NAT:
 			net_nat(o);
+			break;
+		case OP_DETACH:
+			M.detachable = 1;
+			break;
+		case OP_TIMEOUT:
+			M.timeout_ms = o->u.timeout_ms;
+			break;
+		case OP_HOLD:
+			/* kept open until we exit, by nobody else (CLOEXEC; the init
+			 * closes it): its peer sees EOF when the monitor is gone, even
+			 * by SIGKILL (slirp4netns --exit-fd) */
+			check_fd(o->u.fd, "hold");
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

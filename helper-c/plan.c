@@ -457,6 +457,28 @@ static void parse_keep_fd(struct op *o, const int *seen)
 	o->u.fd = (int)v;
 }
 
+static void parse_log(struct op *o, const int *seen)
+{
+	(void)seen;
+	if (parse_uint(o->f[1], 10, &o->u.log_max) || o->u.log_max < 4096)
+		op_error(o, "log PATH MAXSIZE(bytes, >= 4096)");
+}
+
+static void parse_timeout(struct op *o, const int *seen)
+{
+	if (seen[OP_TIMEOUT] || parse_uint(o->f[0], 10, &o->u.timeout_ms) || o->u.timeout_ms == 0)
+		op_error(o, "one timeout MS (milliseconds, > 0)");
+}
+
+static void parse_hold(struct op *o, const int *seen)
+{
+	unsigned long v;
+	(void)seen;
+	if (parse_num(o->f[0], 10, 1u << 20, &v) || v < 6)
+		op_error(o, "hold FD must be a number >= 6 (3, 4, 5 are the plan, report and go pipes)");
+	o->u.fd = (int)v;
+}
+
 /* ---------- the op table ---------- */
 
 #define M PHASE_MONITOR
@@ -514,6 +536,12 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
 	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
 	[OP_NET_NAT]           = {"net-nat",         M,  2,  2, 3, 0, parse_net_nat},
+	[OP_DETACH]            = {"detach",          M,  0,  0, 0, 0, NULL},
+	[OP_LOG]               = {"log",             M,  2,  2, 1, 0, parse_log},
+	[OP_TIMEOUT]           = {"timeout",         M,  1,  1, 0, 0, parse_timeout},
+	[OP_HOLD]              = {"hold",            M,  1,  1, 0, 0, parse_hold},
+	[OP_EXIT_FILE]         = {"exit-file",       X,  1,  1, 1, 0, NULL},
+	[OP_REMOVE_CGROUP]     = {"remove-cgroup",   X,  1,  1, 1, 0, NULL},
 };
 /* clang-format on */
 #undef M
@@ -669,6 +697,15 @@ int plan_read(int fd, struct plan *p)
 		plan_error(
 			0, NULL,
 			"tty: one tty op, no relay op, and a devpts op and a pivot (the pty comes from the sandbox's /dev/pts)");
+	if (seen[OP_LOG] && (seen[OP_LOG] > 1 || seen[OP_TTY]))
+		plan_error(0, NULL,
+			   "log: one log op, and not with tty (the log takes the command's stdout and stderr)");
+	for (int i = 0; seen[OP_LOG] && i < p->nops; i++)
+		if (p->ops[i].kind == OP_RELAY && (p->ops[i].u.relay & 6))
+			plan_error(p->ops[i].line, p->ops[i].text,
+				   "relay of fd 1 or 2 with a log op (the log takes them)");
+	if (seen[OP_DETACH] && (seen[OP_TTY] || seen[OP_RELAY]))
+		plan_error(0, NULL, "detach: not with tty or relay (a detached sandbox has no terminal)");
 	if (seen[OP_JOIN]) /* exec mode: only the command ops of a running sandbox */
 		for (int i = 0; i < p->nops; i++) {
 			const struct op *o = &p->ops[i];

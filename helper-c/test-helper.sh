@@ -408,6 +408,63 @@ el=$(( $(date +%s) - start ))
 if [ "$rc" = 137 ] && [ "$el" -lt 10 ] && [ ! -e "$T/life" ]; then ok "lifeline EOF -> SIGKILL, cleanup, exit 137"
 else bad "lifeline" "rc=$rc elapsed=${el}s exists=$([ -e "$T/life" ] && echo yes || echo no)"; fi
 
+# --- detached sandboxes: log, exit-file, timeout, detach, hold, remove-cgroup (log.c, monitor.c) ---
+mkdir -p "$T/rec"
+ident_sandbox_ops() { ident_self; op report; op detach; op log "$T/rec/log" "$1"; [ -n "${2:-}" ] && op timeout "$2"; namespaces; rootfs; op setsid; op no-new-privs; op caps -; op exit-file "$T/rec/exit"; }
+{ ident_sandbox_ops 4096; op exec sh -c 'echo out-line; echo err-line >&2; printf partial; exit 7'; op end; } >"$T/plan"
+run_plan log 4>"$T/report"
+if [ "$rc" = 7 ] && grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z stdout F out-line$' "$T/rec/log" &&
+	grep -q ' stderr F err-line$' "$T/rec/log" && grep -q ' stdout P partial$' "$T/rec/log" &&
+	grep -qE '^7 [0-9-]{10}T[0-9:.]{12}Z$' "$T/rec/exit" && ! grep -q out-line "$T/out" && grep -qx running "$T/report"; then
+	ok "log: k8s-file lines (F, P, stream), not on the helper's stdout; exit-file CODE TIME; report running"
+else bad "log" "rc=$rc" "$(cat "$T/rec/log" "$T/rec/exit" "$T/report" 2>&1)"; fi
+rm -f "$T/rec/"*
+{ ident_sandbox_ops 8192; op exec sh -c 'i=0; while [ $i -lt 3000 ]; do echo "line $i of the log"; i=$((i+1)); done'; op end; } >"$T/plan"
+run_plan log-rotation 4>/dev/null
+s0=$(stat -c %s "$T/rec/log" 2>/dev/null || echo 0); s1=$(stat -c %s "$T/rec/log.1" 2>/dev/null || echo 0)
+if [ "$rc" = 0 ] && [ "$s1" -gt 4096 ] && [ "$s1" -le 8192 ] && [ "$s0" -le 8192 ] && tail -n 1 "$T/rec/log" | grep -q 'F line 2999 of the log$'; then
+	ok "log: rotated to log.1 at MAXSIZE, both bounded ($s0, $s1 bytes), the last line in log"
+else bad "log rotation" "rc=$rc log=$s0 log.1=$s1" "$(ls -l "$T/rec")"; fi
+rm -f "$T/rec/"*
+{ ident_sandbox_ops 4096 300; op exec sleep 30; op end; } >"$T/plan"
+start=$(date +%s); run_plan timeout 4>/dev/null; el=$(( $(date +%s) - start ))
+if [ "$rc" = 124 ] && [ "$el" -lt 10 ] && grep -q 'stderr F hutch: warning: killed: timeout 300 ms reached' "$T/rec/log" && grep -q '^124 ' "$T/rec/exit"; then
+	ok "timeout: SIGKILL after MS, exit 124, said in the log"
+else bad "timeout" "rc=$rc elapsed=${el}s" "$(cat "$T/rec/log" "$T/rec/exit" 2>&1)"; fi
+rm -f "$T/rec/"*
+{ ident_sandbox_ops 4096; op cleanup "$T/life2"; op exec sh -c 'sleep 1; echo still-here; exit 3'; op end; } >"$T/plan"
+mkdir -p "$T/life2"
+{ cat "$T/plan"; sleep 0.5; printf d; } | "$HELPER" run 3<&0 4>/dev/null </dev/null >"$T/out" 2>&1; rc=$?
+if [ "$rc" = 3 ] && grep -q 'F still-here$' "$T/rec/log" && grep -q '^3 ' "$T/rec/exit" && [ ! -e "$T/life2" ]; then
+	ok "detach: a d on the lifeline releases it; the sandbox runs on, cleanup and exit-file follow"
+else bad "detach" "rc=$rc" "$(cat "$T/rec/log" "$T/rec/exit" 2>&1)"; fi
+{ cat "$T/plan" | sed '/^detach$/d'; sleep 0.5; printf d; } | "$HELPER" run 3<&0 4>/dev/null </dev/null >"$T/out" 2>&1; rc=$?
+expect "without detach a d changes nothing: EOF of the lifeline kills (137)" 137
+rm -f "$T/rec/"* "$T/hold"; mkfifo "$T/hold"
+{ ident_self; op hold 6; namespaces; rootfs; op caps -; op exec sh -c 'echo "fds: $(ls /proc/self/fd | tr "\n" " ")"; sleep 30'; op end; } >"$T/plan"
+"$HELPER" run 3<"$T/plan" 6>"$T/hold" >"$T/out" 2>&1 &
+hp=$!
+mkdir "$T/cg.$hp" 2>/dev/null
+exec {hr}<"$T/hold"
+for i in $(seq 50); do grep -q fds: "$T/out" && break; sleep 0.1; done
+killed=no; kill -KILL $hp && killed=yes; wait $hp 2>/dev/null
+if [ $killed = yes ] && timeout 5 cat <&$hr >/dev/null && grep -q '^fds: 0 1 2 3 $' "$T/out"; then ok "hold: the peer of fd 6 sees EOF when the monitor is SIGKILLed; the command has no fd 6"
+else bad "hold" "$(cat "$T/out")"; fi
+exec {hr}<&-
+{ ident_self; namespaces; rootfs; op caps -; op remove-cgroup "$T/cg"; op exec sleep 0.5; op end; } >"$T/plan"
+"$HELPER" run 3<"$T/plan" >"$T/out" 2>&1 &
+hp=$!; mkdir "$T/cg.$hp"; mkdir -p "$T/cg.other"; wait $hp; rc=$?
+if [ "$rc" = 0 ] && [ ! -e "$T/cg.$hp" ] && [ -d "$T/cg.other" ]; then ok "remove-cgroup PREFIX: removes PREFIX.MONITORPID only"
+else bad "remove-cgroup" "rc=$rc" "$(ls "$T")"; fi
+{ ident_self; op detach; op relay 1; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: detach not with relay" 125 "detach: not with tty or relay"
+{ ident_self; op log /tmp/x 4096; op relay 2; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: log not with a relay of fd 1 or 2" 125 "relay of fd 1 or 2 with a log op"
+{ ident_self; op log /tmp/x 100; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: log MAXSIZE at least 4096" 125 "log PATH MAXSIZE"
+{ ident_self; op hold 4; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: hold FD >= 6" 125 "hold FD must be a number >= 6"
+
 # --- keep-fd and closing of everything else ---
 echo kept-content >"$T/kept"
 { ident_self; op report; namespaces; rootfs; op caps -; op keep-fd 7; op exec sh -c 'cat <&7; ls /proc/self/fd | tr "\n" " "; echo'; op end; } >"$T/plan"

@@ -16,6 +16,17 @@
 const struct op *g_op;
 int g_report_fd = -1;
 void (*g_fatal_hook)(void);
+void (*g_stderr_hook)(const char *line);
+
+/* The helper's own messages: stderr, or the log of a detached sandbox
+ * (log.c), which has no terminal to print on. */
+static void print_line(const char *line)
+{
+	if (g_stderr_hook)
+		g_stderr_hook(line);
+	else
+		dprintf(2, "%s\n", line);
+}
 
 const int g_forward_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 const int g_nforward_signals = sizeof g_forward_signals / sizeof g_forward_signals[0];
@@ -116,7 +127,9 @@ static void vcomplain(const char *fmt, va_list ap, int err)
 		n += (size_t)snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
 	if (n < sizeof msg && g_op)
 		snprintf(msg + n, sizeof msg - n, " (op %d: %s)", g_op->line, g_op->text);
-	dprintf(2, "hutch: %s\n", msg);
+	char line[sizeof msg + 8];
+	snprintf(line, sizeof line, "hutch: %s", msg);
+	print_line(line);
 }
 
 void complain(const char *fmt, ...)
@@ -161,9 +174,10 @@ void warn(const char *fmt, ...)
 	va_list ap;
 	char msg[1024];
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int n = snprintf(msg, sizeof msg, "hutch: warning: ");
+	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
 	va_end(ap);
-	dprintf(2, "hutch: warning: %s\n", msg);
+	print_line(msg);
 }
 
 static void close_range_or_loop(unsigned lo, unsigned hi)

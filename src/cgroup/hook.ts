@@ -32,6 +32,8 @@ export interface LimitsHookOptions {
   reportFile?: string;
   summary: boolean;
   warn: (line: string) => void;
+  /** `run -d` without a resident hutch: the cgroup is named after the monitor, which kills (--timeout) and removes it. */
+  ownedByMonitor?: boolean;
 }
 
 /** Exit status when --timeout ended the sandbox (as timeout(1)). */
@@ -54,7 +56,7 @@ export class LimitsHook implements LaunchHook {
     if (!plan.cgroup) return;
     await removeStale(probe.base!);
     enableControllers(probe, controllersFor(spec.limits, probe.available));
-    this.cgroup = SandboxCgroup.create(probe.base!, spec.name);
+    this.cgroup = SandboxCgroup.create(probe.base!, spec.name, this.o.ownedByMonitor ? monitorPid : process.pid);
     const missing = applyLimits(this.cgroup.path, spec.limits, probe.available);
     if (missing.length) {
       const what = missing.map((w) => `${w.what} (${describeLimit(w, spec.limits)}: this kernel has no ${w.file})`).join(', ');
@@ -104,6 +106,12 @@ export class LimitsHook implements LaunchHook {
         }
       }, timeout);
     }
+  }
+
+  /** hutch leaves: the monitor has its own --timeout (op `timeout`) and removes the cgroup. */
+  detached(): void {
+    clearTimeout(this.timer);
+    if (this.thawOnSignal) for (const sig of THAW_SIGNALS) process.off(sig, this.thawOnSignal);
   }
 
   async afterExit({ exitCode }: { exitCode: number }): Promise<void> {

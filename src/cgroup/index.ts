@@ -10,6 +10,7 @@ import { hasCgroupLimits } from '../spec/limits';
 import { requestDelegatedScope } from './systemd';
 
 export { LimitsHook } from './hook';
+export { cgroupPrefix } from './sandbox-cgroup';
 export type { CgroupProbe } from './delegation';
 export type { LimitsPlan } from './limits';
 

@@ -98,6 +98,11 @@ export async function removeStale(base: string): Promise<string[]> {
   return removed;
 }
 
+/** The plan's `remove-cgroup PREFIX`: the monitor appends `.MONITORPID`, as nameFor does. */
+export function cgroupPrefix(probe: CgroupProbe, sandbox: string): string {
+  return join(probe.base!, `hutch.${sandbox}`);
+}
+
 export interface CgroupStats {
   cpu: { usageUsec: number; userUsec: number; systemUsec: number; nrPeriods: number; nrThrottled: number; throttledUsec: number };
   memory?: { current: number; max: number | null; peak?: number; swapCurrent?: number; oom: number; oomKill: number; maxHits: number };
@@ -110,13 +115,14 @@ export interface CgroupStats {
 export class SandboxCgroup {
   constructor(readonly path: string) {}
 
-  static nameFor(sandbox: string, hutchPid = process.pid): string {
-    return `hutch.${sandbox}.${hutchPid}`;
+  /** `ownerPid`: hutch's, or the monitor's of a detached sandbox (it removes the cgroup itself: op `remove-cgroup`). */
+  static nameFor(sandbox: string, ownerPid = process.pid): string {
+    return `hutch.${sandbox}.${ownerPid}`;
   }
 
   /** mkdir the sandbox cgroup under base (controllers must be enabled first). */
-  static create(base: string, sandbox: string): SandboxCgroup {
-    const path = join(base, SandboxCgroup.nameFor(sandbox));
+  static create(base: string, sandbox: string, ownerPid = process.pid): SandboxCgroup {
+    const path = join(base, SandboxCgroup.nameFor(sandbox, ownerPid));
     try {
       mkdirSync(path);
     } catch (e) {

@@ -3,14 +3,15 @@
 // has a live hutch; a detached one also has a record (src/state/records.ts)
 // with its log and, once it exited, its status.
 
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { openSync, readSync, closeSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { runningSandboxes, type Running } from '../cgroup/running';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { FORWARDED_SIGNALS } from '../helper/spawn';
-import { listRecords, LOG_FILE, readRecord, recordDir, removeRecord, type SandboxRecord } from '../state/records';
+import { LineSplitter, LogPrinter, lastLines, logInode, parseEntry } from '../state/logs';
+import { listRecords, LOG_FILE, ownerAlive, readRecord, recordDir, removeRecord, type SandboxRecord } from '../state/records';
 import { HutchError } from '../util/errors';
 import { readExecOps } from '../state/sandboxes';
 import { running as alive } from '../util/proc';
@@ -20,9 +21,9 @@ import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from '.
 const HELP: FlagDef = { name: 'help', short: 'h', kind: 'bool', help: 'show this help' };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function stateDir(): string {
+function recordsDir(): string {
   const ids = identity(process.env);
-  return hutchPaths(process.env, ids.home, ids.uid).stateDir;
+  return hutchPaths(process.env, ids.home, ids.uid).recordsDir;
 }
 
 interface Target {
@@ -34,7 +35,7 @@ interface Target {
 
 /** A sandbox by name, running or recorded; a clear 125 when there is none. */
 function target(name: string): Target {
-  const dir = stateDir();
+  const dir = recordsDir();
   const running = runningSandboxes().find((r) => r.state.name === name);
   const rdir = recordDir(dir, name);
   const record = readRecord(rdir);
@@ -60,9 +61,12 @@ function parse(argv: string[], verb: string, args: string, what: string, flags: 
   return p;
 }
 
+/** The process that keeps the sandbox (its monitor, or a resident hutch), while it runs. */
 function hutchPid(t: Target): number | undefined {
-  const pid = t.running?.state.pid ?? t.record?.hutchPid;
-  return pid && alive(pid) ? pid : undefined;
+  const pid = t.running?.state.pid;
+  if (pid && alive(pid)) return pid;
+  const rec = t.recordDir ? readRecord(t.recordDir) : undefined;
+  return rec && rec.status !== 'exited' && ownerAlive(rec) ? rec.pid : undefined;
 }
 
 function signal(pid: number | undefined, sig: NodeJS.Signals): void {
@@ -184,49 +188,98 @@ export async function waitCommand(argv: string[]): Promise<number> {
 
 export async function logsCommand(argv: string[]): Promise<number> {
   const flags: FlagDef[] = [
-    { name: 'follow', short: 'f', kind: 'bool', help: 'keep printing new output until the sandbox exits' },
+    { name: 'follow', short: 'f', kind: 'bool', help: 'keep printing new output until the sandbox exits (also across a rotation of the log)' },
     { name: 'tail', kind: 'string', valueName: 'N', help: 'only the last N lines' },
+    { name: 'timestamps', short: 't', kind: 'bool', help: 'print the time each line was written (UTC, nanoseconds) before it' },
   ];
-  const p = parse(argv, 'logs', '[-f] [--tail N] NAME', 'Print the output of a detached sandbox (hutch run -d).', flags);
+  const p = parse(argv, 'logs', '[-f] [--tail N] [-t] NAME', 'Print the output of a detached sandbox (hutch run -d).', flags);
   if (!p) return 0;
   const x = target(p.positionals[0]);
   if (!x.recordDir)
     throw new HutchError(`sandbox "${x.name}" was not started with -d: its output went to its terminal`, { hint: 'hutch run -d --name NAME ... keeps a log' });
   const tail = flagString(p, 'tail');
-  if (tail !== undefined && !/^\d+$/.test(tail)) throw new HutchError(`--tail: "${tail}" is not a number of lines`);
-  const fd = openSync(join(x.recordDir, LOG_FILE), 'r');
-  try {
-    let pos = 0;
-    if (tail !== undefined) pos = tailStart(fd, Number(tail));
-    const buf = Buffer.alloc(65536);
+  if (tail !== undefined && !/^\d+$/.test(tail)) throw new HutchError(`--tail: "${tail}" is not a number of lines`, { hint: 'hutch logs --tail 20 NAME' });
+  const follow = flagBool(p, 'follow');
+  const printer = new LogPrinter(flagBool(p, 'timestamps'), (s) => process.stdout.write(s));
+  const dir = x.recordDir;
+  const logPath = join(dir, LOG_FILE);
+  const open = () => {
+    try {
+      return openSync(logPath, 'r');
+    } catch {
+      return undefined;
+    }
+  };
+  // log.1 whole, then log from an fd that follow keeps reading (a rotation renames it to log.1 under us)
+  const older = readText(join(dir, `${LOG_FILE}.1`));
+  let fd = open();
+  let pos = 0;
+  const buf = Buffer.alloc(65536);
+  const readMore = (): string => {
+    let out = '';
+    if (fd === undefined) return out;
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n > 0) {
-        pos += n;
-        process.stdout.write(buf.subarray(0, n));
+      if (n <= 0) return out;
+      pos += n;
+      out += buf.subarray(0, n).toString('utf8');
+    }
+  };
+  const lines = new LineSplitter();
+  let entries = lines.push(older + (older && !older.endsWith('\n') ? '\n' : '') + readMore()).map(parseEntry);
+  if (tail !== undefined) entries = lastLines(entries, Number(tail));
+  for (const e of entries) printer.print(e);
+  if (!follow) {
+    if (fd !== undefined) closeSync(fd);
+    return 0;
+  }
+  try {
+    for (;;) {
+      const more = readMore();
+      if (more) {
+        for (const l of lines.push(more)) printer.print(parseEntry(l));
         continue;
       }
-      if (!flagBool(p, 'follow') || !hutchPid(x)) {
-        // one last read: what was written just before the exit
-        if (flagBool(p, 'follow') && fstatSync(fd).size > pos) continue;
-        return 0;
+      const ino = logInode(dir);
+      if (ino !== undefined && (fd === undefined || ino !== fstatSync(fd).ino)) {
+        // rotated (or created): finish the old file, then the new one from its start; when
+        // two rotations came between two looks, the one in between is log.1 now
+        if (fd !== undefined) {
+          const mid = statIno(join(dir, `${LOG_FILE}.1`));
+          const old = fstatSync(fd).ino;
+          closeSync(fd);
+          if (mid !== undefined && mid !== old) for (const l of lines.push(readText(join(dir, `${LOG_FILE}.1`)))) printer.print(parseEntry(l));
+        }
+        fd = open();
+        pos = 0;
+        continue;
+      }
+      if (!hutchPid(x)) {
+        // one last look: what was written just before the exit
+        const last = readMore();
+        for (const l of lines.push(last)) printer.print(parseEntry(l));
+        if (!last) return 0;
+        continue;
       }
       await sleep(100);
     }
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-/** Offset of the last `lines` lines of the file. */
-function tailStart(fd: number, lines: number): number {
-  const size = fstatSync(fd).size;
-  const buf = Buffer.alloc(Math.min(size, 4 << 20));
-  const start = size - buf.length;
-  readSync(fd, buf, 0, buf.length, start);
-  let end = buf.length;
-  if (end && buf[end - 1] === 0x0a) end--;
-  let seen = 0;
-  for (let i = end - 1; i >= 0; i--) if (buf[i] === 0x0a && ++seen === lines) return start + i + 1;
-  return lines === 0 ? size : start;
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function statIno(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }

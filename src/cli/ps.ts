@@ -52,7 +52,7 @@ export async function psCommand(argv: string[]): Promise<number> {
   // -a: exited detached sandboxes too (a record whose sandbox is not running)
   const ids = identity(process.env);
   const exited: SandboxRecord[] = flagBool(p, 'all')
-    ? listRecords(hutchPaths(process.env, ids.home, ids.uid).stateDir)
+    ? listRecords(hutchPaths(process.env, ids.home, ids.uid).recordsDir)
         .map((r) => r.record)
         .filter((r) => r.status === 'exited' && !all.some((s) => s.state.name === r.name))
     : [];

@@ -23,8 +23,20 @@ import { trace } from '../util/trace';
 import { HutchError } from '../util/errors';
 import { printNotFoundHint } from './run-hints';
 import { terminalSetup, type TerminalRequest } from '../sandbox/terminal';
-import { recordExit, recordHook, startDetached, takeDetachedRecord } from './detach';
-import { updateRecord } from '../state/records';
+import {
+  detachedSetup,
+  messagesToLog,
+  NeedsResidentHutch,
+  netResidentReason,
+  newRecord,
+  recordExit,
+  recordHook,
+  residentReason,
+  startDetached,
+  takeDetachedRecord,
+} from './detach';
+import { DEFAULT_LOG_MAX, ownerOf, removeRecord, updateRecord } from '../state/records';
+import { parseSize } from '../util/units';
 import type { LaunchHook } from '../helper/spawn';
 import { suspendHook } from '../sandbox/suspend';
 import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
@@ -122,7 +134,13 @@ export const RUN_FLAGS: FlagDef[] = [
     valueName: 'PATH',
     help: 'restart the command when files under PATH change (debounced; .git and node_modules ignored)',
   },
-  { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background: print the name and return; output in hutch logs NAME' },
+  {
+    name: 'detach',
+    short: 'd',
+    kind: 'bool',
+    help: 'run in the background: print the name and return once the command runs; output in hutch logs NAME. No hutch process stays (the helper keeps the sandbox), except with --restart, --watch, --report, --summary, pasta or an IPv6 published port',
+  },
+  { name: 'log-max-size', kind: 'string', valueName: 'SIZE', help: 'with -d: rotate the log (to log.1) at this size (default 4m; both files together stay under twice it)' },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
   { name: 'cpus', kind: 'string', valueName: 'N', help: 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max)' },
@@ -194,6 +212,7 @@ function overridesFromFlags(argv: string[]): {
   terminal: TerminalRequest;
   detach: boolean;
   autoRemove: boolean;
+  logMaxSize: number;
   restart: RestartPolicy;
   watch: string[];
 } {
@@ -242,7 +261,15 @@ function overridesFromFlags(argv: string[]): {
     restart: parseRestart(flagString(p, 'restart')),
     watch: flagList(p, 'watch'),
     autoRemove: flagBool(p, 'rm'),
+    logMaxSize: logMaxSizeOf(flagString(p, 'log-max-size')),
   };
+}
+
+function logMaxSizeOf(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_LOG_MAX;
+  const n = parseSize(text, '--log-max-size');
+  if (n < 4096) throw new HutchError(`--log-max-size: ${text} is below 4k`, { hint: 'e.g. --log-max-size 10m' });
+  return n;
 }
 
 /** `--rootfs image:REF` or a profile's `rootfs: {image: REF}`: the image, pulled when missing (src/image/registry). */
@@ -286,7 +313,8 @@ async function rootLayers(
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const record = takeDetachedRecord(); // set: this is the hutch of a `run -d`
+  const record = takeDetachedRecord(); // set: this is the resident hutch of a `run -d`
+  if (record) messagesToLog(record);
   const args = overridesFromFlags(argv);
   const { o, profile: profileRef, dryRun, help, detach, autoRemove, pull } = args;
   if (help) {
@@ -302,8 +330,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
   trace('run: spec resolved');
   for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
-  if (detach && !dryRun && !record) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined);
-  if (record) updateRecord(record, { hutchPid: process.pid });
+  if (detach && args.terminal.tty)
+    throw new HutchError('-t with -d: a detached sandbox has no terminal to relay', { hint: 'drop -t; hutch logs -f NAME shows its output, hutch exec -it NAME sh gives a terminal inside' });
+  if (detach && !dryRun && !record) {
+    const why = residentReason(args);
+    if (why) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined, why);
+    return runLeaving({ args, facts, profile, spec }, argv);
+  }
+  if (record) updateRecord(record, ownerOf(process.pid));
   const ctx = { args, facts, profile, spec, record };
   let code = 125;
   try {
@@ -314,12 +348,39 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `run -d` that leaves no hutch behind: set up here, hand the sandbox to its
+ * monitor once the command runs, print the name. A sandbox that never ran
+ * (a setup error, a command not found) leaves no record: the error is printed here.
+ */
+async function runLeaving(ctx: Omit<RunContext, 'record'>, argv: string[]): Promise<number> {
+  const { spec, facts, args } = ctx;
+  const dir = newRecord(facts.paths, facts.ids.uid, spec, args.autoRemove);
+  let left = false;
+  try {
+    const code = await runOnce({ ...ctx, record: dir, leave: { onLeft: () => (left = true) } });
+    if (left) {
+      process.stdout.write(`${spec.name}\n`);
+      return 0;
+    }
+    removeRecord(dir);
+    return code;
+  } catch (e) {
+    removeRecord(dir);
+    if (e instanceof NeedsResidentHutch) return startDetached(argv, spec, facts.paths, facts.ids.uid, args.autoRemove, args.o.name !== undefined, e.reason);
+    throw e;
+  }
+}
+
 interface RunContext {
   args: ReturnType<typeof overridesFromFlags>;
   facts: HostFacts;
   profile: ResolvedProfile;
   spec: SandboxSpec;
+  /** `run -d`: the record directory (src/state/records.ts). */
   record?: string;
+  /** `run -d` without a resident hutch: hutch leaves once the command runs. */
+  leave?: { onLeft: () => void };
   /** extra hooks (restart.ts: the kill of the running sandbox) */
   hooks?: LaunchHook[];
 }
@@ -387,6 +448,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
   // before anything starts, so a busy port fails here with exit 125.
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun, paths.cacheDir);
+  const resident = ctx.leave && netResidentReason(net);
+  if (resident) throw new NeedsResidentHutch(resident); // before anything started
   if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
   const named = spec.namedNetwork ? await import('../net/named') : undefined;
   const member = named && (await named.prepareMember(spec, facts, !dryRun));
@@ -409,7 +472,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
   const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
-  const terminal = terminalSetup(termReq);
+  // a detached sandbox never meets the terminal `run -d` was typed in
+  const terminal = ctx.leave ? { ops: [], stdin: 'ignore' as const } : terminalSetup(termReq);
+  const holdFd = ctx.leave && net?.choice.name === 'slirp4netns' ? 6 : undefined;
   const setup = {
     terminal: terminal.ops,
     storage: choice.driver,
@@ -419,6 +484,16 @@ async function runOnce(ctx: RunContext): Promise<number> {
     unreachable: net?.blocked,
     syncBeforeStart:
       member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
+    detached: record
+      ? detachedSetup(record, {
+          leave: !!ctx.leave,
+          logMaxSize: ctx.args.logMaxSize,
+          autoRemove: ctx.args.autoRemove,
+          timeoutMs: spec.limits.timeoutMs,
+          cgroupPrefix: limits.plan.cgroup ? cg.cgroupPrefix(limits.probe, spec.name) : undefined,
+          holdFd,
+        })
+      : undefined,
   };
   trace('run: limits planned');
 
@@ -447,6 +522,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     layers,
     say: warn,
     stdin: terminal.stdin,
+    detach: ctx.leave ? { hold: holdFd !== undefined } : undefined,
     state: {
       profile: spec.profiles,
       command: spec.command,
@@ -457,12 +533,12 @@ async function runOnce(ctx: RunContext): Promise<number> {
       ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
-      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
+      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn, ownedByMonitor: !!ctx.leave });
       trace('run: plan assembled, state written');
       return [
         limitsHook,
         ...(net ? [netMod!.networkHook(net, spec, sandboxDir)] : []),
-        ...(record ? [recordHook(record)] : [suspendHook(sandboxDir)]),
+        ...(record ? [recordHook(record, !!ctx.leave, ctx.leave?.onLeft)] : [suspendHook(sandboxDir)]),
         ...(member ? [member.hook(sandboxDir)] : []),
         ...(ctx.hooks ?? []),
       ];

@@ -63,7 +63,14 @@ export type Op =
   | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
   | { op: 'net-nat'; slirp4netns: string; iptables: string }
   | { op: 'net-join'; socket: string }
-  | { op: 'net-attach'; address?: string; names: string[] };
+  | { op: 'net-attach'; address?: string; names: string[] }
+  // detached sandboxes (helper-c/log.c, monitor.c): the monitor alone keeps them and cleans up
+  | { op: 'detach' }
+  | { op: 'log'; path: string; maxSize: number }
+  | { op: 'timeout'; ms: number }
+  | { op: 'hold'; fd: number }
+  | { op: 'exit-file'; path: string }
+  | { op: 'remove-cgroup'; prefix: string };
 
 export type OpName = Op['op'];
 
@@ -91,7 +98,18 @@ export function fieldsOf(o: Op): string[] {
     case 'setsid':
     case 'no-new-privs':
     case 'no-setid':
+    case 'detach':
       return [];
+    case 'log':
+      return [o.path, String(o.maxSize)];
+    case 'timeout':
+      return [String(o.ms)];
+    case 'hold':
+      return [String(o.fd)];
+    case 'exit-file':
+      return [o.path];
+    case 'remove-cgroup':
+      return [o.prefix];
     case 'unshare':
       return [o.ns.join(',')];
     case 'daemon':

@@ -13,6 +13,7 @@
 
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { constants } from 'node:os';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import { trace } from '../util/trace';
@@ -23,14 +24,20 @@ export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP
 
 /** Work done outside the sandbox around its life (cgroup, network, timers). */
 export interface LaunchHook {
-  /** The helper has created the namespaces it shares with `monitorPid` and waits. */
-  beforeStart?(ctx: { monitorPid: number }): Promise<void> | void;
+  /**
+   * The helper has created the namespaces it shares with `monitorPid` and waits.
+   * `heldByMonitor`: hutch's end of a socket pair whose other end the monitor holds
+   * for its whole life (op `hold`; detached runs): EOF on it = the monitor is gone.
+   */
+  beforeStart?(ctx: { monitorPid: number; heldByMonitor?: Socket }): Promise<void> | void;
   /** The sandbox's pid 1 exists (host pid). */
   started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void }): void;
   /** `net ADDR` on the report pipe: the sandbox's address on its named network (`net-attach`). */
   attached?(ctx: { address: string }): void;
-  /** The helper exited (always called once beforeStart ran, also on failure). */
+  /** The helper exited (always called once beforeStart ran, also on failure; not after `detached`). */
   afterExit?(ctx: { exitCode: number }): Promise<void> | void;
+  /** `run -d`: the command runs and hutch leaves; the monitor does what afterExit would. Let go of timers and handles. */
+  detached?(): void;
 }
 
 export interface HelperResult {
@@ -40,6 +47,8 @@ export interface HelperResult {
   initPid?: number;
   /** `error` lines of the report pipe (setup errors, exec failures). */
   errors: HelperFailure[];
+  /** hutch left a running sandbox to its monitor (HelperOptions.detach); exitCode is 0 then. */
+  detached?: boolean;
 }
 
 /**
@@ -75,6 +84,14 @@ export interface HelperOptions {
   helper?: string;
   /** `exec`: the plan joins a running sandbox (op `join`). */
   mode?: 'run' | 'exec';
+  /**
+   * The plan has `detach`: the helper gets a session of its own and none of
+   * hutch's stdio (stderr is relayed while hutch is there), and `done`
+   * resolves once the command's exec succeeded (`running`), when hutch writes
+   * `d` on the lifeline and lets go. `hold`: fd 6 is a socket pair's end for
+   * the plan's `hold 6` (the other end goes to LaunchHook.beforeStart).
+   */
+  detach?: { hold: boolean };
 }
 
 export interface HelperRun {
@@ -92,9 +109,13 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const reported = plan.ops.some((o) => o.op === 'report');
   const synced = plan.ops.some((o) => o.op === 'sync');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
-  const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
+  const extra: StdioPipe[] = reported || synced || opts.detach ? ['pipe', 'pipe', ...(opts.detach?.hold ? ['pipe' as const] : [])] : [];
+  const stdio: Stdio[] = opts.detach ? ['ignore', 'ignore', 'pipe'] : [i, o, e];
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
-  const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [i, o, e, 'pipe', ...extra] });
+  const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [...stdio, 'pipe', ...extra], detached: !!opts.detach });
+  if (opts.detach) child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
+  const held = opts.detach?.hold ? (child.stdio as unknown as Socket[])[6] : undefined;
+  held?.on('error', () => {});
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
   lifeline.on('error', () => {
@@ -108,6 +129,9 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const kill = (sig: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
   };
+  let running = false;
+  let left = false;
+  let leave = () => {};
 
   if (extra.length) {
     const pipes = child.stdio as unknown as (Readable & Writable)[];
@@ -128,7 +152,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           result.monitorPid = Number(arg);
           hooksRan = true;
           (async () => {
-            for (const h of hooks) await h.beforeStart?.({ monitorPid: result.monitorPid! });
+            for (const h of hooks) await h.beforeStart?.({ monitorPid: result.monitorPid!, heldByMonitor: held });
+            held?.destroy(); // the NAT process has its copy now: only the monitor's end keeps it
           })().then(
             () => go.end('g'),
             (err) => {
@@ -139,6 +164,10 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
         } else if (what === 'init') {
           result.initPid = Number(arg);
           for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
+          leave();
+        } else if (what === 'running') {
+          running = true;
+          leave();
         } else if (what === 'net') {
           for (const h of hooks) h.attached?.({ address: arg });
         } else if (what === 'error') {
@@ -157,6 +186,20 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   };
 
   const done = new Promise<HelperResult>((resolve, reject) => {
+    leave = () => {
+      // `init` and `running` come from two processes: leave once both are known
+      if (left || !opts.detach || !running || result.initPid === undefined || hookError) return;
+      left = true;
+      const lifelineEnd = lifeline as Writable;
+      lifelineEnd.end('d');
+      for (const h of hooks) h.detached?.();
+      for (const s of child.stdio.slice(4)) (s as Readable | null)?.destroy();
+      child.stderr?.destroy();
+      settle();
+      child.unref();
+      trace('helper: left to its monitor');
+      resolve({ ...result, exitCode: 0, detached: true });
+    };
     child.on('error', (err: NodeJS.ErrnoException) => {
       settle();
       reject(
@@ -166,6 +209,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
       );
     });
     child.on('close', async (code, signal) => {
+      if (left) return; // the monitor's business now
       trace('helper: exited');
       settle();
       lifeline.destroy();
@@ -187,8 +231,14 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
 }
 
 /** A sandbox in the foreground: hutch's stdio, signals forwarded, hooks run. */
-export function launch(plan: Plan, hooks: LaunchHook[] = [], helper?: string, stdin: 'inherit' | 'ignore' = 'inherit'): Promise<HelperResult> {
-  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'] }).done;
+export function launch(
+  plan: Plan,
+  hooks: LaunchHook[] = [],
+  helper?: string,
+  stdin: 'inherit' | 'ignore' = 'inherit',
+  detach?: HelperOptions['detach'],
+): Promise<HelperResult> {
+  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'], detach }).done;
 }
 
 /** Collect a child's piped output (capped: probes and tools print little). */

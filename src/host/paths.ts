@@ -7,6 +7,8 @@ import { join } from 'node:path';
 export interface HutchPaths {
   runtimeDir: string; // $XDG_RUNTIME_DIR or /tmp/hutch-run-UID; not hidden-by-default when outside $HOME
   stateDir: string; // <runtimeDir>/hutch
+  /** Records of detached sandboxes (status, log): $XDG_STATE_HOME/hutch/records, kept across reboots like podman's. */
+  recordsDir: string;
   dataDir: string;
   cacheDir: string;
   configDir: string;
@@ -19,6 +21,7 @@ export function hutchPaths(env: NodeJS.ProcessEnv, home: string, uid: number): H
   return {
     runtimeDir,
     stateDir: join(runtimeDir, 'hutch'),
+    recordsDir: join(env.XDG_STATE_HOME || join(home, '.local/state'), 'hutch', 'records'),
     dataDir: join(env.XDG_DATA_HOME || join(home, '.local/share'), 'hutch'),
     cacheDir: join(env.XDG_CACHE_HOME || join(home, '.cache'), 'hutch'),
     configDir: join(env.XDG_CONFIG_HOME || join(home, '.config'), 'hutch'),

@@ -200,7 +200,7 @@ function privateCopy(dir: string, bytes: Uint8Array): number {
  */
 export function protectedPaths(
   helper: HelperLocation,
-  paths: { dataDir: string; cacheDir: string; stateDir: string; configDir: string },
+  paths: { dataDir: string; cacheDir: string; stateDir: string; configDir: string; recordsDir?: string },
   uid: number,
 ): { protectedFiles: string[]; protectedDirs: string[] } {
   const files: string[] = [];
@@ -211,6 +211,6 @@ export function protectedPaths(
     if (!process.execPath.endsWith('/node')) files.push(process.execPath);
   }
   // (the helper's candidate directories: cacheDir, stateDir, dataDir and this one)
-  const dirs = [paths.dataDir, paths.cacheDir, paths.stateDir, paths.configDir, join(tmpdir(), `hutch-helper-${uid}`)];
+  const dirs = [paths.dataDir, paths.cacheDir, paths.stateDir, paths.configDir, ...(paths.recordsDir ? [paths.recordsDir] : []), join(tmpdir(), `hutch-helper-${uid}`)];
   return { protectedFiles: [...new Set(files)], protectedDirs: [...new Set(dirs)] };
 }

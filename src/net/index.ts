@@ -74,9 +74,10 @@ export function capabilityWarnings(spec: SandboxSpec, np: NetPlan): string[] {
 export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string): LaunchHook {
   let session: NetSession | undefined;
   return {
-    async beforeStart({ monitorPid }) {
+    async beforeStart({ monitorPid, heldByMonitor }) {
       session = await np.driver.attach({
         monitorPid,
+        exitFd: heldByMonitor,
         forwards: np.forwards,
         allowHostLoopback: spec.allowHostLoopback,
         sandboxDir,
@@ -86,6 +87,9 @@ export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string):
     },
     async afterExit() {
       await session?.stop();
+    },
+    detached() {
+      session?.detach?.();
     },
   };
 }

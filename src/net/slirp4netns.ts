@@ -4,12 +4,15 @@
 //               --api-socket=<sandbox dir>/slirp4netns.sock
 //               PID tap0
 // Lifetime: fd 3 is a socket whose other end only hutch holds; when hutch
-// exits, even by SIGKILL, the kernel closes it and slirp4netns quits.
+// exits, even by SIGKILL, the kernel closes it and slirp4netns quits. For
+// `run -d` the other end is the helper's monitor's instead (AttachOptions.exitFd,
+// op `hold`): slirp4netns quits with the monitor, no hutch needs to stay.
 // Ports: one `add_hostfwd` request per port on the API socket. Its API binds
 // IPv4 host addresses only; an IPv6 host address is served by a relay in
 // hutch (proxy.ts) in front of a forward on a free 127.0.0.1 port.
 
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HutchError } from '../util/errors';
@@ -56,6 +59,14 @@ async function addHostfwd(socket: string, proto: string, hostIp: string, hostPor
  */
 export const SLIRP4NETNS_CAPABILITIES: NetCapabilities = { udpPublish: 'with-host-loopback', ipv6Publish: 'relay' };
 
+function readLogTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-600).trim().split('\n').join('; ');
+  } catch {
+    return '';
+  }
+}
+
 export const slirp4netnsDriver: NetworkDriver = {
   name: 'slirp4netns',
   capabilities: SLIRP4NETNS_CAPABILITIES,
@@ -83,9 +94,12 @@ export const slirp4netnsDriver: NetworkDriver = {
       String(o.monitorPid),
       'tap0',
     ];
-    const child = spawn(o.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-    const tail = stderrTail(child);
-    const exitEnd = child.stdio[3] as Readable;
+    const logFile = `${o.sandboxDir}/slirp4netns.log`;
+    const logFd = o.exitFd ? openSync(logFile, 'a', 0o600) : undefined;
+    const child = spawn(o.binary, args, { stdio: ['ignore', 'ignore', logFd ?? 'pipe', o.exitFd ?? 'pipe', 'pipe'], detached: !!o.exitFd });
+    if (logFd !== undefined) closeSync(logFd);
+    const tail = logFd !== undefined ? () => readLogTail(logFile) : stderrTail(child);
+    const exitEnd = (child.stdio[3] as Readable | null) ?? o.exitFd!;
     exitEnd.on('error', () => {});
     const relays: Relay[] = [];
     let stopping: Promise<void> | undefined;
@@ -100,6 +114,11 @@ export const slirp4netnsDriver: NetworkDriver = {
           await waitExit(child);
           clearTimeout(timer);
         })()),
+      detach: () => {
+        for (const r of relays) void r.close(); // (a sandbox with relays keeps a resident hutch: src/cli/detach.ts)
+        (child.stdio[4] as Readable | null)?.destroy();
+        child.unref();
+      },
     };
     const fail = async (what: string): Promise<never> => {
       await session.stop();

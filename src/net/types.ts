@@ -37,6 +37,13 @@ export interface AttachOptions {
   sandboxDir: string;
   /** Absolute path of the driver binary. */
   binary: string;
+  /**
+   * `run -d` without a resident hutch: the end of a socket pair whose other
+   * end the helper's monitor holds (op `hold`); a driver that can end with it
+   * (slirp4netns --exit-fd) takes it, runs in a session of its own and writes
+   * its messages to a file, as nothing of hutch stays to read them.
+   */
+  exitFd?: import('node:net').Socket;
 }
 
 /** A running network process attached to one sandbox. */
@@ -46,6 +53,8 @@ export interface NetSession {
   readonly pid: number;
   /** Stop the process and everything hutch runs for it; resolves when it is gone. */
   stop(): Promise<void>;
+  /** hutch leaves a detached sandbox: drop every handle, the process ends with the monitor (exitFd). */
+  detach?(): void;
 }
 
 /**

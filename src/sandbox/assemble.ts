@@ -37,6 +37,40 @@ export interface SandboxSetup {
   terminal?: Op[];
   /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
   networkJoin?: { socket: string; address?: string; names: string[] };
+  /** `run -d`: the helper's monitor alone keeps the sandbox and cleans up after it (no hutch stays). */
+  detached?: DetachedSetup;
+}
+
+/** What the monitor of a detached sandbox does in hutch's place (src/cli/detach.ts decides it). */
+export interface DetachedSetup {
+  /** The command's stdout/stderr, k8s-file lines, rotated to LOG.1 at logMaxSize bytes. */
+  log: string;
+  logMaxSize: number;
+  /** hutch leaves once the command runs (`detach`); false: a resident hutch keeps the sandbox, the monitor only writes the log. */
+  leave: boolean;
+  /** Where the monitor writes "CODE TIME" at exit; undefined with --rm. */
+  exitFile?: string;
+  /** --rm: the record directory, removed by the monitor at exit. */
+  removeRecord?: string;
+  /** --timeout: the monitor kills pid 1 (exit 124). */
+  timeoutMs?: number;
+  /** The sandbox cgroup's path without its `.MONITORPID` suffix (src/cgroup/sandbox-cgroup.ts). */
+  cgroupPrefix?: string;
+  /** An fd the monitor keeps open for its whole life: its peer is slirp4netns's --exit-fd. */
+  holdFd?: number;
+}
+
+function detachedOps(b: PlanBuilder, d: DetachedSetup): void {
+  if (d.leave) {
+    b.note('detached: hutch leaves once the command runs (a `d` on fd 3); the monitor keeps the log, the status and the cleanup');
+    b.add({ op: 'detach' });
+  } else b.note('detached with a resident hutch: the monitor writes the log');
+  b.add({ op: 'log', path: d.log, maxSize: d.logMaxSize });
+  if (d.timeoutMs !== undefined) b.add({ op: 'timeout', ms: d.timeoutMs });
+  if (d.holdFd !== undefined) b.add({ op: 'hold', fd: d.holdFd });
+  if (d.cgroupPrefix) b.add({ op: 'remove-cgroup', prefix: d.cgroupPrefix });
+  if (d.removeRecord) b.add({ op: 'cleanup', path: d.removeRecord });
+  if (d.exitFile) b.add({ op: 'exit-file', path: d.exitFile });
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids' | 'fs'>, setup: SandboxSetup): RootfsInput {
@@ -89,6 +123,7 @@ export function hiddenPaths(
   const candidates = [
     host.paths.runtimeDir,
     host.paths.stateDir,
+    host.paths.recordsDir,
     host.paths.dataDir,
     host.paths.cacheDir,
     host.paths.configDir,
@@ -162,6 +197,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     );
     b.add(setup.terminal);
   }
+  if (setup.detached) detachedOps(b, setup.detached);
 
   ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
   driver.outerOps(b, rootfs);

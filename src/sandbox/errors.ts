@@ -79,6 +79,13 @@ export function partOf(o: Op): string {
       return 'joining the sandbox';
     case 'scratch':
       return 'mounting the RAM budget tmpfs';
+    case 'detach':
+    case 'log':
+    case 'timeout':
+    case 'hold':
+    case 'exit-file':
+    case 'remove-cgroup':
+      return "setting up the detached sandbox's log and monitor";
     case 'unreachable':
       return `blocking the host address ${o.addr}`;
     case 'no-setid':

@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { HostFacts } from '../host/facts';
-import { launch, type HelperResult, type LaunchHook } from '../helper/spawn';
+import { launch, type HelperOptions, type HelperResult, type LaunchHook } from '../helper/spawn';
 import { formatPlan, type Plan } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, readState, writeExecOps, writeState, type SandboxState } from '../state/sandboxes';
@@ -31,6 +31,8 @@ export interface SandboxRequest {
   stdin?: 'inherit' | 'ignore';
   /** One line for the user (stderr), e.g. a volume created on first use. */
   say?: (line: string) => void;
+  /** `run -d` without a resident hutch: the plan has `detach`, hutch leaves once the command runs (src/cli/detach.ts). */
+  detach?: HelperOptions['detach'];
 }
 
 /** The plan --dry-run prints: the state directory is where it would be. */
@@ -62,17 +64,19 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     writeExecOps(sandboxDir, plan);
     // the sandbox's pid 1, for hutch exec (the helper reports it)
     const initHook: LaunchHook = {
-      started: ({ initPid }) => {
+      started: ({ initPid, monitorPid }) => {
         // the directory may be gone already when the command ended at once (the helper's cleanup)
         try {
           const now = readState(sandboxDir);
-          if (now) writeState(sandboxDir, { ...state, ...now, initPid });
+          // detached: the monitor keeps the sandbox, so it is the pid `hutch ps`, stop and kill look at
+          if (now) writeState(sandboxDir, { ...state, ...now, initPid, ...(req.detach ? { pid: monitorPid } : {}) });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         }
       },
     };
-    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.stdin);
+    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.detach ? 'ignore' : req.stdin, req.detach);
+    if (result.detached) return result; // the monitor removes the state directory when the sandbox ends
     // a helper killed by a signal ran no cleanup: take the state away at least (best effort:
     // files of subordinate ids need the user namespace; hutch system prune finds what is left)
     if (existsSync(sandboxDir)) {

@@ -1,9 +1,17 @@
 // Detached sandboxes (`hutch run -d`) have a record that outlives them:
-// <runtime dir>/hutch/.records/<name>/{record.json,log}. It holds the output
-// and, once the command ended, its exit status, until `hutch rm` (or at exit
-// with --rm). The running sandbox itself is found through its state
-// directory (sandboxes.ts) as always; the record only adds what podman users
+// $XDG_STATE_HOME/hutch/records/<name>/{record.json,log,log.1,exit}. It is
+// persistent storage, like podman's container store: a reboot (or a lost
+// runtime directory) leaves the records of what ran, and says honestly that
+// their status is unknown. The running sandbox itself is found through its
+// state directory (sandboxes.ts) as always; the record adds what podman users
 // expect of an exited container: `ps -a`, `logs`, `wait`.
+//
+// Who writes what: hutch writes record.json while it starts the sandbox; from
+// then on the helper's monitor owns the sandbox (helper-c/PLAN.md, "Detached
+// sandboxes"): it writes `log` (k8s-file lines, rotated to log.1) and, at exit,
+// `exit` ("CODE TIME"), and with --rm removes the whole directory. Only the
+// runs that keep a resident hutch (--restart, --watch, ...: src/cli/detach.ts)
+// have hutch record the exit itself (recordExit).
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,10 +24,15 @@ export interface SandboxRecord {
   command: string[];
   profile: string[];
   createdAt: string;
-  /** starting: hutch is setting it up; running: its pid 1 exists; exited: exitCode says how. */
+  /** starting: hutch is setting it up; running: its pid 1 exists; exited: exitCode says how (none: unknown). */
   status: 'starting' | 'running' | 'exited';
-  /** The hutch process that owns the sandbox while it runs. */
-  hutchPid?: number;
+  /** The process that keeps the sandbox: the helper's monitor, or a resident hutch (`resident`). */
+  pid?: number;
+  /** Its start time (/proc/PID/stat field 22) and the boot it ran in: a reused pid, or a reboot, is not it. */
+  pidStart?: number;
+  bootId?: string;
+  /** A hutch process stays for this sandbox (--restart, --watch, ...), and says why. */
+  resident?: string;
   /** Host pid of the sandbox's pid 1 (the helper's init). */
   initPid?: number;
   exitCode?: number;
@@ -28,19 +41,35 @@ export interface SandboxRecord {
   autoRemove: boolean;
 }
 
-export const RECORDS = '.records';
 export const LOG_FILE = 'log';
+/** Written by the monitor at exit: "CODE TIME". */
+export const EXIT_FILE = 'exit';
+/** `hutch run --log-max-size` default: log and log.1 together stay under twice this. */
+export const DEFAULT_LOG_MAX = 4 << 20;
 
-export function recordDir(stateDir: string, name: string): string {
-  return join(stateDir, RECORDS, name);
+export function recordDir(recordsDir: string, name: string): string {
+  return join(recordsDir, name);
 }
 
-export function readRecord(dir: string): SandboxRecord | undefined {
+/** The monitor's "CODE TIME" (helper-c/monitor.c write_exit_files). */
+function readExit(dir: string): Pick<SandboxRecord, 'exitCode' | 'exitedAt'> | undefined {
   try {
-    return JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as SandboxRecord;
+    const m = /^(\d+) (\S+)\n$/.exec(readFileSync(join(dir, EXIT_FILE), 'utf8'));
+    return m ? { exitCode: Number(m[1]), exitedAt: m[2] } : undefined;
   } catch {
     return undefined;
   }
+}
+
+export function readRecord(dir: string): SandboxRecord | undefined {
+  let rec: SandboxRecord;
+  try {
+    rec = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as SandboxRecord;
+  } catch {
+    return undefined;
+  }
+  const exit = readExit(dir);
+  return exit ? { ...rec, ...exit, status: 'exited' } : rec;
 }
 
 /** Atomic, like writeState: `ps -a` never reads half a record. */
@@ -51,24 +80,64 @@ export function writeRecord(dir: string, rec: SandboxRecord): void {
 }
 
 export function updateRecord(dir: string, change: Partial<SandboxRecord>): void {
-  const rec = readRecord(dir);
-  if (rec) writeRecord(dir, { ...rec, ...change });
+  let rec: SandboxRecord;
+  try {
+    rec = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as SandboxRecord;
+  } catch {
+    return; // removed meanwhile (--rm)
+  }
+  writeRecord(dir, { ...rec, ...change });
+}
+
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start time of a process in clock ticks since boot, undefined when it is gone. */
+export function pidStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What identifies the process that keeps a sandbox, for the record. */
+export function ownerOf(pid: number): Pick<SandboxRecord, 'pid' | 'pidStart' | 'bootId'> {
+  return { pid, pidStart: pidStartTime(pid), bootId: bootId() };
+}
+
+/** The process that keeps the sandbox still runs: same boot, same pid, same start time. */
+export function ownerAlive(rec: SandboxRecord): boolean {
+  if (!rec.pid || !alive(rec.pid)) return false;
+  if (rec.bootId && rec.bootId !== bootId()) return false;
+  if (rec.pidStart !== undefined) {
+    const now = pidStartTime(rec.pid);
+    if (now !== undefined && now !== rec.pidStart) return false;
+  }
+  return true;
 }
 
 /**
- * The record as it really is: a record that says starting/running whose hutch
- * is gone (SIGKILLed, or the runtime directory lost) is exited, status unknown.
+ * The record as it really is: one that says starting/running whose keeper is
+ * gone (its monitor SIGKILLed, the machine rebooted) is exited, status unknown.
  */
 export function effective(rec: SandboxRecord): SandboxRecord {
-  if (rec.status !== 'exited' && !(rec.hutchPid && alive(rec.hutchPid))) return { ...rec, status: 'exited' };
+  if (rec.status !== 'exited' && !ownerAlive(rec)) return { ...rec, status: 'exited' };
   return rec;
 }
 
 /** Claim a record for `name`; an exited one of the same name must be removed first (podman's rule). */
-export function createRecord(stateDir: string, uid: number, rec: SandboxRecord): string {
-  ensurePrivateDir(stateDir, uid);
-  mkdirSync(join(stateDir, RECORDS), { recursive: true, mode: 0o700 });
-  const dir = recordDir(stateDir, rec.name);
+export function createRecord(recordsDir: string, uid: number, rec: SandboxRecord): string {
+  mkdirSync(recordsDir, { recursive: true, mode: 0o700 });
+  // a real path, private to the user: the monitor's `cleanup` (--rm) removes a record only under such a parent
+  const base = ensurePrivateDir(recordsDir, uid, 'the records directory');
+  const dir = recordDir(base, rec.name);
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
@@ -83,16 +152,16 @@ export function createRecord(stateDir: string, uid: number, rec: SandboxRecord):
   return dir;
 }
 
-export function listRecords(stateDir: string): { dir: string; record: SandboxRecord }[] {
+export function listRecords(recordsDir: string): { dir: string; record: SandboxRecord }[] {
   let names: string[];
   try {
-    names = readdirSync(join(stateDir, RECORDS));
+    names = readdirSync(recordsDir);
   } catch {
     return [];
   }
   const out: { dir: string; record: SandboxRecord }[] = [];
   for (const n of names) {
-    const dir = recordDir(stateDir, n);
+    const dir = recordDir(recordsDir, n);
     const record = readRecord(dir);
     if (record) out.push({ dir, record: effective(record) });
   }

@@ -131,6 +131,7 @@ export function fakePaths(o: Partial<HutchPaths> = {}): HutchPaths {
   return {
     runtimeDir: '/run/user/1000',
     stateDir: '/run/user/1000/hutch',
+    recordsDir: '/home/u/.local/state/hutch/records',
     dataDir: '/home/u/.local/share/hutch',
     cacheDir: '/home/u/.cache/hutch',
     configDir: '/home/u/.config/hutch',
