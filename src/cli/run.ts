@@ -140,7 +140,12 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: 'bool',
     help: 'run in the background: print the name and return once the command runs; output in hutch logs NAME. No hutch process stays (the helper keeps the sandbox), except with --restart, --watch, --report, --summary, pasta or an IPv6 published port',
   },
-  { name: 'log-max-size', kind: 'string', valueName: 'SIZE', help: 'with -d: rotate the log (to log.1) at this size (default 4m; both files together stay under twice it)' },
+  {
+    name: 'log-max-size',
+    kind: 'string',
+    valueName: 'SIZE',
+    help: 'with -d: rotate the log (to log.1) at this size (default 4m; both files together stay under twice it)',
+  },
   { name: 'memory', short: 'm', kind: 'string', valueName: 'SIZE', help: 'memory limit, e.g. 512m, 2g (cgroup memory.max; OOM kill -> exit 137)' },
   { name: 'memory-swap', kind: 'string', valueName: 'SIZE', help: 'memory plus swap limit (-1: unlimited swap; default: as much swap as memory)' },
   { name: 'cpus', kind: 'string', valueName: 'N', help: 'CPU time limit in CPUs, e.g. 1.5 (cgroup cpu.max)' },
@@ -331,7 +336,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   trace('run: spec resolved');
   for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
   if (detach && args.terminal.tty)
-    throw new HutchError('-t with -d: a detached sandbox has no terminal to relay', { hint: 'drop -t; hutch logs -f NAME shows its output, hutch exec -it NAME sh gives a terminal inside' });
+    throw new HutchError('-t with -d: a detached sandbox has no terminal to relay', {
+      hint: 'drop -t; hutch logs -f NAME shows its output, hutch exec -it NAME sh gives a terminal inside',
+    });
   if (detach && !dryRun && !record) {
     const why = residentReason(args);
     if (why) return startDetached(argv, spec, paths, ids.uid, autoRemove, o.name !== undefined, why);

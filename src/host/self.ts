@@ -211,6 +211,13 @@ export function protectedPaths(
     if (!process.execPath.endsWith('/node')) files.push(process.execPath);
   }
   // (the helper's candidate directories: cacheDir, stateDir, dataDir and this one)
-  const dirs = [paths.dataDir, paths.cacheDir, paths.stateDir, paths.configDir, ...(paths.recordsDir ? [paths.recordsDir] : []), join(tmpdir(), `hutch-helper-${uid}`)];
+  const dirs = [
+    paths.dataDir,
+    paths.cacheDir,
+    paths.stateDir,
+    paths.configDir,
+    ...(paths.recordsDir ? [paths.recordsDir] : []),
+    join(tmpdir(), `hutch-helper-${uid}`),
+  ];
   return { protectedFiles: [...new Set(files)], protectedDirs: [...new Set(dirs)] };
 }

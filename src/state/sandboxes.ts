@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { HutchError } from '../util/errors';
 import type { HutchPaths } from '../host/paths';
 import { ensurePrivateDir, entries, removeEntry } from '../host/private-dir';
-import { alive } from '../util/proc';
+// running, not alive: a detached sandbox's owner is its monitor, which a subreaper may reap late
+import { running as alive } from '../util/proc';
 
 export interface SandboxState {
   name: string;
