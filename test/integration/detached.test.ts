@@ -364,7 +364,10 @@ test('no hutch process stays for a plain run -d: only the monitor, its init and 
     // beside the sandbox's pid 1, only a storage daemon the plan started (fuse-overlayfs, for the unprivileged user here)
     assert.ok(kids.includes(rec.initPid!), "the sandbox's pid 1 is the monitor's child");
     assert.equal(
-      kids.filter((k) => k !== rec.initPid).map(comm).filter((c) => c !== 'fuse-overlayfs'),
+      kids
+        .filter((k) => k !== rec.initPid)
+        .map(comm)
+        .filter((c) => c !== 'fuse-overlayfs'),
       [],
       `the monitor's children: ${kids.map((k) => `${k} ${comm(k)}`).join(', ')}`,
     );
