@@ -102,6 +102,23 @@ const CASES: Case[] = [
     facts: { ids: fakeIdsWithoutSubids(), hasTimeNamespace: false },
     setup: { syncBeforeStart: false },
   },
+  // run -d without a resident hutch: the monitor keeps the log, the timeout, slirp4netns's exit fd, the cgroup, the status.
+  {
+    file: 'detached',
+    profile: 'default',
+    overrides: { limits: { timeout: '90s' } },
+    setup: {
+      detached: {
+        leave: true,
+        log: '/home/u/.local/state/hutch/records/golden/log',
+        logMaxSize: 4194304,
+        exitFile: '/home/u/.local/state/hutch/records/golden/exit',
+        timeoutMs: 90000,
+        holdFd: 6,
+        cgroupPrefix: '/sys/fs/cgroup/user.slice/hutch.golden',
+      },
+    },
+  },
 ];
 
 /** The spec of a case; the seccomp list is made arch-independent (see fake-host.ts). */
