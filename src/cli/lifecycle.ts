@@ -6,7 +6,9 @@
 import { openSync, readSync, closeSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
+import { writeCg } from '../cgroup/files';
 import { runningSandboxes, type Running } from '../cgroup/running';
+import { SandboxCgroup } from '../cgroup/sandbox-cgroup';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { FORWARDED_SIGNALS } from '../helper/spawn';
@@ -94,9 +96,25 @@ function killNow(t: Target): void {
   else signal(hutchPid(t), 'SIGKILL');
 }
 
+/**
+ * A paused sandbox (hutch pause) would keep a signal pending until `hutch
+ * resume`: thaw it first. An attached hutch does so when it forwards a
+ * signal; a detached sandbox has only its monitor, which cannot.
+ */
+function thaw(t: Target): void {
+  const path = t.running?.state.cgroup;
+  if (!path) return;
+  try {
+    if (new SandboxCgroup(path).events().frozen === 1) writeCg(path, 'cgroup.freeze', '0');
+  } catch {
+    /* gone meanwhile */
+  }
+}
+
 async function stopOne(t: Target, graceS: number): Promise<void> {
   if (!hutchPid(t)) return; // already exited: podman's stop is fine with that
-  signal(hutchPid(t), 'SIGTERM'); // hutch forwards it to the command
+  thaw(t);
+  signal(hutchPid(t), 'SIGTERM'); // the monitor (or hutch) forwards it to the command
   if (await gone(t, graceS * 1000)) return;
   killNow(t);
   if (!(await gone(t, 10_000)))
@@ -131,7 +149,10 @@ export async function killCommand(argv: string[]): Promise<number> {
   for (const x of p.positionals.map(target)) {
     if (!hutchPid(x)) throw new HutchError(`sandbox "${x.name}" is not running`, { hint: `hutch ps -a; hutch rm ${x.name} removes it` });
     if (sig === 'SIGKILL') killNow(x);
-    else signal(hutchPid(x), sig);
+    else {
+      thaw(x);
+      signal(hutchPid(x), sig);
+    }
     process.stdout.write(`${x.name}\n`);
   }
   return 0;

@@ -542,4 +542,20 @@ test('a command that cannot be run: run -d says so with 127 and leaves no record
   assert.match(t.stderr, /-t with -d/);
 });
 
+test('stop of a paused detached sandbox: thawed, then SIGTERM (143), without waiting for the grace time', async () => {
+  const name = await detach('exec sleep 100');
+  try {
+    const cgroup = JSON.parse(expectExit(await runHutch(['inspect', name]), 0).stdout)[0].state?.cgroup;
+    if (!cgroup) {
+      console.log('  skipped: no sandbox cgroup for this user on this host (no delegated cgroup v2), so no pause');
+      return;
+    }
+    expectExit(await runHutch(['pause', name]), 0);
+    expectExit(await runHutch(['stop', name]), 0);
+    assert.is(record(name)?.exitCode, 143, 'the command got SIGTERM, not the SIGKILL after 10 s');
+  } finally {
+    await rm(name);
+  }
+});
+
 test.run();
