@@ -109,10 +109,12 @@ function start(): void {
 
 if (startupSnapshot?.isBuildingSnapshot()) {
   // The single executable's V8 startup snapshot (build.mjs, useSnapshot):
-  // the modules `hutch run` needs are initialised now, at build time, and a
-  // run starts with them in the heap. So no module may do I/O or read the
-  // environment, argv or the clock when it loads: it would be frozen into
-  // the binary (build.mjs checks a snapshot run against the plain bundle).
-  void import('./cli/run');
+  // the modules `hutch run` needs are initialised now, at build time, and
+  // its pure core runs once on a made-up host (src/cli/warm.ts), so a run
+  // starts with them, compiled, in the heap. So no module may do I/O or read
+  // the environment, argv or the clock when it loads: it would be frozen
+  // into the binary (build.mjs checks that the environment and argv are
+  // still read at run time).
+  void import('./cli/warm').then((w) => w.warmRunPath());
   startupSnapshot.setDeserializeMainFunction(start);
 } else start();

@@ -183,7 +183,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): {
+export function overridesFromFlags(argv: string[]): {
   o: SpecOverrides;
   profile: string;
   dryRun: boolean;

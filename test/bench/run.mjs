@@ -129,10 +129,19 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-function once(argv, env) {
+/**
+ * One timed run. `extra.prepare()` runs before the clock starts (e.g. the
+ * directory a hand-run helper plan removes); `extra.fd3` is a file given to
+ * the command as fd 3 (a helper plan).
+ */
+function once(argv, env, extra = {}) {
+  extra.prepare?.();
+  const fd3 = extra.fd3 ? fs.openSync(extra.fd3, 'r') : undefined;
+  const stdio = ['ignore', 'ignore', 'pipe', ...(fd3 !== undefined ? [fd3] : [])];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+  const r = spawnSync(argv[0], argv.slice(1), { env, stdio, maxBuffer: 1 << 20, timeout: extra.timeout ?? 120_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (fd3 !== undefined) fs.closeSync(fd3);
   const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${String(r.stderr).trim().slice(0, 500)}` : '';
   return { ms, err };
 }
@@ -148,7 +157,7 @@ export function timeCommands(commands, { runs, warmup, env = process.env }) {
   for (let round = 0; round < warmup + runs; round++) {
     for (const s of state) {
       if (!s.ok) continue;
-      const { ms, err } = once(s.argv, s.env ?? env);
+      const { ms, err } = once(s.argv, s.env ?? env, s);
       if (err) {
         s.ok = false;
         s.error = err;
@@ -207,6 +216,14 @@ async function startupGroup(ctx) {
     });
   else notes.push('skipped bwrap: not installed (bubblewrap)');
 
+  const podman = podmanProbe(ctx);
+  if (podman.ok) cmds.push({ name: 'podman run --rm --network none --rootfs / /bin/true', argv: [...podman.prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'] });
+  else notes.push(podman.note);
+  // The helper alone on the plan hutch would give it (HUTCH_TRACE's "helper" stage, without hutch).
+  const byHand = fs.existsSync(sea) ? helperByHand(ctx, sea, sandboxArgs) : { note: 'skipped the helper by hand: no dist/hutch' };
+  if (byHand.cmd) cmds.push(byHand.cmd);
+  else notes.push(byHand.note);
+
   const results = timeCommands(cmds, { runs: ctx.runs, warmup: ctx.warmup, env: ctx.env });
   const nodeMs = results[0].ok ? results[0].median : NaN;
   const bwrapRes = results.find((r, i) => cmds[i].bwrap && r.ok);
@@ -225,14 +242,86 @@ async function startupGroup(ctx) {
     if (i === -1 || !results[i].ok || !Number.isFinite(nodeMs)) continue;
     const d = results[i].median - nodeMs;
     derived[`${kind}MinusNodeMs`] = Number(d.toFixed(3));
-    lines.push(`${label} - node -e 0 = ${fmt(d, 1)} ms (aim < 15 ms)`);
+    derived[`${kind}VsNode`] = Number((results[i].median / nodeMs).toFixed(3));
+    lines.push(`${label}: ${fmt(results[i].median / nodeMs, 2)}x node -e 0 (aim <= 1.3x); hutch's own work after node's start = ${fmt(d, 1)} ms (aim < 10 ms)`);
+  }
+  const baseI = cmds.findIndex((c) => c.hutch === 'baseline');
+  const seaI = cmds.findIndex((c) => c.hutch === 'sea');
+  if (baseI !== -1 && seaI !== -1 && results[baseI].ok && results[seaI].ok) {
+    derived.seaVsBaseline = Number((results[seaI].median / results[baseI].median).toFixed(3));
+    lines.push(`dist/hutch vs baseline: ${fmt(results[seaI].median / results[baseI].median, 2)}x (${fmt(results[seaI].median, 1)} vs ${fmt(results[baseI].median, 1)} ms)`);
+  }
+  const handI = cmds.indexOf(byHand.cmd);
+  if (handI !== -1 && results[handI].ok && Number.isFinite(bwrapMs)) lines.push(`the helper by hand: ${fmt(results[handI].median / bwrapMs, 2)}x bwrap`);
+  // Where hutch's time goes: HUTCH_TRACE=1 stages, medians over the runs.
+  let stages;
+  if (fs.existsSync(sea)) {
+    stages = traceStages([sea, ...sandboxArgs], ctx);
+    lines.push('', `HUTCH_TRACE=1 dist/hutch ${sandboxArgs.join(' ')}: median ms per stage over ${stages.runs} runs (first: process start to main)`);
+    lines.push(table(['stage', 'median ms', 'p90 ms'], stages.rows.map((r) => [r.stage, fmt(r.median, 2), fmt(r.p90, 2)])));
   }
   return {
     columns: ['command', 'median ms', 'p90 ms', 'vs node -e 0', 'vs bwrap'],
     rows,
     lines: [...lines, ...notes],
-    data: { results, ...derived },
+    data: { results, ...derived, stages: stages?.rows },
   };
+}
+
+/** `podman` as it runs here (root: --ulimit host; a user: --cgroups disabled), or why not. */
+function podmanProbe(ctx) {
+  if (!hasCommand('podman')) return { ok: false, note: 'skipped podman: not installed (Debian: apt-get install podman)' };
+  const version = spawnSync('podman', ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  const tries = [['podman'], ['podman', '--cgroup-manager', 'cgroupfs']];
+  let why = '';
+  for (const prefix of tries) {
+    const r = spawnSync(prefix[0], [...prefix.slice(1), 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'], { env: ctx.env, encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return { ok: true, prefix, version };
+    why = (r.stderr || String(r.error ?? '')).trim().split('\n').pop();
+  }
+  return { ok: false, note: `skipped podman: ${version} is installed but rootless podman does not run here as uid ${process.getuid()}: ${why}` };
+}
+
+/** A timed command: hutch-helper run on the plan `hutch --dry-run` prints for the same sandbox. */
+function helperByHand(ctx, sea, sandboxArgs) {
+  const helper = path.join(ctx.repo, 'dist', 'hutch-helper');
+  const dry = spawnSync(sea, [...sandboxArgs.slice(0, -2), '--dry-run', ...sandboxArgs.slice(-2)], { env: ctx.env, encoding: 'utf8' });
+  const at = dry.stdout?.indexOf('# helper plan') ?? -1;
+  if (dry.status !== 0 || at === -1 || !fs.existsSync(helper)) return { note: `skipped the helper by hand: --dry-run gave no plan (${dry.status}) or ${helper} is missing` };
+  const plan = dry.stdout.slice(dry.stdout.indexOf('\n', at) + 1);
+  const file = path.join(ctx.scratch, 'by-hand.plan');
+  fs.writeFileSync(file, plan);
+  // The plan's sandbox directory: made here, removed by the helper's cleanup op.
+  const dir = /^cleanup\t(\S+)$/m.exec(plan)?.[1];
+  return {
+    cmd: {
+      name: 'dist/hutch-helper run 3<plan (the same sandbox, by hand)',
+      argv: [helper, 'run'],
+      fd3: file,
+      prepare: () => dir && fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+    },
+  };
+}
+
+/** HUTCH_TRACE=1 runs: per stage, the median time since the previous stage. */
+function traceStages(argv, ctx) {
+  const runs = Math.max(5, Math.min(ctx.runs, 30));
+  const per = new Map();
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync(argv[0], argv.slice(1), { env: { ...ctx.env, HUTCH_TRACE: '1' }, encoding: 'utf8' });
+    let prev = 0;
+    for (const m of (r.stderr ?? '').matchAll(/^hutch-trace ([\d.]+) ms (.*)$/gm)) {
+      const t = Number(m[1]);
+      if (!per.has(m[2])) per.set(m[2], []);
+      per.get(m[2]).push(t - prev);
+      prev = t;
+    }
+  }
+  const rows = [...per].map(([stage, xs]) => {
+    const sorted = xs.sort((a, b) => a - b);
+    return { stage, median: median(sorted), p90: percentile(sorted, 90) };
+  });
+  return { runs, rows };
 }
 
 // Create 2000 small files in the writable layer, read them back, and read a
@@ -653,6 +742,113 @@ async function networkGroup(ctx) {
   return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
 }
 
+/** Pss of /proc/PID/smaps_rollup in KiB (0 when the process is gone or unreadable). */
+function pssKiB(pid) {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid) {
+  const out = [];
+  try {
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const c = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (c) out.push(...c.split(/\s+/).map(Number));
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/** The process tree under `pid` (itself first) with comm and Pss. */
+function treeOf(pid) {
+  const all = [];
+  const walk = (p) => {
+    let comm = '?';
+    try {
+      comm = fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return;
+    }
+    all.push({ pid: p, comm, pssKiB: pssKiB(p) });
+    for (const c of childrenOf(p)) walk(c);
+  };
+  walk(pid);
+  return all;
+}
+
+const NAT_COMMS = new Set(['slirp4netns', 'pasta', 'passt', 'passt.avx2', 'pasta.avx2']);
+
+/**
+ * Starts `count` copies of `argv` (each runs `sleep`), waits until every one
+ * has a `sleep` descendant, and sums the Pss of the processes in each tree
+ * apart from the command itself, by role: the process started (hutch's Node,
+ * or bwrap), the helper's monitor and init (comm hutch-helper), the NAT,
+ * other. Everything is killed afterwards.
+ */
+async function residentPer(argv, count, env, commandComm = 'sleep') {
+  const kids = [];
+  for (let i = 0; i < count; i++) kids.push(spawn(argv[0], argv.slice(1), { env, stdio: 'ignore', detached: true }));
+  const deadline = Date.now() + 60_000;
+  const ready = () => kids.every((k) => treeOf(k.pid).some((p) => p.comm === commandComm));
+  while (!ready() && Date.now() < deadline && kids.every((k) => k.exitCode === null)) await new Promise((r) => setTimeout(r, 100));
+  const ok = ready();
+  await new Promise((r) => setTimeout(r, 300)); // settle
+  const sum = { top: 0, helper: 0, nat: 0, other: 0 };
+  for (const k of kids) {
+    const tree = treeOf(k.pid);
+    tree.forEach((p, i) => {
+      if (p.comm === commandComm) return;
+      const role = i === 0 ? 'top' : p.comm === 'hutch-helper' ? 'helper' : NAT_COMMS.has(p.comm) ? 'nat' : 'other';
+      sum[role] += p.pssKiB;
+    });
+  }
+  for (const k of kids) {
+    try {
+      process.kill(-k.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  await Promise.all(kids.map((k) => (k.exitCode !== null ? null : new Promise((r) => { k.on('close', r); setTimeout(() => { try { process.kill(-k.pid, 'SIGKILL'); } catch {} }, 10_000); }))));
+  const mib = (kib) => kib / 1024 / count;
+  return { ok, count, perSandboxMiB: { total: mib(sum.top + sum.helper + sum.nat + sum.other), top: mib(sum.top), helper: mib(sum.helper), nat: mib(sum.nat), other: mib(sum.other) } };
+}
+
+/** Resident memory (Pss) per running sandbox: N sandboxes running `sleep` at once. */
+async function memoryGroup(ctx) {
+  const n = Number(process.env.HUTCH_BENCH_SANDBOXES || 10);
+  const sea = path.join(ctx.repo, 'dist', 'hutch');
+  const lines = [];
+  const rows = [];
+  const data = { sandboxes: n };
+  const variants = [];
+  if (fs.existsSync(sea)) {
+    variants.push(['hutch run --network none -- sleep', [sea, 'run', '--network', 'none', '--', 'sleep', '1000']]);
+    variants.push(['hutch run -- sleep (default profile, user-mode NAT)', [sea, 'run', '--', 'sleep', '1000']]);
+    // Detached sandboxes (issue 15 point 3) once `hutch run` has --detach.
+    const help = spawnSync(sea, ['run', '--help'], { encoding: 'utf8' }).stdout ?? '';
+    if (/--detach\b/.test(help)) lines.push('note: hutch run has --detach: detached sandboxes are not measured here yet (add a variant)');
+    else lines.push('detached sandboxes: not measured, hutch run has no --detach yet');
+  } else lines.push('skipped hutch: no dist/hutch');
+  if (hasCommand('bwrap')) variants.push(['bwrap --unshare-all -- sleep', ['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--unshare-all', '--', 'sleep', '1000']]);
+  for (const [name, argv] of variants) {
+    const r = await residentPer(argv, n, ctx.env);
+    data[name] = r;
+    const m = r.perSandboxMiB;
+    rows.push([name, r.ok ? fmt(m.total, 2) : 'FAILED', fmt(m.top, 2), fmt(m.helper, 2), fmt(m.nat, 2), fmt(m.other, 2)]);
+    if (!r.ok) lines.push(`${name}: not all ${n} reached sleep within 60 s`);
+  }
+  const podman = podmanProbe(ctx);
+  if (!podman.ok) lines.push(podman.note.replace('skipped podman', 'podman (conmon) not measured'));
+  lines.push(`Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started (hutch's Node, or bwrap)`);
+  return { columns: ['what (MiB Pss per sandbox)', 'total', 'hutch/bwrap', 'monitor+init', 'NAT', 'other'], rows, lines, data };
+}
+
 /**
  * The benchmark groups, in order. Later issues append here, e.g.
  *   { name: 'network', description: 'iperf3 throughput to host loopback', run: networkGroup }
@@ -664,6 +860,7 @@ const GROUPS = [
   { name: 'images', description: 'Debian image: import, first/warm start, cached build, file throughput per storage driver', run: imagesGroup },
   { name: 'pull', description: 'hutch pull of a ~100 MiB multi-layer image from a local registry vs skopeo copy + umoci unpack', run: pullGroup },
   { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },
+  { name: 'memory', description: 'resident memory (Pss) per running sandbox, N sandboxes running sleep', run: memoryGroup },
 ];
 
 // ---------------------------------------------------------------- output
