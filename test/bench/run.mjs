@@ -137,11 +137,19 @@ export function percentile(sorted, p) {
 function once(argv, env, extra = {}) {
   extra.prepare?.();
   const fd3 = extra.fd3 ? fs.openSync(extra.fd3, 'r') : undefined;
-  const stdio = ['ignore', 'ignore', 'pipe', ...(fd3 !== undefined ? [fd3] : [])];
+  // stderr into a file, not a pipe: a daemon the command leaves behind
+  // (podman's pause process, a NAT) would hold a pipe open and spawnSync
+  // would wait for it forever.
+  const errFile = path.join(os.tmpdir(), `hutch-bench-stderr-${process.pid}`);
+  const errFd = fs.openSync(errFile, 'w+');
+  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : [])];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { env, stdio, maxBuffer: 1 << 20, timeout: extra.timeout ?? 120_000 });
+  const r = spawnSync(argv[0], argv.slice(1), { env, stdio, timeout: extra.timeout ?? 120_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (fd3 !== undefined) fs.closeSync(fd3);
+  fs.closeSync(errFd);
+  r.stderr = fs.readFileSync(errFile, 'utf8').slice(0, 4000);
+  fs.rmSync(errFile, { force: true });
   const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${String(r.stderr).trim().slice(0, 500)}` : '';
   return { ms, err };
 }
@@ -181,6 +189,9 @@ export function timeCommands(commands, { runs, warmup, env = process.env }) {
     };
   });
 }
+
+/** HUTCH_BENCH_VERBOSE=1: what the benchmarks are doing, on stderr. */
+const progress = (...a) => process.env.HUTCH_BENCH_VERBOSE === '1' && console.error('# bench:', ...a);
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 
@@ -271,13 +282,13 @@ async function startupGroup(ctx) {
 /** `podman` as it runs here (root: --ulimit host; a user: --cgroups disabled), or why not. */
 function podmanProbe(ctx) {
   if (!hasCommand('podman')) return { ok: false, note: 'skipped podman: not installed (Debian: apt-get install podman)' };
-  const version = spawnSync('podman', ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  const version = spawnSync('podman', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).stdout?.trim() ?? '?';
   const tries = [['podman'], ['podman', '--cgroup-manager', 'cgroupfs']];
   let why = '';
   for (const prefix of tries) {
-    const r = spawnSync(prefix[0], [...prefix.slice(1), 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'], { env: ctx.env, encoding: 'utf8', timeout: 60_000 });
-    if (r.status === 0) return { ok: true, prefix, version };
-    why = (r.stderr || String(r.error ?? '')).trim().split('\n').pop();
+    const r = once([...prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'], ctx.env, { timeout: 60_000 });
+    if (!r.err) return { ok: true, prefix, version };
+    why = r.err.trim().split('\n').pop();
   }
   return { ok: false, note: `skipped podman: ${version} is installed but rootless podman does not run here as uid ${process.getuid()}: ${why}` };
 }
@@ -649,7 +660,10 @@ function iperfClient(port, seconds, reverse) {
 
 /** Starts `argv` (an iperf3 server with --forceflush: its stdout is a pipe), waits for "Server listening", returns a stop function. */
 async function startIperfServer(argv, env) {
-  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: stop() ends the server and whatever it started
+  // (pasta by hand forks iperf3), and waits for exit, not for the pipes,
+  // which an orphan could hold open.
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -658,9 +672,24 @@ async function startIperfServer(argv, env) {
   const ok = /Server listening/.test(out);
   const stop = () =>
     new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.on('close', () => resolve());
-      child.kill('SIGTERM');
+      const group = (sig) => {
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      if (child.exitCode !== null || child.signalCode !== null) {
+        group('SIGTERM');
+        return resolve();
+      }
+      const force = setTimeout(() => group('SIGKILL'), 10_000);
+      child.on('exit', () => {
+        clearTimeout(force);
+        group('SIGTERM');
+        resolve();
+      });
+      group('SIGTERM');
     });
   if (!ok) await stop();
   return { ok, stop, out: () => out };
@@ -681,9 +710,43 @@ async function freeTcpPort() {
  * without) and iperf3 throughput through a published port, both directions,
  * beside plain loopback on the host.
  */
+// slirp4netns by hand around `unshare -Urn`: the namespace waits on a fifo
+// until slirp4netns is ready, then runs "$@" (default /bin/true). With
+// API=1 slirp4netns gets an API socket (for add_hostfwd), printed as
+// "api PATH" once ready.
+const SLIRP_BY_HAND_SH = `d=$(mktemp -d); mkfifo "$d/in" "$d/go" "$d/ready"
+[ $# -gt 0 ] || set -- /bin/true
+unshare -Urn sh -c 'echo > "$0/in"; read x < "$0/go"; exec "$@"' "$d" "$@" & u=$!
+read x < "$d/in"
+api=; [ "$API" = 1 ] && api="--api-socket $d/api"
+slirp4netns --configure --mtu 65520 --disable-host-loopback $api --ready-fd 3 "$u" tap0 3>"$d/ready" >/dev/null 2>&1 & s=$!
+head -c1 "$d/ready" >/dev/null
+[ "$API" = 1 ] && echo "api $d/api"
+echo > "$d/go"; wait "$u"; r=$?
+kill "$s"; wait "$s" 2>/dev/null; rm -rf "$d"; exit $r`;
+
+/** pasta by hand around a command (its own user and network namespace); root keeps its identity. */
+function pastaByHand(extra, cmd) {
+  return ['pasta', '--config-net', '-q', '-f', ...(IS_ROOT ? ['--runas', '0:0'] : []), ...extra, '--', ...cmd];
+}
+
+/** Sends one slirp4netns API request on the unix socket `api`; resolves with the reply. */
+async function slirpApi(api, req) {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(api, () => c.end(JSON.stringify(req)));
+    let out = '';
+    c.on('data', (d) => (out += d));
+    c.on('end', () => resolve(out));
+    c.on('error', reject);
+  });
+}
+
 async function networkGroup(ctx) {
   const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
-  const hutch = [ctx.node, cjs];
+  const sea = path.join(ctx.repo, 'dist', 'hutch');
+  // The single executable users run (the cjs bundle when it is not built).
+  const hutch = fs.existsSync(sea) ? [sea] : [ctx.node, cjs];
   const lines = [];
   const rows = [];
   const data = { setup: {}, throughput: {} };
@@ -698,15 +761,35 @@ async function networkGroup(ctx) {
       driver: d,
     })),
     { name: 'hutch run --network slirp -- /bin/true (auto)', argv: [...hutch, 'run', '--network', 'slirp', '--', '/bin/true'], driver: 'auto' },
+    { name: 'hutch run -- /bin/true (default profile)', argv: [...hutch, 'run', '--', '/bin/true'], driver: 'default profile' },
   ];
+  // The same NATs by hand, without hutch: setup = each minus `unshare -Urn /bin/true`.
+  const byHandBase = hasCommand('unshare') ? { name: 'unshare -Urn /bin/true', argv: ['unshare', '-Urn', '/bin/true'], handBase: true } : undefined;
+  if (byHandBase) {
+    cmds.push(byHandBase);
+    if (drivers.includes('slirp4netns')) cmds.push({ name: 'slirp4netns by hand around unshare -Urn /bin/true', argv: ['sh', '-c', SLIRP_BY_HAND_SH, 'sh'], hand: 'slirp4netns' });
+  }
+  if (drivers.includes('pasta')) cmds.push({ name: 'pasta by hand around /bin/true', argv: pastaByHand([], ['/bin/true']), hand: 'pasta' });
+  progress('network: timing', cmds.map((c) => c.name).join(' | '));
   const timed = timeCommands(cmds, { runs: Math.min(ctx.runs, 20), warmup: ctx.warmup, env: ctx.env });
+  progress('network: timed');
   const base = timed[0].ok ? timed[0].median : NaN;
+  const handI = cmds.findIndex((c) => c.handBase);
+  const handBase = handI !== -1 && timed[handI].ok ? timed[handI].median : NaN;
   timed.forEach((r, i) => {
-    const setup = cmds[i].driver && r.ok ? r.median - base : NaN;
-    if (cmds[i].driver) data.setup[cmds[i].driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
-    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', cmds[i].driver ? `setup ${fmt(setup, 1)} ms` : 'baseline']);
+    const c = cmds[i];
+    const setup = r.ok ? r.median - (c.hand ? handBase : base) : NaN;
+    if (c.driver) data.setup[c.driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)), vsNone: Number((r.median / base).toFixed(3)) };
+    if (c.hand) data.setup[`${c.hand} by hand`] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
+    const note = c.driver || c.hand ? `setup ${fmt(setup, 1)} ms, ${fmt(r.median / (c.hand ? handBase : base), 2)}x ${c.hand ? 'unshare' : 'none'}` : 'baseline';
+    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', note]);
     if (!r.ok) lines.push(`${r.name} failed: ${r.error}`);
   });
+  const podman = podmanProbe(ctx);
+  if (podman.ok) {
+    const p = timeCommands([{ name: 'podman run --rm --rootfs / /bin/true (default network)', argv: [...podman.prefix, 'run', '--rm', '--rootfs', '/', '/bin/true'] }], { runs: Math.min(ctx.runs, 10), warmup: 1, env: ctx.env })[0];
+    rows.push([p.name, p.ok ? fmt(p.median, 1) : 'FAILED', p.ok ? `${fmt(p.median / base, 2)}x hutch none` : p.error]);
+  } else lines.push(podman.note);
 
   if (!hasCommand('iperf3')) {
     lines.push('skipped throughput: iperf3 is not installed');
@@ -737,6 +820,41 @@ async function networkGroup(ctx) {
     data.throughput[d] = { hostToSandbox: in_, sandboxToHost: out };
     rows.push([`iperf3 host -> sandbox (${d}, published port)`, fmt(gbit(in_), 2) + ' Gbit/s', fmt(in_ / loop, 2) + 'x']);
     rows.push([`iperf3 sandbox -> host (${d}, published port)`, fmt(gbit(out), 2) + ' Gbit/s', fmt(out / loop, 2) + 'x']);
+  }
+  // The same through each NAT by hand (no hutch), for hutch / by hand.
+  const handTp = {};
+  if (drivers.includes('pasta')) {
+    const port = await freeTcpPort();
+    const srv = await startIperfServer(pastaByHand(['-T', 'none', '-U', 'none', '-u', 'none', '-t', `127.0.0.1/${port}:5201`], ['iperf3', '-s', '--forceflush', '-p', '5201']), ctx.env);
+    if (srv.ok) handTp.pasta = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
+    else lines.push(`pasta by hand: iperf3 server did not start: ${srv.out().slice(-300)}`);
+    await srv.stop();
+  }
+  if (drivers.includes('slirp4netns') && byHandBase) {
+    const port = await freeTcpPort();
+    const child = spawn('sh', ['-c', SLIRP_BY_HAND_SH, 'sh', 'iperf3', '-s', '--forceflush', '-p', '5201'], { env: { ...ctx.env, API: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (!/Server listening/.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const api = /^api (\S+)$/m.exec(out)?.[1];
+    if (api && /Server listening/.test(out)) {
+      const reply = await slirpApi(api, { execute: 'add_hostfwd', arguments: { proto: 'tcp', host_addr: '127.0.0.1', host_port: port, guest_port: 5201 } }).catch((e) => String(e));
+      if (/"return"/.test(reply)) handTp.slirp4netns = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
+      else lines.push(`slirp4netns by hand: add_hostfwd failed: ${reply}`);
+    } else lines.push(`slirp4netns by hand: iperf3 server did not start: ${out.slice(-300)}`);
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // the script, iperf3 and slirp4netns: one process group
+    } catch {
+      /* gone */
+    }
+  }
+  for (const [d, t] of Object.entries(handTp)) {
+    data.throughput[`${d} by hand`] = t;
+    const h = data.throughput[d];
+    rows.push([`iperf3 host -> sandbox (${d} by hand)`, fmt(gbit(t.hostToSandbox), 2) + ' Gbit/s', `${fmt(t.hostToSandbox / loop, 2)}x; hutch ${h ? fmt(h.hostToSandbox / t.hostToSandbox, 2) : '-'}x by hand`]);
+    rows.push([`iperf3 sandbox -> host (${d} by hand)`, fmt(gbit(t.sandboxToHost), 2) + ' Gbit/s', `${fmt(t.sandboxToHost / loop, 2)}x; hutch ${h ? fmt(h.sandboxToHost / t.sandboxToHost, 2) : '-'}x by hand`]);
   }
   lines.push(`iperf3 ${seconds} s per direction (HUTCH_BENCH_IPERF_SECONDS); ratios are against plain loopback on the host`);
   return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
