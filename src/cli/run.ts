@@ -85,7 +85,7 @@ export const RUN_FLAGS: FlagDef[] = [
     name: 'network-driver',
     kind: 'string',
     valueName: 'DRIVER',
-    help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta',
+    help: 'user-mode NAT driver: auto (pasta where it runs and has no bulk-upload stall, else slirp4netns) | slirp4netns | pasta',
   },
   {
     name: 'publish',
