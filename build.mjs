@@ -178,9 +178,11 @@ async function buildSea() {
     // read at run time (HUTCH_TRACE set now shows trace lines), and argv must
     // reach hutch as given.
     const traced = spawnSync(tmp, ['--version'], { encoding: 'utf8', env: { ...process.env, HUTCH_TRACE: '1' } });
-    if (!/^hutch-trace .* main$/m.test(traced.stderr ?? '')) throw new Error(`build: the single executable ignored HUTCH_TRACE=1 set at run time (snapshot froze the environment?): ${traced.stderr}`);
+    if (!/^hutch-trace .* main$/m.test(traced.stderr ?? ''))
+      throw new Error(`build: the single executable ignored HUTCH_TRACE=1 set at run time (snapshot froze the environment?): ${traced.stderr}`);
     const unknown = spawnSync(tmp, ['no-such-command'], { encoding: 'utf8', env: { ...process.env, HUTCH_TRACE: '' } });
-    if (unknown.status !== 125 || !/unknown command "no-such-command"/.test(unknown.stderr ?? '')) throw new Error(`build: the single executable did not see its arguments: ${unknown.status} ${unknown.stderr}`);
+    if (unknown.status !== 125 || !/unknown command "no-such-command"/.test(unknown.stderr ?? ''))
+      throw new Error(`build: the single executable did not see its arguments: ${unknown.status} ${unknown.stderr}`);
     renameSync(tmp, join(dist, 'hutch'));
   } finally {
     rmSync(tmp, { force: true });

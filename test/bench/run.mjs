@@ -228,7 +228,11 @@ async function startupGroup(ctx) {
   else notes.push('skipped bwrap: not installed (bubblewrap)');
 
   const podman = podmanProbe(ctx);
-  if (podman.ok) cmds.push({ name: 'podman run --rm --network none --rootfs / /bin/true', argv: [...podman.prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'] });
+  if (podman.ok)
+    cmds.push({
+      name: 'podman run --rm --network none --rootfs / /bin/true',
+      argv: [...podman.prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'],
+    });
   else notes.push(podman.note);
   // The helper alone on the plan hutch would give it (HUTCH_TRACE's "helper" stage, without hutch).
   const byHand = fs.existsSync(sea) ? helperByHand(ctx, sea, sandboxArgs) : { note: 'skipped the helper by hand: no dist/hutch' };
@@ -260,7 +264,9 @@ async function startupGroup(ctx) {
   const seaI = cmds.findIndex((c) => c.hutch === 'sea');
   if (baseI !== -1 && seaI !== -1 && results[baseI].ok && results[seaI].ok) {
     derived.seaVsBaseline = Number((results[seaI].median / results[baseI].median).toFixed(3));
-    lines.push(`dist/hutch vs baseline: ${fmt(results[seaI].median / results[baseI].median, 2)}x (${fmt(results[seaI].median, 1)} vs ${fmt(results[baseI].median, 1)} ms)`);
+    lines.push(
+      `dist/hutch vs baseline: ${fmt(results[seaI].median / results[baseI].median, 2)}x (${fmt(results[seaI].median, 1)} vs ${fmt(results[baseI].median, 1)} ms)`,
+    );
   }
   const handI = cmds.indexOf(byHand.cmd);
   if (handI !== -1 && results[handI].ok && Number.isFinite(bwrapMs)) lines.push(`the helper by hand: ${fmt(results[handI].median / bwrapMs, 2)}x bwrap`);
@@ -269,7 +275,12 @@ async function startupGroup(ctx) {
   if (fs.existsSync(sea)) {
     stages = traceStages([sea, ...sandboxArgs], ctx);
     lines.push('', `HUTCH_TRACE=1 dist/hutch ${sandboxArgs.join(' ')}: median ms per stage over ${stages.runs} runs (first: process start to main)`);
-    lines.push(table(['stage', 'median ms', 'p90 ms'], stages.rows.map((r) => [r.stage, fmt(r.median, 2), fmt(r.p90, 2)])));
+    lines.push(
+      table(
+        ['stage', 'median ms', 'p90 ms'],
+        stages.rows.map((r) => [r.stage, fmt(r.median, 2), fmt(r.p90, 2)]),
+      ),
+    );
   }
   return {
     columns: ['command', 'median ms', 'p90 ms', 'vs node -e 0', 'vs bwrap'],
@@ -298,7 +309,8 @@ function helperByHand(ctx, sea, sandboxArgs) {
   const helper = path.join(ctx.repo, 'dist', 'hutch-helper');
   const dry = spawnSync(sea, [...sandboxArgs.slice(0, -2), '--dry-run', ...sandboxArgs.slice(-2)], { env: ctx.env, encoding: 'utf8' });
   const at = dry.stdout?.indexOf('# helper plan') ?? -1;
-  if (dry.status !== 0 || at === -1 || !fs.existsSync(helper)) return { note: `skipped the helper by hand: --dry-run gave no plan (${dry.status}) or ${helper} is missing` };
+  if (dry.status !== 0 || at === -1 || !fs.existsSync(helper))
+    return { note: `skipped the helper by hand: --dry-run gave no plan (${dry.status}) or ${helper} is missing` };
   const plan = dry.stdout.slice(dry.stdout.indexOf('\n', at) + 1);
   const file = path.join(ctx.scratch, 'by-hand.plan');
   fs.writeFileSync(file, plan);
@@ -767,7 +779,8 @@ async function networkGroup(ctx) {
   const byHandBase = hasCommand('unshare') ? { name: 'unshare -Urn /bin/true', argv: ['unshare', '-Urn', '/bin/true'], handBase: true } : undefined;
   if (byHandBase) {
     cmds.push(byHandBase);
-    if (drivers.includes('slirp4netns')) cmds.push({ name: 'slirp4netns by hand around unshare -Urn /bin/true', argv: ['sh', '-c', SLIRP_BY_HAND_SH, 'sh'], hand: 'slirp4netns' });
+    if (drivers.includes('slirp4netns'))
+      cmds.push({ name: 'slirp4netns by hand around unshare -Urn /bin/true', argv: ['sh', '-c', SLIRP_BY_HAND_SH, 'sh'], hand: 'slirp4netns' });
   }
   if (drivers.includes('pasta')) cmds.push({ name: 'pasta by hand around /bin/true', argv: pastaByHand([], ['/bin/true']), hand: 'pasta' });
   progress('network: timing', cmds.map((c) => c.name).join(' | '));
@@ -781,13 +794,17 @@ async function networkGroup(ctx) {
     const setup = r.ok ? r.median - (c.hand ? handBase : base) : NaN;
     if (c.driver) data.setup[c.driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)), vsNone: Number((r.median / base).toFixed(3)) };
     if (c.hand) data.setup[`${c.hand} by hand`] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
-    const note = c.driver || c.hand ? `setup ${fmt(setup, 1)} ms, ${fmt(r.median / (c.hand ? handBase : base), 2)}x ${c.hand ? 'unshare' : 'none'}` : 'baseline';
+    const note =
+      c.driver || c.hand ? `setup ${fmt(setup, 1)} ms, ${fmt(r.median / (c.hand ? handBase : base), 2)}x ${c.hand ? 'unshare' : 'none'}` : 'baseline';
     rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', note]);
     if (!r.ok) lines.push(`${r.name} failed: ${r.error}`);
   });
   const podman = podmanProbe(ctx);
   if (podman.ok) {
-    const p = timeCommands([{ name: 'podman run --rm --rootfs / /bin/true (default network)', argv: [...podman.prefix, 'run', '--rm', '--rootfs', '/', '/bin/true'] }], { runs: Math.min(ctx.runs, 10), warmup: 1, env: ctx.env })[0];
+    const p = timeCommands(
+      [{ name: 'podman run --rm --rootfs / /bin/true (default network)', argv: [...podman.prefix, 'run', '--rm', '--rootfs', '/', '/bin/true'] }],
+      { runs: Math.min(ctx.runs, 10), warmup: 1, env: ctx.env },
+    )[0];
     rows.push([p.name, p.ok ? fmt(p.median, 1) : 'FAILED', p.ok ? `${fmt(p.median / base, 2)}x hutch none` : p.error]);
   } else lines.push(podman.note);
 
@@ -825,14 +842,21 @@ async function networkGroup(ctx) {
   const handTp = {};
   if (drivers.includes('pasta')) {
     const port = await freeTcpPort();
-    const srv = await startIperfServer(pastaByHand(['-T', 'none', '-U', 'none', '-u', 'none', '-t', `127.0.0.1/${port}:5201`], ['iperf3', '-s', '--forceflush', '-p', '5201']), ctx.env);
+    const srv = await startIperfServer(
+      pastaByHand(['-T', 'none', '-U', 'none', '-u', 'none', '-t', `127.0.0.1/${port}:5201`], ['iperf3', '-s', '--forceflush', '-p', '5201']),
+      ctx.env,
+    );
     if (srv.ok) handTp.pasta = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
     else lines.push(`pasta by hand: iperf3 server did not start: ${srv.out().slice(-300)}`);
     await srv.stop();
   }
   if (drivers.includes('slirp4netns') && byHandBase) {
     const port = await freeTcpPort();
-    const child = spawn('sh', ['-c', SLIRP_BY_HAND_SH, 'sh', 'iperf3', '-s', '--forceflush', '-p', '5201'], { env: { ...ctx.env, API: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('sh', ['-c', SLIRP_BY_HAND_SH, 'sh', 'iperf3', '-s', '--forceflush', '-p', '5201'], {
+      env: { ...ctx.env, API: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -840,7 +864,10 @@ async function networkGroup(ctx) {
     while (!/Server listening/.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const api = /^api (\S+)$/m.exec(out)?.[1];
     if (api && /Server listening/.test(out)) {
-      const reply = await slirpApi(api, { execute: 'add_hostfwd', arguments: { proto: 'tcp', host_addr: '127.0.0.1', host_port: port, guest_port: 5201 } }).catch((e) => String(e));
+      const reply = await slirpApi(api, {
+        execute: 'add_hostfwd',
+        arguments: { proto: 'tcp', host_addr: '127.0.0.1', host_port: port, guest_port: 5201 },
+      }).catch((e) => String(e));
       if (/"return"/.test(reply)) handTp.slirp4netns = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
       else lines.push(`slirp4netns by hand: add_hostfwd failed: ${reply}`);
     } else lines.push(`slirp4netns by hand: iperf3 server did not start: ${out.slice(-300)}`);
@@ -853,8 +880,16 @@ async function networkGroup(ctx) {
   for (const [d, t] of Object.entries(handTp)) {
     data.throughput[`${d} by hand`] = t;
     const h = data.throughput[d];
-    rows.push([`iperf3 host -> sandbox (${d} by hand)`, fmt(gbit(t.hostToSandbox), 2) + ' Gbit/s', `${fmt(t.hostToSandbox / loop, 2)}x; hutch ${h ? fmt(h.hostToSandbox / t.hostToSandbox, 2) : '-'}x by hand`]);
-    rows.push([`iperf3 sandbox -> host (${d} by hand)`, fmt(gbit(t.sandboxToHost), 2) + ' Gbit/s', `${fmt(t.sandboxToHost / loop, 2)}x; hutch ${h ? fmt(h.sandboxToHost / t.sandboxToHost, 2) : '-'}x by hand`]);
+    rows.push([
+      `iperf3 host -> sandbox (${d} by hand)`,
+      fmt(gbit(t.hostToSandbox), 2) + ' Gbit/s',
+      `${fmt(t.hostToSandbox / loop, 2)}x; hutch ${h ? fmt(h.hostToSandbox / t.hostToSandbox, 2) : '-'}x by hand`,
+    ]);
+    rows.push([
+      `iperf3 sandbox -> host (${d} by hand)`,
+      fmt(gbit(t.sandboxToHost), 2) + ' Gbit/s',
+      `${fmt(t.sandboxToHost / loop, 2)}x; hutch ${h ? fmt(h.sandboxToHost / t.sandboxToHost, 2) : '-'}x by hand`,
+    ]);
   }
   lines.push(`iperf3 ${seconds} s per direction (HUTCH_BENCH_IPERF_SECONDS); ratios are against plain loopback on the host`);
   return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
@@ -932,9 +967,32 @@ async function residentPer(argv, count, env, commandComm = 'sleep') {
       /* gone */
     }
   }
-  await Promise.all(kids.map((k) => (k.exitCode !== null ? null : new Promise((r) => { k.on('close', r); setTimeout(() => { try { process.kill(-k.pid, 'SIGKILL'); } catch {} }, 10_000); }))));
+  await Promise.all(
+    kids.map((k) =>
+      k.exitCode !== null
+        ? null
+        : new Promise((r) => {
+            k.on('close', r);
+            setTimeout(() => {
+              try {
+                process.kill(-k.pid, 'SIGKILL');
+              } catch {}
+            }, 10_000);
+          }),
+    ),
+  );
   const mib = (kib) => kib / 1024 / count;
-  return { ok, count, perSandboxMiB: { total: mib(sum.top + sum.helper + sum.nat + sum.other), top: mib(sum.top), helper: mib(sum.helper), nat: mib(sum.nat), other: mib(sum.other) } };
+  return {
+    ok,
+    count,
+    perSandboxMiB: {
+      total: mib(sum.top + sum.helper + sum.nat + sum.other),
+      top: mib(sum.top),
+      helper: mib(sum.helper),
+      nat: mib(sum.nat),
+      other: mib(sum.other),
+    },
+  };
 }
 
 /** Resident memory (Pss) per running sandbox: N sandboxes running `sleep` at once. */
@@ -953,7 +1011,11 @@ async function memoryGroup(ctx) {
     if (/--detach\b/.test(help)) lines.push('note: hutch run has --detach: detached sandboxes are not measured here yet (add a variant)');
     else lines.push('detached sandboxes: not measured, hutch run has no --detach yet');
   } else lines.push('skipped hutch: no dist/hutch');
-  if (hasCommand('bwrap')) variants.push(['bwrap --unshare-all -- sleep', ['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--unshare-all', '--', 'sleep', '1000']]);
+  if (hasCommand('bwrap'))
+    variants.push([
+      'bwrap --unshare-all -- sleep',
+      ['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--unshare-all', '--', 'sleep', '1000'],
+    ]);
   for (const [name, argv] of variants) {
     const r = await residentPer(argv, n, ctx.env);
     data[name] = r;
@@ -963,7 +1025,9 @@ async function memoryGroup(ctx) {
   }
   const podman = podmanProbe(ctx);
   if (!podman.ok) lines.push(podman.note.replace('skipped podman', 'podman (conmon) not measured'));
-  lines.push(`Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started (hutch's Node, or bwrap)`);
+  lines.push(
+    `Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started (hutch's Node, or bwrap)`,
+  );
   return { columns: ['what (MiB Pss per sandbox)', 'total', 'hutch/bwrap', 'monitor+init', 'NAT', 'other'], rows, lines, data };
 }
 
