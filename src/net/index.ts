@@ -4,6 +4,7 @@
 // stops it when the sandbox is gone.
 
 import { HutchError } from '../util/errors';
+import { trace } from '../util/trace';
 import type { LaunchHook } from '../helper/spawn';
 import type { SandboxSpec } from '../spec/types';
 import { chooseNetDriver, type DriverChoice } from './choose';
@@ -82,10 +83,12 @@ export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string):
         sandboxDir,
         binary: np.choice.binary,
       });
+      trace(`net: ${np.choice.name} ready`);
       for (const n of startNotes(spec, np)) process.stderr.write(`hutch: ${n}\n`);
     },
     async afterExit() {
       await session?.stop();
+      trace(`net: ${np.choice.name} stopped`);
     },
   };
 }

@@ -14,7 +14,7 @@ import { connect, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import { hostAddr, reservePorts } from './ports';
-import { exited, stderrTail, stopChild, waitExit } from './proc';
+import { exited, letGo, stderrTail, stopChild, waitExit } from './proc';
 import { tcpRelay, udpRelay, type Relay } from './proxy';
 import type { AttachOptions, NetLayout, NetSession, NetworkDriver, NetCapabilities } from './types';
 
@@ -96,6 +96,7 @@ export const slirp4netnsDriver: NetworkDriver = {
         (stopping ??= (async () => {
           await Promise.all(relays.map((r) => r.close()));
           exitEnd.destroy(); // EOF on --exit-fd: slirp4netns quits on its own
+          if (!o.forwards.length) return letGo(child, undefined); // no host port to wait for
           const timer = setTimeout(() => stopChild(child), 1000);
           await waitExit(child);
           clearTimeout(timer);
