@@ -176,6 +176,14 @@ static void parse_sync(struct op *o, const int *seen)
 		op_error(o, "sync needs a report op before it");
 }
 
+static void parse_sync_exec(struct op *o, const int *seen)
+{
+	if (!seen[OP_SYNC])
+		op_error(o, "sync-exec needs a sync op before it");
+	if (seen[OP_SYNC_EXEC])
+		op_error(o, "sync-exec at most once");
+}
+
 static void parse_daemon(struct op *o, const int *seen)
 {
 	(void)seen;
@@ -514,6 +522,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
 	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
 	[OP_NET_NAT]           = {"net-nat",         M,  2,  2, 3, 0, parse_net_nat},
+	[OP_SYNC_EXEC]         = {"sync-exec",       I,  0,  0, 0, 0, parse_sync_exec},
 };
 /* clang-format on */
 #undef M
@@ -677,6 +686,14 @@ int plan_read(int fd, struct plan *p)
 				plan_error(o->line, o->text,
 					   "not allowed with join (exec mode takes tty, relay and command ops)");
 		}
+	return 0;
+}
+
+int plan_has(const struct plan *p, enum op_kind kind)
+{
+	for (int i = 0; i < p->nops; i++)
+		if (p->ops[i].kind == kind)
+			return 1;
 	return 0;
 }
 

@@ -417,6 +417,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
     networkJoin: member?.join,
     unreachable: net?.blocked,
+    syncBeforeExec: net !== undefined,
     syncBeforeStart:
       member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
   };

@@ -9,7 +9,8 @@
 // `sync`, the helper stops after creating the network namespace and before
 // the pid/cgroup namespaces, reports its pid and waits for a byte on fd 5:
 // that is where hooks attach a cgroup and a network, so nothing inside ever
-// runs unlimited or unconnected.
+// runs unlimited or unconnected. With `sync-exec` the init waits for a
+// second byte right before the command starts (hooks' beforeExec).
 
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { constants } from 'node:os';
@@ -27,6 +28,8 @@ export interface LaunchHook {
   beforeStart?(ctx: { monitorPid: number }): Promise<void> | void;
   /** The sandbox's pid 1 exists (host pid). */
   started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void }): void;
+  /** A plan with `sync-exec`: the init has set up and waits; the command starts once every hook's promise resolved. */
+  beforeExec?(): Promise<void> | void;
   /** `net ADDR` on the report pipe: the sandbox's address on its named network (`net-attach`). */
   attached?(ctx: { address: string }): void;
   /** The helper exited (always called once beforeStart ran, also on failure). */
@@ -91,6 +94,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const hooks = opts.hooks ?? [];
   const reported = plan.ops.some((o) => o.op === 'report');
   const synced = plan.ops.some((o) => o.op === 'sync');
+  const syncExec = plan.ops.some((o) => o.op === 'sync-exec');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced ? ['pipe', 'pipe'] : [];
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
@@ -130,7 +134,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           (async () => {
             for (const h of hooks) await h.beforeStart?.({ monitorPid: result.monitorPid! });
           })().then(
-            () => go.end('g'),
+            () => (syncExec ? go.write('g') : go.end('g')),
             (err) => {
               hookError = err;
               go.destroy(); // EOF without a go byte: the helper aborts (125)
@@ -139,6 +143,17 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
         } else if (what === 'init') {
           result.initPid = Number(arg);
           for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
+          if (syncExec) {
+            (async () => {
+              for (const h of hooks) await h.beforeExec?.();
+            })().then(
+              () => go.end('g'),
+              (err) => {
+                hookError ??= err;
+                go.destroy(); // EOF at sync-exec: the init aborts (125), the command never starts
+              },
+            );
+          }
         } else if (what === 'net') {
           for (const h of hooks) h.attached?.({ address: arg });
         } else if (what === 'error') {

@@ -72,21 +72,35 @@ export function capabilityWarnings(spec: SandboxSpec, np: NetPlan): string[] {
   ];
 }
 
+/**
+ * Attaches the NAT to the sandbox and stops it after. The plan has
+ * `sync-exec` (SandboxSetup.syncBeforeExec): the NAT starts as soon as the
+ * sandbox's pid 1 exists, joining its namespaces through /proc/INITPID
+ * while the init sets up, and the command starts only once it is ready
+ * (beforeExec), so the NAT's start-up overlaps the sandbox's instead of
+ * adding to it.
+ */
 export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string): LaunchHook {
-  let session: NetSession | undefined;
+  let attaching: Promise<NetSession> | undefined;
   return {
-    async beforeStart({ monitorPid }) {
-      session = await np.driver.attach({
-        monitorPid,
+    started({ initPid }) {
+      attaching = np.driver.attach({
+        pid: initPid,
         forwards: np.forwards,
         allowHostLoopback: spec.allowHostLoopback,
         sandboxDir,
         binary: np.choice.binary,
       });
+      attaching.catch(() => {}); // reported by beforeExec
+    },
+    async beforeExec() {
+      if (!attaching) throw new Error('internal: the sandbox reported no pid 1 before sync-exec');
+      await attaching;
       trace(`net: ${np.choice.name} ready`);
       for (const n of startNotes(spec, np)) process.stderr.write(`hutch: ${n}\n`);
     },
     async afterExit() {
+      const session = await attaching?.catch(() => undefined); // a failed attach has stopped its NAT already
       await session?.stop();
       trace(`net: ${np.choice.name} stopped`);
     },

@@ -51,7 +51,7 @@ export function pastaArgs(o: AttachOptions, pidFile: string, isRoot: boolean): s
     '-P',
     pidFile,
     ...(isRoot ? ['--runas', '0:0'] : []),
-    String(o.monitorPid),
+    String(o.pid),
   ];
 }
 

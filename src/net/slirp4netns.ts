@@ -78,9 +78,9 @@ export const slirp4netnsDriver: NetworkDriver = {
       '--ready-fd=4',
       `--api-socket=${apiSocket}`,
       // PID form: slirp4netns joins the user and network namespaces of the
-      // monitor itself. (--userns-path fails for unprivileged callers in 1.2:
+      // sandbox's pid 1. (--userns-path fails for unprivileged callers in 1.2:
       // "setegid(0)" right after joining.)
-      String(o.monitorPid),
+      String(o.pid),
       'tap0',
     ];
     const child = spawn(o.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scaleGroup } from './scale.mjs';
 import { TEST_USER, asUserPrefix, cleanUserEnv, ensureTestUser, hasCommand, nodeForUser, readableCopy, userDir } from '../lib/testuser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,10 +30,15 @@ const IS_ROOT = process.getuid() === 0;
 
 // ---------------------------------------------------------------- options
 
+/** --pause: milliseconds before each timed run. */
+let PAUSE_MS = 20;
+
 function usage(code) {
   (code ? process.stderr : process.stdout).write(`usage: node test/bench/run.mjs [options]
   --runs N      measured runs per command (default 30)
   --warmup N    warm-up runs per command, not measured (default 3)
+  --pause MS    pause before each timed run (default 20); the commands of a
+                group alternate in a new random order each round
   --group NAME  only this group (repeatable); groups: ${GROUPS.map((g) => g.name).join(', ')}
   --json FILE   write the results as JSON to FILE
   --as-user     when root: also run the benchmarks as ${TEST_USER}
@@ -74,6 +80,9 @@ function parseArgs(argv) {
       case '--warmup':
         o.warmup = Number(value());
         break;
+      case '--pause':
+        o.pause = Number(value());
+        break;
       case '--group':
         o.groups.push(...value().split(',').filter(Boolean));
         break;
@@ -105,6 +114,7 @@ function parseArgs(argv) {
     }
   }
   if (!Number.isInteger(o.runs) || o.runs < 1) o.runs = 30;
+  if (Number.isFinite(o.pause) && o.pause >= 0) PAUSE_MS = o.pause;
   if (!Number.isInteger(o.warmup) || o.warmup < 0) o.warmup = 3;
   for (const g of o.groups) {
     if (!GROUPS.some((x) => x.name === g)) {
@@ -137,16 +147,19 @@ export function percentile(sorted, p) {
 function once(argv, env, extra = {}) {
   extra.prepare?.();
   const fd3 = extra.fd3 ? fs.openSync(extra.fd3, 'r') : undefined;
+  // a plan with `report` writes its report lines to fd 4
+  const fd4 = fd3 !== undefined && extra.fd4 ? fs.openSync(extra.fd4, 'w') : undefined;
   // stderr into a file, not a pipe: a daemon the command leaves behind
   // (podman's pause process, a NAT) would hold a pipe open and spawnSync
   // would wait for it forever.
   const errFile = path.join(os.tmpdir(), `hutch-bench-stderr-${process.pid}`);
   const errFd = fs.openSync(errFile, 'w+');
-  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : [])];
+  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : []), ...(fd4 !== undefined ? [fd4] : [])];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0], argv.slice(1), { env, stdio, timeout: extra.timeout ?? 120_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (fd3 !== undefined) fs.closeSync(fd3);
+  if (fd4 !== undefined) fs.closeSync(fd4);
   fs.closeSync(errFd);
   r.stderr = fs.readFileSync(errFile, 'utf8').slice(0, 4000);
   fs.rmSync(errFile, { force: true });
@@ -154,17 +167,34 @@ function once(argv, env, extra = {}) {
   return { ms, err };
 }
 
+/** `xs` in a random order (Fisher-Yates). */
+function shuffled(xs) {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Sleeps `ms` without spinning (between timed runs). */
+const pauseMs = (ms) => ms > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /**
  * Wall time of each command, interleaved round by round (so drift hits all
- * alike): `warmup` rounds, then `runs` measured ones. A command that fails
- * once is dropped with its error. Returns, per command,
+ * alike), in a new random order each round and with a pause before each run
+ * (--pause, default 20 ms: the previous run's teardown, a NAT's exit, the
+ * page cache, do not land on whichever command happens to come next):
+ * `warmup` rounds, then `runs` measured ones. A command that fails once is
+ * dropped with its error. Returns, per command, in the order given,
  *   { name, argv, ok, error?, samples, median, p90, min, mean }
  */
-export function timeCommands(commands, { runs, warmup, env = process.env }) {
+export function timeCommands(commands, { runs, warmup, env = process.env, pause = PAUSE_MS }) {
   const state = commands.map((c) => ({ ...c, ok: true, error: '', samples: [] }));
   for (let round = 0; round < warmup + runs; round++) {
-    for (const s of state) {
+    for (const s of shuffled(state)) {
       if (!s.ok) continue;
+      pauseMs(pause);
       const { ms, err } = once(s.argv, s.env ?? env, s);
       if (err) {
         s.ok = false;
@@ -321,6 +351,7 @@ function helperByHand(ctx, sea, sandboxArgs) {
       name: 'dist/hutch-helper run 3<plan (the same sandbox, by hand)',
       argv: [helper, 'run'],
       fd3: file,
+      fd4: '/dev/null',
       prepare: () => dir && fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
     },
   };
@@ -1043,6 +1074,11 @@ const GROUPS = [
   { name: 'pull', description: 'hutch pull of a ~100 MiB multi-layer image from a local registry vs skopeo copy + umoci unpack', run: pullGroup },
   { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },
   { name: 'memory', description: 'resident memory (Pss) per running sandbox, N sandboxes running sleep', run: memoryGroup },
+  {
+    name: 'scale',
+    description: 'N detached sandboxes started at once (network none, default NAT): all start, time, Pss, nothing left',
+    run: (ctx) => scaleGroup(ctx, { treeOf, natComms: NAT_COMMS, fmt }),
+  },
 ];
 
 // ---------------------------------------------------------------- output
@@ -1097,7 +1133,7 @@ async function runAsTestUser(opts, scratch) {
   const node = nodeForUser(user, path.join(scratch, 'bin'));
   const out = userDir(user, path.join(scratch, 'user-out'));
   const json = path.join(out, 'bench.json');
-  const args = ['--no-build', '--runs', String(opts.runs), '--warmup', String(opts.warmup), '--json', json, '--label', TEST_USER];
+  const args = ['--no-build', '--runs', String(opts.runs), '--warmup', String(opts.warmup), '--pause', String(PAUSE_MS), '--json', json, '--label', TEST_USER];
   for (const g of opts.groups) args.push('--group', g);
   const env = cleanUserEnv(user, { TMPDIR: out });
   if (opts.keepEnv) {
