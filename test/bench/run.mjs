@@ -147,23 +147,26 @@ export function percentile(sorted, p) {
 function once(argv, env, extra = {}) {
   extra.prepare?.();
   const fd3 = extra.fd3 ? fs.openSync(extra.fd3, 'r') : undefined;
-  // a plan with `report` writes its report lines to fd 4
+  // a plan with `report` writes its report lines to fd 4; `sync` reads its go byte from fd 5
   const fd4 = fd3 !== undefined && extra.fd4 ? fs.openSync(extra.fd4, 'w') : undefined;
+  const fd5 = fd4 !== undefined && extra.fd5 ? fs.openSync(extra.fd5, 'r') : undefined;
   // stderr into a file, not a pipe: a daemon the command leaves behind
   // (podman's pause process, a NAT) would hold a pipe open and spawnSync
   // would wait for it forever.
   const errFile = path.join(os.tmpdir(), `hutch-bench-stderr-${process.pid}`);
   const errFd = fs.openSync(errFile, 'w+');
-  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : []), ...(fd4 !== undefined ? [fd4] : [])];
+  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : []), ...(fd4 !== undefined ? [fd4] : []), ...(fd5 !== undefined ? [fd5] : [])];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0], argv.slice(1), { env, stdio, timeout: extra.timeout ?? 120_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (fd3 !== undefined) fs.closeSync(fd3);
   if (fd4 !== undefined) fs.closeSync(fd4);
+  if (fd5 !== undefined) fs.closeSync(fd5);
   fs.closeSync(errFd);
   r.stderr = fs.readFileSync(errFile, 'utf8').slice(0, 4000);
   fs.rmSync(errFile, { force: true });
-  const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${String(r.stderr).trim().slice(0, 500)}` : '';
+  const report = fd4 !== undefined && extra.fd4 !== '/dev/null' ? fs.readFileSync(extra.fd4, 'utf8').slice(0, 1000) : '';
+  const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${`${r.stderr}${report}`.trim().slice(0, 500)}` : '';
   return { ms, err };
 }
 
@@ -344,15 +347,23 @@ function helperByHand(ctx, sea, sandboxArgs) {
   const plan = dry.stdout.slice(dry.stdout.indexOf('\n', at) + 1);
   const file = path.join(ctx.scratch, 'by-hand.plan');
   fs.writeFileSync(file, plan);
+  // The go bytes of `sync` (and `sync-exec`), as hutch writes them at once.
+  const goFile = path.join(ctx.scratch, 'by-hand.go');
+  fs.writeFileSync(goFile, 'gg');
   // The plan's sandbox directory: made here, removed by the helper's cleanup op.
   const dir = /^cleanup\t(\S+)$/m.exec(plan)?.[1];
+  // and the directories its `scratch` ops mount a tmpfs on (src/sandbox/lifecycle.ts makes them)
+  const scratchDirs = [...plan.matchAll(/^scratch\t(\S+)/gm)].map((m) => m[1]);
   return {
     cmd: {
       name: 'dist/hutch-helper run 3<plan (the same sandbox, by hand)',
       argv: [helper, 'run'],
       fd3: file,
-      fd4: '/dev/null',
-      prepare: () => dir && fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+      fd4: path.join(ctx.scratch, 'by-hand.report'),
+      fd5: goFile,
+      prepare: () => {
+        for (const d of [dir, ...scratchDirs]) if (d) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      },
     },
   };
 }
@@ -830,6 +841,8 @@ async function networkGroup(ctx) {
     rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', note]);
     if (!r.ok) lines.push(`${r.name} failed: ${r.error}`);
   });
+  const def = data.setup['default profile'];
+  if (def) lines.push(`default profile: +${fmt(def.setupMs, 1)} ms over --network none, ${fmt(def.vsNone, 2)}x (aim <= +15 ms)`);
   const podman = podmanProbe(ctx);
   if (podman.ok) {
     const p = timeCommands(
@@ -1039,7 +1052,7 @@ async function memoryGroup(ctx) {
     variants.push(['hutch run -- sleep (default profile, user-mode NAT)', [sea, 'run', '--', 'sleep', '1000']]);
     // Detached sandboxes (issue 15 point 3) once `hutch run` has --detach.
     const help = spawnSync(sea, ['run', '--help'], { encoding: 'utf8' }).stdout ?? '';
-    if (/--detach\b/.test(help)) lines.push('note: hutch run has --detach: detached sandboxes are not measured here yet (add a variant)');
+    if (/--detach\b/.test(help)) lines.push('detached sandboxes (hutch run -d): see the scale group (Pss per sandbox by role)');
     else lines.push('detached sandboxes: not measured, hutch run has no --detach yet');
   } else lines.push('skipped hutch: no dist/hutch');
   if (hasCommand('bwrap'))
