@@ -352,8 +352,8 @@ function helperByHand(ctx, sea, sandboxArgs) {
   fs.writeFileSync(goFile, 'gg');
   // The plan's sandbox directory: made here, removed by the helper's cleanup op.
   const dir = /^cleanup\t(\S+)$/m.exec(plan)?.[1];
-  // and the directories its `scratch` ops mount a tmpfs on (src/sandbox/lifecycle.ts makes them)
-  const scratchDirs = [...plan.matchAll(/^scratch\t(\S+)/gm)].map((m) => m[1]);
+  // and the directories its `scratch` ops and daemons mount on (src/sandbox/lifecycle.ts makes them)
+  const scratchDirs = [...plan.matchAll(/^(?:scratch|daemon)\t(\S+)/gm)].map((m) => m[1]);
   return {
     cmd: {
       name: 'dist/hutch-helper run 3<plan (the same sandbox, by hand)',
@@ -939,11 +939,12 @@ async function networkGroup(ctx) {
   return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
 }
 
-/** Pss of /proc/PID/smaps_rollup in KiB (0 when the process is gone or unreadable). */
-function pssKiB(pid) {
+/** Pss of /proc/PID/smaps_rollup in KiB (0 when the process is gone or unreadable: then `unreadable` is set). */
+function pssKiB(pid, seen = {}) {
   try {
     return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
   } catch {
+    seen.unreadable = true;
     return 0;
   }
 }
@@ -971,7 +972,8 @@ function treeOf(pid) {
     } catch {
       return;
     }
-    all.push({ pid: p, comm, pssKiB: pssKiB(p) });
+    const seen = {};
+    all.push({ pid: p, comm, pssKiB: pssKiB(p, seen), unreadable: seen.unreadable });
     for (const c of childrenOf(p)) walk(c);
   };
   walk(pid);
@@ -1148,7 +1150,9 @@ async function runAsTestUser(opts, scratch) {
   const json = path.join(out, 'bench.json');
   const args = ['--no-build', '--runs', String(opts.runs), '--warmup', String(opts.warmup), '--pause', String(PAUSE_MS), '--json', json, '--label', TEST_USER];
   for (const g of opts.groups) args.push('--group', g);
-  const env = cleanUserEnv(user, { TMPDIR: out });
+  // the bench's own knobs (HUTCH_BENCH_SCALE, ...) reach the run as the user too
+  const knobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HUTCH_BENCH_')));
+  const env = cleanUserEnv(user, { TMPDIR: out, ...knobs });
   if (opts.keepEnv) {
     args.push('--keep-env');
     for (const k of STARTUP_VARS) if (process.env[k] !== undefined) env[k] = process.env[k];

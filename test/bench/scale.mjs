@@ -96,6 +96,7 @@ async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, nat
     /* none started */
   }
   const sum = { hutch: 0, helper: 0, nat: 0, other: 0 };
+  const unreadable = new Set(); // comms whose Pss this user may not read (the helper is not dumpable)
   const procs = [];
   const cgroups = [];
   for (const rec of records) {
@@ -105,6 +106,7 @@ async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, nat
     treeOf(top).forEach((p, i) => {
       procs.push(p);
       if (p.comm === 'sleep') return;
+      if (p.unreadable) unreadable.add(p.comm);
       const role = i === 0 ? 'hutch' : p.comm === 'hutch-helper' ? 'helper' : natComms.has(p.comm) ? 'nat' : 'other';
       sum[role] += p.pssKiB;
     });
@@ -141,6 +143,7 @@ async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, nat
     allRanMs: ranMs,
     allReturnedMs: returnedMs,
     perSandboxMiB: perMiB,
+    pssUnreadable: [...unreadable],
     stopAndRemoveMs: stopMs,
     stopOk: stop.code === 0 && rm.code === 0,
     stopError: stop.code !== 0 ? stop.stderr.trim().slice(-300) : rm.code !== 0 ? rm.stderr.trim().slice(-300) : undefined,
@@ -203,6 +206,8 @@ export async function scaleGroup(ctx, { treeOf, natComms, fmt }) {
       nLeft ? `${nLeft} LEFT` : 'nothing',
     ]);
     for (const f of r.failed) lines.push(`${label}: failed: ${f}`);
+    if (r.pssUnreadable.length)
+      lines.push(`${label}: Pss not readable as uid ${process.getuid()} for ${r.pssUnreadable.join(', ')} (counted as 0; not dumpable)`);
     if (!r.stopOk) lines.push(`${label}: stop/rm failed: ${r.stopError}`);
     for (const [k, xs] of Object.entries(r.leftovers)) if (xs.length) lines.push(`${label}: left ${k}: ${xs.slice(0, 5).join(', ')}`);
   }
