@@ -6,7 +6,7 @@
 //                       next to it, or $HUTCH_HELPER)
 //   dist/hutch-helper   the C helper (static)
 //   dist/hutch          Node single executable application (SEA): a copy of this
-//                       node binary carrying the bundle (with its V8 code cache)
+//                       node binary carrying the bundle (as a V8 startup snapshot)
 //                       and the helper as the SEA asset `hutch-helper`. It works
 //                       wherever it is copied: the helper comes out of the binary
 //                       (src/host/self.ts), not from a neighbouring file.
@@ -21,7 +21,7 @@
 // Everything here works offline: the SEA is node's own `--experimental-sea-config`
 // plus postject (a devDependency), no download of Node base binaries.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -127,9 +127,13 @@ async function buildSea() {
     main,
     output: blob,
     disableExperimentalSEAWarning: true,
-    useSnapshot: false,
-    // V8 code cache of the main script: about 15 ms less start-up (measured: npm run bench).
-    useCodeCache: true,
+    // V8 startup snapshot: the bundle runs at build time up to
+    // setDeserializeMainFunction (src/main.ts), with the modules of `hutch
+    // run` initialised, and a start deserialises that heap instead of
+    // compiling and running them (measured: npm run bench --group startup).
+    // Node ignores useCodeCache with a snapshot.
+    useSnapshot: true,
+    useCodeCache: false,
     assets: { 'hutch-helper': helper, 'hutch-helper.sha256': sha },
   };
   writeFileSync(join(seaDir, 'sea-config.json'), JSON.stringify(config, null, 2));
@@ -170,6 +174,15 @@ async function buildSea() {
     }
     if (!/^hutch \S+\n$/.test(out)) throw new Error(`build: the single executable printed ${JSON.stringify(out)} for --version`);
     if (existsSync(marker)) throw new Error('build: the single executable still honours NODE_OPTIONS (--require ran)');
+    // The snapshot froze the heap at build time: the environment must still be
+    // read at run time (HUTCH_TRACE set now shows trace lines), and argv must
+    // reach hutch as given.
+    const traced = spawnSync(tmp, ['--version'], { encoding: 'utf8', env: { ...process.env, HUTCH_TRACE: '1' } });
+    if (!/^hutch-trace .* main$/m.test(traced.stderr ?? ''))
+      throw new Error(`build: the single executable ignored HUTCH_TRACE=1 set at run time (snapshot froze the environment?): ${traced.stderr}`);
+    const unknown = spawnSync(tmp, ['no-such-command'], { encoding: 'utf8', env: { ...process.env, HUTCH_TRACE: '' } });
+    if (unknown.status !== 125 || !/unknown command "no-such-command"/.test(unknown.stderr ?? ''))
+      throw new Error(`build: the single executable did not see its arguments: ${unknown.status} ${unknown.stderr}`);
     renameSync(tmp, join(dist, 'hutch'));
   } finally {
     rmSync(tmp, { force: true });

@@ -46,28 +46,39 @@ static void scrub_environ(void)
 	environ = copy;
 }
 
+void harden_not_dumpable(const char *who)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		fail_errno("PR_SET_DUMPABLE 0 in the %s", who);
+}
+
 /* The monitor, right before it forks the init: hutch has attached the
- * network and the cgroup (the sync point is over), so nothing needs
- * /proc/MONITORPID any more. The monitor keeps its capabilities: cleanup
- * removes files of subordinate ids and detaches daemon mounts with them. */
-void harden_monitor(void)
+ * cgroup (the sync point is over), so nothing needs /proc/MONITORPID any
+ * more. With `sync-exec` the network is attached through the init's
+ * /proc/INITPID/ns while the init sets up, so the init is forked still
+ * dumpable and the monitor calls harden_not_dumpable right after the fork;
+ * the init gives it up at sync-exec, before the command exists. The
+ * monitor keeps its capabilities: cleanup removes files of subordinate ids
+ * and detaches daemon mounts with them. */
+void harden_monitor(int init_dumpable)
 {
 	scrub_environ();
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
-		fail_errno("PR_SET_DUMPABLE 0 in the monitor");
+	if (!init_dumpable)
+		harden_not_dumpable("monitor");
 }
 
 /* The init, first thing: its own session (no controlling terminal, so no
  * TIOCSTI into the user's shell through it, and no SIGHUP/SIGTTIN from
  * it), not dumpable (inherited from the monitor; set again in case a
- * credential change reset it), and without hutch's environment when the
- * command starts from an empty one. */
+ * credential change reset it; with `sync-exec` only there, see
+ * harden_monitor), and without hutch's environment when the command
+ * starts from an empty one. */
 void harden_init(const struct plan *p)
 {
 	if (setsid() < 0)
 		fail_errno("setsid in the init");
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
-		fail_errno("PR_SET_DUMPABLE 0 in the init");
+	if (!plan_has(p, OP_SYNC_EXEC))
+		harden_not_dumpable("init");
 	for (int i = 0; i < p->nops; i++)
 		if (p->ops[i].kind == OP_CLEARENV) {
 			for (char **e = environ; *e; e++)

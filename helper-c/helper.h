@@ -97,6 +97,7 @@ enum op_kind {
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
 	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, /* netns.c, nat.c */
 	OP_DETACH, OP_LOG, OP_TIMEOUT, OP_HOLD, OP_EXIT_FILE, OP_REMOVE_CGROUP, /* detached sandboxes: monitor.c, log.c */
+	OP_SYNC_EXEC,
 	OP_COUNT
 };
 /* clang-format on */
@@ -190,6 +191,8 @@ struct plan {
 	char *buf;   /* the plan's text; fields point into it */
 };
 
+/* Whether the plan has an op of this kind. */
+int plan_has(const struct plan *p, enum op_kind kind);
 int plan_read(int fd, struct plan *p);
 void plan_free(struct plan *p);
 int parse_uint(const char *s, int base, unsigned long *out);
@@ -274,7 +277,8 @@ int cleanup_path(const char *path);
 extern mode_t g_saved_umask; /* the caller's umask, restored for the command */
 
 /* ---- harden.c: what the processes next to the sandbox give up ---- */
-void harden_monitor(void);
+void harden_monitor(int init_dumpable);
+void harden_not_dumpable(const char *who);
 void harden_init(const struct plan *p);
 void init_drop_privileges(void);
 void init_release_fds(void);

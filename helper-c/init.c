@@ -47,6 +47,23 @@ static void op_lo_up(void)
 	close(s);
 }
 
+/* sync-exec: the second wait for hutch, once the init has set up: the
+ * command starts only when hutch says its network is ready (EOF: abort).
+ * Until now the NAT could join our namespaces through /proc/OURPID/ns
+ * (harden_monitor); nothing of the command exists yet, and from here on
+ * nothing may attach to us. */
+static void op_sync_exec(void)
+{
+	char c;
+	ssize_t r;
+	while ((r = read(FD_GO, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 1)
+		fail("sync-exec: hutch closed the go pipe (fd 5) without a second go byte");
+	close(FD_GO);
+	harden_not_dumpable("init");
+}
+
 static _Noreturn void wait_loop(pid_t cmd)
 {
 	sigset_t set;
@@ -98,7 +115,7 @@ void init_run(struct plan *p, int alive_fd)
 		has_fs |= p->ops[i].desc->mountns;
 		has_sync |= p->ops[i].kind == OP_SYNC;
 	}
-	if (has_sync)
+	if (has_sync && !plan_has(p, OP_SYNC_EXEC))
 		close(FD_GO);
 	g_saved_umask = umask(0); /* modes in the plan are exact */
 
@@ -124,6 +141,8 @@ void init_run(struct plan *p, int alive_fd)
 			op_lo_up();
 		else if (o->kind == OP_UNREACHABLE)
 			route_unreachable(o);
+		else if (o->kind == OP_SYNC_EXEC)
+			op_sync_exec();
 	}
 	g_op = NULL;
 

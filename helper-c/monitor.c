@@ -542,7 +542,8 @@ static void fork_init(struct plan *p)
 	 * (getppid() is 0 in a new pid namespace, useless for that check). */
 	if (pipe2(alive, O_CLOEXEC))
 		fail_errno("pipe");
-	harden_monitor();
+	int init_dumpable = plan_has(p, OP_SYNC_EXEC);
+	harden_monitor(init_dumpable);
 	relay_before_fork();
 	log_before_fork(p);
 	g_op = &p->ops[p->fork_at];
@@ -556,6 +557,8 @@ static void fork_init(struct plan *p)
 		log_in_child();
 		init_run(p, alive[0]);
 	}
+	if (init_dumpable)
+		harden_not_dumpable("monitor");
 	close(alive[0]); /* alive[1] stays open until we exit */
 	M.init_pid = pid;
 	g_op = NULL;

@@ -176,6 +176,14 @@ static void parse_sync(struct op *o, const int *seen)
 		op_error(o, "sync needs a report op before it");
 }
 
+static void parse_sync_exec(struct op *o, const int *seen)
+{
+	if (!seen[OP_SYNC])
+		op_error(o, "sync-exec needs a sync op before it");
+	if (seen[OP_SYNC_EXEC])
+		op_error(o, "sync-exec at most once");
+}
+
 static void parse_daemon(struct op *o, const int *seen)
 {
 	(void)seen;
@@ -542,6 +550,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_HOLD]              = {"hold",            M,  1,  1, 0, 0, parse_hold},
 	[OP_EXIT_FILE]         = {"exit-file",       X,  1,  1, 1, 0, NULL},
 	[OP_REMOVE_CGROUP]     = {"remove-cgroup",   X,  1,  1, 1, 0, NULL},
+	[OP_SYNC_EXEC]         = {"sync-exec",       I,  0,  0, 0, 0, parse_sync_exec},
 };
 /* clang-format on */
 #undef M
@@ -714,6 +723,14 @@ int plan_read(int fd, struct plan *p)
 				plan_error(o->line, o->text,
 					   "not allowed with join (exec mode takes tty, relay and command ops)");
 		}
+	return 0;
+}
+
+int plan_has(const struct plan *p, enum op_kind kind)
+{
+	for (int i = 0; i < p->nops; i++)
+		if (p->ops[i].kind == kind)
+			return 1;
 	return 0;
 }
 

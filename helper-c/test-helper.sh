@@ -369,6 +369,41 @@ run_plan sync 4>"$T/report" 5< <(sleep 0.2; printf x); cat "$T/report" >>"$T/out
 expect "report: pid, init, exit lines; sync waits for the go byte" 0 "pid " "init " "exit 0"
 run_plan syncabort 4>"$T/report" 5</dev/null; cat "$T/report" >>"$T/out"
 expect "sync: go pipe closed -> 125" 125 "error 6 - sync: hutch closed the go pipe" "exit 125"
+# sync-exec: a second go byte right before the command; the init stays
+# dumpable until then (the NAT joins through /proc/INITPID/ns), not after.
+{ ident_self; op report; op unshare mount,ipc,uts,net; op sync; op unshare pid; rootfs; op sync-exec; op caps -; op exec sh -c 'echo command-ran'; op end; } >"$T/plan"
+run_plan syncexec 4>"$T/report" 5< <(printf x; sleep 0.2; printf y); cat "$T/report" >>"$T/out"
+expect "sync-exec: the command starts after the second go byte" 0 "command-ran" "exit 0"
+run_plan syncexecabort 4>"$T/report" 5< <(printf x); cat "$T/report" >>"$T/out"
+if grep -q command-ran "$T/out"; then bad "sync-exec: no second byte -> the command never starts" "it ran"; else
+	expect "sync-exec: no second byte -> the command never starts" 125 "sync-exec: hutch closed the go pipe" "exit 125"; fi
+{ ident_self; op report; op unshare mount,ipc,uts,net; op sync; rootfs; op sync-exec; op exec sleep 5; op end; } >"$T/plan"; check_plan
+expect "check: sync-exec after sync is accepted" 0
+{ ident_self; op report; op unshare mount,ipc,uts,net; rootfs; op sync-exec; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: sync-exec without sync is refused" 125 "sync-exec needs a sync op before it"
+if [ "$uid" != 0 ]; then
+	# as a user: the init's namespaces are open to us before sync-exec, closed after
+	rm -f "$T/go"; mkfifo "$T/go"
+	{ ident_self; op report; op unshare mount,ipc,uts,net; op sync; op unshare pid; rootfs; op sync-exec; op caps -; op exec sleep 2; op end; } >"$T/plan"
+	"$HELPER" run 3<"$T/plan" 4>"$T/report" 5<"$T/go" >"$T/out" 2>&1 &
+	hp=$!
+	exec 7>"$T/go"
+	printf x >&7
+	for _ in $(seq 100); do grep -q '^init ' "$T/report" && break; sleep 0.05; done
+	ipid=$(sed -n 's/^init //p' "$T/report")
+	before=$(readlink "/proc/$ipid/ns/net" 2>/dev/null)
+	printf y >&7
+	exec 7>&-
+	sleep 0.5
+	after=$(readlink "/proc/$ipid/ns/net" 2>/dev/null || { [ -e "/proc/$ipid/stat" ] && echo denied; })
+	wait "$hp"
+	rc=$?
+	echo "before=$before after=$after" >>"$T/out"
+	case "$before:$after" in
+	net:*:denied) expect "sync-exec: the init's /proc/PID/ns opens before, not after" 0 ;;
+	*) bad "sync-exec: the init's /proc/PID/ns opens before, not after" "before=$before after=$after" ;;
+	esac
+fi
 
 # --- relay, tty, join (relay.c, join.c) ---
 { op relay 0,3; op exec true; op end; } >"$T/plan"; check_plan

@@ -1,6 +1,7 @@
 // hutch: entry point. Keeps start-up light: each command's module does its
 // own work; nothing heavy is loaded before we know the command.
 
+import { startupSnapshot } from 'node:v8';
 import { HutchError } from './util/errors';
 import { suggest } from './util/suggest';
 import { VERSION } from './util/version';
@@ -89,17 +90,31 @@ async function main(argv: string[]): Promise<number> {
   return handler(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof HutchError) {
-      process.stderr.write(`hutch: ${err.format()}\n`);
-      process.exitCode = err.exitCode;
-    } else {
-      process.stderr.write(`hutch: ${describeUnexpected(err, process.env.HUTCH_DEBUG === '1')}\n`);
-      process.exitCode = 125;
-    }
-  },
-);
+function start(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof HutchError) {
+        process.stderr.write(`hutch: ${err.format()}\n`);
+        process.exitCode = err.exitCode;
+      } else {
+        process.stderr.write(`hutch: ${describeUnexpected(err, process.env.HUTCH_DEBUG === '1')}\n`);
+        process.exitCode = 125;
+      }
+    },
+  );
+}
+
+if (startupSnapshot?.isBuildingSnapshot()) {
+  // The single executable's V8 startup snapshot (build.mjs, useSnapshot):
+  // the modules `hutch run` needs are initialised now, at build time, and
+  // its pure core runs once on a made-up host (src/cli/warm.ts), so a run
+  // starts with them, compiled, in the heap. So no module may do I/O or read
+  // the environment, argv or the clock when it loads: it would be frozen
+  // into the binary (build.mjs checks that the environment and argv are
+  // still read at run time).
+  void import('./cli/warm').then((w) => w.warmRunPath());
+  startupSnapshot.setDeserializeMainFunction(start);
+} else start();

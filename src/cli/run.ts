@@ -97,7 +97,7 @@ export const RUN_FLAGS: FlagDef[] = [
     name: 'network-driver',
     kind: 'string',
     valueName: 'DRIVER',
-    help: 'user-mode NAT driver: auto (pasta where it runs, else slirp4netns) | slirp4netns | pasta',
+    help: 'user-mode NAT driver: auto (pasta where it runs and has no bulk-upload stall, else slirp4netns) | slirp4netns | pasta',
   },
   {
     name: 'publish',
@@ -206,7 +206,7 @@ export function limitFlagsOf(p: ParsedArgs) {
   };
 }
 
-function overridesFromFlags(argv: string[]): {
+export function overridesFromFlags(argv: string[]): {
   o: SpecOverrides;
   profile: string;
   dryRun: boolean;
@@ -489,6 +489,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
     networkJoin: member?.join,
     unreachable: net?.blocked,
+    syncBeforeExec: net !== undefined,
     syncBeforeStart:
       member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
     detached: record

@@ -45,6 +45,7 @@ export type Op =
   | { op: 'unreachable'; addr: string }
   | { op: 'pivot'; dir: string }
   | { op: 'remount-root-ro' }
+  | { op: 'sync-exec' }
   // the command
   | { op: 'clearenv' }
   | { op: 'env'; name: string; value: string }
@@ -94,6 +95,7 @@ export function fieldsOf(o: Op): string[] {
     case 'sync':
     case 'lo-up':
     case 'remount-root-ro':
+    case 'sync-exec':
     case 'clearenv':
     case 'setsid':
     case 'no-new-privs':

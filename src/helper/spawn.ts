@@ -9,7 +9,8 @@
 // `sync`, the helper stops after creating the network namespace and before
 // the pid/cgroup namespaces, reports its pid and waits for a byte on fd 5:
 // that is where hooks attach a cgroup and a network, so nothing inside ever
-// runs unlimited or unconnected.
+// runs unlimited or unconnected. With `sync-exec` the init waits for a
+// second byte right before the command starts (hooks' beforeExec).
 
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { constants } from 'node:os';
@@ -31,7 +32,9 @@ export interface LaunchHook {
    */
   beforeStart?(ctx: { monitorPid: number; heldByMonitor?: Socket }): Promise<void> | void;
   /** The sandbox's pid 1 exists (host pid). */
-  started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void }): void;
+  started?(ctx: { monitorPid: number; initPid: number; kill: (sig: NodeJS.Signals) => void; heldByMonitor?: Socket }): void;
+  /** A plan with `sync-exec`: the init has set up and waits; the command starts once every hook's promise resolved. */
+  beforeExec?(): Promise<void> | void;
   /** `net ADDR` on the report pipe: the sandbox's address on its named network (`net-attach`). */
   attached?(ctx: { address: string }): void;
   /** The helper exited (always called once beforeStart ran, also on failure; not after `detached`). */
@@ -108,6 +111,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const hooks = opts.hooks ?? [];
   const reported = plan.ops.some((o) => o.op === 'report');
   const synced = plan.ops.some((o) => o.op === 'sync');
+  const syncExec = plan.ops.some((o) => o.op === 'sync-exec');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced || opts.detach ? ['pipe', 'pipe', ...(opts.detach?.hold ? ['pipe' as const] : [])] : [];
   const stdio: Stdio[] = opts.detach ? ['ignore', 'ignore', 'pipe'] : [i, o, e];
@@ -153,9 +157,9 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           hooksRan = true;
           (async () => {
             for (const h of hooks) await h.beforeStart?.({ monitorPid: result.monitorPid!, heldByMonitor: held });
-            held?.destroy(); // the NAT process has its copy now: only the monitor's end keeps it
+            if (!syncExec) held?.destroy(); // the NAT process has its copy now: only the monitor's end keeps it
           })().then(
-            () => go.end('g'),
+            () => (syncExec ? go.write('g') : go.end('g')),
             (err) => {
               hookError = err;
               go.destroy(); // EOF without a go byte: the helper aborts (125)
@@ -163,7 +167,19 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           );
         } else if (what === 'init') {
           result.initPid = Number(arg);
-          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill });
+          for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill, heldByMonitor: held });
+          if (syncExec) {
+            (async () => {
+              for (const h of hooks) await h.beforeExec?.();
+              held?.destroy(); // the NAT (attached from `started`) has its copy now
+            })().then(
+              () => go.end('g'),
+              (err) => {
+                hookError ??= err;
+                go.destroy(); // EOF at sync-exec: the init aborts (125), the command never starts
+              },
+            );
+          }
           leave();
         } else if (what === 'running') {
           running = true;

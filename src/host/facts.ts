@@ -126,7 +126,8 @@ function withRealPath(p: string | undefined): string[] {
 
 /** The home directories to hide (see HostFacts.homes). */
 export function homeDirs(env: NodeJS.ProcessEnv, accountHome: string, fs: Pick<HostFs, 'isDir'> = hostFs): { own: string[]; all: string[] } {
-  const byDepth = (xs: string[]) => [...new Set(xs)].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b));
+  // Code-point order, not localeCompare: that loads ICU's collator, ~10 ms of every run.
+  const byDepth = (xs: string[]) => [...new Set(xs)].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : a > b ? 1 : 0));
   const own = byDepth([...withRealPath(accountHome), ...withRealPath(env.HOME)]);
   const system = ['/home', '/root'].filter((d) => fs.isDir(d)).flatMap(withRealPath);
   return { own, all: byDepth([...system, ...own]) };

@@ -4,6 +4,7 @@
 // stops it when the sandbox is gone.
 
 import { HutchError } from '../util/errors';
+import { trace } from '../util/trace';
 import type { LaunchHook } from '../helper/spawn';
 import type { SandboxSpec } from '../spec/types';
 import { chooseNetDriver, type DriverChoice } from './choose';
@@ -71,25 +72,47 @@ export function capabilityWarnings(spec: SandboxSpec, np: NetPlan): string[] {
   ];
 }
 
+/**
+ * Attaches the NAT to the sandbox and stops it after. The plan has
+ * `sync-exec` (SandboxSetup.syncBeforeExec): the NAT starts as soon as the
+ * sandbox's pid 1 exists, joining its namespaces through /proc/INITPID
+ * while the init sets up, and the command starts only once it is ready
+ * (beforeExec), so the NAT's start-up overlaps the sandbox's instead of
+ * adding to it.
+ */
 export function networkHook(np: NetPlan, spec: SandboxSpec, sandboxDir: string): LaunchHook {
+  let attaching: Promise<NetSession> | undefined;
   let session: NetSession | undefined;
   return {
-    async beforeStart({ monitorPid, heldByMonitor }) {
-      session = await np.driver.attach({
-        monitorPid,
+    started({ initPid, heldByMonitor }) {
+      attaching = np.driver.attach({
+        pid: initPid,
         exitFd: heldByMonitor,
         forwards: np.forwards,
         allowHostLoopback: spec.allowHostLoopback,
         sandboxDir,
         binary: np.choice.binary,
       });
+      attaching.then(
+        (s) => {
+          session = s;
+        },
+        () => {}, // reported by beforeExec
+      );
+    },
+    async beforeExec() {
+      if (!attaching) throw new Error('internal: the sandbox reported no pid 1 before sync-exec');
+      await attaching;
+      trace(`net: ${np.choice.name} ready`);
       for (const n of startNotes(spec, np)) process.stderr.write(`hutch: ${n}\n`);
     },
     async afterExit() {
+      const session = await attaching?.catch(() => undefined); // a failed attach has stopped its NAT already
       await session?.stop();
+      trace(`net: ${np.choice.name} stopped`);
     },
     detached() {
-      session?.detach?.();
+      session?.detach?.(); // `running` comes after beforeExec: the attach is done
     },
   };
 }

@@ -21,7 +21,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { HutchError } from '../util/errors';
 import { defaultRoute } from './host-route';
-import { exited, stderrTail, stopChild } from './proc';
+import { exited, letGo, stderrTail, stopChild } from './proc';
 import type { AttachOptions, NetLayout, NetSession, NetworkDriver, PortForward, NetCapabilities } from './types';
 
 /** Link-local address pasta answers DNS on, forwarding to the host's resolver. */
@@ -51,7 +51,7 @@ export function pastaArgs(o: AttachOptions, pidFile: string, isRoot: boolean): s
     '-P',
     pidFile,
     ...(isRoot ? ['--runas', '0:0'] : []),
-    String(o.monitorPid),
+    String(o.pid),
   ];
 }
 
@@ -86,7 +86,8 @@ export function pastaDriver(setpriv: string): NetworkDriver {
       const session: NetSession = {
         driver: 'pasta',
         pid: child.pid ?? 0,
-        stop: () => (stopping ??= stopChild(child)),
+        // without published ports nothing on the host waits for pasta's exit
+        stop: () => (stopping ??= o.forwards.length ? stopChild(child) : Promise.resolve(letGo(child, 'SIGTERM'))),
       };
 
       let watcher: FSWatcher | undefined;

@@ -35,3 +35,16 @@ export async function stopChild(child: ChildProcess, graceMs = 2000): Promise<vo
   await waitExit(child);
   clearTimeout(timer);
 }
+
+/**
+ * Tells the child to go and does not wait for it: our ends of its pipes are
+ * closed and it no longer keeps hutch alive. For a NAT nothing on the host
+ * waits for (no published port to free): its exit is the kernel tearing down
+ * the sandbox's network namespace and tap device, about 20 ms hutch need not
+ * spend; the process is gone moments later, also when hutch has exited.
+ */
+export function letGo(child: ChildProcess, signal: NodeJS.Signals | undefined): void {
+  if (signal && !exited(child)) child.kill(signal);
+  for (const s of child.stdio) s?.destroy();
+  child.unref();
+}

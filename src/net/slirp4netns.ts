@@ -17,7 +17,7 @@ import { connect, isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import { hostAddr, reservePorts } from './ports';
-import { exited, stderrTail, stopChild, waitExit } from './proc';
+import { exited, letGo, stderrTail, stopChild, waitExit } from './proc';
 import { tcpRelay, udpRelay, type Relay } from './proxy';
 import type { AttachOptions, NetLayout, NetSession, NetworkDriver, NetCapabilities } from './types';
 
@@ -89,9 +89,9 @@ export const slirp4netnsDriver: NetworkDriver = {
       '--ready-fd=4',
       `--api-socket=${apiSocket}`,
       // PID form: slirp4netns joins the user and network namespaces of the
-      // monitor itself. (--userns-path fails for unprivileged callers in 1.2:
+      // sandbox's pid 1. (--userns-path fails for unprivileged callers in 1.2:
       // "setegid(0)" right after joining.)
-      String(o.monitorPid),
+      String(o.pid),
       'tap0',
     ];
     const logFile = `${o.sandboxDir}/slirp4netns.log`;
@@ -110,6 +110,7 @@ export const slirp4netnsDriver: NetworkDriver = {
         (stopping ??= (async () => {
           await Promise.all(relays.map((r) => r.close()));
           exitEnd.destroy(); // EOF on --exit-fd: slirp4netns quits on its own
+          if (!o.forwards.length) return letGo(child, undefined); // no host port to wait for
           const timer = setTimeout(() => stopChild(child), 1000);
           await waitExit(child);
           clearTimeout(timer);

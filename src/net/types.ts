@@ -29,8 +29,12 @@ export interface NetLayout {
 }
 
 export interface AttachOptions {
-  /** Host pid of the helper's monitor: already inside the sandbox's user and network namespaces. */
-  monitorPid: number;
+  /**
+   * Host pid of a process inside the sandbox's user and network namespaces
+   * whose /proc/PID/ns the driver may open: the sandbox's pid 1 before it
+   * passes `sync-exec` (helper-c/PLAN.md).
+   */
+  pid: number;
   forwards: PortForward[];
   allowHostLoopback: boolean;
   /** Per-sandbox state directory (removed by the helper at exit): sockets and pid files go here. */
@@ -76,6 +80,6 @@ export interface NetworkDriver {
   readonly name: NetDriverName;
   readonly capabilities: NetCapabilities;
   layout(allowHostLoopback: boolean): NetLayout;
-  /** Start the driver for the sandbox whose monitor is `monitorPid` and publish the ports; resolves when traffic flows. */
+  /** Start the driver for the sandbox that `pid` is in and publish the ports; resolves when traffic flows. */
   attach(opts: AttachOptions): Promise<NetSession>;
 }

@@ -27,6 +27,12 @@ export interface SandboxSetup {
    * (cgroup join, network attach) before the pid and cgroup namespaces.
    */
   syncBeforeStart: boolean;
+  /**
+   * With syncBeforeStart: wait for hutch a second time once the init has set
+   * up, right before the command starts (`sync-exec`): a user-mode NAT
+   * starts at the sync point and is waited for only here.
+   */
+  syncBeforeExec?: boolean;
   /** Image (or setup-step) root: the layer store and the layer ids, top first (src/sandbox/image-root.ts). */
   imageLayers?: Omit<LayeredRoot, 'kind' | 'label'> & { label?: string };
   /** The host's own addresses, made unreachable inside before the command starts (src/net/host-addresses.ts). */
@@ -251,6 +257,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   }
   b.add({ op: 'pivot', dir: '/newroot' });
   if (spec.readOnly) b.add({ op: 'remount-root-ro' }, spec.origins.readOnly);
+  if (setup.syncBeforeExec) {
+    if (!setup.syncBeforeStart) throw new Error('internal: sync-exec needs the sync point');
+    b.note("wait for hutch again: the network's NAT, started once pid 1 exists, is ready before the command starts");
+    b.add({ op: 'sync-exec' });
+  }
 
   commandOps(b, spec, keepId);
   return b.build();

@@ -48,6 +48,8 @@ export function partOf(o: Op): string {
     case 'report':
     case 'sync':
       return 'waiting for hutch';
+    case 'sync-exec':
+      return "waiting for the sandbox's network";
     case 'daemon':
       return `starting ${o.argv[0]}`;
     case 'base':

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scaleGroup } from './scale.mjs';
 import { TEST_USER, asUserPrefix, cleanUserEnv, ensureTestUser, hasCommand, nodeForUser, readableCopy, userDir } from '../lib/testuser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,10 +30,15 @@ const IS_ROOT = process.getuid() === 0;
 
 // ---------------------------------------------------------------- options
 
+/** --pause: milliseconds before each timed run. */
+let PAUSE_MS = 20;
+
 function usage(code) {
   (code ? process.stderr : process.stdout).write(`usage: node test/bench/run.mjs [options]
   --runs N      measured runs per command (default 30)
   --warmup N    warm-up runs per command, not measured (default 3)
+  --pause MS    pause before each timed run (default 20); the commands of a
+                group alternate in a new random order each round
   --group NAME  only this group (repeatable); groups: ${GROUPS.map((g) => g.name).join(', ')}
   --json FILE   write the results as JSON to FILE
   --as-user     when root: also run the benchmarks as ${TEST_USER}
@@ -74,6 +80,9 @@ function parseArgs(argv) {
       case '--warmup':
         o.warmup = Number(value());
         break;
+      case '--pause':
+        o.pause = Number(value());
+        break;
       case '--group':
         o.groups.push(...value().split(',').filter(Boolean));
         break;
@@ -105,6 +114,7 @@ function parseArgs(argv) {
     }
   }
   if (!Number.isInteger(o.runs) || o.runs < 1) o.runs = 30;
+  if (Number.isFinite(o.pause) && o.pause >= 0) PAUSE_MS = o.pause;
   if (!Number.isInteger(o.warmup) || o.warmup < 0) o.warmup = 3;
   for (const g of o.groups) {
     if (!GROUPS.some((x) => x.name === g)) {
@@ -129,26 +139,66 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-function once(argv, env) {
+/**
+ * One timed run. `extra.prepare()` runs before the clock starts (e.g. the
+ * directory a hand-run helper plan removes); `extra.fd3` is a file given to
+ * the command as fd 3 (a helper plan).
+ */
+function once(argv, env, extra = {}) {
+  extra.prepare?.();
+  const fd3 = extra.fd3 ? fs.openSync(extra.fd3, 'r') : undefined;
+  // a plan with `report` writes its report lines to fd 4; `sync` reads its go byte from fd 5
+  const fd4 = fd3 !== undefined && extra.fd4 ? fs.openSync(extra.fd4, 'w') : undefined;
+  const fd5 = fd4 !== undefined && extra.fd5 ? fs.openSync(extra.fd5, 'r') : undefined;
+  // stderr into a file, not a pipe: a daemon the command leaves behind
+  // (podman's pause process, a NAT) would hold a pipe open and spawnSync
+  // would wait for it forever.
+  const errFile = path.join(os.tmpdir(), `hutch-bench-stderr-${process.pid}`);
+  const errFd = fs.openSync(errFile, 'w+');
+  const stdio = ['ignore', 'ignore', errFd, ...(fd3 !== undefined ? [fd3] : []), ...(fd4 !== undefined ? [fd4] : []), ...(fd5 !== undefined ? [fd5] : [])];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+  const r = spawnSync(argv[0], argv.slice(1), { env, stdio, timeout: extra.timeout ?? 120_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${String(r.stderr).trim().slice(0, 500)}` : '';
+  if (fd3 !== undefined) fs.closeSync(fd3);
+  if (fd4 !== undefined) fs.closeSync(fd4);
+  if (fd5 !== undefined) fs.closeSync(fd5);
+  fs.closeSync(errFd);
+  r.stderr = fs.readFileSync(errFile, 'utf8').slice(0, 4000);
+  fs.rmSync(errFile, { force: true });
+  const report = fd4 !== undefined && extra.fd4 !== '/dev/null' ? fs.readFileSync(extra.fd4, 'utf8').slice(0, 1000) : '';
+  const err = r.error ? String(r.error) : r.status !== 0 ? `exit ${r.status ?? r.signal}: ${`${r.stderr}${report}`.trim().slice(0, 500)}` : '';
   return { ms, err };
 }
 
+/** `xs` in a random order (Fisher-Yates). */
+function shuffled(xs) {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Sleeps `ms` without spinning (between timed runs). */
+const pauseMs = (ms) => ms > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /**
  * Wall time of each command, interleaved round by round (so drift hits all
- * alike): `warmup` rounds, then `runs` measured ones. A command that fails
- * once is dropped with its error. Returns, per command,
+ * alike), in a new random order each round and with a pause before each run
+ * (--pause, default 20 ms: the previous run's teardown, a NAT's exit, the
+ * page cache, do not land on whichever command happens to come next):
+ * `warmup` rounds, then `runs` measured ones. A command that fails once is
+ * dropped with its error. Returns, per command, in the order given,
  *   { name, argv, ok, error?, samples, median, p90, min, mean }
  */
-export function timeCommands(commands, { runs, warmup, env = process.env }) {
+export function timeCommands(commands, { runs, warmup, env = process.env, pause = PAUSE_MS }) {
   const state = commands.map((c) => ({ ...c, ok: true, error: '', samples: [] }));
   for (let round = 0; round < warmup + runs; round++) {
-    for (const s of state) {
+    for (const s of shuffled(state)) {
       if (!s.ok) continue;
-      const { ms, err } = once(s.argv, s.env ?? env);
+      pauseMs(pause);
+      const { ms, err } = once(s.argv, s.env ?? env, s);
       if (err) {
         s.ok = false;
         s.error = err;
@@ -172,6 +222,9 @@ export function timeCommands(commands, { runs, warmup, env = process.env }) {
     };
   });
 }
+
+/** HUTCH_BENCH_VERBOSE=1: what the benchmarks are doing, on stderr. */
+const progress = (...a) => process.env.HUTCH_BENCH_VERBOSE === '1' && console.error('# bench:', ...a);
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 
@@ -207,6 +260,18 @@ async function startupGroup(ctx) {
     });
   else notes.push('skipped bwrap: not installed (bubblewrap)');
 
+  const podman = podmanProbe(ctx);
+  if (podman.ok)
+    cmds.push({
+      name: 'podman run --rm --network none --rootfs / /bin/true',
+      argv: [...podman.prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'],
+    });
+  else notes.push(podman.note);
+  // The helper alone on the plan hutch would give it (HUTCH_TRACE's "helper" stage, without hutch).
+  const byHand = fs.existsSync(sea) ? helperByHand(ctx, sea, sandboxArgs) : { note: 'skipped the helper by hand: no dist/hutch' };
+  if (byHand.cmd) cmds.push(byHand.cmd);
+  else notes.push(byHand.note);
+
   const results = timeCommands(cmds, { runs: ctx.runs, warmup: ctx.warmup, env: ctx.env });
   const nodeMs = results[0].ok ? results[0].median : NaN;
   const bwrapRes = results.find((r, i) => cmds[i].bwrap && r.ok);
@@ -225,14 +290,103 @@ async function startupGroup(ctx) {
     if (i === -1 || !results[i].ok || !Number.isFinite(nodeMs)) continue;
     const d = results[i].median - nodeMs;
     derived[`${kind}MinusNodeMs`] = Number(d.toFixed(3));
-    lines.push(`${label} - node -e 0 = ${fmt(d, 1)} ms (aim < 15 ms)`);
+    derived[`${kind}VsNode`] = Number((results[i].median / nodeMs).toFixed(3));
+    lines.push(`${label}: ${fmt(results[i].median / nodeMs, 2)}x node -e 0 (aim <= 1.3x); hutch's own work after node's start = ${fmt(d, 1)} ms (aim < 10 ms)`);
+  }
+  const baseI = cmds.findIndex((c) => c.hutch === 'baseline');
+  const seaI = cmds.findIndex((c) => c.hutch === 'sea');
+  if (baseI !== -1 && seaI !== -1 && results[baseI].ok && results[seaI].ok) {
+    derived.seaVsBaseline = Number((results[seaI].median / results[baseI].median).toFixed(3));
+    lines.push(
+      `dist/hutch vs baseline: ${fmt(results[seaI].median / results[baseI].median, 2)}x (${fmt(results[seaI].median, 1)} vs ${fmt(results[baseI].median, 1)} ms)`,
+    );
+  }
+  const handI = cmds.indexOf(byHand.cmd);
+  if (handI !== -1 && results[handI].ok && Number.isFinite(bwrapMs)) lines.push(`the helper by hand: ${fmt(results[handI].median / bwrapMs, 2)}x bwrap`);
+  // Where hutch's time goes: HUTCH_TRACE=1 stages, medians over the runs.
+  let stages;
+  if (fs.existsSync(sea)) {
+    stages = traceStages([sea, ...sandboxArgs], ctx);
+    lines.push('', `HUTCH_TRACE=1 dist/hutch ${sandboxArgs.join(' ')}: median ms per stage over ${stages.runs} runs (first: process start to main)`);
+    lines.push(
+      table(
+        ['stage', 'median ms', 'p90 ms'],
+        stages.rows.map((r) => [r.stage, fmt(r.median, 2), fmt(r.p90, 2)]),
+      ),
+    );
   }
   return {
     columns: ['command', 'median ms', 'p90 ms', 'vs node -e 0', 'vs bwrap'],
     rows,
     lines: [...lines, ...notes],
-    data: { results, ...derived },
+    data: { results, ...derived, stages: stages?.rows },
   };
+}
+
+/** `podman` as it runs here (root: --ulimit host; a user: --cgroups disabled), or why not. */
+function podmanProbe(ctx) {
+  if (!hasCommand('podman')) return { ok: false, note: 'skipped podman: not installed (Debian: apt-get install podman)' };
+  const version = spawnSync('podman', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).stdout?.trim() ?? '?';
+  const tries = [['podman'], ['podman', '--cgroup-manager', 'cgroupfs']];
+  let why = '';
+  for (const prefix of tries) {
+    const r = once([...prefix, 'run', '--rm', '--network', 'none', '--rootfs', '/', '/bin/true'], ctx.env, { timeout: 60_000 });
+    if (!r.err) return { ok: true, prefix, version };
+    why = r.err.trim().split('\n').pop();
+  }
+  return { ok: false, note: `skipped podman: ${version} is installed but rootless podman does not run here as uid ${process.getuid()}: ${why}` };
+}
+
+/** A timed command: hutch-helper run on the plan `hutch --dry-run` prints for the same sandbox. */
+function helperByHand(ctx, sea, sandboxArgs) {
+  const helper = path.join(ctx.repo, 'dist', 'hutch-helper');
+  const dry = spawnSync(sea, [...sandboxArgs.slice(0, -2), '--dry-run', ...sandboxArgs.slice(-2)], { env: ctx.env, encoding: 'utf8' });
+  const at = dry.stdout?.indexOf('# helper plan') ?? -1;
+  if (dry.status !== 0 || at === -1 || !fs.existsSync(helper))
+    return { note: `skipped the helper by hand: --dry-run gave no plan (${dry.status}) or ${helper} is missing` };
+  const plan = dry.stdout.slice(dry.stdout.indexOf('\n', at) + 1);
+  const file = path.join(ctx.scratch, 'by-hand.plan');
+  fs.writeFileSync(file, plan);
+  // The go bytes of `sync` (and `sync-exec`), as hutch writes them at once.
+  const goFile = path.join(ctx.scratch, 'by-hand.go');
+  fs.writeFileSync(goFile, 'gg');
+  // The plan's sandbox directory: made here, removed by the helper's cleanup op.
+  const dir = /^cleanup\t(\S+)$/m.exec(plan)?.[1];
+  // and the directories its `scratch` ops and daemons mount on (src/sandbox/lifecycle.ts makes them)
+  const scratchDirs = [...plan.matchAll(/^(?:scratch|daemon)\t(\S+)/gm)].map((m) => m[1]);
+  return {
+    cmd: {
+      name: 'dist/hutch-helper run 3<plan (the same sandbox, by hand)',
+      argv: [helper, 'run'],
+      fd3: file,
+      fd4: path.join(ctx.scratch, 'by-hand.report'),
+      fd5: goFile,
+      prepare: () => {
+        for (const d of [dir, ...scratchDirs]) if (d) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      },
+    },
+  };
+}
+
+/** HUTCH_TRACE=1 runs: per stage, the median time since the previous stage. */
+function traceStages(argv, ctx) {
+  const runs = Math.max(5, Math.min(ctx.runs, 30));
+  const per = new Map();
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync(argv[0], argv.slice(1), { env: { ...ctx.env, HUTCH_TRACE: '1' }, encoding: 'utf8' });
+    let prev = 0;
+    for (const m of (r.stderr ?? '').matchAll(/^hutch-trace ([\d.]+) ms (.*)$/gm)) {
+      const t = Number(m[1]);
+      if (!per.has(m[2])) per.set(m[2], []);
+      per.get(m[2]).push(t - prev);
+      prev = t;
+    }
+  }
+  const rows = [...per].map(([stage, xs]) => {
+    const sorted = xs.sort((a, b) => a - b);
+    return { stage, median: median(sorted), p90: percentile(sorted, 90) };
+  });
+  return { runs, rows };
 }
 
 // Create 2000 small files in the writable layer, read them back, and read a
@@ -560,7 +714,10 @@ function iperfClient(port, seconds, reverse) {
 
 /** Starts `argv` (an iperf3 server with --forceflush: its stdout is a pipe), waits for "Server listening", returns a stop function. */
 async function startIperfServer(argv, env) {
-  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: stop() ends the server and whatever it started
+  // (pasta by hand forks iperf3), and waits for exit, not for the pipes,
+  // which an orphan could hold open.
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -569,9 +726,24 @@ async function startIperfServer(argv, env) {
   const ok = /Server listening/.test(out);
   const stop = () =>
     new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.on('close', () => resolve());
-      child.kill('SIGTERM');
+      const group = (sig) => {
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      if (child.exitCode !== null || child.signalCode !== null) {
+        group('SIGTERM');
+        return resolve();
+      }
+      const force = setTimeout(() => group('SIGKILL'), 10_000);
+      child.on('exit', () => {
+        clearTimeout(force);
+        group('SIGTERM');
+        resolve();
+      });
+      group('SIGTERM');
     });
   if (!ok) await stop();
   return { ok, stop, out: () => out };
@@ -592,9 +764,43 @@ async function freeTcpPort() {
  * without) and iperf3 throughput through a published port, both directions,
  * beside plain loopback on the host.
  */
+// slirp4netns by hand around `unshare -Urn`: the namespace waits on a fifo
+// until slirp4netns is ready, then runs "$@" (default /bin/true). With
+// API=1 slirp4netns gets an API socket (for add_hostfwd), printed as
+// "api PATH" once ready.
+const SLIRP_BY_HAND_SH = `d=$(mktemp -d); mkfifo "$d/in" "$d/go" "$d/ready"
+[ $# -gt 0 ] || set -- /bin/true
+unshare -Urn sh -c 'echo > "$0/in"; read x < "$0/go"; exec "$@"' "$d" "$@" & u=$!
+read x < "$d/in"
+api=; [ "$API" = 1 ] && api="--api-socket $d/api"
+slirp4netns --configure --mtu 65520 --disable-host-loopback $api --ready-fd 3 "$u" tap0 3>"$d/ready" >/dev/null 2>&1 & s=$!
+head -c1 "$d/ready" >/dev/null
+[ "$API" = 1 ] && echo "api $d/api"
+echo > "$d/go"; wait "$u"; r=$?
+kill "$s"; wait "$s" 2>/dev/null; rm -rf "$d"; exit $r`;
+
+/** pasta by hand around a command (its own user and network namespace); root keeps its identity. */
+function pastaByHand(extra, cmd) {
+  return ['pasta', '--config-net', '-q', '-f', ...(IS_ROOT ? ['--runas', '0:0'] : []), ...extra, '--', ...cmd];
+}
+
+/** Sends one slirp4netns API request on the unix socket `api`; resolves with the reply. */
+async function slirpApi(api, req) {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(api, () => c.end(JSON.stringify(req)));
+    let out = '';
+    c.on('data', (d) => (out += d));
+    c.on('end', () => resolve(out));
+    c.on('error', reject);
+  });
+}
+
 async function networkGroup(ctx) {
   const cjs = path.join(ctx.repo, 'dist', 'hutch.cjs');
-  const hutch = [ctx.node, cjs];
+  const sea = path.join(ctx.repo, 'dist', 'hutch');
+  // The single executable users run (the cjs bundle when it is not built).
+  const hutch = fs.existsSync(sea) ? [sea] : [ctx.node, cjs];
   const lines = [];
   const rows = [];
   const data = { setup: {}, throughput: {} };
@@ -609,15 +815,42 @@ async function networkGroup(ctx) {
       driver: d,
     })),
     { name: 'hutch run --network slirp -- /bin/true (auto)', argv: [...hutch, 'run', '--network', 'slirp', '--', '/bin/true'], driver: 'auto' },
+    { name: 'hutch run -- /bin/true (default profile)', argv: [...hutch, 'run', '--', '/bin/true'], driver: 'default profile' },
   ];
+  // The same NATs by hand, without hutch: setup = each minus `unshare -Urn /bin/true`.
+  const byHandBase = hasCommand('unshare') ? { name: 'unshare -Urn /bin/true', argv: ['unshare', '-Urn', '/bin/true'], handBase: true } : undefined;
+  if (byHandBase) {
+    cmds.push(byHandBase);
+    if (drivers.includes('slirp4netns'))
+      cmds.push({ name: 'slirp4netns by hand around unshare -Urn /bin/true', argv: ['sh', '-c', SLIRP_BY_HAND_SH, 'sh'], hand: 'slirp4netns' });
+  }
+  if (drivers.includes('pasta')) cmds.push({ name: 'pasta by hand around /bin/true', argv: pastaByHand([], ['/bin/true']), hand: 'pasta' });
+  progress('network: timing', cmds.map((c) => c.name).join(' | '));
   const timed = timeCommands(cmds, { runs: Math.min(ctx.runs, 20), warmup: ctx.warmup, env: ctx.env });
+  progress('network: timed');
   const base = timed[0].ok ? timed[0].median : NaN;
+  const handI = cmds.findIndex((c) => c.handBase);
+  const handBase = handI !== -1 && timed[handI].ok ? timed[handI].median : NaN;
   timed.forEach((r, i) => {
-    const setup = cmds[i].driver && r.ok ? r.median - base : NaN;
-    if (cmds[i].driver) data.setup[cmds[i].driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
-    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', cmds[i].driver ? `setup ${fmt(setup, 1)} ms` : 'baseline']);
+    const c = cmds[i];
+    const setup = r.ok ? r.median - (c.hand ? handBase : base) : NaN;
+    if (c.driver) data.setup[c.driver] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)), vsNone: Number((r.median / base).toFixed(3)) };
+    if (c.hand) data.setup[`${c.hand} by hand`] = { medianMs: r.median, setupMs: Number(setup.toFixed(2)) };
+    const note =
+      c.driver || c.hand ? `setup ${fmt(setup, 1)} ms, ${fmt(r.median / (c.hand ? handBase : base), 2)}x ${c.hand ? 'unshare' : 'none'}` : 'baseline';
+    rows.push([r.name, r.ok ? fmt(r.median, 1) : 'FAILED', note]);
     if (!r.ok) lines.push(`${r.name} failed: ${r.error}`);
   });
+  const def = data.setup['default profile'];
+  if (def) lines.push(`default profile: +${fmt(def.setupMs, 1)} ms over --network none, ${fmt(def.vsNone, 2)}x (aim <= +15 ms)`);
+  const podman = podmanProbe(ctx);
+  if (podman.ok) {
+    const p = timeCommands(
+      [{ name: 'podman run --rm --rootfs / /bin/true (default network)', argv: [...podman.prefix, 'run', '--rm', '--rootfs', '/', '/bin/true'] }],
+      { runs: Math.min(ctx.runs, 10), warmup: 1, env: ctx.env },
+    )[0];
+    rows.push([p.name, p.ok ? fmt(p.median, 1) : 'FAILED', p.ok ? `${fmt(p.median / base, 2)}x hutch none` : p.error]);
+  } else lines.push(podman.note);
 
   if (!hasCommand('iperf3')) {
     lines.push('skipped throughput: iperf3 is not installed');
@@ -649,8 +882,199 @@ async function networkGroup(ctx) {
     rows.push([`iperf3 host -> sandbox (${d}, published port)`, fmt(gbit(in_), 2) + ' Gbit/s', fmt(in_ / loop, 2) + 'x']);
     rows.push([`iperf3 sandbox -> host (${d}, published port)`, fmt(gbit(out), 2) + ' Gbit/s', fmt(out / loop, 2) + 'x']);
   }
+  // The same through each NAT by hand (no hutch), for hutch / by hand.
+  const handTp = {};
+  if (drivers.includes('pasta')) {
+    const port = await freeTcpPort();
+    const srv = await startIperfServer(
+      pastaByHand(['-T', 'none', '-U', 'none', '-u', 'none', '-t', `127.0.0.1/${port}:5201`], ['iperf3', '-s', '--forceflush', '-p', '5201']),
+      ctx.env,
+    );
+    if (srv.ok) handTp.pasta = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
+    else lines.push(`pasta by hand: iperf3 server did not start: ${srv.out().slice(-300)}`);
+    await srv.stop();
+  }
+  if (drivers.includes('slirp4netns') && byHandBase) {
+    const port = await freeTcpPort();
+    const child = spawn('sh', ['-c', SLIRP_BY_HAND_SH, 'sh', 'iperf3', '-s', '--forceflush', '-p', '5201'], {
+      env: { ...ctx.env, API: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (!/Server listening/.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const api = /^api (\S+)$/m.exec(out)?.[1];
+    if (api && /Server listening/.test(out)) {
+      const reply = await slirpApi(api, {
+        execute: 'add_hostfwd',
+        arguments: { proto: 'tcp', host_addr: '127.0.0.1', host_port: port, guest_port: 5201 },
+      }).catch((e) => String(e));
+      if (/"return"/.test(reply)) handTp.slirp4netns = { hostToSandbox: iperfClient(port, seconds, false), sandboxToHost: iperfClient(port, seconds, true) };
+      else lines.push(`slirp4netns by hand: add_hostfwd failed: ${reply}`);
+    } else lines.push(`slirp4netns by hand: iperf3 server did not start: ${out.slice(-300)}`);
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // the script, iperf3 and slirp4netns: one process group
+    } catch {
+      /* gone */
+    }
+  }
+  for (const [d, t] of Object.entries(handTp)) {
+    data.throughput[`${d} by hand`] = t;
+    const h = data.throughput[d];
+    rows.push([
+      `iperf3 host -> sandbox (${d} by hand)`,
+      fmt(gbit(t.hostToSandbox), 2) + ' Gbit/s',
+      `${fmt(t.hostToSandbox / loop, 2)}x; hutch ${h ? fmt(h.hostToSandbox / t.hostToSandbox, 2) : '-'}x by hand`,
+    ]);
+    rows.push([
+      `iperf3 sandbox -> host (${d} by hand)`,
+      fmt(gbit(t.sandboxToHost), 2) + ' Gbit/s',
+      `${fmt(t.sandboxToHost / loop, 2)}x; hutch ${h ? fmt(h.sandboxToHost / t.sandboxToHost, 2) : '-'}x by hand`,
+    ]);
+  }
   lines.push(`iperf3 ${seconds} s per direction (HUTCH_BENCH_IPERF_SECONDS); ratios are against plain loopback on the host`);
   return { columns: ['what', 'median ms / Gbit/s', 'vs'], rows, lines, data };
+}
+
+/** Pss of /proc/PID/smaps_rollup in KiB (0 when the process is gone or unreadable: then `unreadable` is set). */
+function pssKiB(pid, seen = {}) {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    seen.unreadable = true;
+    return 0;
+  }
+}
+
+function childrenOf(pid) {
+  const out = [];
+  try {
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const c = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (c) out.push(...c.split(/\s+/).map(Number));
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/** The process tree under `pid` (itself first) with comm and Pss. */
+function treeOf(pid) {
+  const all = [];
+  const walk = (p) => {
+    let comm = '?';
+    try {
+      comm = fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return;
+    }
+    const seen = {};
+    all.push({ pid: p, comm, pssKiB: pssKiB(p, seen), unreadable: seen.unreadable });
+    for (const c of childrenOf(p)) walk(c);
+  };
+  walk(pid);
+  return all;
+}
+
+const NAT_COMMS = new Set(['slirp4netns', 'pasta', 'passt', 'passt.avx2', 'pasta.avx2']);
+
+/**
+ * Starts `count` copies of `argv` (each runs `sleep`), waits until every one
+ * has a `sleep` descendant, and sums the Pss of the processes in each tree
+ * apart from the command itself, by role: the process started (hutch's Node,
+ * or bwrap), the helper's monitor and init (comm hutch-helper), the NAT,
+ * other. Everything is killed afterwards.
+ */
+async function residentPer(argv, count, env, commandComm = 'sleep') {
+  const kids = [];
+  for (let i = 0; i < count; i++) kids.push(spawn(argv[0], argv.slice(1), { env, stdio: 'ignore', detached: true }));
+  const deadline = Date.now() + 60_000;
+  const ready = () => kids.every((k) => treeOf(k.pid).some((p) => p.comm === commandComm));
+  while (!ready() && Date.now() < deadline && kids.every((k) => k.exitCode === null)) await new Promise((r) => setTimeout(r, 100));
+  const ok = ready();
+  await new Promise((r) => setTimeout(r, 300)); // settle
+  const sum = { top: 0, helper: 0, nat: 0, other: 0 };
+  for (const k of kids) {
+    const tree = treeOf(k.pid);
+    tree.forEach((p, i) => {
+      if (p.comm === commandComm) return;
+      const role = i === 0 ? 'top' : p.comm === 'hutch-helper' ? 'helper' : NAT_COMMS.has(p.comm) ? 'nat' : 'other';
+      sum[role] += p.pssKiB;
+    });
+  }
+  for (const k of kids) {
+    try {
+      process.kill(-k.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  await Promise.all(
+    kids.map((k) =>
+      k.exitCode !== null
+        ? null
+        : new Promise((r) => {
+            k.on('close', r);
+            setTimeout(() => {
+              try {
+                process.kill(-k.pid, 'SIGKILL');
+              } catch {}
+            }, 10_000);
+          }),
+    ),
+  );
+  const mib = (kib) => kib / 1024 / count;
+  return {
+    ok,
+    count,
+    perSandboxMiB: {
+      total: mib(sum.top + sum.helper + sum.nat + sum.other),
+      top: mib(sum.top),
+      helper: mib(sum.helper),
+      nat: mib(sum.nat),
+      other: mib(sum.other),
+    },
+  };
+}
+
+/** Resident memory (Pss) per running sandbox: N sandboxes running `sleep` at once. */
+async function memoryGroup(ctx) {
+  const n = Number(process.env.HUTCH_BENCH_SANDBOXES || 10);
+  const sea = path.join(ctx.repo, 'dist', 'hutch');
+  const lines = [];
+  const rows = [];
+  const data = { sandboxes: n };
+  const variants = [];
+  if (fs.existsSync(sea)) {
+    variants.push(['hutch run --network none -- sleep', [sea, 'run', '--network', 'none', '--', 'sleep', '1000']]);
+    variants.push(['hutch run -- sleep (default profile, user-mode NAT)', [sea, 'run', '--', 'sleep', '1000']]);
+    // Detached sandboxes (issue 15 point 3) once `hutch run` has --detach.
+    const help = spawnSync(sea, ['run', '--help'], { encoding: 'utf8' }).stdout ?? '';
+    if (/--detach\b/.test(help)) lines.push('detached sandboxes (hutch run -d): see the scale group (Pss per sandbox by role)');
+    else lines.push('detached sandboxes: not measured, hutch run has no --detach yet');
+  } else lines.push('skipped hutch: no dist/hutch');
+  if (hasCommand('bwrap'))
+    variants.push([
+      'bwrap --unshare-all -- sleep',
+      ['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--unshare-all', '--', 'sleep', '1000'],
+    ]);
+  for (const [name, argv] of variants) {
+    const r = await residentPer(argv, n, ctx.env);
+    data[name] = r;
+    const m = r.perSandboxMiB;
+    rows.push([name, r.ok ? fmt(m.total, 2) : 'FAILED', fmt(m.top, 2), fmt(m.helper, 2), fmt(m.nat, 2), fmt(m.other, 2)]);
+    if (!r.ok) lines.push(`${name}: not all ${n} reached sleep within 60 s`);
+  }
+  const podman = podmanProbe(ctx);
+  if (!podman.ok) lines.push(podman.note.replace('skipped podman', 'podman (conmon) not measured'));
+  lines.push(
+    `Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started (hutch's Node, or bwrap)`,
+  );
+  return { columns: ['what (MiB Pss per sandbox)', 'total', 'hutch/bwrap', 'monitor+init', 'NAT', 'other'], rows, lines, data };
 }
 
 /**
@@ -664,6 +1088,12 @@ const GROUPS = [
   { name: 'images', description: 'Debian image: import, first/warm start, cached build, file throughput per storage driver', run: imagesGroup },
   { name: 'pull', description: 'hutch pull of a ~100 MiB multi-layer image from a local registry vs skopeo copy + umoci unpack', run: pullGroup },
   { name: 'network', description: 'user-mode NAT: setup time per driver, iperf3 through a published port vs loopback', run: networkGroup },
+  { name: 'memory', description: 'resident memory (Pss) per running sandbox, N sandboxes running sleep', run: memoryGroup },
+  {
+    name: 'scale',
+    description: 'N detached sandboxes started at once (network none, default NAT): all start, time, Pss, nothing left',
+    run: (ctx) => scaleGroup(ctx, { treeOf, natComms: NAT_COMMS, fmt }),
+  },
 ];
 
 // ---------------------------------------------------------------- output
@@ -718,9 +1148,11 @@ async function runAsTestUser(opts, scratch) {
   const node = nodeForUser(user, path.join(scratch, 'bin'));
   const out = userDir(user, path.join(scratch, 'user-out'));
   const json = path.join(out, 'bench.json');
-  const args = ['--no-build', '--runs', String(opts.runs), '--warmup', String(opts.warmup), '--json', json, '--label', TEST_USER];
+  const args = ['--no-build', '--runs', String(opts.runs), '--warmup', String(opts.warmup), '--pause', String(PAUSE_MS), '--json', json, '--label', TEST_USER];
   for (const g of opts.groups) args.push('--group', g);
-  const env = cleanUserEnv(user, { TMPDIR: out });
+  // the bench's own knobs (HUTCH_BENCH_SCALE, ...) reach the run as the user too
+  const knobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HUTCH_BENCH_')));
+  const env = cleanUserEnv(user, { TMPDIR: out, ...knobs });
   if (opts.keepEnv) {
     args.push('--keep-env');
     for (const k of STARTUP_VARS) if (process.env[k] !== undefined) env[k] = process.env[k];

@@ -38,6 +38,50 @@ test('auto: --network slirp picks pasta only without the bulk-upload stall, the 
   assert.match(bad.stderr, /contradict/);
 });
 
+// The NAT starts in parallel with the sandbox's setup (sync-exec,
+// helper-c/PLAN.md): the command's first instruction already finds the
+// network up, for every driver, with ports published and the NAT's
+// failure still stopping the command before it starts.
+for (const driver of NET_DRIVERS.filter((d) => hasCommand(d))) {
+  test(`${driver}: the command starts with its network ready (address, default route; a port published)`, async () => {
+    const rounds = 5;
+    for (let i = 0; i < rounds; i++) {
+      const r = expectExit(
+        await runHutch([
+          'run',
+          '--network',
+          'slirp',
+          '--network-driver',
+          driver,
+          '-p',
+          '7',
+          '--',
+          'sh',
+          '-c',
+          'ip -4 -o addr show scope global; ip route show default',
+        ]),
+      );
+      assert.match(r.stdout, /^\d+: \S+\s+inet \d+\.\d+\.\d+\.\d+\//m, `round ${i}: an address on the NAT's interface\n${r.stdout}`);
+      assert.match(r.stdout, /^default via /m, `round ${i}: a default route\n${r.stdout}`);
+    }
+  });
+}
+
+test('a NAT that fails to start: the command never runs, exit 125 with the reason', async () => {
+  if (!hasCommand('slirp4netns')) return console.log('  skip: slirp4netns is not installed');
+  const long = `/tmp/${'x'.repeat(90)}-${process.pid}`;
+  const fs = await import('node:fs');
+  fs.mkdirSync(long, { recursive: true, mode: 0o700 });
+  try {
+    const r = await runHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', '--', 'echo', 'COMMAND-RAN'], { env: { XDG_RUNTIME_DIR: long } });
+    assert.is(r.code, 125, r.stderr);
+    assert.not.match(r.stdout, /COMMAND-RAN/);
+    assert.match(r.stderr, /slirp4netns API socket path .* is too long/);
+  } finally {
+    fs.rmSync(long, { recursive: true, force: true });
+  }
+});
+
 test('none: only lo exists, /etc/hosts names the sandbox, ports are refused', async () => {
   const r = expectExit(
     await runHutch([

@@ -56,7 +56,9 @@ const LAYERS = '/home/u/.local/share/hutch/layers';
 
 const CASES: Case[] = [
   // One per built-in profile.
-  { file: 'default', profile: 'default' },
+  // With the user-mode NAT as `hutch run` sets it up: the host's own
+  // addresses unreachable, the NAT waited for at sync-exec.
+  { file: 'default', profile: 'default', setup: { unreachable: ['192.0.2.2'], syncBeforeExec: true } },
   { file: 'untrusted', profile: 'untrusted' },
   { file: 'dev-server', profile: 'dev-server' },
   { file: 'ci', profile: 'ci' },
@@ -196,6 +198,13 @@ test('golden plans: the key decisions are visible in the text', async () => {
   }
   // Network: slirp profiles keep `net` in the first unshare and bring lo up; untrusted too (none = own netns).
   assert.ok(has('default', 'unshare\tmount,ipc,uts,net'));
+  // The command starts only after the NAT is ready: sync-exec after the pivot, before the command's ops.
+  const d = plans.get('default')!;
+  assert.ok(
+    d.indexOf('sync-exec') > d.indexOf('pivot\t/newroot') && d.indexOf('sync-exec') < d.indexOf('clearenv'),
+    'default: sync-exec between pivot and the command',
+  );
+  assert.ok(has('default', 'unreachable\t192.0.2.2'));
   assert.ok(has('untrusted', 'lo-up'));
   // Capabilities.
   assert.ok(has('default', 'caps\tCHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT'));
