@@ -32,6 +32,26 @@ function mountsUnder(dirs: string[]): string[] {
     .filter((mp) => mp && dirs.some((d) => mp.startsWith(d)));
 }
 
+/**
+ * The NAT process of a sandbox: no hutch stays for a detached sandbox, so
+ * slirp4netns is nobody's child; it names the sandbox's pid 1 on its
+ * command line (it joins through /proc/INITPID/ns).
+ */
+function natOf(initPid: number | undefined): number[] {
+  if (!initPid) return [];
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (/^(slirp4netns|pasta)/.test(path.basename(argv[0])) && argv.some((a) => a === String(initPid) || a.includes(`/proc/${initPid}/`)))
+        out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 function entries(dir: string): string[] {
   try {
     return fs.readdirSync(dir);
@@ -77,15 +97,15 @@ for (const [label, flags] of [
       // what belongs to them, seen while they run
       const ins = await runHutch(['inspect', ...names], { env });
       assert.is(ins.code, 0, describe(ins));
-      const recs = JSON.parse(ins.stdout) as { status: string; state?: { cgroup?: string }; record?: { hutchPid?: number } }[];
+      const recs = JSON.parse(ins.stdout) as { status: string; state?: { cgroup?: string }; record?: { pid?: number; initPid?: number } }[];
       assert.is(recs.length, COUNT);
       const procs: Seen[] = [];
       const cgroups: string[] = [];
       for (const r of recs) {
         assert.is(r.status, 'running');
-        const top = r.record?.hutchPid;
-        assert.ok(top, 'the record names the hutch that owns it');
-        for (const pid of [top, ...descendants(top)]) {
+        const top = r.record?.pid;
+        assert.ok(top, 'the record names the process that keeps the sandbox (its monitor)');
+        for (const pid of [top, ...descendants(top), ...natOf(r.record?.initPid)]) {
           const s = procStatus(pid);
           if (s) procs.push({ pid, name: s.Name });
         }
@@ -95,7 +115,7 @@ for (const [label, flags] of [
       if (!flags.length)
         assert.ok(
           procs.some((p) => /^(slirp4netns|pasta)/.test(p.name)),
-          'the NAT processes are in the trees',
+          'each sandbox has its NAT process',
         );
       const stop = await runHutch(['stop', '-t', '10', ...names], { env, timeoutMs: 120_000 });
       assert.is(stop.code, 0, describe(stop));
@@ -108,7 +128,7 @@ for (const [label, flags] of [
         ...entries(path.join(env.XDG_RUNTIME_DIR, 'hutch'))
           .filter((e) => !e.startsWith('.') && e !== 'networks')
           .map((e) => `state dir ${e}`),
-        ...entries(path.join(env.XDG_RUNTIME_DIR, 'hutch', '.records')).map((e) => `record ${e}`),
+        ...entries(path.join(env.XDG_STATE_HOME, 'hutch', 'records')).map((e) => `record ${e}`),
       ];
       // the kernel finishes tearing down namespaces just after the processes exit
       for (let i = 0; i < 50 && left().length; i++) await sleep(100);
