@@ -49,6 +49,8 @@ test('two running sandboxes share a volume; rm refuses it while in use', async (
   ]);
   let out = '';
   a.stdout!.on('data', (d) => (out += d));
+  // listened for from the start: `a` may end before b's run returns
+  const closed = new Promise((r) => a.on('close', r));
   try {
     await waitFor(
       async () =>
@@ -63,7 +65,7 @@ test('two running sandboxes share a volume; rm refuses it while in use', async (
     assert.match(rm.stderr, /in use by running sandbox/);
     const b = expectExit(await sh('while [ ! -e /s/a ]; do sleep 0.05; done; cat /s/a; echo from-b > /s/b', '-v', 'shared:/s'));
     assert.is(b.stdout, 'from-a\n');
-    await new Promise((r) => a.on('close', r));
+    await closed;
     assert.is(out, 'from-b\n');
   } finally {
     a.kill('SIGKILL');
