@@ -95,7 +95,7 @@ enum op_kind {
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_UNREACHABLE, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
-	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, /* netns.c, nat.c */
+	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, OP_NET_SHARE, OP_NET_PUBLISH, /* netns.c, nat.c */
 	OP_COUNT
 };
 /* clang-format on */
@@ -176,6 +176,9 @@ struct op {
 		int tty_input;              /* tty: `stdin` given */
 		int relay;                  /* relay: bit N = fd N */
 		uint32_t pid;               /* join: the sandbox's pid 1 (host pid) */
+		struct {                    /* net-attach FLAGS */
+			int route, shared;
+		} net;
 	} u;
 };
 

@@ -622,7 +622,8 @@ void monitor_run(struct plan *p)
 		g_op = o;
 		switch (o->kind) {
 		case OP_USERNS:
-			do_userns(p, i);
+			if (!net_shared()) /* a holder that joined another holder's (netns.c) */
+				do_userns(p, i);
 			break;
 		case OP_UNSHARE:
 			do_unshare(o);
@@ -650,6 +651,12 @@ void monitor_run(struct plan *p)
 			break;
 		case OP_NET_NAT:
 			net_nat(o);
+			break;
+		case OP_NET_SHARE:
+			net_share(o);
+			break;
+		case OP_NET_PUBLISH:
+			net_publish(o);
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

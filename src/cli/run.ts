@@ -76,6 +76,7 @@ export const RUN_FLAGS: FlagDef[] = [
   {
     name: 'network',
     kind: 'string',
+    repeat: true,
     valueName: 'MODE',
     help: "none (loopback only) | host (the host's network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)",
   },
@@ -212,7 +213,8 @@ function overridesFromFlags(argv: string[]): {
     securityOpt: flagList(p, 'security-opt'),
     user: flagString(p, 'user'),
     userns: flagString(p, 'userns'),
-    network: flagString(p, 'network'),
+    network: flagList(p, 'network')[0],
+    moreNetworks: flagList(p, 'network').slice(1),
     net: {
       publish: flagList(p, 'publish'),
       publishAll: flagBool(p, 'publish-all'),
@@ -388,7 +390,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
   const netMod = spec.network === 'slirp' || spec.network === 'pasta' ? await import('../net/index') : undefined;
   const net = await netMod?.prepareNetwork(spec, env, !dryRun, paths.cacheDir);
   if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
-  const named = spec.namedNetwork ? await import('../net/named') : undefined;
+  const named = spec.namedNetworks ? await import('../net/named') : undefined;
   const member = named && (await named.prepareMember(spec, facts, !dryRun));
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
@@ -451,10 +453,10 @@ async function runOnce(ctx: RunContext): Promise<number> {
       profile: spec.profiles,
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-      network: spec.namedNetwork ?? spec.network,
-      networks: spec.namedNetwork ? [spec.namedNetwork] : undefined,
+      network: spec.namedNetworks?.join(',') ?? spec.network,
+      networks: spec.namedNetworks,
       networkDriver: net?.choice.name,
-      ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
+      ports: (net?.forwards ?? member?.forwards)?.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn });
@@ -467,7 +469,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
         ...(ctx.hooks ?? []),
       ];
     },
-  }).finally(() => member?.hold?.release());
+  }).finally(() => member?.release());
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

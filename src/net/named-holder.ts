@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
@@ -46,10 +46,13 @@ export function holderOps(cfg: NetworkConfig, dir: string, ids: HostFacts['ids']
   const { prefix } = parseSubnet(cfg.subnet, `network ${cfg.name}: subnet`);
   const nat = cfg.internal ? undefined : natTools(cfg, env);
   return [
+    // every holder of the user in one user namespace (docs/NETWORKS.md "Several networks"):
+    // joined through a running holder, else made by the id maps and userns below
+    { op: 'net-share', dir: dirname(dir) },
     ...userNamespaceOps(ids),
     { op: 'report' },
     // forked before the holder's own network namespace: its sockets are the host's
-    ...(nat ? [{ op: 'net-nat', slirp4netns: nat.slirp4netns, iptables: nat.iptables } as Op] : []),
+    ...(nat ? [{ op: 'net-nat', slirp4netns: nat.slirp4netns, iptables: nat.iptables, api: join(dir, 'slirp.sock') } as Op] : []),
     { op: 'unshare', ns: ['net'] },
     { op: 'net-holder', dir, cidr: `${cfg.gateway}/${prefix}`, internal: cfg.internal },
   ];

@@ -52,6 +52,11 @@ function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPa
     if (!DNS_LABEL.test(a))
       throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
   }
+  if (o.ip !== undefined && mode.includes(',')) {
+    throw new HutchError(`--ip applies to one network, but the sandbox is on ${mode.slice('network '.length)}`, {
+      hint: 'drop --ip (each network gives a free address), or use one --network with it',
+    });
+  }
   if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {
     throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: "e.g. --ip 10.89.0.10 (inside the network's subnet)" });
   }
@@ -110,15 +115,12 @@ export function resolveNetworkSpec(
 
   const nat = mode === 'slirp' || mode === 'pasta';
   const named = mode.startsWith('network ') ? mode.slice('network '.length) : undefined;
-  if (!nat && ports.length) {
+  // a named network's member publishes through the network's NAT (checked against --internal at run)
+  if (!nat && !named && ports.length) {
     const from = o.publish.length ? '--publish' : o.publishAll ? '--publish-all' : 'profile network.publish';
     throw new HutchError(`${from}: ports cannot be published with network "${named ?? mode}" (${modeFrom})`, {
       hint:
-        mode === 'host'
-          ? "with --network host the program's ports already are the host's: drop -p"
-          : named
-            ? "publishing ports of a named network's member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port"
-            : 'use --network slirp (user-mode NAT) to publish ports',
+        mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
   if (!nat && o.allowHostLoopback) {

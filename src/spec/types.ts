@@ -73,8 +73,8 @@ export interface SandboxSpec {
   env: Record<string, string>;
   mounts: MountSpec[];
   network: NetworkMode;
-  /** `--network NAME` of a named network (docs/NETWORKS.md); `network` is then `none` plus the network's interface. */
-  namedNetwork?: string;
+  /** `--network NAME` (repeatable) of named networks, sorted (docs/NETWORKS.md); `network` is then `none` plus one interface per network. */
+  namedNetworks?: string[];
   /** --network-alias: more names the named network's DNS answers for this sandbox. */
   networkAliases?: string[];
   /** --ip: this sandbox's address on its named network. */

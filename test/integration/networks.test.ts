@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, describe, expectExit, hostPids, procStatus, runHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
-import { netFixtures, startServer, uniq } from '../lib/net';
+import { descendants, describe, expectExit, freePort, hostPids, procStatus, runHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
+import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
@@ -220,7 +220,6 @@ test('--ip and --network-alias: a fixed address and more names; a taken or forei
     [['--ip', '10.78.9.1'], /is not a free host address/],
     [['--ip', 'ten'], /--ip "ten" is not an IPv4 address/],
     [['--network-alias', 'bad_name'], /is not a DNS label/],
-    [['-p', '8080:80'], new RegExp(`--publish: ports cannot be published with network "${net}"`)],
   ] as const) {
     const r = await inside(net, 'true', ...flags);
     assert.is(r.code, 125, describe(r));
@@ -254,6 +253,159 @@ test("SIGKILL of the hutch that started the holder, then of the last member's mo
   // its hutch ends too: the sandbox went with its monitor
   await waitFor(() => b.child.exitCode !== null || b.child.signalCode !== null, 10_000, { what: "the member's hutch to end with its monitor" });
   expectExit(await runHutch(['network', 'rm', net]));
+});
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `getent hosts NAME`'s address inside a member of `nets` (undefined: no such name there). */
+const addressOf = (text: string, name: string) => text.match(new RegExp(`^(\\S+)\\s+${esc(name)}$`, 'm'))?.[1];
+/** A DNS query straight to SERVER (a network's responder), bypassing resolv.conf: `NAME ADDR` or `NAME FAIL code`. */
+const askDns = (server: string, name: string) =>
+  `node -e 'const d=new (require("dns").Resolver)({timeout:1500,tries:1});d.setServers(["${server}"]);d.resolve4("${name}",(e,a)=>console.log("${name} "+(e?"FAIL "+e.code:a.join(","))))'`;
+
+test('several networks: a member of both reaches members of either, by name and IP; members of one reach nothing of the other; outbound through the first routed network in lexical order', async () => {
+  const u = uniq();
+  const a = `${u}-a`; // internal: the member of both must route through b, the first non-internal one
+  const b = `${u}-b`;
+  expectExit(await runHutch(['network', 'create', a, '--internal']));
+  expectExit(await runHutch(['network', 'create', b]));
+  const ga = JSON.parse(expectExit(await runHutch(['network', 'inspect', a])).stdout);
+  const gb = JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout);
+  const sa = await startServer(fixtures, undefined, ['--network', a], ['tcp:7100']);
+  const sb = await startServer(fixtures, undefined, ['--network', b], ['tcp:7200']);
+  // the member of both, long-lived (order of the flags does not matter: lexical order decides)
+  const gw = await startServer(fixtures, undefined, ['--network', b, '--network', a, '--network-alias', 'gw'], ['tcp:7300']);
+  try {
+    // every holder of the user is in one user namespace (net-share): that is what lets one sandbox be on both
+    const [ha, hb] = [holderPids(a), holderPids(b)];
+    assert.is(ha.length, 1);
+    assert.is(hb.length, 1);
+    assert.is(fs.readlinkSync(`/proc/${ha[0]}/ns/user`), fs.readlinkSync(`/proc/${hb[0]}/ns/user`), 'the holders share a user namespace');
+
+    // inside the member of both: two interfaces, both names resolve, both servers answer; one default route, via b
+    const both = expectExit(
+      await inside(
+        b,
+        `getent hosts ${sa.name} ${sb.name}; node /t/probe.js 7100 ${sa.name}; node /t/probe.js 7200 ${sb.name}; cat /proc/net/route /etc/resolv.conf`,
+        '--network',
+        a,
+      ),
+    );
+    const ipA = addressOf(both.stdout, sa.name);
+    const ipB = addressOf(both.stdout, sb.name);
+    assert.ok(ipA?.startsWith(ga.subnet.replace(/0\/24$/, '')), both.stdout);
+    assert.ok(ipB?.startsWith(gb.subnet.replace(/0\/24$/, '')), both.stdout);
+    assert.match(both.stdout, new RegExp(`${esc(sa.name)} OK hello 7100`), both.stdout);
+    assert.match(both.stdout, new RegExp(`${esc(sb.name)} OK hello 7200`), both.stdout);
+    const defaults = both.stdout.match(/^(eth\d)\s+00000000\s+([0-9A-F]{8})/gm) ?? [];
+    assert.is(defaults.length, 1, `one default route: ${both.stdout}`);
+    assert.match(defaults[0] ?? '', /^eth1/, 'through b (eth1): a is --internal');
+    assert.match(both.stdout, new RegExp(`^nameserver ${esc(ga.gateway)}\\nnameserver ${esc(gb.gateway)}$`, 'm'), 'one responder per network');
+    // members of each network reach the member of both by name (its alias too)
+    const fromA = expectExit(await inside(a, `node /t/probe.js 7300 gw ${gw.name}`));
+    assert.match(fromA.stdout, /^gw OK hello 7300/m, fromA.stdout);
+    const fromB = expectExit(await inside(b, `node /t/probe.js 7300 gw`));
+    assert.match(fromB.stdout, /^gw OK hello 7300/m, fromB.stdout);
+
+    // isolation, both directions: no name, no route, no answer from the other network's responder --
+    // also as root inside with NET_ADMIN, routing the other subnet through its own gateway, through the
+    // member of both, or straight on its interface
+    const attack = (from: string, other: { subnet: string; gateway: string }, peer: string, ip: string, port: number, gwIp: string) =>
+      inside(
+        from,
+        [
+          `getent hosts ${peer} || echo no-name`,
+          `node /t/probe.js ${port} ${ip}`,
+          askDns(other.gateway, peer),
+          `ip route add ${other.subnet} via ${gwIp} 2>&1 && node /t/probe.js ${port} ${ip} | sed s/^/via-both:/`,
+          `ip route replace ${other.subnet} dev eth0 2>&1 && node /t/probe.js ${port} ${ip} | sed s/^/on-link:/`,
+        ].join('; '),
+        '--cap-add',
+        'NET_ADMIN',
+      );
+    const gwOnA = addressOf(expectExit(await inside(a, 'getent hosts gw')).stdout, 'gw')!;
+    const gwOnB = addressOf(expectExit(await inside(b, 'getent hosts gw')).stdout, 'gw')!;
+    for (const [from, other, peer, ip, port, via] of [
+      [a, gb, sb.name, ipB!, 7200, gwOnA],
+      [b, ga, sa.name, ipA!, 7100, gwOnB],
+    ] as const) {
+      const r = expectExit(await attack(from, other, peer, ip, port, via));
+      assert.match(r.stdout, /^no-name$/m, `${from} does not resolve ${peer}: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^${esc(ip)} FAIL`, 'm'), `${from} does not reach ${ip}: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^${esc(peer)} FAIL`, 'm'), `the other network's responder is out of reach: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^via-both:${esc(ip)} FAIL`, 'm'), `the member of both does not forward: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^on-link:${esc(ip)} FAIL`, 'm'), r.stdout);
+    }
+    // ps and network inspect show both networks with their addresses
+    const ps = expectExit(await runHutch(['ps'])).stdout;
+    assert.match(ps, new RegExp(`${esc(gw.name)}.*${esc(a)} \\(${esc(gwOnA)}\\),${esc(b)} \\(${esc(gwOnB)}\\)`), ps);
+    assert.is(JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout).addresses[gw.name], gwOnB);
+  } finally {
+    await sa.stop();
+    await sb.stop();
+  }
+  // SIGKILL of the last member's monitor (the member of both): both holders go, nothing is left
+  const monitors = descendants(gw.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
+  assert.ok(monitors.length > 0);
+  process.kill(Math.min(...monitors), 'SIGKILL');
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+  await waitFor(() => gw.child.exitCode !== null || gw.child.signalCode !== null, 10_000, { what: "the member's hutch to end" });
+  assert.not.ok(
+    fs.readdirSync(path.join(runtimeDir, 'hutch-net')).some((n) => n.startsWith(u)),
+    'no run directory left',
+  );
+
+  // refused: a mode with a network, more networks than resolvers read
+  for (const [flags, why] of [
+    [['--network', a, '--network', 'slirp'], /--network slirp cannot be combined with another --network/],
+    [['--network', a, '--network', b, '--ip', '10.89.0.9'], /--ip applies to one network/],
+  ] as const) {
+    const r = await runHutch(['run', ...flags, '--', 'true']);
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, why);
+  }
+  expectExit(await runHutch(['network', 'rm', a, b]));
+});
+
+test('-p on a member: published on 127.0.0.1 through the network NAT, to the member; refused on an --internal network; gone with the member', async () => {
+  const nw = uniq();
+  const internal = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  expectExit(await runHutch(['network', 'create', internal, '--internal']));
+  const port = await freePort();
+  const web = await startServer(fixtures, undefined, ['--network', nw, '-p', `${port}:8080`], ['tcp:8080']);
+  try {
+    const got = await waitFor(() => tcpGet('127.0.0.1', port).catch(() => undefined), 10_000, { what: 'the published port to answer' });
+    const sub = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).subnet.replace(/0\/24$/, '');
+    assert.match(got!, /^hello 8080 from /, got);
+    assert.match(expectExit(await runHutch(['port', web.name])).stdout, new RegExp(`^8080/tcp -> 127\\.0\\.0\\.1:${port}$`, 'm'));
+    // the member is reached at its own address (DNAT in the holder), and other members still reach it
+    const r = expectExit(await inside(nw, `node /t/probe.js 8080 ${web.name}`));
+    assert.match(r.stdout, new RegExp(`OK hello 8080 from (::ffff:)?${esc(sub)}`), r.stdout);
+    // only on 127.0.0.1 by default: not on the host's other addresses
+    const other = hostAddress();
+    if (other) {
+      const res = await tcpGet(other, port).catch((e: NodeJS.ErrnoException) => `FAIL ${e.code}`);
+      assert.not.match(res, /^hello/, `not published on ${other}: ${res}`);
+    }
+    // a second member cannot take the same host port
+    const dup = await inside(nw, 'true', '-p', `${port}:8080`);
+    assert.is(dup.code, 125, describe(dup));
+    assert.match(dup.stderr, /already in use|is published by the member/);
+  } finally {
+    await web.stop();
+  }
+  await assertNothingLeft(nw);
+  // the host port is free again
+  await new Promise<void>((res, rej) => {
+    const s = net.createServer();
+    s.once('error', rej);
+    s.listen(port, '127.0.0.1', () => s.close(() => res()));
+  });
+  const r = await inside(internal, 'true', '-p', '8080');
+  assert.is(r.code, 125, describe(r));
+  assert.match(r.stderr, new RegExp(`--publish: network ${esc(internal)} is --internal`));
+  expectExit(await runHutch(['network', 'rm', nw, internal]));
 });
 
 test.run();
