@@ -108,7 +108,7 @@ void dns_answer(int fd, uint32_t (*lookup)(const char *name, uint32_t asker, int
 	size_t len = pos;
 	int pass = 0;
 	uint32_t addr = qclass == C_IN ? lookup(name, from.sin_addr.s_addr, &pass) : 0;
-	if (!addr && U.fd >= 0 && strchr(name, '.')) {
+	if (!addr && U.fd >= 0 && strchr(name, '.') && pass < 2) {
 		forward(q, (size_t)n, &from);
 		return;
 	}

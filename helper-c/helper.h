@@ -177,7 +177,7 @@ struct op {
 		int relay;                  /* relay: bit N = fd N */
 		uint32_t pid;               /* join: the sandbox's pid 1 (host pid) */
 		struct {                    /* net-attach FLAGS */
-			int route, shared;
+			int route, shared, nofwd;
 		} net;
 	} u;
 };

@@ -47,8 +47,9 @@
 struct client {
 	int fd;
 	uint32_t ip;           /* network order; 0 = not a member (yet) */
-	int route, shared;     /* attach FLAGS: default route here; on other networks too */
+	int route, shared;     /* attach FLAGS: default route here; 1: on other networks too, 2: own nameservers too */
 	char names[NAMES_MAX]; /* " name alias ... " lower case, space-delimited */
+	char links[NAMES_MAX]; /* " alias=name ... ": --link, what this member calls another */
 	int nfwd;              /* published ports (nat.c), withdrawn when the connection closes */
 	struct nat_fwd fwd[FWD_MAX];
 };
@@ -118,17 +119,29 @@ static ssize_t recv_msg(int sock, char *buf, size_t len, int *fd)
 
 /* ---------- the holder ---------- */
 
-/* A member's address by name. *pass: the asker is on other networks too
- * (their responders are its other nameservers), so an unknown name is
- * refused rather than denied: the resolver then asks the next one. */
+/* A member's address by name, as the asker (its address) sees it: its
+ * --link aliases first. *pass: the asker has other nameservers after this
+ * one (other networks' responders: 1, its own --dns too: 2), so a name we
+ * do not know is refused rather than denied: its resolver asks the next. */
 static uint32_t lookup(const char *name, uint32_t asker, int *pass)
 {
 	char key[260];
+	const char *target = name;
 	*pass = 0;
-	for (int i = 0; i < H.n; i++)
-		if (H.c[i].ip == asker)
-			*pass = H.c[i].shared;
-	snprintf(key, sizeof key, " %s ", name);
+	for (int i = 0; i < H.n; i++) {
+		const char *l;
+		if (H.c[i].ip != asker)
+			continue;
+		*pass = H.c[i].shared;
+		snprintf(key, sizeof key, " %s=", name);
+		if ((l = strstr(H.c[i].links, key))) {
+			static char to[256];
+			l += strlen(key);
+			snprintf(to, sizeof to, "%.*s", (int)strcspn(l, " "), l);
+			target = to;
+		}
+	}
+	snprintf(key, sizeof key, " %s ", target);
 	for (int i = 0; i < H.n; i++)
 		if (H.c[i].ip && strstr(H.c[i].names, key))
 			return H.c[i].ip;
@@ -218,21 +231,24 @@ static void attach(struct client *c, char *args, int nsfd)
 		send_msg(c->fd, reply, -1);
 		return;
 	}
-	size_t l = 1;
-	c->names[0] = ' ';
+	/* NAMEs are the member's; ALIAS=NAME words its links */
+	size_t l = 1, k = 1;
+	c->names[0] = c->links[0] = ' ';
 	for (char *w = strtok(NULL, " "); w; w = strtok(NULL, " ")) {
 		size_t wl = strlen(w);
-		if (l + wl + 2 >= NAMES_MAX)
+		char *into = strchr(w, '=') ? c->links : c->names;
+		size_t *at = into == c->links ? &k : &l;
+		if (*at + wl + 2 >= NAMES_MAX)
 			break;
 		for (size_t i = 0; i < wl; i++)
-			c->names[l + i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
-		l += wl;
-		c->names[l++] = ' ';
+			into[*at + i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+		*at += wl;
+		into[(*at)++] = ' ';
 	}
-	c->names[l] = 0;
+	c->names[l] = c->links[k] = 0;
 	c->ip = ip;
 	c->route = strstr(flags, "route") != NULL;
-	c->shared = strstr(flags, "shared") != NULL;
+	c->shared = strstr(flags, "nofwd") ? 2 : strstr(flags, "shared") != NULL;
 	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &ip, a, sizeof a);
 	inet_ntop(AF_INET, &H.gw, g, sizeof g);
@@ -325,6 +341,57 @@ static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
 	return inet_pton(AF_INET, a, addr) == 1 ? 0 : -1;
 }
 
+static void remove_run_dir(const char *dir)
+{
+	static const char *const files[] = {"sock", "slirp.sock", "holder.log", "lock"};
+	char path[256];
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* A holder SIGKILLed on its own cannot remove its run directory. Its
+ * reaper, a child that shares the lock (same open file: the flock stays
+ * held while either lives, so no new holder can start meanwhile) and waits
+ * on a pipe only the holder writes, does it when the holder is gone, unless
+ * the holder removed the lock file itself (a normal end) or never got ready
+ * (hutch reads the log for the reason). */
+static int g_reaper = -1; /* the holder's end: one byte once ready */
+
+static void start_reaper(const char *dir, const char *lockpath, int lock)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(p[0]);
+		if (pid < 0)
+			close(p[1]);
+		else
+			g_reaper = p[1]; /* open for the holder's life */
+		return;
+	}
+	char b;
+	int ready = 0;
+	struct stat a, c;
+	int keep[2] = {p[0], lock}, null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	close(p[1]);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd); /* not the holder's log: it is no holder */
+	close_fds_from(3, keep, 2);
+	for (ssize_t r; (r = read(p[0], &b, 1)) != 0;)
+		if (r > 0)
+			ready = 1;
+		else if (errno != EINTR)
+			break;
+	if (ready && fstat(lock, &a) == 0 && stat(lockpath, &c) == 0 && a.st_ino == c.st_ino)
+		remove_run_dir(dir);
+	_exit(0);
+}
+
 void net_holder_run(const struct op *o)
 {
 	const char *dir = o->f[0];
@@ -349,8 +416,10 @@ void net_holder_run(const struct op *o)
 			fail_errno("opening %s", lockpath);
 		if (flock(lock, LOCK_EX | LOCK_NB))
 			fail("the network's holder is already running (%s is locked)", lockpath);
-		if (fstat(lock, &a) == 0 && stat(lockpath, &b) == 0 && a.st_ino == b.st_ino)
+		if (fstat(lock, &a) == 0 && stat(lockpath, &b) == 0 && a.st_ino == b.st_ino) {
+			start_reaper(dir, lockpath, lock);
 			break;
+		}
 		close(lock);
 	}
 
@@ -397,6 +466,9 @@ void net_holder_run(const struct op *o)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	report("ready");
+	if (g_reaper >= 0 && write(g_reaper, "r", 1) != 1) {
+		/* no reaper: only a SIGKILL on its own would leave the run directory */
+	}
 	g_op = NULL;
 
 	int lifeline = FD_PLAN;
@@ -437,13 +509,7 @@ void net_holder_run(const struct op *o)
 		if (lifeline < 0 && H.n == 0) {
 			/* the socket goes first: a hutch that connects now gets
 			 * ECONNREFUSED or ENOENT and starts a new holder */
-			unlink(sa.sun_path);
-			snprintf(path, sizeof path, "%s/holder.log", dir);
-			unlink(path);
-			snprintf(path, sizeof path, "%s/slirp.sock", dir);
-			unlink(path);
-			unlink(lockpath);
-			rmdir(dir); /* nothing of the network's run time is left */
+			remove_run_dir(dir); /* nothing of the network's run time is left */
 			_exit(0);
 		}
 	}

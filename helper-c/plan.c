@@ -269,13 +269,15 @@ static void parse_net_attach(struct op *o, const int *seen)
 	if (strcmp(fl, "-")) {
 		for (const char *w = fl; *w;) {
 			size_t l = strcspn(w, ",");
-			if (!((l == 5 && !strncmp(w, "route", 5)) || (l == 6 && !strncmp(w, "shared", 6))))
-				op_error(o, "net-attach: FLAGS is - or a comma list of route, shared");
+			if (!((l == 5 && !strncmp(w, "route", 5)) || (l == 6 && !strncmp(w, "shared", 6)) ||
+			      (l == 5 && !strncmp(w, "nofwd", 5))))
+				op_error(o, "net-attach: FLAGS is - or a comma list of route, shared, nofwd");
 			w += l + (w[l] == ',');
 		}
 	}
 	o->u.net.route = strstr(fl, "route") != NULL;
 	o->u.net.shared = strstr(fl, "shared") != NULL;
+	o->u.net.nofwd = strstr(fl, "nofwd") != NULL;
 }
 
 /* net-publish tcp|udp HOSTIP HOSTPORT PORT: after the net-attach with route */

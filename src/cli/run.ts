@@ -15,6 +15,7 @@ import type { SandboxSpec } from '../spec/types';
 import type { SandboxSetup } from '../sandbox/assemble';
 import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
+import { withEtcExtras } from '../net/etc-extras';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { exposureWarnings } from '../spec/exposure';
 import { userInfo } from 'node:os';
@@ -82,6 +83,15 @@ export const RUN_FLAGS: FlagDef[] = [
   },
   { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: "named network: one more name the network's DNS answers for this sandbox" },
   { name: 'ip', kind: 'string', valueName: 'ADDR', help: "named network: this sandbox's IPv4 address (inside the subnet, not taken)" },
+  {
+    name: 'link',
+    kind: 'string',
+    repeat: true,
+    valueName: 'NAME[:ALIAS]',
+    help: 'named network: reach sandbox NAME as ALIAS (/etc/hosts, ALIAS_PORT_... variables, DNS)',
+  },
+  { name: 'add-host', kind: 'string', repeat: true, valueName: 'NAME:IP', help: 'one more /etc/hosts line' },
+  { name: 'dns', kind: 'string', repeat: true, valueName: 'IP', help: 'a nameserver for /etc/resolv.conf' },
   {
     name: 'network-driver',
     kind: 'string',
@@ -223,6 +233,9 @@ function overridesFromFlags(argv: string[]): {
       allowHostLoopback: p.flags.has('allow-host-loopback') ? flagBool(p, 'allow-host-loopback') : undefined,
       aliases: flagList(p, 'network-alias'),
       ip: flagString(p, 'ip'),
+      links: flagList(p, 'link'),
+      addHosts: flagList(p, 'add-host'),
+      dns: flagList(p, 'dns'),
     },
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
@@ -380,7 +393,8 @@ async function runRestarting(ctx: RunContext): Promise<number> {
 }
 
 async function runOnce(ctx: RunContext): Promise<number> {
-  const { facts, profile, spec, record } = ctx;
+  const { facts, profile, record } = ctx;
+  let { spec } = ctx;
   const { o, dryRun, report, summary, terminal: termReq } = ctx.args;
   const { env, ids, paths } = facts;
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
@@ -392,6 +406,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
   if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
   const named = spec.namedNetworks ? await import('../net/named') : undefined;
   const member = named && (await named.prepareMember(spec, facts, !dryRun));
+  // --link's variables; -e and the profile's win
+  if (member && Object.keys(member.env).length) spec = { ...spec, env: { ...member.env, ...spec.env } };
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
@@ -416,7 +432,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
-    etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    etcFiles: member ? member.etcFiles : withEtcExtras(etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }), spec),
     networkJoin: member?.join,
     unreachable: net?.blocked,
     syncBeforeStart:
@@ -455,6 +471,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
       network: spec.namedNetworks?.join(',') ?? spec.network,
       networks: spec.namedNetworks,
+      expose: spec.expose.length ? spec.expose : undefined,
       networkDriver: net?.choice.name,
       ports: (net?.forwards ?? member?.forwards)?.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },

@@ -64,7 +64,7 @@ export type Op =
   | { op: 'net-nat'; slirp4netns: string; iptables: string; api: string }
   | { op: 'net-share'; dir: string }
   | { op: 'net-join'; socket: string }
-  | { op: 'net-attach'; socket: string; ifname: string; address?: string; route: boolean; shared: boolean; names: string[] }
+  | { op: 'net-attach'; socket: string; ifname: string; address?: string; route: boolean; shared: boolean; nofwd?: boolean; names: string[] }
   | { op: 'net-publish'; protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number };
 
 export type OpName = Op['op'];
@@ -119,7 +119,7 @@ export function fieldsOf(o: Op): string[] {
     case 'net-join':
       return [o.socket];
     case 'net-attach': {
-      const flags = [...(o.route ? ['route'] : []), ...(o.shared ? ['shared'] : [])];
+      const flags = [...(o.route ? ['route'] : []), ...(o.shared ? ['shared'] : []), ...(o.nofwd ? ['nofwd'] : [])];
       return [o.socket, o.ifname, o.address ?? '-', flags.join(',') || '-', ...o.names];
     }
     case 'net-publish':

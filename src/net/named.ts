@@ -19,13 +19,16 @@ import { suggest } from '../util/suggest';
 import { NETWORK_MODES } from '../profile/schema';
 import { join } from 'node:path';
 import { isIPv4 } from 'node:net';
-import { readState, writeState } from '../state/sandboxes';
+import { listSandboxes, readState, writeState, type SandboxState } from '../state/sandboxes';
+import { addHostLines } from './etc-extras';
 
 export interface NetworkMember {
   join: NetworkJoin;
   etcFiles: EtcFiles;
   /** Published ports, concrete (through the first routed network). */
   forwards: PortForward[];
+  /** --link's variables (Docker's legacy links: ALIAS_NAME, ALIAS_PORT...). */
+  env: Record<string, string>;
   /** hutch's references on the holders until the member's monitor has its own (empty for --dry-run). */
   holds: NetworkHold[];
   /** Drops hutch's references once the monitor has its own; records the addresses in state.json. */
@@ -82,6 +85,55 @@ function memberForwards(spec: SandboxSpec, routed: NetworkConfig | undefined, na
   return forwards;
 }
 
+const envKey = (alias: string) => alias.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+
+/**
+ * --link NAME:ALIAS: Docker's legacy links on a named network. The networks'
+ * DNS answers ALIAS for this member (`alias=name` words of net-attach), also
+ * when NAME starts later; when NAME runs now, /etc/hosts has `ADDR ALIAS NAME`
+ * and the variables name its exposed ports: ALIAS_PORT=tcp://ADDR:PORT (the
+ * lowest), ALIAS_PORT_PORT_PROTO(_ADDR, _PORT, _PROTO). ALIAS_NAME=/SELF/ALIAS
+ * always. Not provided: ALIAS_ENV_* (the other sandbox's environment stays its own).
+ */
+function linkParts(spec: SandboxSpec, facts: HostFacts, names: string[]): { hosts: string; env: Record<string, string>; words: string[] } {
+  let hosts = '';
+  const env: Record<string, string> = {};
+  const words: string[] = [];
+  const running = new Map<string, SandboxState>(listSandboxes(facts.paths.stateDir).map((s) => [s.state.name, s.state]));
+  for (const { name, alias } of spec.links ?? []) {
+    const key = envKey(alias);
+    env[`${key}_NAME`] = `/${spec.name}/${alias}`;
+    if (alias.toLowerCase() !== name.toLowerCase()) words.push(`${alias}=${name}`);
+    const st = running.get(name);
+    if (!st) continue; // starts later: the DNS answers the alias then
+    const shared = names.find((n) => (st.networks ?? []).includes(n));
+    if (!shared) {
+      throw new HutchError(`--link ${name}: sandbox "${name}" is running, but not on network${names.length > 1 ? 's' : ''} ${names.join(', ')}`, {
+        hint: `start it with --network ${names[0]}, or link a member of this sandbox's networks`,
+      });
+    }
+    const addr = st.addresses?.[shared];
+    if (!addr) continue;
+    hosts += `${addr}\t${alias}${alias === name ? '' : ` ${name}`}\n`;
+    const ports = (st.expose ?? [])
+      .map((e) => {
+        const [range, proto = 'tcp'] = e.split('/');
+        return { port: Number(range.split('-')[0]), proto };
+      })
+      .filter((p) => p.port > 0)
+      .sort((a, b) => a.port - b.port);
+    for (const [i, { port, proto }] of ports.entries()) {
+      const p = `${key}_PORT_${port}_${proto.toUpperCase()}`;
+      if (i === 0) env[`${key}_PORT`] = `${proto}://${addr}:${port}`;
+      env[p] = `${proto}://${addr}:${port}`;
+      env[`${p}_ADDR`] = addr;
+      env[`${p}_PORT`] = String(port);
+      env[`${p}_PROTO`] = proto;
+    }
+  }
+  return { hosts, env, words };
+}
+
 export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: boolean): Promise<NetworkMember> {
   const names = spec.namedNetworks!;
   if (names.length > MAX_NETWORKS) {
@@ -90,6 +142,16 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     });
   }
   const cfgs = names.map((n) => requireConfig(n, facts));
+  const dns = spec.dns ?? [];
+  if (names.length + dns.length > MAX_NETWORKS) {
+    throw new HutchError(
+      `--dns: with ${names.length} network${names.length > 1 ? 's' : ''}, ${MAX_NETWORKS - names.length} --dns server${MAX_NETWORKS - names.length === 1 ? '' : 's'} at most`,
+      {
+        hint: "resolv.conf lists each network's DNS responder first, and resolvers read three nameservers",
+      },
+    );
+  }
+  const links = linkParts(spec, facts, names);
   if (spec.networkIp) checkAddress(cfgs[0], spec.networkIp);
   // the issue's rule: outbound traffic leaves through the first non-internal network in lexical order
   const routed = cfgs.find((c) => !c.internal);
@@ -107,7 +169,7 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     release();
     throw e;
   }
-  const dnsNames = [...new Set([spec.name, spec.hostname, ...(spec.networkAliases ?? [])])];
+  const dnsNames = [...new Set([spec.name, spec.hostname, ...(spec.networkAliases ?? [])]), ...links.words];
   const sock = (c: NetworkConfig) => join(networkRunDir(facts.paths, c.name), 'sock');
   const join_: NetworkJoin = {
     socket: sock(cfgs[0]),
@@ -116,20 +178,26 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
       ifname: `eth${i}`,
       address: i === 0 ? spec.networkIp : undefined,
       route: c === routed,
-      shared: cfgs.length > 1,
+      // other nameservers follow this responder: it refuses what it does not know (and, before --dns servers, forwards nothing)
+      shared: cfgs.length > 1 || dns.length > 0,
+      nofwd: dns.length > 0,
       names: dnsNames,
     })),
     publish: forwards.map((f) => ({ protocol: 'tcp' as const, hostIp: f.hostIp, hostPort: f.hostPort, port: f.containerPort })),
   };
-  const servers = cfgs.map((c) => `nameserver ${c.gateway}\n`).join('');
+  const servers = [...cfgs.map((c) => c.gateway), ...dns].map((ip) => `nameserver ${ip}\n`).join('');
   return {
     join: join_,
     forwards,
+    env: links.env,
     etcFiles: {
       // the own hostname is left to the network's DNS, which knows the address the holder gives
-      hosts: spec.networkIp
-        ? hostsFile(spec.hostname, spec.networkIp)
-        : '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n',
+      hosts:
+        (spec.networkIp
+          ? hostsFile(spec.hostname, spec.networkIp)
+          : '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n') +
+        links.hosts +
+        addHostLines(spec),
       // no search list: member names are single labels the responders answer themselves; with several
       // networks each refuses a name it does not know, and the resolver asks the next
       resolvConf: `# written by hutch: the DNS responder${cfgs.length > 1 ? 's' : ''} of network${cfgs.length > 1 ? 's' : ''} ${names.join(', ')}\n${servers}`,

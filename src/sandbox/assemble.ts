@@ -43,7 +43,7 @@ export interface NetworkJoin {
   /** A holder's socket: its user namespace is every holder's of the user (net-share). */
   socket: string;
   /** One interface per network, lexical order; `route`: the default route and the published ports go there. */
-  attach: { socket: string; ifname: string; address?: string; route: boolean; shared: boolean; names: string[] }[];
+  attach: { socket: string; ifname: string; address?: string; route: boolean; shared: boolean; nofwd?: boolean; names: string[] }[];
   publish: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number }[];
 }
 

@@ -242,7 +242,8 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   const networkRaw = o.network ?? pv.network.mode;
   // Anything else that is a valid name is a named network (checked to exist by `hutch run`).
   const isNamed = (n: string) => !(NETWORKS as string[]).includes(n) && isNetworkName(n);
-  const requested = o.network !== undefined ? [o.network, ...(o.moreNetworks ?? [])] : [];
+  // the command line's --network replaces the profile's network (mode or names) as a whole
+  const requested = o.network !== undefined ? [o.network, ...(o.moreNetworks ?? [])] : pv.network.names;
   const namedNetworks = [...new Set(requested.filter(isNamed))].sort(); // lexical: the first routed one is the way out
   const mode = requested.find((n) => !isNamed(n));
   if (requested.length > 1 && mode !== undefined) {
@@ -281,9 +282,11 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     ...(namedNetworks.length ? { namedNetworks } : {}),
     ...resolveNetworkSpec(
       img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network,
-      o.net ?? { publish: [], publishAll: false, expose: [] },
+      namedNetworks.length && pv.network.aliases.length
+        ? { publish: [], publishAll: false, expose: [], ...o.net, aliases: [...pv.network.aliases, ...(o.net?.aliases ?? [])] }
+        : (o.net ?? { publish: [], publishAll: false, expose: [] }),
       namedNetworks.length ? `network ${namedNetworks.join(', ')}` : network,
-      o.network ? '--network' : 'profile network',
+      o.network ? '--network' : pv.network.names.length ? 'profile network.name' : 'profile network',
     ),
     user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : "the image's USER"),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),

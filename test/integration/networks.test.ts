@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, describe, expectExit, freePort, hostPids, procStatus, runHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
+import { descendants, describe, expectExit, freePort, hostPids, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
 import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
@@ -406,6 +406,161 @@ test('-p on a member: published on 127.0.0.1 through the network NAT, to the mem
   assert.is(r.code, 125, describe(r));
   assert.match(r.stderr, new RegExp(`--publish: network ${esc(internal)} is --internal`));
   expectExit(await runHutch(['network', 'rm', nw, internal]));
+});
+
+test('--link NAME:ALIAS: /etc/hosts and the link variables for a running NAME, the DNS answers ALIAS for a NAME that starts later; --add-host and --dns', async () => {
+  const nw = uniq();
+  const other = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  expectExit(await runHutch(['network', 'create', other]));
+  const db = await startServer(fixtures, undefined, ['--network', nw, '--expose', '5432', '--expose', '9000/udp'], ['tcp:5432']);
+  const later = uniq();
+  try {
+    const r = expectExit(
+      await inside(
+        nw,
+        'cat /etc/hosts; env | grep ^DATABASE_ | sort; node /t/probe.js 5432 database',
+        '--link',
+        `${db.name}:database`,
+        '--add-host',
+        'extra.test:10.11.12.13',
+      ),
+    );
+    const ip = addressOf(r.stdout, `database ${db.name}`);
+    assert.ok(ip, `hosts entry for the link: ${r.stdout}`);
+    assert.match(r.stdout, /^10\.11\.12\.13\textra\.test$/m, '--add-host line');
+    for (const line of [
+      `DATABASE_NAME=/`,
+      `DATABASE_PORT=tcp://${ip}:5432`,
+      `DATABASE_PORT_5432_TCP=tcp://${ip}:5432`,
+      `DATABASE_PORT_5432_TCP_ADDR=${ip}`,
+      'DATABASE_PORT_5432_TCP_PORT=5432',
+      'DATABASE_PORT_5432_TCP_PROTO=tcp',
+      `DATABASE_PORT_9000_UDP=udp://${ip}:9000`,
+    ])
+      assert.ok(
+        r.stdout.split('\n').some((l) => l.startsWith(line)),
+        `${line} in ${r.stdout}`,
+      );
+    assert.match(r.stdout, /^database OK hello 5432/m, r.stdout);
+
+    // NAME starts after the linking sandbox: the alias resolves through the DNS once it runs
+    const waiter = spawnHutch([
+      'run',
+      '--network',
+      nw,
+      '--link',
+      `${later}:cache`,
+      '-v',
+      `${fixtures}:/t:ro`,
+      '--',
+      'sh',
+      '-c',
+      'getent hosts cache || echo not-yet; echo waiting; for i in $(seq 300); do getent hosts cache && exit 0; sleep 0.2; done; exit 3',
+    ]);
+    let out = '';
+    waiter.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const done = new Promise<number | null>((res) => waiter.on('close', (c) => res(c)));
+    await waitFor(() => out.includes('waiting'), 20_000, { what: 'the linking sandbox to start' });
+    assert.match(out, /not-yet/);
+    const named = spawnHutch(['run', '--name', later, '--network', nw, '--', 'sleep', '30']);
+    let namedErr = '';
+    named.stderr!.setEncoding('utf8').on('data', (d: string) => (namedErr += d));
+    const namedDone = new Promise((res) => named.on('close', res));
+    try {
+      // the target attached (its address is in its state) while the linking sandbox still waits
+      await waitFor(
+        async () => JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).addresses[later] || waiter.exitCode !== null,
+        60_000,
+        { what: `${later} to attach` },
+      );
+      assert.is(await done, 0, `the alias resolved: ${out} (${later}: ${namedErr})`);
+      assert.match(out, /^\S+\s+cache$/m, out);
+    } finally {
+      named.kill('SIGTERM');
+      await namedDone;
+    }
+
+    // a link to a running sandbox of another network is refused
+    const bad = await inside(other, 'true', '--link', db.name);
+    assert.is(bad.code, 125, describe(bad));
+    assert.match(bad.stderr, new RegExp(`--link ${esc(db.name)}: sandbox "${esc(db.name)}" is running, but not on network`));
+    // the link alias is this member's only: another member does not resolve it
+    const plain = expectExit(await inside(nw, 'getent hosts database || echo no-name'));
+    assert.match(plain.stdout, /no-name/);
+  } finally {
+    await db.stop();
+  }
+
+  // --dns on a member: after the network's responder, which then refuses what it does not know and forwards nothing
+  const gwIp = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).gateway;
+  const d = expectExit(await inside(nw, `cat /etc/resolv.conf; ${askDns(gwIp, 'no-such-member')}; ${askDns(gwIp, 'name.example')}`, '--dns', '192.0.2.53'));
+  assert.match(d.stdout, new RegExp(`^nameserver ${esc(gwIp)}\\nnameserver 192\\.0\\.2\\.53$`, 'm'), d.stdout);
+  assert.match(d.stdout, /^no-such-member FAIL EREFUSED$/m, d.stdout);
+  assert.match(d.stdout, /^name\.example FAIL EREFUSED$/m, d.stdout);
+  // without --dns: a single label nobody has is NXDOMAIN
+  const nx = expectExit(await inside(nw, askDns(gwIp, 'no-such-member')));
+  assert.match(nx.stdout, /^no-such-member FAIL ENOTFOUND$/m, nx.stdout);
+  // --add-host and --dns on the default network modes too
+  const none = expectExit(
+    await runHutch(['run', '--network', 'none', '--add-host', 'h.test:10.1.1.1', '--dns', '10.0.0.53', '--', 'sh', '-c', 'cat /etc/hosts /etc/resolv.conf']),
+  );
+  assert.match(none.stdout, /^10\.1\.1\.1\th\.test$/m);
+  assert.match(none.stdout, /^nameserver 10\.0\.0\.53$/m);
+  for (const [flags, why] of [
+    [['--network', 'none', '--link', 'x'], /--link needs a named network/],
+    [['--network', 'host', '--dns', '1.1.1.1'], /--dns cannot change the host's own \/etc files/],
+    [['--add-host', 'nocolon'], /--add-host "nocolon" is not NAME:IP/],
+    [['--dns', 'dns.example'], /--dns "dns.example" is not an IP address/],
+    [['--network', nw, '--dns', '1.1.1.1', '--dns', '1.0.0.1', '--dns', '8.8.8.8'], /--dns: with 1 network, 2 --dns servers at most/],
+  ] as const) {
+    const r = await runHutch(['run', ...flags, '--', 'true']);
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, why);
+  }
+  await assertNothingLeft(nw);
+  expectExit(await runHutch(['network', 'rm', nw, other]));
+});
+
+test('a profile names networks (network: {name, aliases}); errors name file:line; connect/disconnect say they are not supported yet', async () => {
+  const nw = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  const dir = tmpDir('hutch-netprof-');
+  const prof = path.join(dir, 'member.yaml');
+  fs.writeFileSync(prof, `extends: default\nnetwork:\n  name: ${nw}\n  aliases: [api, web]\n`);
+  const srv = await startServer(fixtures, undefined, ['--profile', prof], ['tcp:8181']);
+  try {
+    const r = expectExit(await inside(nw, 'node /t/probe.js 8181 api web'));
+    assert.match(r.stdout, /^api OK hello 8181/m, r.stdout);
+    assert.match(r.stdout, /^web OK hello 8181/m, r.stdout);
+    // hutch inspect shows the networks and the address
+    const ins = JSON.parse(expectExit(await runHutch(['inspect', srv.name])).stdout)[0];
+    assert.equal(ins.state.networks, [nw]);
+    assert.match(ins.state.addresses[nw], /^10\.89\.\d+\.\d+$/);
+    // connect/disconnect: a clear 125
+    for (const sub of ['connect', 'disconnect']) {
+      const c = await runHutch(['network', sub, nw, srv.name]);
+      assert.is(c.code, 125, describe(c));
+      assert.match(c.stderr, new RegExp(`hutch network ${sub} is not supported yet`));
+    }
+  } finally {
+    await srv.stop();
+  }
+  // the command line's --network replaces the profile's
+  const over = expectExit(await runHutch(['run', '--profile', prof, '--network', 'none', '--', 'cat', '/proc/net/route']));
+  assert.not.match(over.stdout, /eth0/);
+  for (const [text, why] of [
+    ['extends: default\nnetwork:\n  name: host\n', /member\.yaml:3.*"host" is a network mode or reserved/s],
+    ['extends: default\nnetwork:\n  mode: slirp\n  name: x\n', /member\.yaml:3.*mode and name exclude each other/s],
+    ['extends: default\nnetwork:\n  name: [ok, "bad name"]\n', /member\.yaml:3.*network name/s],
+  ] as const) {
+    fs.writeFileSync(prof, text);
+    const e = await runHutch(['run', '--profile', prof, '--', 'true']);
+    assert.is(e.code, 125, describe(e));
+    assert.match(e.stderr, why);
+  }
+  await assertNothingLeft(nw);
+  expectExit(await runHutch(['network', 'rm', nw]));
 });
 
 test.run();
