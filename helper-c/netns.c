@@ -423,7 +423,7 @@ void net_holder_run(const struct op *o)
 		close(lock);
 	}
 
-	if ((rc = nl_link_up("lo", NULL)) || (rc = nl_bridge_add(BRIDGE)) ||
+	if ((rc = nl_link_up("lo", NULL)) || (rc = nl_bridge_add(BRIDGE, H.gw)) ||
 	    (rc = nl_addr_add(BRIDGE, H.gw, H.prefix)) || (rc = nl_link_up(BRIDGE, NULL))) {
 		errno = -rc;
 		fail_errno("creating the network's bridge");

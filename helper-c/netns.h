@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* netlink.c: 0 or -errno; addresses in network byte order */
-int nl_bridge_add(const char *name);
+int nl_bridge_add(const char *name, uint32_t gateway); /* gateway: its MAC is derived from it */
 int nl_veth_add(const char *name, const char *peer, int peer_netns);
 int nl_link_up(const char *name, const char *master);
 int nl_addr_add(const char *name, uint32_t addr, int prefix);

@@ -204,17 +204,21 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     },
     holds,
     release,
-    hook: (sandboxDir) => ({
-      // the monitor has joined by the sync point: its connections are the references now
-      beforeStart: () => release(),
-      attached: ({ address }) => {
-        // `net ADDR IFNAME`: ethN is the N-th network of the sorted list
-        const [addr, ifname] = address.split(' ');
-        const cfg = cfgs[Number((ifname ?? 'eth0').slice(3))] ?? cfgs[0];
-        const st = readState(sandboxDir);
-        if (st) writeState(sandboxDir, { ...st, addresses: { ...st.addresses, [cfg.name]: addr } });
-      },
-      afterExit: () => release(),
-    }),
+    hook: (sandboxDir) => {
+      let attached = 0;
+      return {
+        // The monitor holds the first network's holder from net-join on, each other one only from its
+        // net-attach (after the sync point): hutch's references go once every interface is attached.
+        attached: ({ address }) => {
+          if (++attached === cfgs.length) release();
+          // `net ADDR IFNAME`: ethN is the N-th network of the sorted list
+          const [addr, ifname] = address.split(' ');
+          const cfg = cfgs[Number((ifname ?? 'eth0').slice(3))] ?? cfgs[0];
+          const st = readState(sandboxDir);
+          if (st) writeState(sandboxDir, { ...st, addresses: { ...st.addresses, [cfg.name]: addr } });
+        },
+        afterExit: () => release(),
+      };
+    },
   };
 }

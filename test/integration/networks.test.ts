@@ -355,6 +355,12 @@ test('several networks: a member of both reaches members of either, by name and 
     'no run directory left',
   );
 
+  // the first member of both networks when neither runs: hutch holds each holder until its interface is attached
+  const fresh = expectExit(await inside(a, 'cat /proc/net/route', '--network', b));
+  assert.match(fresh.stdout, /^eth1\s+00000000/m, fresh.stdout);
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+
   // refused: a mode with a network, more networks than resolvers read
   for (const [flags, why] of [
     [['--network', a, '--network', 'slirp'], /--network slirp cannot be combined with another --network/],
@@ -456,7 +462,7 @@ test('--link NAME:ALIAS: /etc/hosts and the link variables for a running NAME, t
       '--',
       'sh',
       '-c',
-      'getent hosts cache || echo not-yet; echo waiting; for i in $(seq 300); do getent hosts cache && exit 0; sleep 0.2; done; exit 3',
+      'getent hosts cache || echo not-yet; echo waiting; date +%s; for i in $(seq 300); do getent hosts cache && exit 0; sleep 0.2; done; date +%s; exit 3',
     ]);
     let out = '';
     waiter.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -474,7 +480,8 @@ test('--link NAME:ALIAS: /etc/hosts and the link variables for a running NAME, t
         60_000,
         { what: `${later} to attach` },
       );
-      assert.is(await done, 0, `the alias resolved: ${out} (${later}: ${namedErr})`);
+      const code = await done;
+      assert.is(code, 0, `the alias resolved: ${out} (${later}: ${namedErr})`);
       assert.match(out, /^\S+\s+cache$/m, out);
     } finally {
       named.kill('SIGTERM');
@@ -560,6 +567,63 @@ test('a profile names networks (network: {name, aliases}); errors name file:line
     assert.match(e.stderr, why);
   }
   await assertNothingLeft(nw);
+  expectExit(await runHutch(['network', 'rm', nw]));
+});
+
+test('two networks started at the same moment get holders in one user namespace (net-share is serialized); a member of both works', async () => {
+  const u = uniq();
+  const [a, b] = [`${u}-x`, `${u}-y`];
+  expectExit(await runHutch(['network', 'create', a]));
+  expectExit(await runHutch(['network', 'create', b]));
+  // no holder runs for either: both hutches start one at once
+  const [sa, sb] = await Promise.all([
+    startServer(fixtures, undefined, ['--network', a], ['tcp:7500']),
+    startServer(fixtures, undefined, ['--network', b], ['tcp:7501']),
+  ]);
+  try {
+    const [ha, hb] = [holderPids(a), holderPids(b)];
+    assert.is(ha.length, 1);
+    assert.is(hb.length, 1);
+    assert.is(fs.readlinkSync(`/proc/${ha[0]}/ns/user`), fs.readlinkSync(`/proc/${hb[0]}/ns/user`), 'one user namespace for both holders');
+    const r = expectExit(await inside(a, `node /t/probe.js 7500 ${sa.name}; node /t/probe.js 7501 ${sb.name}`, '--network', b));
+    assert.match(r.stdout, /OK hello 7500[\s\S]*OK hello 7501/, r.stdout);
+  } finally {
+    await sa.stop();
+    await sb.stop();
+  }
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+  expectExit(await runHutch(['network', 'rm', a, b]));
+});
+
+test("the bridge keeps one MAC address as members come and go (a member's ARP entry for the gateway stays valid)", async () => {
+  const nw = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  const keep = await startServer(fixtures, undefined, ['--network', nw], ['tcp:7600']);
+  try {
+    const gw = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).gateway as string;
+    const macs = new Set<string>();
+    // each member adds a port (a veth with a random MAC) and takes it away: without a fixed address the
+    // kernel gives the bridge the lowest port MAC, which then changes under the members' ARP caches
+    for (let i = 0; i < 4; i++) {
+      const r = expectExit(await inside(nw, `node /t/probe.js 7600 ${keep.name} >/dev/null; grep "^${esc(gw)} " /proc/net/arp`));
+      macs.add(r.stdout.trim().split(/\s+/)[3]);
+    }
+    assert.is(macs.size, 1, [...macs].join(' '));
+    const hex = gw
+      .split('.')
+      .map((b) => Number(b).toString(16).padStart(2, '0'))
+      .join(':');
+    assert.equal([...macs], [`02:00:${hex}`]);
+    // and the long-lived member, whose ARP entry dates from before all that, asks the gateway's DNS at once
+    const e = expectExit(
+      await runHutch(['exec', keep.name, 'sh', '-c', `getent hosts ${keep.name}; grep "^${esc(gw)} " /proc/net/arp`], { timeoutMs: 15_000 }),
+    );
+    assert.match(e.stdout, new RegExp(`\\s${esc(keep.name)}$`, 'm'), e.stdout);
+    assert.match(e.stdout, new RegExp(`02:00:${hex}`), e.stdout);
+  } finally {
+    await keep.stop();
+  }
   expectExit(await runHutch(['network', 'rm', nw]));
 });
 
