@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { RC_SERVFAIL = 2, RC_NXDOMAIN = 3, T_A = 1, T_ANY = 255, C_IN = 1 };
+enum { RC_SERVFAIL = 2, RC_NXDOMAIN = 3, RC_REFUSED = 5, T_A = 1, T_ANY = 255, C_IN = 1 };
 
 /* forwarded queries waiting for the upstream's answer, by our id */
 #define PENDING 64
@@ -74,7 +74,7 @@ void dns_relay(int serve_fd)
 	sendto(serve_fd, r, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&U.p[slot].from, sizeof U.p[slot].from);
 }
 
-void dns_answer(int fd, uint32_t (*lookup)(const char *name))
+void dns_answer(int fd, uint32_t (*lookup)(const char *name, uint32_t asker, int *pass))
 {
 	unsigned char q[512], r[512];
 	struct sockaddr_in from;
@@ -106,14 +106,17 @@ void dns_answer(int fd, uint32_t (*lookup)(const char *name))
 	r[3] = 0;
 	memset(r + 6, 0, 6); /* an, ns, ar counts */
 	size_t len = pos;
-	uint32_t addr = qclass == C_IN ? lookup(name) : 0;
-	if (!addr && U.fd >= 0 && strchr(name, '.')) {
+	int pass = 0;
+	uint32_t addr = qclass == C_IN ? lookup(name, from.sin_addr.s_addr, &pass) : 0;
+	if (!addr && U.fd >= 0 && strchr(name, '.') && pass < 2) {
 		forward(q, (size_t)n, &from);
 		return;
 	}
 	if (!addr) {
-		/* a single label is one of ours or nothing; anything else would need forwarding */
-		r[3] = strchr(name, '.') ? RC_SERVFAIL : RC_NXDOMAIN;
+		/* a single label is one of ours or nothing; anything else would need
+		 * forwarding. An asker on other networks too gets REFUSED: its
+		 * resolver then asks its next nameserver, another network's. */
+		r[3] = pass ? RC_REFUSED : strchr(name, '.') ? RC_SERVFAIL : RC_NXDOMAIN;
 	} else if (qtype == T_A || qtype == T_ANY) {
 		static const unsigned char rr[] = {0xc0, 12, 0, T_A, 0, C_IN, 0, 0, 0, 0, 0, 4};
 		memcpy(r + len, rr, sizeof rr);

@@ -95,7 +95,7 @@ enum op_kind {
 	OP_BASE, OP_TMPFS, OP_OVERLAY, OP_BIND, OP_REMOUNT_RO, OP_PROC, OP_SYSFS, OP_DEVPTS, OP_MQUEUE, OP_MKDIR,
 	OP_SYMLINK, OP_FILE, OP_CHOWN, OP_MASK, OP_HOSTNAME, OP_LO_UP, OP_UNREACHABLE, OP_PIVOT, OP_REMOUNT_ROOT_RO, OP_CLEARENV, OP_ENV,
 	OP_CHDIR, OP_SETSID, OP_NO_NEW_PRIVS, OP_CAPS, OP_SECCOMP, OP_NO_SETID, OP_USER, OP_KEEP_FD, OP_EXEC, OP_CLEANUP,
-	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, /* netns.c, nat.c */
+	OP_NET_HOLDER, OP_NET_JOIN, OP_NET_ATTACH, OP_NET_NAT, OP_NET_SHARE, OP_NET_PUBLISH, /* netns.c, nat.c */
 	OP_DETACH, OP_LOG, OP_TIMEOUT, OP_HOLD, OP_EXIT_FILE, OP_REMOVE_CGROUP, /* detached sandboxes: monitor.c, log.c */
 	OP_SYNC_EXEC,
 	OP_COUNT
@@ -180,6 +180,9 @@ struct op {
 		uint32_t pid;               /* join: the sandbox's pid 1 (host pid) */
 		unsigned long log_max;      /* log: bytes before rotation */
 		unsigned long timeout_ms;   /* timeout */
+		struct {                    /* net-attach FLAGS */
+			int route, shared, nofwd;
+		} net;
 	} u;
 };
 

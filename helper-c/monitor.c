@@ -731,7 +731,8 @@ void monitor_run(struct plan *p)
 		g_op = o;
 		switch (o->kind) {
 		case OP_USERNS:
-			do_userns(p, i);
+			if (!net_shared()) /* a holder that joined another holder's (netns.c) */
+				do_userns(p, i);
 			break;
 		case OP_UNSHARE:
 			do_unshare(o);
@@ -771,6 +772,12 @@ void monitor_run(struct plan *p)
 			 * closes it): its peer sees EOF when the monitor is gone, even
 			 * by SIGKILL (slirp4netns --exit-fd) */
 			check_fd(o->u.fd, "hold");
+			break;
+		case OP_NET_SHARE:
+			net_share(o);
+			break;
+		case OP_NET_PUBLISH:
+			net_publish(o);
 			break;
 		default: /* uidmap, gidmap, newuidmap, newgidmap: consumed by userns */
 			break;

@@ -16,14 +16,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static struct {
 	pid_t pid;
-	int go, ready; /* holder's ends: write a byte to go, read one from ready */
-	const char *iptables;
+	int go, ready;              /* holder's ends: write a byte to go, read one from ready */
+	const char *iptables, *api; /* api: slirp4netns's API socket (published ports) */
 } N = {.pid = -1, .go = -1, .ready = -1};
 
 void net_nat(const struct op *o)
@@ -36,7 +40,7 @@ void net_nat(const struct op *o)
 	if (pid < 0)
 		fail_errno("fork");
 	if (pid == 0) {
-		char b, exitfd[32], readyfd[32], ns[64];
+		char b, exitfd[32], readyfd[32], ns[64], api[512];
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(go[1]);
 		close(ready[0]);
@@ -50,9 +54,10 @@ void net_nat(const struct op *o)
 		snprintf(exitfd, sizeof exitfd, "--exit-fd=3");
 		snprintf(readyfd, sizeof readyfd, "--ready-fd=4");
 		snprintf(ns, sizeof ns, "/proc/%d/ns/net", (int)holder);
-		char *argv[] = {o->f[0], "--configure", "--mtu=65520",       "--disable-host-loopback",
-				exitfd,  readyfd,       "--netns-type=path", ns,
-				"tap0",  NULL};
+		snprintf(api, sizeof api, "--api-socket=%s", o->f[2]);
+		char *argv[] = {o->f[0], "--configure", "--mtu=65520", "--disable-host-loopback",
+				exitfd,  readyfd,       api,           "--netns-type=path",
+				ns,      "tap0",        NULL};
 		reset_signals();
 		execv(o->f[0], argv);
 		dprintf(2, "hutch: %s: %s\n", o->f[0], strerror(errno));
@@ -64,6 +69,7 @@ void net_nat(const struct op *o)
 	N.go = go[1];
 	N.ready = ready[0];
 	N.iptables = o->f[1];
+	N.api = o->f[2];
 }
 
 static int run_wait(char *const argv[])
@@ -103,4 +109,81 @@ int nat_start(const char *subnet)
 		     "for outbound traffic; --internal networks need neither)",
 		     N.iptables);
 	return 1;
+}
+
+/* ---------- published ports of members ---------- */
+
+/* One request on slirp4netns's API socket (a connection per request);
+ * the reply's "id", or -1 with its error in err. */
+static int api_call(const char *json, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char r[1024];
+	size_t n = 0;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", N.api);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
+	    write(fd, json, strlen(json)) != (ssize_t)strlen(json)) {
+		snprintf(err, errlen, "the NAT's API socket: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	shutdown(fd, SHUT_WR);
+	for (ssize_t k; n < sizeof r - 1 && (k = read(fd, r + n, sizeof r - 1 - n)) > 0;)
+		n += (size_t)k;
+	close(fd);
+	r[n] = 0;
+	const char *id = strstr(r, "\"id\"");
+	if (strstr(r, "\"return\"") && (!id || (id = strchr(id, ':'))))
+		return id ? atoi(id + 1) : 0;
+	const char *desc = strstr(r, "\"desc\"");
+	snprintf(err, errlen, "%s", desc ? desc + 7 : (n ? r : "no answer from slirp4netns"));
+	err[strcspn(err, "}\n")] = 0;
+	return -1;
+}
+
+static int dnat(const struct nat_fwd *f, const char *action)
+{
+	char port[8], to[32], a[INET_ADDRSTRLEN];
+	snprintf(port, sizeof port, "%u", f->hostport);
+	inet_ntop(AF_INET, &f->member, a, sizeof a);
+	snprintf(to, sizeof to, "%s:%u", a, f->port);
+	char *argv[] = {
+		(char *)N.iptables, "-w",      "-t", "nat", (char *)action, "PREROUTING",       "-i", "tap0", "-p",
+		(char *)f->proto,   "--dport", port, "-j",  "DNAT",         "--to-destination", to,   NULL};
+	return run_wait(argv);
+}
+
+/* The NAT listens on HOSTIP:HOSTPORT and hands connections to tap0's
+ * address (10.0.2.100) at HOSTPORT; the holder's namespace DNATs that to
+ * the member, whose replies come back through the bridge (its default
+ * route is this network's gateway) and conntrack. */
+int nat_publish(struct nat_fwd *f, char *err, size_t errlen)
+{
+	char json[320];
+	if (N.pid < 0 || !N.api) {
+		snprintf(err, errlen, "the network has no NAT");
+		return -1;
+	}
+	snprintf(json, sizeof json,
+		 "{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", \"host_addr\": \"%s\", "
+		 "\"host_port\": %u, \"guest_addr\": \"10.0.2.100\", \"guest_port\": %u}}",
+		 f->proto, f->hostip, f->hostport, f->hostport);
+	if ((f->id = api_call(json, err, errlen)) < 0)
+		return -1;
+	if (dnat(f, "-A")) {
+		snprintf(err, errlen, "%s could not add the DNAT rule", N.iptables);
+		nat_unpublish(f);
+		return -1;
+	}
+	return 0;
+}
+
+void nat_unpublish(const struct nat_fwd *f)
+{
+	char json[128], err[64];
+	dnat(f, "-D");
+	snprintf(json, sizeof json, "{\"execute\": \"remove_hostfwd\", \"arguments\": {\"id\": %d}}", f->id);
+	api_call(json, err, sizeof err);
 }

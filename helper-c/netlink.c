@@ -53,6 +53,7 @@ enum {
 	F_ACK = 4,
 	F_EXCL = 0x200,
 	F_CREATE = 0x400,
+	IFLA_ADDRESS_ = 1,
 	IFLA_IFNAME_ = 3,
 	IFLA_MASTER_ = 10,
 	IFLA_LINKINFO_ = 18,
@@ -148,13 +149,22 @@ out:
 	return rc;
 }
 
-int nl_bridge_add(const char *name)
+/* The bridge gets a fixed MAC address (locally administered, 02:00 and the
+ * gateway's IPv4 address). Without one the kernel gives the bridge the
+ * lowest MAC of its ports and changes it as members come and go; a member's
+ * cached ARP entry for the gateway then names an address the bridge no
+ * longer takes as its own, and its packets to the gateway (DNS, outbound)
+ * are dropped until the entry is probed again, tens of seconds later. */
+int nl_bridge_add(const char *name, uint32_t gateway)
 {
 	struct nl_msg m;
 	struct nl_ifinfo ifi = {0};
+	unsigned char mac[6] = {0x02, 0x00};
+	memcpy(mac + 2, &gateway, 4);
 	start(&m, RTM_NEWLINK, F_CREATE | F_EXCL);
 	put_raw(&m, &ifi, sizeof ifi);
 	put_attr(&m, IFLA_IFNAME_, name, strlen(name) + 1);
+	put_attr(&m, IFLA_ADDRESS_, mac, sizeof mac);
 	struct nl_attr *li = nest(&m, IFLA_LINKINFO_);
 	put_attr(&m, INFO_KIND, "bridge", 6);
 	nest_end(&m, li);

@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,10 +42,16 @@
 #define MAX_CLIENTS 250
 #define NAMES_MAX 512
 
+#define FWD_MAX 32
+
 struct client {
 	int fd;
 	uint32_t ip;           /* network order; 0 = not a member (yet) */
+	int route, shared;     /* attach FLAGS: default route here; 1: on other networks too, 2: own nameservers too */
 	char names[NAMES_MAX]; /* " name alias ... " lower case, space-delimited */
+	char links[NAMES_MAX]; /* " alias=name ... ": --link, what this member calls another */
+	int nfwd;              /* published ports (nat.c), withdrawn when the connection closes */
+	struct nat_fwd fwd[FWD_MAX];
 };
 
 static struct {
@@ -53,6 +61,8 @@ static struct {
 	int n;
 	unsigned veth_seq;
 } H;
+
+static void share_unlock(void); /* net-share's lock, below */
 
 /* ---------- messages: one line, optionally one fd (SCM_RIGHTS) ---------- */
 
@@ -109,14 +119,48 @@ static ssize_t recv_msg(int sock, char *buf, size_t len, int *fd)
 
 /* ---------- the holder ---------- */
 
-static uint32_t lookup(const char *name)
+/* A member's address by name, as the asker (its address) sees it: its
+ * --link aliases first. *pass: the asker has other nameservers after this
+ * one (other networks' responders: 1, its own --dns too: 2), so a name we
+ * do not know is refused rather than denied: its resolver asks the next. */
+static uint32_t lookup(const char *name, uint32_t asker, int *pass)
 {
 	char key[260];
-	snprintf(key, sizeof key, " %s ", name);
+	const char *target = name;
+	*pass = 0;
+	for (int i = 0; i < H.n; i++) {
+		const char *l;
+		if (H.c[i].ip != asker)
+			continue;
+		*pass = H.c[i].shared;
+		snprintf(key, sizeof key, " %s=", name);
+		if ((l = strstr(H.c[i].links, key))) {
+			static char to[256];
+			l += strlen(key);
+			snprintf(to, sizeof to, "%.*s", (int)strcspn(l, " "), l);
+			target = to;
+		}
+	}
+	snprintf(key, sizeof key, " %s ", target);
 	for (int i = 0; i < H.n; i++)
 		if (H.c[i].ip && strstr(H.c[i].names, key))
 			return H.c[i].ip;
 	return 0;
+}
+
+/* The member's network namespace must belong to our user namespace (the
+ * one every holder of the user shares, net-share): else no veth can join
+ * them, and the kernel's EPERM would not say why. */
+#define NS_GET_USERNS_ 0xb701
+static int same_userns(int nsfd)
+{
+	struct stat a, b;
+	int u = ioctl(nsfd, NS_GET_USERNS_);
+	if (u < 0)
+		return 1; /* an old kernel: let the veth request answer */
+	int r = fstat(u, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino == b.st_ino;
+	close(u);
+	return r;
 }
 
 static uint32_t free_address(void)
@@ -141,15 +185,23 @@ static const char *member_of(uint32_t ip)
 	return NULL;
 }
 
-/* attach ADDR|- NAME [ALIAS...] with the member's network namespace */
+/* attach IFNAME ADDR|- FLAGS NAME [ALIAS...] with the member's network namespace */
 static void attach(struct client *c, char *args, int nsfd)
 {
 	char reply[NAMES_MAX + 128], ifname[IF_NAMESIZE];
-	char *want = strtok(args, " ");
+	char *peer = strtok(args, " "), *want = strtok(NULL, " "), *flags = strtok(NULL, " ");
 	uint32_t ip = 0;
 	int rc;
-	if (nsfd < 0 || c->ip || !want) {
-		send_msg(c->fd, "error attach needs an address (or -), a name and one network namespace, once\n", -1);
+	if (nsfd < 0 || c->ip || !flags || strlen(peer) >= IF_NAMESIZE) {
+		send_msg(c->fd, "error attach needs IFNAME, an address (or -), flags and one network namespace, once\n",
+			 -1);
+		return;
+	}
+	if (!same_userns(nsfd)) {
+		send_msg(c->fd,
+			 "error the sandbox is in another user namespace than this network's holder (holders started "
+			 "before net-share); stop the network's members and retry\n",
+			 -1);
 		return;
 	}
 	if (strcmp(want, "-")) {
@@ -174,29 +226,78 @@ static void attach(struct client *c, char *args, int nsfd)
 		return;
 	}
 	snprintf(ifname, sizeof ifname, "hv%u", H.veth_seq++);
-	if ((rc = nl_veth_add(ifname, "eth0", nsfd)) || (rc = nl_link_up(ifname, BRIDGE))) {
+	if ((rc = nl_veth_add(ifname, peer, nsfd)) || (rc = nl_link_up(ifname, BRIDGE))) {
 		snprintf(reply, sizeof reply, "error creating the veth pair: %s\n", strerror(-rc));
 		send_msg(c->fd, reply, -1);
 		return;
 	}
-	size_t l = 1;
-	c->names[0] = ' ';
+	/* NAMEs are the member's; ALIAS=NAME words its links */
+	size_t l = 1, k = 1;
+	c->names[0] = c->links[0] = ' ';
 	for (char *w = strtok(NULL, " "); w; w = strtok(NULL, " ")) {
 		size_t wl = strlen(w);
-		if (l + wl + 2 >= NAMES_MAX)
+		char *into = strchr(w, '=') ? c->links : c->names;
+		size_t *at = into == c->links ? &k : &l;
+		if (*at + wl + 2 >= NAMES_MAX)
 			break;
 		for (size_t i = 0; i < wl; i++)
-			c->names[l + i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
-		l += wl;
-		c->names[l++] = ' ';
+			into[*at + i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+		*at += wl;
+		into[(*at)++] = ' ';
 	}
-	c->names[l] = 0;
+	c->names[l] = c->links[k] = 0;
 	c->ip = ip;
+	c->route = strstr(flags, "route") != NULL;
+	c->shared = strstr(flags, "nofwd") ? 2 : strstr(flags, "shared") != NULL;
 	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &ip, a, sizeof a);
 	inet_ntop(AF_INET, &H.gw, g, sizeof g);
 	snprintf(reply, sizeof reply, "ip %s %d %s %s\n", a, H.prefix, g, H.internal ? "internal" : "routed");
 	send_msg(c->fd, reply, -1);
+}
+
+/* publish tcp|udp HOSTIP HOSTPORT PORT: the NAT listens on HOSTIP:HOSTPORT on
+ * the host and this network forwards it to the member's PORT */
+static void publish(struct client *c, char *args)
+{
+	char reply[256], err[160];
+	struct nat_fwd f = {0};
+	char *proto = strtok(args, " "), *hip = strtok(NULL, " "), *hp = strtok(NULL, " "), *cp = strtok(NULL, " ");
+	unsigned long hport, cport;
+	if (!cp || parse_uint(hp, 10, &hport) || parse_uint(cp, 10, &cport) || !hport || !cport || hport > 65535 ||
+	    cport > 65535 || (strcmp(proto, "tcp") && strcmp(proto, "udp")) || strlen(hip) >= sizeof f.hostip) {
+		send_msg(c->fd, "error publish tcp|udp HOSTIP HOSTPORT PORT\n", -1);
+		return;
+	}
+	if (!c->ip || !c->route || H.internal || c->nfwd >= FWD_MAX) {
+		send_msg(c->fd,
+			 c->nfwd >= FWD_MAX ? "error at most 32 published ports per member\n"
+					    : "error ports are published through the network that routes the member's "
+					      "outbound traffic (not --internal)\n",
+			 -1);
+		return;
+	}
+	for (int i = 0; i < H.n; i++)
+		for (int j = 0; j < H.c[i].nfwd; j++)
+			if (H.c[i].fwd[j].hostport == hport && !strcmp(H.c[i].fwd[j].proto, proto)) {
+				snprintf(reply, sizeof reply,
+					 "error host port %s/%lu is published by the member named%s\n", proto, hport,
+					 H.c[i].names);
+				send_msg(c->fd, reply, -1);
+				return;
+			}
+	snprintf(f.proto, sizeof f.proto, "%s", proto);
+	snprintf(f.hostip, sizeof f.hostip, "%s", hip);
+	f.hostport = (uint16_t)hport;
+	f.port = (uint16_t)cport;
+	f.member = c->ip;
+	if (nat_publish(&f, err, sizeof err)) {
+		snprintf(reply, sizeof reply, "error publishing %s:%lu/%s: %s\n", hip, hport, proto, err);
+		send_msg(c->fd, reply, -1);
+		return;
+	}
+	c->fwd[c->nfwd++] = f;
+	send_msg(c->fd, "ok\n", -1);
 }
 
 static void serve(struct client *c, int userns)
@@ -205,12 +306,17 @@ static void serve(struct client *c, int userns)
 	int fd;
 	ssize_t r = recv_msg(c->fd, buf, sizeof buf, &fd);
 	if (r <= 0) {
-		/* the member's netns (and its veth pair) goes with its last process */
+		/* the member's netns (and its veth pair) goes with its last process;
+		 * its published ports go now, before another member gets its address */
+		for (int i = 0; i < c->nfwd; i++)
+			nat_unpublish(&c->fwd[i]);
 		close(c->fd);
 		*c = H.c[--H.n];
 		return;
 	}
-	if (!strcmp(buf, "hold"))
+	if (!strncmp(buf, "publish ", 8))
+		publish(c, buf + 8);
+	else if (!strcmp(buf, "hold"))
 		send_msg(c->fd, "ok\n", -1);
 	else if (!strcmp(buf, "join"))
 		send_msg(c->fd, "ok\n", userns);
@@ -233,6 +339,57 @@ static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
 	a[slash - s] = 0;
 	*prefix = (int)p;
 	return inet_pton(AF_INET, a, addr) == 1 ? 0 : -1;
+}
+
+static void remove_run_dir(const char *dir)
+{
+	static const char *const files[] = {"sock", "slirp.sock", "holder.log", "lock"};
+	char path[256];
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* A holder SIGKILLed on its own cannot remove its run directory. Its
+ * reaper, a child that shares the lock (same open file: the flock stays
+ * held while either lives, so no new holder can start meanwhile) and waits
+ * on a pipe only the holder writes, does it when the holder is gone, unless
+ * the holder removed the lock file itself (a normal end) or never got ready
+ * (hutch reads the log for the reason). */
+static int g_reaper = -1; /* the holder's end: one byte once ready */
+
+static void start_reaper(const char *dir, const char *lockpath, int lock)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(p[0]);
+		if (pid < 0)
+			close(p[1]);
+		else
+			g_reaper = p[1]; /* open for the holder's life */
+		return;
+	}
+	char b;
+	int ready = 0;
+	struct stat a, c;
+	int keep[2] = {p[0], lock}, null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	close(p[1]);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd); /* not the holder's log: it is no holder */
+	close_fds_from(3, keep, 2);
+	for (ssize_t r; (r = read(p[0], &b, 1)) != 0;)
+		if (r > 0)
+			ready = 1;
+		else if (errno != EINTR)
+			break;
+	if (ready && fstat(lock, &a) == 0 && stat(lockpath, &c) == 0 && a.st_ino == c.st_ino)
+		remove_run_dir(dir);
+	_exit(0);
 }
 
 void net_holder_run(const struct op *o)
@@ -259,12 +416,14 @@ void net_holder_run(const struct op *o)
 			fail_errno("opening %s", lockpath);
 		if (flock(lock, LOCK_EX | LOCK_NB))
 			fail("the network's holder is already running (%s is locked)", lockpath);
-		if (fstat(lock, &a) == 0 && stat(lockpath, &b) == 0 && a.st_ino == b.st_ino)
+		if (fstat(lock, &a) == 0 && stat(lockpath, &b) == 0 && a.st_ino == b.st_ino) {
+			start_reaper(dir, lockpath, lock);
 			break;
+		}
 		close(lock);
 	}
 
-	if ((rc = nl_link_up("lo", NULL)) || (rc = nl_bridge_add(BRIDGE)) ||
+	if ((rc = nl_link_up("lo", NULL)) || (rc = nl_bridge_add(BRIDGE, H.gw)) ||
 	    (rc = nl_addr_add(BRIDGE, H.gw, H.prefix)) || (rc = nl_link_up(BRIDGE, NULL))) {
 		errno = -rc;
 		fail_errno("creating the network's bridge");
@@ -281,10 +440,13 @@ void net_holder_run(const struct op *o)
 	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/sock", dir) >= (int)sizeof sa.sun_path)
 		fail("net-holder: %s/sock is longer than a unix socket path may be", dir);
 	unlink(sa.sun_path); /* a holder killed before it could remove it */
+	snprintf(path, sizeof path, "%s/slirp.sock", dir);
+	unlink(path); /* the NAT's API socket (nat.c), likewise */
 	int lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lsock < 0 || bind(lsock, (struct sockaddr *)&sa, sizeof sa) || listen(lsock, 64))
 		fail_errno("listening on %s", sa.sun_path);
 	chmod(sa.sun_path, 0600);
+	share_unlock();
 
 	/* outbound: slirp4netns (forked by net-nat) on tap0, members masqueraded */
 	if (!H.internal) {
@@ -304,6 +466,9 @@ void net_holder_run(const struct op *o)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	report("ready");
+	if (g_reaper >= 0 && write(g_reaper, "r", 1) != 1) {
+		/* no reaper: only a SIGKILL on its own would leave the run directory */
+	}
 	g_op = NULL;
 
 	int lifeline = FD_PLAN;
@@ -344,56 +509,60 @@ void net_holder_run(const struct op *o)
 		if (lifeline < 0 && H.n == 0) {
 			/* the socket goes first: a hutch that connects now gets
 			 * ECONNREFUSED or ENOENT and starts a new holder */
-			unlink(sa.sun_path);
-			snprintf(path, sizeof path, "%s/holder.log", dir);
-			unlink(path);
-			unlink(lockpath);
-			rmdir(dir); /* nothing of the network's run time is left */
+			remove_run_dir(dir); /* nothing of the network's run time is left */
 			_exit(0);
 		}
 	}
 }
 
-/* ---------- the member's side (its monitor) ---------- */
+/* ---------- sharing one user namespace among a user's holders ---------- */
 
-static int g_net = -1; /* connection to the holder: our reference, for the member's life */
+/* Every holder of a user is in one user namespace, so that one sandbox can
+ * be a member of several networks: it joins that namespace once (net-join
+ * through any of its networks), and each holder has CAP_NET_ADMIN over the
+ * sandbox's network namespace. The first holder creates the namespace
+ * (`userns`), the next ones join it through a running holder (`net-share`).
+ * The lock (the run directory, flock) serializes that choice: held from the check until this
+ * holder listens, so two holders started at once cannot make two. */
+static int g_share_lock = -1, g_shared;
 
-static void request(const char *line, int fd, char *reply, size_t len)
+int net_shared(void)
 {
-	int got;
-	if (send_msg(g_net, line, fd))
-		fail_errno("talking to the network's holder");
-	ssize_t r = recv_msg(g_net, reply, len, &got);
-	if (r <= 0)
-		fail("the network's holder went away (%s)", r < 0 ? strerror(errno) : "closed");
-	if (!strncmp(reply, "error ", 6))
-		fail("network: %s", reply + 6);
-	if (got >= 0) {
-		/* only `join` answers with a descriptor */
-		if (strcmp(line, "join\n")) {
-			close(got);
-			fail("network: unexpected descriptor from the holder");
-		}
-		snprintf(reply, len, "%d", got);
-	}
+	return g_shared;
 }
 
-void net_join(const struct op *o)
+static int connect_unix(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char reply[256];
-	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", o->f[0]) >= (int)sizeof sa.sun_path)
-		fail("net-join: socket path too long");
-	g_net = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g_net < 0 || connect(g_net, (struct sockaddr *)&sa, sizeof sa))
-		fail_errno("connecting to the network's holder at %s", sa.sun_path);
-	request("join\n", -1, reply, sizeof reply);
-	unsigned long fd;
-	if (parse_uint(reply, 10, &fd))
-		fail("network: the holder sent no user namespace");
-	if (setns((int)fd, CLONE_NEWUSER))
-		fail_errno("joining the network's user namespace");
-	close((int)fd);
+	if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path) >= (int)sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* `join` on a connected holder socket: its user namespace's fd, or -1 */
+static int ask_userns(int sock)
+{
+	char reply[64];
+	int fd;
+	if (send_msg(sock, "join\n", -1) || recv_msg(sock, reply, sizeof reply, &fd) <= 0 || strcmp(reply, "ok")) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void become_root(void)
+{
 	/* as after `userns`: become root of the namespace, stay dumpable */
 	if (syscall(SYS_setgroups, 0, NULL) && errno != EPERM)
 		fail_errno("setgroups(0)");
@@ -402,22 +571,103 @@ void net_join(const struct op *o)
 	prctl(PR_SET_DUMPABLE, 1);
 }
 
+void net_share(const struct op *o)
+{
+	char path[512];
+	/* the lock is the directory itself: no file to leave behind */
+	g_share_lock = open(o->f[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (g_share_lock < 0)
+		fail_errno("opening %s", o->f[0]);
+	while (flock(g_share_lock, LOCK_EX))
+		if (errno != EINTR)
+			fail_errno("locking %s", o->f[0]);
+	DIR *d = opendir(o->f[0]);
+	struct dirent *e;
+	while (d && (e = readdir(d)) && !g_shared) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s/sock", o->f[0], e->d_name);
+		int s = connect_unix(path);
+		if (s < 0)
+			continue; /* no holder there (or one ending) */
+		int ns = ask_userns(s);
+		close(s); /* the namespace stays with us, not the other network */
+		if (ns < 0)
+			continue;
+		if (setns(ns, CLONE_NEWUSER))
+			fail_errno("joining the user namespace of the network holder at %s", path);
+		close(ns);
+		become_root();
+		g_shared = 1;
+	}
+	if (d)
+		closedir(d);
+}
+
+/* the holder listens: the next one to start finds it */
+static void share_unlock(void)
+{
+	if (g_share_lock >= 0)
+		close(g_share_lock);
+	g_share_lock = -1;
+}
+
+/* ---------- the member's side (its monitor) ---------- */
+
+/* connections to holders: our references, for the member's life */
+static int g_net = -1;      /* net-join's */
+static int g_attached = -1; /* the last net-attach's: net-publish talks on it */
+
+static void request(int sock, const char *line, int fd, char *reply, size_t len)
+{
+	int got;
+	if (send_msg(sock, line, fd))
+		fail_errno("talking to the network's holder");
+	ssize_t r = recv_msg(sock, reply, len, &got);
+	if (r <= 0)
+		fail("the network's holder went away (%s)", r < 0 ? strerror(errno) : "closed");
+	if (got >= 0)
+		close(got);
+	if (!strncmp(reply, "error ", 6))
+		fail("network: %s", reply + 6);
+}
+
+void net_join(const struct op *o)
+{
+	g_net = connect_unix(o->f[0]);
+	if (g_net < 0)
+		fail_errno("connecting to the network's holder at %s", o->f[0]);
+	int fd = ask_userns(g_net);
+	if (fd < 0)
+		fail("network: the holder at %s sent no user namespace", o->f[0]);
+	if (setns(fd, CLONE_NEWUSER))
+		fail_errno("joining the network's user namespace");
+	close(fd);
+	become_root();
+}
+
+/* net-attach SOCKET IFNAME ADDR|- FLAGS NAME [ALIAS...] */
 void net_attach(const struct op *o)
 {
-	char line[NAMES_MAX + 16], reply[256];
+	char line[NAMES_MAX + 64], reply[256];
 	size_t l = (size_t)snprintf(line, sizeof line, "attach");
-	for (int i = 0; i < o->nfields; i++) {
+	for (int i = 1; i < o->nfields; i++) {
 		if (strpbrk(o->f[i], " \n") || l + strlen(o->f[i]) + 3 >= sizeof line)
 			fail("net-attach: names are single words, %d bytes in all at most", NAMES_MAX);
 		l += (size_t)snprintf(line + l, sizeof line - l, " %s", o->f[i]);
 	}
 	snprintf(line + l, sizeof line - l, "\n");
+	int sock = connect_unix(o->f[0]);
+	if (sock < 0)
+		fail_errno("connecting to the network's holder at %s", o->f[0]);
 	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (ns < 0)
 		fail_errno("opening /proc/self/ns/net");
-	request(line, ns, reply, sizeof reply);
+	request(sock, line, ns, reply, sizeof reply);
 	close(ns);
+	g_attached = sock;
 
+	const char *ifname = o->f[1];
 	char addr[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], mode[16];
 	int prefix;
 	uint32_t a, g;
@@ -425,10 +675,18 @@ void net_attach(const struct op *o)
 	    inet_pton(AF_INET, gw, &g) != 1)
 		fail("network: unexpected answer from the holder: %s", reply);
 	int rc;
-	if ((rc = nl_addr_add("eth0", a, prefix)) || (rc = nl_link_up("eth0", NULL)) ||
-	    (strcmp(mode, "internal") && (rc = nl_default_route(g)))) {
+	if ((rc = nl_addr_add(ifname, a, prefix)) || (rc = nl_link_up(ifname, NULL)) ||
+	    (o->u.net.route && strcmp(mode, "internal") && (rc = nl_default_route(g)))) {
 		errno = -rc;
-		fail_errno("configuring eth0 (%s/%d)", addr, prefix);
+		fail_errno("configuring %s (%s/%d)", ifname, addr, prefix);
 	}
-	report("net %s", addr);
+	report("net %s %s", addr, ifname);
+}
+
+/* net-publish PROTO HOSTIP HOSTPORT PORT, on the last attached network */
+void net_publish(const struct op *o)
+{
+	char line[128], reply[256];
+	snprintf(line, sizeof line, "publish %s %s %s %s\n", o->f[0], o->f[1], o->f[2], o->f[3]);
+	request(g_attached, line, -1, reply, sizeof reply);
 }

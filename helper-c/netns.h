@@ -6,21 +6,36 @@
 
 #include "helper.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* netlink.c: 0 or -errno; addresses in network byte order */
-int nl_bridge_add(const char *name);
+int nl_bridge_add(const char *name, uint32_t gateway); /* gateway: its MAC is derived from it */
 int nl_veth_add(const char *name, const char *peer, int peer_netns);
 int nl_link_up(const char *name, const char *master);
 int nl_addr_add(const char *name, uint32_t addr, int prefix);
 int nl_default_route(uint32_t gateway);
 
 /* dns.c: answer one query waiting on the UDP socket fd; lookup gives a
- * member's address (network byte order) by lower-case name, 0 if none */
-void dns_answer(int fd, uint32_t (*lookup)(const char *name));
+ * member's address (network byte order) by lower-case name, 0 if none, and
+ * sets *pass when the asker (its address) is on other networks too */
+void dns_answer(int fd, uint32_t (*lookup)(const char *name, uint32_t asker, int *pass));
 
 /* nat.c: `net-nat` (before `unshare net`) and the holder's start of it;
  * nat_start returns 1 when outbound traffic is set up */
 void net_nat(const struct op *o);
 int nat_start(const char *subnet);
+
+/* nat.c: one published port of a member: the NAT listens on the host,
+ * the holder's namespace DNATs to the member (nat_publish: 0 or -1 with err) */
+struct nat_fwd {
+	char proto[4], hostip[16];
+	uint16_t hostport, port;
+	uint32_t member; /* network order */
+	int id;          /* slirp4netns's forward id */
+};
+int nat_publish(struct nat_fwd *f, char *err, size_t errlen);
+void nat_unpublish(const struct nat_fwd *f);
 
 /* dns.c: forward unknown names to this resolver (network order), through the NAT */
 void dns_set_upstream(uint32_t addr);
@@ -31,5 +46,8 @@ void dns_relay(int serve_fd);
 _Noreturn void net_holder_run(const struct op *o);
 void net_join(const struct op *o);
 void net_attach(const struct op *o);
+void net_share(const struct op *o);
+void net_publish(const struct op *o);
+int net_shared(void); /* net-share joined another holder's user namespace: `userns` is skipped */
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "helper.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -253,16 +254,50 @@ static void parse_net_nat(struct op *o, const int *seen)
 		op_error(o, "net-nat comes once, after userns and before unshare net");
 }
 
+static void parse_net_share(struct op *o, const int *seen)
+{
+	if (seen[OP_USERNS] || seen[OP_NET_SHARE] || seen[OP_UNSHARE] || seen[OP_NET_JOIN])
+		op_error(o, "net-share comes once, before userns");
+}
+
 static void parse_net_join(struct op *o, const int *seen)
 {
 	if (seen[OP_USERNS] || seen[OP_NET_JOIN] || seen[OP_UNSHARE])
 		op_error(o, "net-join replaces userns: once, before every unshare");
 }
 
+/* net-attach SOCKET IFNAME ADDR|- FLAGS NAME... : once per network */
 static void parse_net_attach(struct op *o, const int *seen)
 {
-	if (!seen[OP_NET_JOIN] || seen[OP_NET_ATTACH])
-		op_error(o, "net-attach needs net-join (and unshare net) before it, once");
+	const char *ifn = o->f[1], *fl = o->f[3];
+	if (!seen[OP_NET_JOIN] || !seen[OP_UNSHARE] || seen[OP_NET_ATTACH] >= 8)
+		op_error(o, "net-attach needs net-join and unshare net before it (8 networks at most)");
+	if (!*ifn || strlen(ifn) > 15 || strspn(ifn, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(ifn))
+		op_error(o, "net-attach: IFNAME is 1 to 15 lower-case letters and digits");
+	if (strcmp(fl, "-")) {
+		for (const char *w = fl; *w;) {
+			size_t l = strcspn(w, ",");
+			if (!((l == 5 && !strncmp(w, "route", 5)) || (l == 6 && !strncmp(w, "shared", 6)) ||
+			      (l == 5 && !strncmp(w, "nofwd", 5))))
+				op_error(o, "net-attach: FLAGS is - or a comma list of route, shared, nofwd");
+			w += l + (w[l] == ',');
+		}
+	}
+	o->u.net.route = strstr(fl, "route") != NULL;
+	o->u.net.shared = strstr(fl, "shared") != NULL;
+	o->u.net.nofwd = strstr(fl, "nofwd") != NULL;
+}
+
+/* net-publish tcp|udp HOSTIP HOSTPORT PORT: after the net-attach with route */
+static void parse_net_publish(struct op *o, const int *seen)
+{
+	unsigned long hp, cp;
+	struct in_addr a;
+	if (!seen[OP_NET_ATTACH])
+		op_error(o, "net-publish needs a net-attach before it");
+	if ((strcmp(o->f[0], "tcp") && strcmp(o->f[0], "udp")) || inet_pton(AF_INET, o->f[1], &a) != 1 ||
+	    parse_num(o->f[2], 10, 65535, &hp) || !hp || parse_num(o->f[3], 10, 65535, &cp) || !cp)
+		op_error(o, "net-publish tcp|udp HOSTIP(IPv4) HOSTPORT PORT (ports 1 to 65535)");
 }
 
 static void parse_tmpfs(struct op *o, const int *seen)
@@ -542,8 +577,10 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
 	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
-	[OP_NET_ATTACH]        = {"net-attach",      M,  2, -1, 0, 0, parse_net_attach},
-	[OP_NET_NAT]           = {"net-nat",         M,  2,  2, 3, 0, parse_net_nat},
+	[OP_NET_ATTACH]        = {"net-attach",      M,  5, -1, 1, 0, parse_net_attach},
+	[OP_NET_NAT]           = {"net-nat",         M,  3,  3, 7, 0, parse_net_nat},
+	[OP_NET_SHARE]         = {"net-share",       M,  1,  1, 1, 0, parse_net_share},
+	[OP_NET_PUBLISH]       = {"net-publish",     M,  4,  4, 0, 0, parse_net_publish},
 	[OP_DETACH]            = {"detach",          M,  0,  0, 0, 0, NULL},
 	[OP_LOG]               = {"log",             M,  2,  2, 1, 0, parse_log},
 	[OP_TIMEOUT]           = {"timeout",         M,  1,  1, 0, 0, parse_timeout},
@@ -690,13 +727,15 @@ int plan_read(int fd, struct plan *p)
 		}
 		line = next;
 	}
-	if (seen[OP_NET_NAT] && !seen[OP_NET_HOLDER])
-		plan_error(0, NULL, "net-nat belongs to a net-holder plan");
+	if ((seen[OP_NET_NAT] || seen[OP_NET_SHARE]) && !seen[OP_NET_HOLDER])
+		plan_error(0, NULL, "net-nat and net-share belong to a net-holder plan");
 	if (seen[OP_NET_HOLDER] &&
-	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER] + seen[OP_NET_NAT]) !=
+	    (seen[OP_USERNS] + seen[OP_UNSHARE] + seen[OP_REPORT] + seen[OP_NET_HOLDER] + seen[OP_NET_NAT] +
+	     seen[OP_NET_SHARE]) !=
 		    p->nops - seen[OP_UIDMAP] - seen[OP_GIDMAP] - seen[OP_NEWUIDMAP] - seen[OP_NEWGIDMAP])
-		plan_error(0, NULL,
-			   "a net-holder plan has only id maps, userns, unshare, report, net-nat and net-holder");
+		plan_error(
+			0, NULL,
+			"a net-holder plan has only net-share, id maps, userns, unshare, report, net-nat and net-holder");
 	if (seen[OP_NET_HOLDER])
 		p->fork_at = p->nops; /* it never forks an init */
 	else if (!seen[OP_EXEC])

@@ -15,6 +15,8 @@ const USAGE = `Usage: hutch network COMMAND
   inspect NAME...      details as JSON
   rm NAME...           remove networks; refuses one with running members
   prune                remove every network without running members
+  connect|disconnect NET NAME
+                       not supported yet: start the sandbox with --network NET
 
 Members: hutch run --network NAME ... (they reach each other by IP and by
 --name/--hostname through the network's DNS; --internal: no default route).
@@ -29,7 +31,7 @@ const FLAGS: FlagDef[] = [
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
 
-const SUBS = ['create', 'ls', 'inspect', 'rm', 'prune'];
+const SUBS = ['create', 'ls', 'inspect', 'rm', 'prune', 'connect', 'disconnect'];
 
 export async function networkCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -56,6 +58,14 @@ export async function networkCommand(argv: string[]): Promise<number> {
     if (!args.length) throw new HutchError(`hutch network ${sub}: missing argument`, { hint: usage });
   };
   switch (sub) {
+    case 'connect':
+    case 'disconnect':
+      // A member's interfaces are made by its monitor, the one process that lives exactly as long as the
+      // sandbox and holds its references on the holders (docs/NETWORKS.md); nothing else could hold one
+      // for a network added later, so the holder could end under the sandbox.
+      throw new HutchError(`hutch network ${sub} is not supported yet: a sandbox's networks are fixed when it starts`, {
+        hint: `${sub === 'connect' ? 'start it with' : 'start it without'} --network ${args[0] ?? 'NET'} (several --network flags make it a member of each)`,
+      });
     case 'create': {
       need('hutch network create NAME [--subnet CIDR] [--internal]');
       if (args.length > 1) throw new HutchError('hutch network create takes one NAME', { hint: 'create one network at a time' });

@@ -76,7 +76,7 @@ export async function psCommand(argv: string[]): Promise<number> {
       age(s.startedAt),
       ...(withStatus ? ['running'] : []),
       s.profile[0] ?? '-',
-      s.addresses?.[s.network] ? `${s.network} (${s.addresses[s.network]})` : s.network,
+      s.networks?.length ? s.networks.map((n) => (s.addresses?.[n] ? `${n} (${s.addresses[n]})` : n)).join(',') : s.network,
       s.cgroup ? 'yes' : 'no',
       s.command.join(' '),
     ]);

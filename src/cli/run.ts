@@ -15,6 +15,7 @@ import type { SandboxSpec } from '../spec/types';
 import type { SandboxSetup } from '../sandbox/assemble';
 import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
+import { withEtcExtras } from '../net/etc-extras';
 import { resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { exposureWarnings } from '../spec/exposure';
 import { userInfo } from 'node:os';
@@ -88,11 +89,21 @@ export const RUN_FLAGS: FlagDef[] = [
   {
     name: 'network',
     kind: 'string',
+    repeat: true,
     valueName: 'MODE',
     help: "none (loopback only) | host (the host's network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)",
   },
   { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: "named network: one more name the network's DNS answers for this sandbox" },
   { name: 'ip', kind: 'string', valueName: 'ADDR', help: "named network: this sandbox's IPv4 address (inside the subnet, not taken)" },
+  {
+    name: 'link',
+    kind: 'string',
+    repeat: true,
+    valueName: 'NAME[:ALIAS]',
+    help: 'named network: reach sandbox NAME as ALIAS (/etc/hosts, ALIAS_PORT_... variables, DNS)',
+  },
+  { name: 'add-host', kind: 'string', repeat: true, valueName: 'NAME:IP', help: 'one more /etc/hosts line' },
+  { name: 'dns', kind: 'string', repeat: true, valueName: 'IP', help: 'a nameserver for /etc/resolv.conf' },
   {
     name: 'network-driver',
     kind: 'string',
@@ -236,7 +247,8 @@ export function overridesFromFlags(argv: string[]): {
     securityOpt: flagList(p, 'security-opt'),
     user: flagString(p, 'user'),
     userns: flagString(p, 'userns'),
-    network: flagString(p, 'network'),
+    network: flagList(p, 'network')[0],
+    moreNetworks: flagList(p, 'network').slice(1),
     net: {
       publish: flagList(p, 'publish'),
       publishAll: flagBool(p, 'publish-all'),
@@ -245,6 +257,9 @@ export function overridesFromFlags(argv: string[]): {
       allowHostLoopback: p.flags.has('allow-host-loopback') ? flagBool(p, 'allow-host-loopback') : undefined,
       aliases: flagList(p, 'network-alias'),
       ip: flagString(p, 'ip'),
+      links: flagList(p, 'link'),
+      addHosts: flagList(p, 'add-host'),
+      dns: flagList(p, 'dns'),
     },
     rootfs: flagString(p, 'rootfs'),
     storageDriver: flagString(p, 'storage-driver'),
@@ -446,7 +461,8 @@ async function runRestarting(ctx: RunContext): Promise<number> {
 }
 
 async function runOnce(ctx: RunContext): Promise<number> {
-  const { facts, profile, spec, record } = ctx;
+  const { facts, profile, record } = ctx;
+  let { spec } = ctx;
   const { o, dryRun, report, summary, terminal: termReq } = ctx.args;
   const { env, ids, paths } = facts;
   if (spec.subordinateIds === 'required') requireSubordinateIds(ids);
@@ -458,8 +474,10 @@ async function runOnce(ctx: RunContext): Promise<number> {
   const resident = ctx.leave && netResidentReason(net);
   if (resident) throw new NeedsResidentHutch(resident); // before anything started
   if (net?.choice.warning) process.stderr.write(`hutch: ${net.choice.warning}\n`);
-  const named = spec.namedNetwork ? await import('../net/named') : undefined;
+  const named = spec.namedNetworks ? await import('../net/named') : undefined;
   const member = named && (await named.prepareMember(spec, facts, !dryRun));
+  // --link's variables; -e and the profile's win
+  if (member && Object.keys(member.env).length) spec = { ...spec, env: { ...member.env, ...spec.env } };
   if (spec.network === 'host') process.stderr.write(`hutch: network host: the sandbox shares the host's network namespace\n`);
   for (const w of capabilityWarnings(spec.capabilities)) process.stderr.write(`hutch: warning: ${w}\n`);
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
@@ -486,7 +504,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
-    etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
+    etcFiles: member ? member.etcFiles : withEtcExtras(etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }), spec),
     networkJoin: member?.join,
     unreachable: net?.blocked,
     syncBeforeExec: net !== undefined,
@@ -535,10 +553,11 @@ async function runOnce(ctx: RunContext): Promise<number> {
       profile: spec.profiles,
       command: spec.command,
       rootfs: spec.rootfs.kind === 'dir' ? `dir:${spec.rootfs.path}` : spec.rootfs.kind,
-      network: spec.namedNetwork ?? spec.network,
-      networks: spec.namedNetwork ? [spec.namedNetwork] : undefined,
+      network: spec.namedNetworks?.join(',') ?? spec.network,
+      networks: spec.namedNetworks,
+      expose: spec.expose.length ? spec.expose : undefined,
       networkDriver: net?.choice.name,
-      ports: net?.forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
+      ports: (net?.forwards ?? member?.forwards)?.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
       limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn, ownedByMonitor: !!ctx.leave });
@@ -551,7 +570,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
         ...(ctx.hooks ?? []),
       ];
     },
-  }).finally(() => member?.hold?.release());
+  }).finally(() => member?.release());
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

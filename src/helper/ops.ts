@@ -62,9 +62,11 @@ export type Op =
   | { op: 'cleanup'; path: string }
   // named networks (helper-c/netns.c, docs/NETWORKS.md)
   | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
-  | { op: 'net-nat'; slirp4netns: string; iptables: string }
+  | { op: 'net-nat'; slirp4netns: string; iptables: string; api: string }
+  | { op: 'net-share'; dir: string }
   | { op: 'net-join'; socket: string }
-  | { op: 'net-attach'; address?: string; names: string[] }
+  | { op: 'net-attach'; socket: string; ifname: string; address?: string; route: boolean; shared: boolean; nofwd?: boolean; names: string[] }
+  | { op: 'net-publish'; protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number }
   // detached sandboxes (helper-c/log.c, monitor.c): the monitor alone keeps them and cleans up
   | { op: 'detach' }
   | { op: 'log'; path: string; maxSize: number }
@@ -131,11 +133,17 @@ export function fieldsOf(o: Op): string[] {
     case 'net-holder':
       return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
     case 'net-nat':
-      return [o.slirp4netns, o.iptables];
+      return [o.slirp4netns, o.iptables, o.api];
+    case 'net-share':
+      return [o.dir];
     case 'net-join':
       return [o.socket];
-    case 'net-attach':
-      return [o.address ?? '-', ...o.names];
+    case 'net-attach': {
+      const flags = [...(o.route ? ['route'] : []), ...(o.shared ? ['shared'] : []), ...(o.nofwd ? ['nofwd'] : [])];
+      return [o.socket, o.ifname, o.address ?? '-', flags.join(',') || '-', ...o.names];
+    }
+    case 'net-publish':
+      return [o.protocol, o.hostIp, String(o.hostPort), String(o.port)];
     case 'tmpfs':
       return [o.dest, octal(o.mode), ...(o.size !== undefined ? [String(o.size)] : [])];
     case 'overlay':

@@ -45,6 +45,9 @@ export interface ProfileValues {
   hide: string[];
   network: {
     mode: NetworkMode;
+    /** Named networks to join (empty: the mode). */
+    names: string[];
+    aliases: string[];
     allowHostLoopback: boolean;
     /** podman -p syntax, validated (parse with parsePortMapping()). */
     publish: string[];
@@ -77,7 +80,7 @@ export function defaultValues(): ProfileValues {
     hideHomes: 'own',
     mounts: [],
     hide: [],
-    network: { mode: 'none', allowHostLoopback: false, publish: [], expose: [] },
+    network: { mode: 'none', names: [], aliases: [], allowHostLoopback: false, publish: [], expose: [] },
     capabilities: [...DEFAULT_CAPABILITIES],
     limits: { mode: 'warn' },
     subordinateIds: 'auto',
@@ -243,7 +246,16 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
       const n = l.network;
       if (n.mode !== undefined) {
         v.network.mode = n.mode;
+        v.network.names = []; // a later layer's mode replaces an earlier one's named networks
         o.replace('network.mode', lo);
+      }
+      if (n.name !== undefined) {
+        v.network.names = typeof n.name === 'string' ? [n.name] : [...n.name];
+        o.replace('network.name', lo);
+      }
+      if (n.aliases !== undefined) {
+        v.network.aliases = [...n.aliases];
+        o.replace('network.aliases', lo);
       }
       if (n.allowHostLoopback !== undefined) {
         v.network.allowHostLoopback = n.allowHostLoopback;

@@ -6,6 +6,7 @@ import { suggest } from '../util/suggest';
 import { CAPABILITIES, DEFAULT_CAPABILITIES, isCapability, normaliseCapability } from './capabilities';
 import { field, type INVALID, requiredField, s, toJsonSchema, type Infer, type JsonSchema, type Schema } from './schema-dsl';
 import { parseExpose, parseMountString, parsePortMapping, VOLUME_NAME_RE, type ProfileMount } from './values';
+import { NETWORK_NAME_RE, RESERVED_NETWORK_NAMES } from '../spec/network';
 
 export type NetworkMode = 'none' | 'host' | 'slirp' | 'pasta';
 export type StorageDriver = 'auto' | 'overlay' | 'fuse-overlayfs';
@@ -168,11 +169,30 @@ const expose = s.transform(
 
 export interface NetworkLayer {
   mode?: NetworkMode;
+  /** Named networks (hutch network create) the sandbox joins; several: a member of each. */
+  name?: string | string[];
+  aliases?: string[];
   allowHostLoopback?: boolean;
   publish?: ListLayer<string>;
   expose?: ListLayer<string>;
 }
+const networkName = s.transform(
+  s.string({ pattern: NETWORK_NAME_RE, expected: 'a network name made by `hutch network create` (letters, digits, _ . -)', examples: ['backend'] }),
+  (v, node, path, ctx) =>
+    RESERVED_NETWORK_NAMES.includes(v)
+      ? ctx.report(node, path, `"${v}" is a network mode or reserved, not a network name`, `use mode: ${v} for a mode, or a name made by hutch network create`)
+      : v,
+);
 const networkObject = s.object({
+  name: field(
+    s.union([networkName, s.array(networkName)], 'a network name or a list of them'),
+    'Named network(s) made by `hutch network create` to join (as --network NAME; a list: a member of each). Outbound traffic leaves through the first non-internal one in lexical order.',
+    { examples: ['backend', ['backend', 'frontend']] },
+  ),
+  aliases: field(
+    s.array(s.string({ pattern: /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, expected: 'a DNS label', examples: ['db'] })),
+    "More names the named networks' DNS answers for this sandbox (as --network-alias).",
+  ),
   mode: field(
     s.enumOf(NETWORK_MODES),
     'none: no network (loopback only); host: share the host network; slirp: user-mode NAT through slirp4netns; pasta: user-mode NAT through pasta.',
@@ -193,8 +213,15 @@ const networkObject = s.object({
   ),
 });
 const network = s.union(
-  [s.transform(s.enumOf(NETWORK_MODES), (mode): NetworkLayer => ({ mode })), networkObject as Schema<NetworkLayer>],
-  `one of ${NETWORK_MODES.join(', ')} or a map {mode, allowHostLoopback, publish, expose}`,
+  [
+    s.transform(s.enumOf(NETWORK_MODES), (mode): NetworkLayer => ({ mode })),
+    s.transform(networkObject as Schema<NetworkLayer>, (v, node, path, ctx) =>
+      v.mode !== undefined && v.name !== undefined
+        ? ctx.report(node, path, 'network: mode and name exclude each other', 'name: joins named networks; mode: none, host, slirp or pasta')
+        : v,
+    ),
+  ],
+  `one of ${NETWORK_MODES.join(', ')} or a map {mode | name, aliases, allowHostLoopback, publish, expose}`,
 );
 
 function capabilityName(allowAll: boolean) {
@@ -361,7 +388,7 @@ export const profileFields = {
     list(hostPath),
     'Extra host paths hidden inside when rootfs is host (they appear empty). Appended to the inherited list ({replace: [...]} replaces it).',
   ),
-  network: field(network, 'Network: none, host, slirp, pasta, or a map {mode, allowHostLoopback, publish, expose}.', { default: 'none' }),
+  network: field(network, 'Network: none, host, slirp, pasta, or a map {mode | name, aliases, allowHostLoopback, publish, expose}.', { default: 'none' }),
   capabilities: field(
     capabilities,
     'Capabilities kept inside (names of capabilities(7) without CAP_): a list is the exact set; {add, drop} changes the inherited set (drop first, then add; ALL allowed).',

@@ -41,8 +41,8 @@ export interface SandboxSetup {
   etcFiles?: EtcFiles;
   /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
   terminal?: Op[];
-  /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
-  networkJoin?: { socket: string; address?: string; names: string[] };
+  /** Named networks: join the holders' user namespace (instead of a new one), attach to each bridge; ports through the routed one. */
+  networkJoin?: NetworkJoin;
   /** `run -d`: the helper's monitor alone keeps the sandbox and cleans up after it (no hutch stays). */
   detached?: DetachedSetup;
 }
@@ -77,6 +77,14 @@ function detachedOps(b: PlanBuilder, d: DetachedSetup): void {
   if (d.cgroupPrefix) b.add({ op: 'remove-cgroup', prefix: d.cgroupPrefix });
   if (d.removeRecord) b.add({ op: 'cleanup', path: d.removeRecord });
   if (d.exitFile) b.add({ op: 'exit-file', path: d.exitFile });
+}
+
+export interface NetworkJoin {
+  /** A holder's socket: its user namespace is every holder's of the user (net-share). */
+  socket: string;
+  /** One interface per network, lexical order; `route`: the default route and the published ports go there. */
+  attach: { socket: string; ifname: string; address?: string; route: boolean; shared: boolean; nofwd?: boolean; names: string[] }[];
+  publish: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number }[];
 }
 
 export function rootfsInput(spec: SandboxSpec, facts: Pick<HostFacts, 'hostTop' | 'ids' | 'fs'>, setup: SandboxSetup): RootfsInput {
@@ -189,8 +197,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   }
   if (setup.networkJoin) {
     if (!setup.syncBeforeStart) throw new Error('internal: a named network needs the report pipe');
-    b.note("named network: eth0, a veth pair to the holder's bridge; the names the network's DNS answers");
-    b.add({ op: 'net-attach', address: setup.networkJoin.address, names: setup.networkJoin.names });
+    for (const a of setup.networkJoin.attach) {
+      b.note(`named network: ${a.ifname}, a veth pair to the holder's bridge; the names the network's DNS answers${a.route ? '; the default route' : ''}`);
+      b.add({ op: 'net-attach', ...a });
+      if (a.route) for (const p of setup.networkJoin.publish) b.add({ op: 'net-publish', ...p });
+    }
   }
   const second: Namespace[] = ['pid', 'cgroup'];
   if (host.hasTimeNamespace) second.push('time');

@@ -73,7 +73,10 @@ export function partOf(o: Op): string {
     case 'net-join':
     case 'net-attach':
     case 'net-nat':
+    case 'net-share':
       return 'joining the named network';
+    case 'net-publish':
+      return 'publishing a port of the named network member';
     case 'tty':
     case 'relay':
       return 'setting up the terminal';

@@ -5,6 +5,7 @@
 // with `none` there is nothing to forward to, with `host` the program's ports
 // already are the host's.
 
+import { isIP } from 'node:net';
 import { HutchError } from '../util/errors';
 import { parseExpose, parsePortMapping, type PortMapping } from '../profile/values';
 import type { NetworkMode } from './types';
@@ -25,6 +26,12 @@ export interface NetworkOverrides {
   aliases?: string[];
   /** --ip (named networks only) */
   ip?: string;
+  /** --link NAME[:ALIAS] (named networks only) */
+  links?: string[];
+  /** --add-host NAME:IP */
+  addHosts?: string[];
+  /** --dns IP */
+  dns?: string[];
 }
 
 export interface NetworkSpecPart {
@@ -36,6 +43,12 @@ export interface NetworkSpecPart {
   networkAliases?: string[];
   /** Named networks: the address asked for (inside the subnet; checked against the network at run). */
   networkIp?: string;
+  /** --link: another member under an alias (/etc/hosts, the link variables, the network's DNS). */
+  links?: { name: string; alias: string }[];
+  /** --add-host: /etc/hosts lines. */
+  addHosts?: { name: string; ip: string }[];
+  /** --dns: the nameservers of /etc/resolv.conf. */
+  dns?: string[];
 }
 
 const DNS_LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -52,10 +65,48 @@ function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPa
     if (!DNS_LABEL.test(a))
       throw new HutchError(`--network-alias "${a}" is not a DNS label`, { hint: 'letters, digits and -, at most 63, not starting or ending with -' });
   }
+  if (o.ip !== undefined && mode.includes(',')) {
+    throw new HutchError(`--ip applies to one network, but the sandbox is on ${mode.slice('network '.length)}`, {
+      hint: 'drop --ip (each network gives a free address), or use one --network with it',
+    });
+  }
   if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {
     throw new HutchError(`--ip "${o.ip}" is not an IPv4 address`, { hint: "e.g. --ip 10.89.0.10 (inside the network's subnet)" });
   }
   return { ...(aliases.length ? { networkAliases: [...new Set(aliases)] } : {}), ...(o.ip !== undefined ? { networkIp: o.ip } : {}) };
+}
+
+const HOST_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/;
+
+/** --link, --add-host, --dns: what the sandbox's /etc/hosts and /etc/resolv.conf say (src/net/etc-files.ts). */
+function etcPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPart, 'links' | 'addHosts' | 'dns'> {
+  const links = (o.links ?? []).map((l) => {
+    const [name, alias = name, ...rest] = l.split(':');
+    if (rest.length || !NETWORK_NAME_RE.test(name) || !DNS_LABEL.test(alias))
+      throw new HutchError(`--link "${l}" is not NAME[:ALIAS]`, {
+        hint: 'NAME: a sandbox on the same named network; ALIAS: a DNS label (e.g. --link db:database)',
+      });
+    return { name, alias };
+  });
+  if (links.length && !mode.startsWith('network '))
+    throw new HutchError(`--link needs a named network, but the network is "${mode}"`, {
+      hint: 'put both sandboxes on one network: hutch network create NAME, then --network NAME on each',
+    });
+  const addHosts = (o.addHosts ?? []).map((h) => {
+    const i = h.indexOf(':');
+    const name = h.slice(0, i);
+    const ip = h.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
+    if (i < 1 || !HOST_NAME.test(name) || !isIP(ip))
+      throw new HutchError(`--add-host "${h}" is not NAME:IP`, { hint: 'e.g. --add-host db.local:10.1.2.3 (IPv6 as --add-host h:[fd00::1])' });
+    return { name, ip };
+  });
+  const dns = o.dns ?? [];
+  for (const d of dns) if (!isIP(d)) throw new HutchError(`--dns "${d}" is not an IP address`, { hint: 'e.g. --dns 9.9.9.9' });
+  if (mode === 'host' && (addHosts.length || dns.length))
+    throw new HutchError(`${addHosts.length ? '--add-host' : '--dns'} cannot change the host's own /etc files (--network host)`, {
+      hint: "with --network host the sandbox uses the host's /etc/hosts and /etc/resolv.conf; use another network mode",
+    });
+  return { ...(links.length ? { links } : {}), ...(addHosts.length ? { addHosts } : {}), ...(dns.length ? { dns } : {}) };
 }
 
 export function parsePublish(text: string, what: string): PortMapping {
@@ -110,15 +161,12 @@ export function resolveNetworkSpec(
 
   const nat = mode === 'slirp' || mode === 'pasta';
   const named = mode.startsWith('network ') ? mode.slice('network '.length) : undefined;
-  if (!nat && ports.length) {
+  // a named network's member publishes through the network's NAT (checked against --internal at run)
+  if (!nat && !named && ports.length) {
     const from = o.publish.length ? '--publish' : o.publishAll ? '--publish-all' : 'profile network.publish';
     throw new HutchError(`${from}: ports cannot be published with network "${named ?? mode}" (${modeFrom})`, {
       hint:
-        mode === 'host'
-          ? "with --network host the program's ports already are the host's: drop -p"
-          : named
-            ? "publishing ports of a named network's member is not supported yet (docs/NETWORKS.md); use --network slirp for a published port"
-            : 'use --network slirp (user-mode NAT) to publish ports',
+        mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
   if (!nat && o.allowHostLoopback) {
@@ -128,6 +176,7 @@ export function resolveNetworkSpec(
   }
   return {
     ...namedNetworkPart(o, mode),
+    ...etcPart(o, mode),
     networkDriver: driver,
     allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
     ports,

@@ -35,6 +35,8 @@ export interface SpecOverrides {
   /** podman's --security-opt; only seccomp=unconfined|default is understood. */
   securityOpt?: string[];
   network?: string;
+  /** Further --network NAME values: a sandbox on several named networks (docs/NETWORKS.md). */
+  moreNetworks?: string[];
   /** -p, -P, --expose, --network-driver, --allow-host-loopback (resolved in src/net/resolve.ts) */
   net?: NetworkOverrides;
   rootfs?: string;
@@ -239,8 +241,17 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
 
   const networkRaw = o.network ?? pv.network.mode;
   // Anything else that is a valid name is a named network (checked to exist by `hutch run`).
-  const namedNetwork = o.network !== undefined && !(NETWORKS as string[]).includes(o.network) && isNetworkName(o.network) ? o.network : undefined;
-  const network = namedNetwork ? 'none' : oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
+  const isNamed = (n: string) => !(NETWORKS as string[]).includes(n) && isNetworkName(n);
+  // the command line's --network replaces the profile's network (mode or names) as a whole
+  const requested = o.network !== undefined ? [o.network, ...(o.moreNetworks ?? [])] : pv.network.names;
+  const namedNetworks = [...new Set(requested.filter(isNamed))].sort(); // lexical: the first routed one is the way out
+  const mode = requested.find((n) => !isNamed(n));
+  if (requested.length > 1 && mode !== undefined) {
+    throw new HutchError(`--network ${mode} cannot be combined with another --network`, {
+      hint: 'several --network flags name networks made by hutch network create; a mode (none, host, slirp, pasta) comes alone',
+    });
+  }
+  const network = namedNetworks.length ? 'none' : oneOf(networkRaw, NETWORKS, o.network ? '--network' : 'profile network');
   // The image's WorkingDir wins over a built-in profile's generic default, not over a profile of yours.
   const workdirFromBuiltin = !profile.originOf('workdir') || profile.originOf('workdir')!.file.startsWith('builtin:');
   const workdir = o.workdir ?? (img?.workdir && workdirFromBuiltin ? img.workdir : pv.workdir);
@@ -268,12 +279,14 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     env,
     mounts,
     network,
-    ...(namedNetwork ? { namedNetwork } : {}),
+    ...(namedNetworks.length ? { namedNetworks } : {}),
     ...resolveNetworkSpec(
       img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network,
-      o.net ?? { publish: [], publishAll: false, expose: [] },
-      namedNetwork ? `network ${namedNetwork}` : network,
-      o.network ? '--network' : 'profile network',
+      namedNetworks.length && pv.network.aliases.length
+        ? { publish: [], publishAll: false, expose: [], ...o.net, aliases: [...pv.network.aliases, ...(o.net?.aliases ?? [])] }
+        : (o.net ?? { publish: [], publishAll: false, expose: [] }),
+      namedNetworks.length ? `network ${namedNetworks.join(', ')}` : network,
+      o.network ? '--network' : pv.network.names.length ? 'profile network.name' : 'profile network',
     ),
     user: checkUser(userValue, o.user ? '--user' : pv.user ? 'profile user' : "the image's USER"),
     userns: oneOf(o.userns ?? pv.userns, USERNS, o.userns ? '--userns' : 'profile userns'),

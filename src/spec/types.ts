@@ -73,12 +73,18 @@ export interface SandboxSpec {
   env: Record<string, string>;
   mounts: MountSpec[];
   network: NetworkMode;
-  /** `--network NAME` of a named network (docs/NETWORKS.md); `network` is then `none` plus the network's interface. */
-  namedNetwork?: string;
+  /** `--network NAME` (repeatable) of named networks, sorted (docs/NETWORKS.md); `network` is then `none` plus one interface per network. */
+  namedNetworks?: string[];
   /** --network-alias: more names the named network's DNS answers for this sandbox. */
   networkAliases?: string[];
   /** --ip: this sandbox's address on its named network. */
   networkIp?: string;
+  /** --link NAME[:ALIAS] (named networks): /etc/hosts, the link variables, the networks' DNS. */
+  links?: { name: string; alias: string }[];
+  /** --add-host NAME:IP: more /etc/hosts lines. */
+  addHosts?: { name: string; ip: string }[];
+  /** --dns IP: the nameservers of /etc/resolv.conf (after a named network's responders). */
+  dns?: string[];
   /** User-mode NAT driver (slirp/pasta modes): auto picks pasta where it can run, else slirp4netns (src/net/choose.ts). */
   networkDriver: 'auto' | 'slirp4netns' | 'pasta';
   /** slirp/pasta: the sandbox may reach the host's 127.0.0.1 through its gateway address. */

@@ -25,6 +25,8 @@ export interface SandboxState {
   networkDriver?: string;
   /** Named networks the sandbox is a member of (src/net/named-store.ts). */
   networks?: string[];
+  /** Exposed ports (--expose, the image's EXPOSE): --link's variables name them. */
+  expose?: string[];
   /** Its address on each named network, once attached. */
   addresses?: Record<string, string>;
   /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */

@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scaleGroup } from './scale.mjs';
+import { namedNetworksGroup } from './networks.mjs';
 import { TEST_USER, asUserPrefix, cleanUserEnv, ensureTestUser, hasCommand, nodeForUser, readableCopy, userDir } from '../lib/testuser.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -1094,6 +1095,7 @@ const GROUPS = [
     description: 'N detached sandboxes started at once (network none, default NAT): all start, time, Pss, nothing left',
     run: (ctx) => scaleGroup(ctx, { treeOf, natComms: NAT_COMMS, fmt }),
   },
+  { name: 'networks', description: 'named networks: iperf3 between two members vs a plain veth pair and loopback', run: namedNetworksGroup },
 ];
 
 // ---------------------------------------------------------------- output

@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, describe, expectExit, hostPids, procStatus, runHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
-import { netFixtures, startServer, uniq } from '../lib/net';
+import { descendants, describe, expectExit, freePort, hostPids, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
+import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
@@ -220,7 +220,6 @@ test('--ip and --network-alias: a fixed address and more names; a taken or forei
     [['--ip', '10.78.9.1'], /is not a free host address/],
     [['--ip', 'ten'], /--ip "ten" is not an IPv4 address/],
     [['--network-alias', 'bad_name'], /is not a DNS label/],
-    [['-p', '8080:80'], new RegExp(`--publish: ports cannot be published with network "${net}"`)],
   ] as const) {
     const r = await inside(net, 'true', ...flags);
     assert.is(r.code, 125, describe(r));
@@ -254,6 +253,378 @@ test("SIGKILL of the hutch that started the holder, then of the last member's mo
   // its hutch ends too: the sandbox went with its monitor
   await waitFor(() => b.child.exitCode !== null || b.child.signalCode !== null, 10_000, { what: "the member's hutch to end with its monitor" });
   expectExit(await runHutch(['network', 'rm', net]));
+});
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `getent hosts NAME`'s address inside a member of `nets` (undefined: no such name there). */
+const addressOf = (text: string, name: string) => text.match(new RegExp(`^(\\S+)\\s+${esc(name)}$`, 'm'))?.[1];
+/** A DNS query straight to SERVER (a network's responder), bypassing resolv.conf: `NAME ADDR` or `NAME FAIL code`. */
+const askDns = (server: string, name: string) =>
+  `node -e 'const d=new (require("dns").Resolver)({timeout:1500,tries:1});d.setServers(["${server}"]);d.resolve4("${name}",(e,a)=>console.log("${name} "+(e?"FAIL "+e.code:a.join(","))))'`;
+
+test('several networks: a member of both reaches members of either, by name and IP; members of one reach nothing of the other; outbound through the first routed network in lexical order', async () => {
+  const u = uniq();
+  const a = `${u}-a`; // internal: the member of both must route through b, the first non-internal one
+  const b = `${u}-b`;
+  expectExit(await runHutch(['network', 'create', a, '--internal']));
+  expectExit(await runHutch(['network', 'create', b]));
+  const ga = JSON.parse(expectExit(await runHutch(['network', 'inspect', a])).stdout);
+  const gb = JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout);
+  const sa = await startServer(fixtures, undefined, ['--network', a], ['tcp:7100']);
+  const sb = await startServer(fixtures, undefined, ['--network', b], ['tcp:7200']);
+  // the member of both, long-lived (order of the flags does not matter: lexical order decides)
+  const gw = await startServer(fixtures, undefined, ['--network', b, '--network', a, '--network-alias', 'gw'], ['tcp:7300']);
+  try {
+    // every holder of the user is in one user namespace (net-share): that is what lets one sandbox be on both
+    const [ha, hb] = [holderPids(a), holderPids(b)];
+    assert.is(ha.length, 1);
+    assert.is(hb.length, 1);
+    assert.is(fs.readlinkSync(`/proc/${ha[0]}/ns/user`), fs.readlinkSync(`/proc/${hb[0]}/ns/user`), 'the holders share a user namespace');
+
+    // inside the member of both: two interfaces, both names resolve, both servers answer; one default route, via b
+    const both = expectExit(
+      await inside(
+        b,
+        `getent hosts ${sa.name} ${sb.name}; node /t/probe.js 7100 ${sa.name}; node /t/probe.js 7200 ${sb.name}; cat /proc/net/route /etc/resolv.conf`,
+        '--network',
+        a,
+      ),
+    );
+    const ipA = addressOf(both.stdout, sa.name);
+    const ipB = addressOf(both.stdout, sb.name);
+    assert.ok(ipA?.startsWith(ga.subnet.replace(/0\/24$/, '')), both.stdout);
+    assert.ok(ipB?.startsWith(gb.subnet.replace(/0\/24$/, '')), both.stdout);
+    assert.match(both.stdout, new RegExp(`${esc(sa.name)} OK hello 7100`), both.stdout);
+    assert.match(both.stdout, new RegExp(`${esc(sb.name)} OK hello 7200`), both.stdout);
+    const defaults = both.stdout.match(/^(eth\d)\s+00000000\s+([0-9A-F]{8})/gm) ?? [];
+    assert.is(defaults.length, 1, `one default route: ${both.stdout}`);
+    assert.match(defaults[0] ?? '', /^eth1/, 'through b (eth1): a is --internal');
+    assert.match(both.stdout, new RegExp(`^nameserver ${esc(ga.gateway)}\\nnameserver ${esc(gb.gateway)}$`, 'm'), 'one responder per network');
+    // members of each network reach the member of both by name (its alias too)
+    const fromA = expectExit(await inside(a, `node /t/probe.js 7300 gw ${gw.name}`));
+    assert.match(fromA.stdout, /^gw OK hello 7300/m, fromA.stdout);
+    const fromB = expectExit(await inside(b, `node /t/probe.js 7300 gw`));
+    assert.match(fromB.stdout, /^gw OK hello 7300/m, fromB.stdout);
+
+    // isolation, both directions: no name, no route, no answer from the other network's responder --
+    // also as root inside with NET_ADMIN, routing the other subnet through its own gateway, through the
+    // member of both, or straight on its interface
+    const attack = (from: string, other: { subnet: string; gateway: string }, peer: string, ip: string, port: number, gwIp: string) =>
+      inside(
+        from,
+        [
+          `getent hosts ${peer} || echo no-name`,
+          `node /t/probe.js ${port} ${ip}`,
+          askDns(other.gateway, peer),
+          `ip route add ${other.subnet} via ${gwIp} 2>&1 && node /t/probe.js ${port} ${ip} | sed s/^/via-both:/`,
+          `ip route replace ${other.subnet} dev eth0 2>&1 && node /t/probe.js ${port} ${ip} | sed s/^/on-link:/`,
+        ].join('; '),
+        '--cap-add',
+        'NET_ADMIN',
+      );
+    const gwOnA = addressOf(expectExit(await inside(a, 'getent hosts gw')).stdout, 'gw')!;
+    const gwOnB = addressOf(expectExit(await inside(b, 'getent hosts gw')).stdout, 'gw')!;
+    for (const [from, other, peer, ip, port, via] of [
+      [a, gb, sb.name, ipB!, 7200, gwOnA],
+      [b, ga, sa.name, ipA!, 7100, gwOnB],
+    ] as const) {
+      const r = expectExit(await attack(from, other, peer, ip, port, via));
+      assert.match(r.stdout, /^no-name$/m, `${from} does not resolve ${peer}: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^${esc(ip)} FAIL`, 'm'), `${from} does not reach ${ip}: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^${esc(peer)} FAIL`, 'm'), `the other network's responder is out of reach: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^via-both:${esc(ip)} FAIL`, 'm'), `the member of both does not forward: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`^on-link:${esc(ip)} FAIL`, 'm'), r.stdout);
+    }
+    // ps and network inspect show both networks with their addresses
+    const ps = expectExit(await runHutch(['ps'])).stdout;
+    assert.match(ps, new RegExp(`${esc(gw.name)}.*${esc(a)} \\(${esc(gwOnA)}\\),${esc(b)} \\(${esc(gwOnB)}\\)`), ps);
+    assert.is(JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout).addresses[gw.name], gwOnB);
+  } finally {
+    await sa.stop();
+    await sb.stop();
+  }
+  // SIGKILL of the last member's monitor (the member of both): both holders go, nothing is left
+  const monitors = descendants(gw.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
+  assert.ok(monitors.length > 0);
+  process.kill(Math.min(...monitors), 'SIGKILL');
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+  await waitFor(() => gw.child.exitCode !== null || gw.child.signalCode !== null, 10_000, { what: "the member's hutch to end" });
+  assert.not.ok(
+    fs.readdirSync(path.join(runtimeDir, 'hutch-net')).some((n) => n.startsWith(u)),
+    'no run directory left',
+  );
+
+  // the first member of both networks when neither runs: hutch holds each holder until its interface is attached
+  const fresh = expectExit(await inside(a, 'cat /proc/net/route', '--network', b));
+  assert.match(fresh.stdout, /^eth1\s+00000000/m, fresh.stdout);
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+
+  // refused: a mode with a network, more networks than resolvers read
+  for (const [flags, why] of [
+    [['--network', a, '--network', 'slirp'], /--network slirp cannot be combined with another --network/],
+    [['--network', a, '--network', b, '--ip', '10.89.0.9'], /--ip applies to one network/],
+  ] as const) {
+    const r = await runHutch(['run', ...flags, '--', 'true']);
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, why);
+  }
+  expectExit(await runHutch(['network', 'rm', a, b]));
+});
+
+test('-p on a member: published on 127.0.0.1 through the network NAT, to the member; refused on an --internal network; gone with the member', async () => {
+  const nw = uniq();
+  const internal = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  expectExit(await runHutch(['network', 'create', internal, '--internal']));
+  const port = await freePort();
+  const web = await startServer(fixtures, undefined, ['--network', nw, '-p', `${port}:8080`], ['tcp:8080']);
+  try {
+    const got = await waitFor(() => tcpGet('127.0.0.1', port).catch(() => undefined), 10_000, { what: 'the published port to answer' });
+    const sub = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).subnet.replace(/0\/24$/, '');
+    assert.match(got!, /^hello 8080 from /, got);
+    assert.match(expectExit(await runHutch(['port', web.name])).stdout, new RegExp(`^8080/tcp -> 127\\.0\\.0\\.1:${port}$`, 'm'));
+    // the member is reached at its own address (DNAT in the holder), and other members still reach it
+    const r = expectExit(await inside(nw, `node /t/probe.js 8080 ${web.name}`));
+    assert.match(r.stdout, new RegExp(`OK hello 8080 from (::ffff:)?${esc(sub)}`), r.stdout);
+    // only on 127.0.0.1 by default: not on the host's other addresses
+    const other = hostAddress();
+    if (other) {
+      const res = await tcpGet(other, port).catch((e: NodeJS.ErrnoException) => `FAIL ${e.code}`);
+      assert.not.match(res, /^hello/, `not published on ${other}: ${res}`);
+    }
+    // a second member cannot take the same host port
+    const dup = await inside(nw, 'true', '-p', `${port}:8080`);
+    assert.is(dup.code, 125, describe(dup));
+    assert.match(dup.stderr, /already in use|is published by the member/);
+  } finally {
+    await web.stop();
+  }
+  await assertNothingLeft(nw);
+  // the host port is free again
+  await new Promise<void>((res, rej) => {
+    const s = net.createServer();
+    s.once('error', rej);
+    s.listen(port, '127.0.0.1', () => s.close(() => res()));
+  });
+  const r = await inside(internal, 'true', '-p', '8080');
+  assert.is(r.code, 125, describe(r));
+  assert.match(r.stderr, new RegExp(`--publish: network ${esc(internal)} is --internal`));
+  expectExit(await runHutch(['network', 'rm', nw, internal]));
+});
+
+test('--link NAME:ALIAS: /etc/hosts and the link variables for a running NAME, the DNS answers ALIAS for a NAME that starts later; --add-host and --dns', async () => {
+  const nw = uniq();
+  const other = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  expectExit(await runHutch(['network', 'create', other]));
+  const db = await startServer(fixtures, undefined, ['--network', nw, '--expose', '5432', '--expose', '9000/udp'], ['tcp:5432']);
+  const later = uniq();
+  try {
+    const r = expectExit(
+      await inside(
+        nw,
+        'cat /etc/hosts; env | grep ^DATABASE_ | sort; node /t/probe.js 5432 database',
+        '--link',
+        `${db.name}:database`,
+        '--add-host',
+        'extra.test:10.11.12.13',
+      ),
+    );
+    const ip = addressOf(r.stdout, `database ${db.name}`);
+    assert.ok(ip, `hosts entry for the link: ${r.stdout}`);
+    assert.match(r.stdout, /^10\.11\.12\.13\textra\.test$/m, '--add-host line');
+    for (const line of [
+      `DATABASE_NAME=/`,
+      `DATABASE_PORT=tcp://${ip}:5432`,
+      `DATABASE_PORT_5432_TCP=tcp://${ip}:5432`,
+      `DATABASE_PORT_5432_TCP_ADDR=${ip}`,
+      'DATABASE_PORT_5432_TCP_PORT=5432',
+      'DATABASE_PORT_5432_TCP_PROTO=tcp',
+      `DATABASE_PORT_9000_UDP=udp://${ip}:9000`,
+    ])
+      assert.ok(
+        r.stdout.split('\n').some((l) => l.startsWith(line)),
+        `${line} in ${r.stdout}`,
+      );
+    assert.match(r.stdout, /^database OK hello 5432/m, r.stdout);
+
+    // NAME starts after the linking sandbox: the alias resolves through the DNS once it runs
+    const waiter = spawnHutch([
+      'run',
+      '--network',
+      nw,
+      '--link',
+      `${later}:cache`,
+      '-v',
+      `${fixtures}:/t:ro`,
+      '--',
+      'sh',
+      '-c',
+      'getent hosts cache || echo not-yet; echo waiting; date +%s; for i in $(seq 300); do getent hosts cache && exit 0; sleep 0.2; done; date +%s; exit 3',
+    ]);
+    let out = '';
+    waiter.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const done = new Promise<number | null>((res) => waiter.on('close', (c) => res(c)));
+    await waitFor(() => out.includes('waiting'), 20_000, { what: 'the linking sandbox to start' });
+    assert.match(out, /not-yet/);
+    const named = spawnHutch(['run', '--name', later, '--network', nw, '--', 'sleep', '30']);
+    let namedErr = '';
+    named.stderr!.setEncoding('utf8').on('data', (d: string) => (namedErr += d));
+    const namedDone = new Promise((res) => named.on('close', res));
+    try {
+      // the target attached (its address is in its state) while the linking sandbox still waits
+      await waitFor(
+        async () => JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).addresses[later] || waiter.exitCode !== null,
+        60_000,
+        { what: `${later} to attach` },
+      );
+      const code = await done;
+      assert.is(code, 0, `the alias resolved: ${out} (${later}: ${namedErr})`);
+      assert.match(out, /^\S+\s+cache$/m, out);
+    } finally {
+      named.kill('SIGTERM');
+      await namedDone;
+    }
+
+    // a link to a running sandbox of another network is refused
+    const bad = await inside(other, 'true', '--link', db.name);
+    assert.is(bad.code, 125, describe(bad));
+    assert.match(bad.stderr, new RegExp(`--link ${esc(db.name)}: sandbox "${esc(db.name)}" is running, but not on network`));
+    // the link alias is this member's only: another member does not resolve it
+    const plain = expectExit(await inside(nw, 'getent hosts database || echo no-name'));
+    assert.match(plain.stdout, /no-name/);
+  } finally {
+    await db.stop();
+  }
+
+  // --dns on a member: after the network's responder, which then refuses what it does not know and forwards nothing
+  const gwIp = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).gateway;
+  const d = expectExit(await inside(nw, `cat /etc/resolv.conf; ${askDns(gwIp, 'no-such-member')}; ${askDns(gwIp, 'name.example')}`, '--dns', '192.0.2.53'));
+  assert.match(d.stdout, new RegExp(`^nameserver ${esc(gwIp)}\\nnameserver 192\\.0\\.2\\.53$`, 'm'), d.stdout);
+  assert.match(d.stdout, /^no-such-member FAIL EREFUSED$/m, d.stdout);
+  assert.match(d.stdout, /^name\.example FAIL EREFUSED$/m, d.stdout);
+  // without --dns: a single label nobody has is NXDOMAIN
+  const nx = expectExit(await inside(nw, askDns(gwIp, 'no-such-member')));
+  assert.match(nx.stdout, /^no-such-member FAIL ENOTFOUND$/m, nx.stdout);
+  // --add-host and --dns on the default network modes too
+  const none = expectExit(
+    await runHutch(['run', '--network', 'none', '--add-host', 'h.test:10.1.1.1', '--dns', '10.0.0.53', '--', 'sh', '-c', 'cat /etc/hosts /etc/resolv.conf']),
+  );
+  assert.match(none.stdout, /^10\.1\.1\.1\th\.test$/m);
+  assert.match(none.stdout, /^nameserver 10\.0\.0\.53$/m);
+  for (const [flags, why] of [
+    [['--network', 'none', '--link', 'x'], /--link needs a named network/],
+    [['--network', 'host', '--dns', '1.1.1.1'], /--dns cannot change the host's own \/etc files/],
+    [['--add-host', 'nocolon'], /--add-host "nocolon" is not NAME:IP/],
+    [['--dns', 'dns.example'], /--dns "dns.example" is not an IP address/],
+    [['--network', nw, '--dns', '1.1.1.1', '--dns', '1.0.0.1', '--dns', '8.8.8.8'], /--dns: with 1 network, 2 --dns servers at most/],
+  ] as const) {
+    const r = await runHutch(['run', ...flags, '--', 'true']);
+    assert.is(r.code, 125, describe(r));
+    assert.match(r.stderr, why);
+  }
+  await assertNothingLeft(nw);
+  expectExit(await runHutch(['network', 'rm', nw, other]));
+});
+
+test('a profile names networks (network: {name, aliases}); errors name file:line; connect/disconnect say they are not supported yet', async () => {
+  const nw = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  const dir = tmpDir('hutch-netprof-');
+  const prof = path.join(dir, 'member.yaml');
+  fs.writeFileSync(prof, `extends: default\nnetwork:\n  name: ${nw}\n  aliases: [api, web]\n`);
+  const srv = await startServer(fixtures, undefined, ['--profile', prof], ['tcp:8181']);
+  try {
+    const r = expectExit(await inside(nw, 'node /t/probe.js 8181 api web'));
+    assert.match(r.stdout, /^api OK hello 8181/m, r.stdout);
+    assert.match(r.stdout, /^web OK hello 8181/m, r.stdout);
+    // hutch inspect shows the networks and the address
+    const ins = JSON.parse(expectExit(await runHutch(['inspect', srv.name])).stdout)[0];
+    assert.equal(ins.state.networks, [nw]);
+    assert.match(ins.state.addresses[nw], /^10\.89\.\d+\.\d+$/);
+    // connect/disconnect: a clear 125
+    for (const sub of ['connect', 'disconnect']) {
+      const c = await runHutch(['network', sub, nw, srv.name]);
+      assert.is(c.code, 125, describe(c));
+      assert.match(c.stderr, new RegExp(`hutch network ${sub} is not supported yet`));
+    }
+  } finally {
+    await srv.stop();
+  }
+  // the command line's --network replaces the profile's
+  const over = expectExit(await runHutch(['run', '--profile', prof, '--network', 'none', '--', 'cat', '/proc/net/route']));
+  assert.not.match(over.stdout, /eth0/);
+  for (const [text, why] of [
+    ['extends: default\nnetwork:\n  name: host\n', /member\.yaml:3.*"host" is a network mode or reserved/s],
+    ['extends: default\nnetwork:\n  mode: slirp\n  name: x\n', /member\.yaml:3.*mode and name exclude each other/s],
+    ['extends: default\nnetwork:\n  name: [ok, "bad name"]\n', /member\.yaml:3.*network name/s],
+  ] as const) {
+    fs.writeFileSync(prof, text);
+    const e = await runHutch(['run', '--profile', prof, '--', 'true']);
+    assert.is(e.code, 125, describe(e));
+    assert.match(e.stderr, why);
+  }
+  await assertNothingLeft(nw);
+  expectExit(await runHutch(['network', 'rm', nw]));
+});
+
+test('two networks started at the same moment get holders in one user namespace (net-share is serialized); a member of both works', async () => {
+  const u = uniq();
+  const [a, b] = [`${u}-x`, `${u}-y`];
+  expectExit(await runHutch(['network', 'create', a]));
+  expectExit(await runHutch(['network', 'create', b]));
+  // no holder runs for either: both hutches start one at once
+  const [sa, sb] = await Promise.all([
+    startServer(fixtures, undefined, ['--network', a], ['tcp:7500']),
+    startServer(fixtures, undefined, ['--network', b], ['tcp:7501']),
+  ]);
+  try {
+    const [ha, hb] = [holderPids(a), holderPids(b)];
+    assert.is(ha.length, 1);
+    assert.is(hb.length, 1);
+    assert.is(fs.readlinkSync(`/proc/${ha[0]}/ns/user`), fs.readlinkSync(`/proc/${hb[0]}/ns/user`), 'one user namespace for both holders');
+    const r = expectExit(await inside(a, `node /t/probe.js 7500 ${sa.name}; node /t/probe.js 7501 ${sb.name}`, '--network', b));
+    assert.match(r.stdout, /OK hello 7500[\s\S]*OK hello 7501/, r.stdout);
+  } finally {
+    await sa.stop();
+    await sb.stop();
+  }
+  await assertNothingLeft(a);
+  await assertNothingLeft(b);
+  expectExit(await runHutch(['network', 'rm', a, b]));
+});
+
+test("the bridge keeps one MAC address as members come and go (a member's ARP entry for the gateway stays valid)", async () => {
+  const nw = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  const keep = await startServer(fixtures, undefined, ['--network', nw], ['tcp:7600']);
+  try {
+    const gw = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout).gateway as string;
+    const macs = new Set<string>();
+    // each member adds a port (a veth with a random MAC) and takes it away: without a fixed address the
+    // kernel gives the bridge the lowest port MAC, which then changes under the members' ARP caches
+    for (let i = 0; i < 4; i++) {
+      const r = expectExit(await inside(nw, `node /t/probe.js 7600 ${keep.name} >/dev/null; grep "^${esc(gw)} " /proc/net/arp`));
+      macs.add(r.stdout.trim().split(/\s+/)[3]);
+    }
+    assert.is(macs.size, 1, [...macs].join(' '));
+    const hex = gw
+      .split('.')
+      .map((b) => Number(b).toString(16).padStart(2, '0'))
+      .join(':');
+    assert.equal([...macs], [`02:00:${hex}`]);
+    // and the long-lived member, whose ARP entry dates from before all that, asks the gateway's DNS at once
+    const e = expectExit(
+      await runHutch(['exec', keep.name, 'sh', '-c', `getent hosts ${keep.name}; grep "^${esc(gw)} " /proc/net/arp`], { timeoutMs: 15_000 }),
+    );
+    assert.match(e.stdout, new RegExp(`\\s${esc(keep.name)}$`, 'm'), e.stdout);
+    assert.match(e.stdout, new RegExp(`02:00:${hex}`), e.stdout);
+  } finally {
+    await keep.stop();
+  }
+  expectExit(await runHutch(['network', 'rm', nw]));
 });
 
 test.run();

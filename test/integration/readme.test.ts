@@ -573,9 +573,22 @@ const EXAMPLES: Record<string, Example> = {
       assert.is(ok0(await sh(cmd)).stdout, 'backend\n');
     },
   },
+  'hutch network create frontend --internal': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'frontend\n');
+    },
+  },
   'hutch network ls': {
     async run(cmd) {
-      assert.match(ok0(await sh(cmd)).stdout, /^backend\s+10\.89\.5\.0\/24\s+no\s+-$/m);
+      const out = ok0(await sh(cmd)).stdout;
+      assert.match(out, /^backend\s+10\.89\.5\.0\/24\s+no\s+-$/m);
+      assert.match(out, /^frontend\s+10\.89\.\d+\.0\/24\s+yes\s+-$/m);
+    },
+  },
+  ['hutch run --network backend --network frontend -- cat /etc/resolv.conf']: {
+    async run(cmd) {
+      // one DNS responder per network, in lexical order: each answers its own members
+      assert.match(ok0(await sh(cmd)).stdout, /^nameserver 10\.89\.5\.1\nnameserver 10\.89\.\d+\.1$/m);
     },
   },
   [`hutch run --network backend --name db -- sh -c 'getent hosts db'`]: {
@@ -584,9 +597,9 @@ const EXAMPLES: Record<string, Example> = {
       assert.match(ok0(await sh(cmd)).stdout, /^10\.89\.5\.\d+\s+db$/m);
     },
   },
-  'hutch network rm backend': {
+  'hutch network rm backend frontend': {
     async run(cmd) {
-      assert.is(ok0(await sh(cmd)).stdout, 'backend\n');
+      assert.is(ok0(await sh(cmd)).stdout, 'backend\nfrontend\n');
       assert.not.match(ok0(await sh('hutch network ls')).stdout, /backend/);
     },
   },

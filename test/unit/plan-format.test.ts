@@ -257,8 +257,22 @@ const MALFORMED: [string, string, string][] = [
   ['net-join with userns', 'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nnet-join\t/s\nexec\tsh\nend\n', 'net-join replaces userns'],
   ['net-join after unshare', 'unshare\tnet\nnet-join\t/s\nexec\tsh\nend\n', 'net-join replaces userns'],
   ['net-join with a relative socket', 'net-join\ts\nexec\tsh\nend\n', 'paths must be absolute'],
-  ['net-attach without net-join', 'unshare\tnet\nnet-attach\t-\tdb\nexec\tsh\nend\n', 'net-attach needs net-join'],
-  ['net-attach without a name', 'net-join\t/s\nunshare\tnet\nnet-attach\t-\nexec\tsh\nend\n', 'wrong number of fields'],
+  ['net-attach without net-join', 'unshare\tnet\nnet-attach\t/s\teth0\t-\t-\tdb\nexec\tsh\nend\n', 'net-attach needs net-join'],
+  ['net-attach without a name', 'net-join\t/s\nunshare\tnet\nnet-attach\t/s\teth0\t-\t-\nexec\tsh\nend\n', 'wrong number of fields'],
+  ['net-attach with a bad interface name', 'net-join\t/s\nunshare\tnet\nnet-attach\t/s\tEth/0\t-\t-\tdb\nexec\tsh\nend\n', 'net-attach: IFNAME'],
+  ['net-attach with a bad flag', 'net-join\t/s\nunshare\tnet\nnet-attach\t/s\teth0\t-\troute,nat\tdb\nexec\tsh\nend\n', 'net-attach: FLAGS'],
+  ['net-publish without net-attach', 'net-join\t/s\nunshare\tnet\nnet-publish\ttcp\t127.0.0.1\t80\t80\nexec\tsh\nend\n', 'net-publish needs'],
+  [
+    'net-publish with an IPv6 host address',
+    'net-join\t/s\nunshare\tnet\nnet-attach\t/s\teth0\t-\troute\tdb\nnet-publish\ttcp\t::1\t80\t80\nexec\tsh\nend\n',
+    'net-publish tcp|udp HOSTIP(IPv4)',
+  ],
+  ['net-share outside a holder plan', 'net-share\t/d\nexec\tsh\nend\n', 'net-nat and net-share belong to a net-holder plan'],
+  [
+    'net-share after userns',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nnet-share\t/d\nunshare\tnet\nnet-holder\t/d/n\t10.0.0.1/24\nend\n',
+    'net-share comes once, before userns',
+  ],
   ['net-holder without userns', 'unshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nend\n', 'net-holder needs userns and unshare net'],
   [
     'net-holder not last',
@@ -283,6 +297,16 @@ test('malformed plan texts are refused with exit 125 and a reason', async () => 
     assert.is(r.code, 125, `${what}: exit ${r.code}`);
     assert.ok(r.stderr.startsWith(`hutch: invalid plan: ${why}`), `${what}: ${JSON.stringify(r.stderr)}`);
   }
+});
+
+test('named networks: a holder plan with net-share, a member of two networks with a published port pass the check', async () => {
+  const holder =
+    'net-share\t/r\nuidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nreport\nnet-nat\t/s4n\t/ipt\t/r/n/slirp.sock\nunshare\tnet\nnet-holder\t/r/n\t10.0.0.1/24\nend\n';
+  assert.equal(await helperCheck(holder), { code: 0, stderr: '' });
+  const member =
+    'net-join\t/r/a/sock\nunshare\tnet\nnet-attach\t/r/a/sock\teth0\t-\tshared\tdb\nnet-attach\t/r/b/sock\teth1\t10.0.0.5\troute,shared\tdb\talias\n' +
+    'net-publish\ttcp\t127.0.0.1\t8080\t80\nexec\tsh\nend\n';
+  assert.equal(await helperCheck(member), { code: 0, stderr: '' });
 });
 
 test('fd 3 as a regular file works for check too (helperCheckSync)', () => {

@@ -246,7 +246,14 @@ network:
   ]);
   assert.equal(v.capabilities, ['CHOWN', 'NET_RAW', 'SYS_PTRACE']);
   assert.equal(v.limits, { memory: 512 * 1024 ** 2, mode: 'strict', pidsLimit: 100 });
-  assert.equal(v.network, { mode: 'pasta', allowHostLoopback: false, publish: ['8080:80', '127.0.0.1:3000:3000'], expose: ['9000/tcp', '53/udp'] });
+  assert.equal(v.network, {
+    mode: 'pasta',
+    names: [],
+    aliases: [],
+    allowHostLoopback: false,
+    publish: ['8080:80', '127.0.0.1:3000:3000'],
+    expose: ['9000/tcp', '53/udp'],
+  });
   assert.is(v.workdir, '/', 'inherited from default');
 
   // Origins: each value points at the file and position that set it.
@@ -448,6 +455,26 @@ test('errors: several problems in one file are all reported', async () => {
   const lines = (e as ProfileValidationError).problems.map((x) => x.location!.line);
   assert.equal(lines, [1, 2, 3]);
   assert.match(e.format(), /home: unknown value "hiden"; did you mean "hidden"\?/);
+});
+
+test('network.name: named networks from a profile; a later mode replaces them; mode with name and reserved names are errors at file:line', async () => {
+  const base = write('extends: default\nnetwork:\n  name: [front, back]\n  aliases: [api]\n', 'named.yaml');
+  const v = (await loadProfile(base, opts)).values;
+  assert.equal(v.network.names, ['front', 'back']);
+  assert.equal(v.network.aliases, ['api']);
+  const over = write(`extends: ${base}\nnetwork: none\n`);
+  assert.equal((await loadProfile(over, opts)).values.network.names, []);
+  for (const [text, line, why] of [
+    ['network:\n  mode: slirp\n  name: x\n', 2, /mode and name exclude each other/],
+    ['network:\n  name: host\n', 2, /"host" is a network mode or reserved/],
+    ['network:\n  aliases: [bad_label]\n', 2, /DNS label/],
+  ] as const) {
+    const e = await rejects(validateProfileFile(write(text), opts));
+    assert.instance(e, ProfileValidationError);
+    const problem = (e as ProfileValidationError).problems[0];
+    assert.match(problem.message, why);
+    assert.ok(problem.location!.line >= line, `${text}: line ${problem.location!.line}`);
+  }
 });
 
 // ------------------------------------------------------------ lookup

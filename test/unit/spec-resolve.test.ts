@@ -187,7 +187,7 @@ test('--network: modes, and errors with a suggestion', () => {
   assert.is(spec('default', { network: 'pasta' }).network, 'pasta');
   // any other name is a named network (hutch run says when it does not exist, with the suggestion: networks.test.ts)
   const named = spec('default', { network: 'slrip' });
-  assert.is(named.namedNetwork, 'slrip');
+  assert.equal(named.namedNetworks, ['slrip']);
   assert.is(named.network, 'none');
   let e = fails(() => spec('default', { network: 'bridge' }));
   assert.is(e.hint, 'use one of: none, host, slirp, pasta');
