@@ -416,6 +416,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     imageLayers: lowers,
     etcFiles: member ? member.etcFiles : etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }),
     networkJoin: member?.join,
+    hostnameFile: true,
     unreachable: net?.blocked,
     syncBeforeStart:
       member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,

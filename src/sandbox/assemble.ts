@@ -7,7 +7,7 @@ import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
 import type { SandboxSpec } from '../spec/types';
-import { etcFileOps, type EtcFiles } from '../net/etc-files';
+import { etcFileOps, hostnameFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
 import { describeMap, isChildUserNamespace, sandboxMaps, userNamespaceOps } from '../helper/identity';
 import { keepIdEtcOps, keepIdUser } from './keep-id';
@@ -33,6 +33,8 @@ export interface SandboxSetup {
   unreachable?: string[];
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
+  /** Bind a file with spec.hostname over /etc/hostname (`hutch run`; not `setup:` steps, whose writes to /etc/hostname are the layer's). */
+  hostnameFile?: boolean;
   /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
   terminal?: Op[];
   /** A named network: join its holder's user namespace (instead of a new one) and attach to its bridge under these names. */
@@ -197,6 +199,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
   if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup), host.fs);
+  if (setup.hostnameFile) hostnameFileOps(b, spec.hostname, lowerRootsOf(spec, setup), host.fs);
   if (keepId) keepIdEtcOps(b, rootfs, host.ids, host.fs);
   userMountOps(b, spec, host);
   procMaskOps(b);

@@ -112,6 +112,24 @@ test('the hostname is the sandbox name, not the host name', async () => {
   assert.is(h.stdout.trim(), 'box');
 });
 
+test('/etc/hostname says the sandbox hostname, as `hostname` does: by default, with --hostname, --network host and --read-only', async () => {
+  const name = uniq();
+  const cases: [string, string[]][] = [
+    [name, ['--network', 'none', '--name', name]],
+    ['box', ['--network', 'none', '--hostname', 'box']],
+    ['hostnet', ['--network', 'host', '--hostname', 'hostnet']],
+    ['ro', ['--network', 'none', '--read-only', '--hostname', 'ro']],
+  ];
+  for (const [want, flags] of cases) {
+    const r = expectExit(
+      await runHutch(['run', ...flags, '--', 'sh', '-c', 'hostname; cat /etc/hostname; (echo x > /etc/hostname) 2>/dev/null && echo written; true']),
+    );
+    assert.equal(r.stdout.split('\n'), [want, want, ''], `${flags.join(' ')}: ${describe(r)}`);
+  }
+  // the host's file is untouched
+  assert.is(fs.readFileSync('/etc/hostname', 'utf8').trim(), os.hostname());
+});
+
 test('read-only mounts refuse writes and cannot be made writable from inside', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'f'), 'orig');
