@@ -21,7 +21,7 @@ Commands:
   stop       stop sandboxes: SIGTERM, SIGKILL after -t SECONDS (10)
   kill       send a signal to a sandbox's command (default KILL)
   rm         remove exited sandboxes' records; -f stops running ones first
-  inspect    a sandbox as JSON: state, ports, limits, record, restrictions
+  inspect    a sandbox as JSON: spec, plan, state, ports, limits, network, record
   wait       wait until sandboxes exit, print their exit status
   stats      live CPU, memory, pids and block I/O of running sandboxes
   pause      freeze a running sandbox (resume thaws it)

@@ -448,6 +448,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     layers,
     say: warn,
     stdin: terminal.stdin,
+    recordDir: record,
     state: {
       profile: spec.profiles,
       command: spec.command,
