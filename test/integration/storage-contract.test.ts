@@ -155,14 +155,15 @@ for (const driver of DRIVERS) {
     const r = expectExit(
       await run(
         [],
-        `echo x > /etc/${m} && echo y > /usr/${m} && mkdir /${m} && echo z > /${m}/f && rm /etc/hostname && ` +
-          `test ! -e /etc/hostname && echo gone; cat /etc/${m} /usr/${m} /${m}/f; ls /usr/bin/env`,
+        // (not /etc/hostname or /etc/hosts: hutch binds its own files there)
+        `echo x > /etc/${m} && echo y > /usr/${m} && mkdir /${m} && echo z > /${m}/f && rm /etc/passwd && ` +
+          `test ! -e /etc/passwd && echo gone; cat /etc/${m} /usr/${m} /${m}/f; ls /usr/bin/env`,
       ),
     );
     assert.is(r.stdout, 'gone\nx\ny\nz\n/usr/bin/env\n', describe(r));
     for (const p of [`/etc/${m}`, `/usr/${m}`, `/${m}`]) assert.not.ok(fs.existsSync(p), `${p} reached the host`);
-    assert.ok(fs.existsSync('/etc/hostname'), 'the host file is untouched');
-    const again = expectExit(await run([], `test -e /etc/${m} && echo leaked; test -e /etc/hostname && echo clean`));
+    assert.ok(fs.existsSync('/etc/passwd'), 'the host file is untouched');
+    const again = expectExit(await run([], `test -e /etc/${m} && echo leaked; test -e /etc/passwd && echo clean`));
     assert.is(again.stdout, 'clean\n', "a second sandbox sees none of the first one's changes");
   });
 
