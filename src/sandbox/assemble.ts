@@ -143,6 +143,12 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   const first: Namespace[] = ['mount', 'ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
   b.add({ op: 'unshare', ns: first });
+  // Before the sync point, where the monitor joins the sandbox cgroup: a
+  // storage daemon forked later would be in it, its threads counted against
+  // --pids-limit (fuse-overlayfs: a dozen). Outside, as podman runs it; its
+  // writes to the upper layer are bounded by the RAM budget tmpfs instead.
+  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
+  driver.outerOps(b, rootfs);
   // (the `report` op at the top also tells hutch the sandbox's pid 1, which hutch exec joins)
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
@@ -164,9 +170,6 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     );
     b.add(setup.terminal);
   }
-
-  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
-  driver.outerOps(b, rootfs);
 
   b.note('private scratch tmpfs (mount points only); the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });

@@ -146,6 +146,11 @@ test('fuse-overlayfs: a daemon in the monitor, the merged mount bound as the roo
   const l = lines(p);
   assert.ok(l.includes(`bind\t/oldroot${dir}/merged\t/newroot\trw`));
   assert.equal(ops(p, 'overlay'), []);
+  // started before the sync point, where the monitor joins the sandbox cgroup: the daemon stays out of it
+  const daemonAt = l.findIndex((x) => x.startsWith('daemon\t'));
+  const scratchAt = l.indexOf(`scratch\t${dir}/ram\t4294967296\tupper\twork`);
+  assert.ok(scratchAt >= 0 && scratchAt < daemonAt, l.join('\n'));
+  assert.ok(daemonAt < l.indexOf('sync'), l.join('\n'));
   await valid(p, 'fuse-overlayfs');
   // --keep: the upper layer goes to the kept directory.
   const k = assemble(spec({ keep: '/tmp' }), host);
