@@ -6,6 +6,7 @@ import { suggest } from './util/suggest';
 import { VERSION } from './util/version';
 import { trace } from './util/trace';
 import { describeUnexpected } from './util/unexpected';
+import { endQuietlyOnClosedOutput } from './util/closed-output';
 
 const USAGE = `hutch ${VERSION}: rootless sandboxes for developers
 
@@ -89,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
   return handler(rest);
 }
 
+endQuietlyOnClosedOutput();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
