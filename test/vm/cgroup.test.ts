@@ -43,6 +43,28 @@ async function startNamed(name: string, args: string[], script: string) {
     60_000,
     { what: `sandbox ${name} in hutch ps` },
   );
+  // The cgroup exists before the command does (and fuse-overlayfs, the default driver for the
+  // guest's root, makes the first exec slow under TCG): measure nothing before the command,
+  // pid 2 or more in the sandbox's pid namespace (pid 1 is the init), has been exec'd in it.
+  const inside = (pid: string) => Number(/^NSpid:.*\s(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  const command = script.startsWith('sleep ') ? 'sleep\u0000' : 'sh\u0000-c\u0000';
+  await waitFor(
+    () => {
+      if (done) throw new Error(`hutch exited early: ${stderr}`);
+      return cgRead(entry.cgroup!, 'cgroup.procs')
+        .split('\n')
+        .filter(Boolean)
+        .some((pid) => {
+          try {
+            return inside(pid) >= 2 && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(command);
+          } catch {
+            return false;
+          }
+        });
+    },
+    120_000,
+    { what: `the command of ${name} running in its cgroup` },
+  );
   return { child, entry, cg: entry.cgroup!, exited, stderr: () => stderr };
 }
 
@@ -117,21 +139,21 @@ test('fork bomb stops at the pids limit; the machine stays usable; --timeout end
     '--pids-limit',
     '24',
     '--timeout',
-    '12s',
+    '45s',
     '--report',
     report,
     '--',
     'sh',
     '-c',
     // the shell forks nothing after the bomb (a fork refused there would end the sandbox before --timeout)
-    'sleep 60 & b() { b | b & }; b; wait',
+    'sleep 120 & b() { b | b & }; b; wait',
   ]);
   bomb.stdout!.resume();
   let stderr = '';
   bomb.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((r) => bomb.on('close', (c) => r(c)));
   const entry = await waitFor(async () => (await ps()).find((e) => e.name === name && e.cgroup), 60_000, { what: 'the bomb in hutch ps' });
-  await waitFor(() => keyed(entry.cgroup!, 'pids.events').max > 0, 30_000, { what: 'pids.events max > 0' });
+  await waitFor(() => keyed(entry.cgroup!, 'pids.events').max > 0, 120_000, { what: 'pids.events max > 0' });
   const current = Number(cgRead(entry.cgroup!, 'pids.current'));
   assert.ok(current <= 24, `pids.current ${current} above the limit`);
   // Outside the sandbox, forking still works.
@@ -139,7 +161,7 @@ test('fork bomb stops at the pids limit; the machine stays usable; --timeout end
   assert.is(outside.stdout.trim(), 'ok', describe(outside));
   const code = await exited;
   assert.is(code, 124, stderr);
-  assert.match(stderr, /killed: timeout 12s reached/);
+  assert.match(stderr, /killed: timeout 45s reached/);
   const rep = JSON.parse(fs.readFileSync(report, 'utf8'));
   process.stdout.write(`  measured: fork bomb under --pids-limit 24: peak pids ${rep.pids.peak}, forks refused ${rep.pids.refusedForks}\n`);
   assert.is(rep.killedBy, 'timeout');
@@ -181,7 +203,8 @@ test('fuse-overlayfs: the daemon is not in the sandbox cgroup, its threads do no
 test('--cpus 0.2: a busy loop gets about 20% of a CPU (cpu.stat)', async () => {
   const name = uniq('cpu');
   const s = await startNamed(name, ['--cpus', '0.2', '--timeout', '60s'], 'while :; do :; done');
-  await sleep(1000);
+  // the loop spins (its first pages came through the storage driver): then measure
+  await waitFor(() => keyed(s.cg, 'cpu.stat').usage_usec > 300_000, 30_000, { what: 'the busy loop to use the CPU' });
   const a = keyed(s.cg, 'cpu.stat');
   const t0 = Date.now();
   await sleep(4000);
