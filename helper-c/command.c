@@ -61,16 +61,46 @@ static void apply_caps(uint64_t keep)
 		fail_errno("capset");
 }
 
-/* After leaving uid 0: the permitted and effective sets are empty already;
- * empty the inheritable set too, or a file with inheritable file
- * capabilities (setcap ...+ei) would hand them back at exec (podman's
- * CVE-2022-27649). The bounding set stays as `caps` made it. */
-static void clear_inheritable(void)
+/* After leaving uid 0: no capability is left, as on the host. The permitted
+ * set was kept across the switch (PR_SET_KEEPCAPS, see switch_user), and the
+ * inheritable set must go too, or a file with inheritable file capabilities
+ * (setcap ...+ei) would hand them back at exec (podman's CVE-2022-27649).
+ * The bounding set stays as `caps` made it. */
+static void clear_caps(void)
 {
 	struct cap_header h = {CAP_VERSION_3, 0};
 	struct cap_data d[2] = {{0, 0, 0}, {0, 0, 0}};
 	if (syscall(SYS_capset, &h, d))
-		fail_errno("capset (clear the inheritable set)");
+		fail_errno("capset (clear every capability after leaving uid 0)");
+}
+
+/* The `user` ops, before `caps`: switching needs CAP_SETUID/CAP_SETGID,
+ * which `caps` may drop (--user X --cap-drop SETUID). PR_SET_KEEPCAPS keeps
+ * the permitted set across setresuid, and the effective set is raised from
+ * it again, so that `caps` can still shape the bounding set (CAP_SETPCAP). */
+static void switch_user(struct plan *p)
+{
+	int switched = 0;
+	for (int i = p->fork_at; i < p->nops; i++) {
+		if (p->ops[i].kind != OP_USER)
+			continue;
+		g_op = &p->ops[i];
+		if (!switched && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+			fail_errno("PR_SET_KEEPCAPS");
+		switched = 1;
+		user_apply(&p->ops[i]);
+	}
+	if (!switched)
+		return;
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	struct cap_header h = {CAP_VERSION_3, 0};
+	struct cap_data d[2];
+	if (syscall(SYS_capget, &h, d))
+		fail_errno("capget");
+	for (int i = 0; i < 2; i++)
+		d[i].effective = d[i].permitted;
+	if (syscall(SYS_capset, &h, d))
+		fail_errno("capset (raise the kept capabilities after the user switch)");
 }
 
 /* execve; ENOENT for a file that exists means its #! interpreter or ELF
@@ -178,21 +208,18 @@ void command_run(struct plan *p, int errpipe)
 			break;
 		}
 	}
-	/* caps last: chdir and friends may still need DAC_OVERRIDE */
+	/* the user next, while every capability is there (see switch_user) */
+	switch_user(p);
+	/* caps last: chdir, the user switch and friends may still need theirs */
 	for (int i = p->fork_at; have_caps && i < p->nops; i++)
 		if (p->ops[i].kind == OP_CAPS)
 			g_op = &p->ops[i];
 	if (have_caps)
 		apply_caps(caps);
-	/* after caps (dropping the bounding set needs uid 0's CAP_SETPCAP);
-	 * leaving uid 0 then clears the permitted and effective sets */
-	for (int i = p->fork_at; i < p->nops; i++)
-		if (p->ops[i].kind == OP_USER) {
-			g_op = &p->ops[i];
-			user_apply(&p->ops[i]);
-			if (getuid() != 0)
-				clear_inheritable();
-		}
+	if (getuid() != 0) {
+		g_op = NULL;
+		clear_caps();
+	}
 	/* seccomp last: nothing hutch does after it needs a denied call */
 	for (int i = p->fork_at; i < p->nops; i++)
 		if (p->ops[i].kind == OP_SECCOMP) {

@@ -88,37 +88,54 @@ long seccomp_syscall_number(const char *name, size_t len)
 	return -1;
 }
 
+#define DENY_EPERM (HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff))
+#define PROLOGUE_LEN 6 /* at most: 4 instructions, 6 on x86_64 */
+
+/* What every filter of ours starts with: a call from another ABI is refused
+ * as a whole (its numbers differ from the native ones the filter compares),
+ * then the syscall number is loaded into A for the checks that follow.
+ * Returns the number of instructions written. */
+static int abi_prologue(struct sock_filter_ *prog)
+{
+	int n = 0;
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 1, 0, NATIVE_ARCH};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, DENY_EPERM};
+	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_NR};
+#if defined(__x86_64__)
+	prog[n++] = (struct sock_filter_){BPF_JGE_K, 0, 1, HUTCH_X32_SYSCALL_BIT};
+	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, DENY_EPERM};
+#endif
+	return n;
+}
+
+static void install(struct sock_filter_ *prog, int n, const char *what)
+{
+	struct sock_fprog_ fprog = {(unsigned short)n, prog};
+	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
+		fail_errno("install the %s", what);
+}
+
 /* The filter: the ABI checks (4 instructions, 6 on x86_64), two per
  * syscall, one to allow the rest. plan.c limits a seccomp op to
  * SECCOMP_MAX_NAMES syscalls; the check here keeps the array safe whatever
  * the caller. */
-#define PROG_MAX (6 + 2 * SECCOMP_MAX_NAMES + 1)
+#define PROG_MAX (PROLOGUE_LEN + 2 * SECCOMP_MAX_NAMES + 1)
 
 void seccomp_apply(const struct op *o)
 {
 	struct sock_filter_ prog[PROG_MAX];
-	int n = 0, count = o->u.seccomp.n;
+	int count = o->u.seccomp.n;
 	const long *nrs = o->u.seccomp.nr;
 	if (count < 0 || count > SECCOMP_MAX_NAMES)
 		fail("seccomp: %d syscalls, at most %d fit the filter", count, SECCOMP_MAX_NAMES);
-	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
-	/* another ABI: refuse everything */
-	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};
-	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 1, 0, NATIVE_ARCH};
-	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
-	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_NR};
-#if defined(__x86_64__)
-	prog[n++] = (struct sock_filter_){BPF_JGE_K, 0, 1, HUTCH_X32_SYSCALL_BIT};
-	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
-#endif
+	int n = abi_prologue(prog);
 	for (int i = 0; i < count; i++) {
 		prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, (uint32_t)nrs[i]};
-		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, DENY_EPERM};
 	}
 	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
-	struct sock_fprog_ fprog = {(unsigned short)n, prog};
-	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
-		fail_errno("install the seccomp filter");
+	install(prog, n, "seccomp filter");
 }
 
 /* ---------- no-setid: no setuid/setgid file can be made ---------- */
@@ -166,19 +183,10 @@ static const struct {
  * ignores setuid on directories. */
 void seccomp_apply_no_setid(void)
 {
-	struct sock_filter_ prog[8 + 7 * (sizeof mode_calls / sizeof mode_calls[0]) + 4];
-	int n = 0;
-	const uint32_t deny = HUTCH_SECCOMP_RET_ERRNO | (EPERM & 0xffff);
+	struct sock_filter_ prog[PROLOGUE_LEN + 7 * (sizeof mode_calls / sizeof mode_calls[0]) + 3];
 	const uint32_t nosys = HUTCH_SECCOMP_RET_ERRNO | (ENOSYS & 0xffff);
 	const uint32_t creates = O_CREAT | HUTCH_O_TMPFILE_BIT;
-	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARCH};
-	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 1, 0, NATIVE_ARCH};
-	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
-	prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_NR};
-#if defined(__x86_64__)
-	prog[n++] = (struct sock_filter_){BPF_JGE_K, 0, 1, HUTCH_X32_SYSCALL_BIT};
-	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
-#endif
+	int n = abi_prologue(prog);
 	for (size_t i = 0; i < sizeof mode_calls / sizeof mode_calls[0]; i++) {
 		/* A holds the syscall number here; a block that does not match
 		 * is jumped over, so A still holds it for the next one */
@@ -191,13 +199,11 @@ void seccomp_apply_no_setid(void)
 		}
 		prog[n++] = (struct sock_filter_){BPF_LD_W_ABS, 0, 0, OFF_ARG_LO(mode_calls[i].mode_arg)};
 		prog[n++] = (struct sock_filter_){BPF_JSET_K, 0, 1, S_ISUID | S_ISGID};
-		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, deny};
+		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, DENY_EPERM};
 		prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
 	}
 	prog[n++] = (struct sock_filter_){BPF_JEQ_K, 0, 1, SYS_openat2};
 	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, nosys};
 	prog[n++] = (struct sock_filter_){BPF_RET_K, 0, 0, HUTCH_SECCOMP_RET_ALLOW};
-	struct sock_fprog_ fprog = {(unsigned short)n, prog};
-	if (prctl(PR_SET_SECCOMP, HUTCH_SECCOMP_MODE_FILTER, &fprog, 0, 0))
-		fail_errno("install the no-setid seccomp filter");
+	install(prog, n, "no-setid seccomp filter");
 }

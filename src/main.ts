@@ -7,6 +7,7 @@ import { suggest } from './util/suggest';
 import { VERSION } from './util/version';
 import { trace } from './util/trace';
 import { describeUnexpected } from './util/unexpected';
+import { endQuietlyOnClosedOutput } from './util/closed-output';
 
 const USAGE = `hutch ${VERSION}: rootless sandboxes for developers
 
@@ -22,7 +23,7 @@ Commands:
   stop       stop sandboxes: SIGTERM, SIGKILL after -t SECONDS (10)
   kill       send a signal to a sandbox's command (default KILL)
   rm         remove exited sandboxes' records; -f stops running ones first
-  inspect    a sandbox as JSON: state, ports, limits, record, restrictions
+  inspect    a sandbox as JSON: spec, plan, state, ports, limits, network, record
   wait       wait until sandboxes exit, print their exit status
   stats      live CPU, memory, pids and block I/O of running sandboxes
   pause      freeze a running sandbox (resume thaws it)
@@ -91,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function start(): void {
+  endQuietlyOnClosedOutput();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

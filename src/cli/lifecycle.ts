@@ -15,7 +15,7 @@ import { FORWARDED_SIGNALS } from '../helper/spawn';
 import { LineSplitter, LogPrinter, lastLines, logInode, parseEntry } from '../state/logs';
 import { listRecords, LOG_FILE, ownerAlive, readRecord, recordDir, removeRecord, type SandboxRecord } from '../state/records';
 import { HutchError } from '../util/errors';
-import { readExecOps } from '../state/sandboxes';
+import { inspectView } from './inspect';
 import { running as alive } from '../util/proc';
 import { suggest } from '../util/suggest';
 import { flagBool, flagString, formatFlagHelp, parseArgs, type FlagDef } from './args';
@@ -181,17 +181,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     argv,
     'inspect',
     'NAME...',
-    "Print what hutch knows of sandboxes as JSON: state (ports, limits, network, cgroup), the detached record, the command's restrictions.",
+    'Print what hutch knows of sandboxes as JSON: the spec as resolved, the plan the helper executed, the state, ports, limits, network and the detached record.',
     [],
   );
   if (!p) return 0;
-  const out = p.positionals.map(target).map((x) => ({
-    name: x.name,
-    status: hutchPid(x) ? 'running' : 'exited',
-    state: x.running?.state,
-    record: x.record,
-    commandOps: x.running ? readExecOps(x.running.dir) : undefined,
-  }));
+  const out = p.positionals.map(target).map((x) => inspectView({ ...x, status: hutchPid(x) ? 'running' : 'exited' }));
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
 }

@@ -506,6 +506,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     imageLayers: lowers,
     etcFiles: member ? member.etcFiles : withEtcExtras(etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }), spec),
     networkJoin: member?.join,
+    hostnameFile: true,
     unreachable: net?.blocked,
     syncBeforeExec: net !== undefined,
     syncBeforeStart:
@@ -549,6 +550,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     say: warn,
     stdin: terminal.stdin,
     detach: ctx.leave ? { hold: holdFd !== undefined } : undefined,
+    recordDir: record,
     state: {
       profile: spec.profiles,
       command: spec.command,

@@ -81,10 +81,24 @@ export function etcFileOps(b: PlanBuilder, files: EtcFiles, lowerRoots: readonly
   ];
   for (const [name, content] of entries) {
     if (content === undefined) continue;
-    const inside = etcPathInRoot(lowerRoots, name, fs);
-    // A user mount of the file (or of its directory) wins: it comes later in the plan.
-    b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
-    b.add({ op: 'file', path: `${SCRATCH}/${name}`, mode: 0o644, content: content });
-    b.add({ op: 'bind', src: `${SCRATCH}/${name}`, dest: `/newroot${inside}`, flags: { ro: true } });
+    etcFileOp(b, name, content, lowerRoots, fs);
   }
+}
+
+/**
+ * /etc/hostname: the sandbox's hostname (what the `hostname` op sets), as
+ * podman writes it, so programs that read the file (not uname) agree with
+ * `hostname`. Apart from the network's files: it is written for every
+ * network mode, `host` included, since the sandbox has its own UTS namespace.
+ */
+export function hostnameFileOps(b: PlanBuilder, hostname: string, lowerRoots: readonly string[], fs: Pick<HostFs, 'link'> = hostFs): void {
+  etcFileOp(b, 'hostname', `${hostname}\n`, lowerRoots, fs);
+}
+
+function etcFileOp(b: PlanBuilder, name: string, content: string, lowerRoots: readonly string[], fs: Pick<HostFs, 'link'>): void {
+  const inside = etcPathInRoot(lowerRoots, name, fs);
+  // A user mount of the file (or of its directory) wins: it comes later in the plan.
+  b.note(`/etc/${name}: written by hutch into the scratch tmpfs, bound read-only${inside !== `/etc/${name}` ? ` at the symlink's target ${inside}` : ''}`);
+  b.add({ op: 'file', path: `${SCRATCH}/${name}`, mode: 0o644, content: content });
+  b.add({ op: 'bind', src: `${SCRATCH}/${name}`, dest: `/newroot${inside}`, flags: { ro: true } });
 }

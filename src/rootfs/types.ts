@@ -67,7 +67,7 @@ export interface StorageDriver {
   hostDirs(r: RootfsInput): { path: string; mode: number }[];
   /** Directories created in the RAM budget tmpfs when it is mounted, before any daemon starts. */
   ramDirs(r: RootfsInput): string[];
-  /** Ops run by the monitor before the init exists (a daemon). */
+  /** Ops run by the monitor before the init exists and before the sync point (a daemon: it stays out of the sandbox cgroup). */
   outerOps(b: PlanBuilder, r: RootfsInput): void;
   /** Ops run by the init after `base`: build /newroot (host paths are under /oldroot). */
   innerOps(b: PlanBuilder, r: RootfsInput): void;

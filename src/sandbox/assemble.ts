@@ -7,7 +7,7 @@ import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import type { LayeredRoot, RootfsInput, StorageDriver } from '../rootfs/types';
 import type { SandboxSpec } from '../spec/types';
-import { etcFileOps, type EtcFiles } from '../net/etc-files';
+import { etcFileOps, hostnameFileOps, type EtcFiles } from '../net/etc-files';
 import { volumeDataPath } from '../volume/store';
 import { describeMap, isChildUserNamespace, sandboxMaps, userNamespaceOps } from '../helper/identity';
 import { keepIdEtcOps, keepIdUser } from './keep-id';
@@ -39,6 +39,8 @@ export interface SandboxSetup {
   unreachable?: string[];
   /** /etc/hosts and /etc/resolv.conf for the sandbox (src/net/etc-files.ts); undefined: the root filesystem's own. */
   etcFiles?: EtcFiles;
+  /** Bind a file with spec.hostname over /etc/hostname (`hutch run`; not `setup:` steps, whose writes to /etc/hostname are the layer's). */
+  hostnameFile?: boolean;
   /** The terminal ops (src/sandbox/terminal.ts): a pty inside, or relayed stdio. */
   terminal?: Op[];
   /** Named networks: join the holders' user namespace (instead of a new one), attach to each bridge; ports through the routed one. */
@@ -190,6 +192,12 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   const first: Namespace[] = ['mount', 'ipc', 'uts'];
   if (spec.network !== 'host') first.push('net');
   b.add({ op: 'unshare', ns: first });
+  // Before the sync point, where the monitor joins the sandbox cgroup: a
+  // storage daemon forked later would be in it, its threads counted against
+  // --pids-limit (fuse-overlayfs: a dozen). Outside, as podman runs it; its
+  // writes to the upper layer are bounded by the RAM budget tmpfs instead.
+  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
+  driver.outerOps(b, rootfs);
   // (the `report` op at the top also tells hutch the sandbox's pid 1, which hutch exec joins)
   if (setup.syncBeforeStart) {
     b.note('wait for hutch: cgroup and network are attached before anything runs inside');
@@ -215,9 +223,6 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     b.add(setup.terminal);
   }
   if (setup.detached) detachedOps(b, setup.detached);
-
-  ramBudgetOuterOps(b, spec, setup.sandboxDir, driver.ramDirs(rootfs));
-  driver.outerOps(b, rootfs);
 
   b.note('private scratch tmpfs (mount points only); the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });
@@ -250,6 +255,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   for (const p of masks) b.add({ op: 'mask', path: `/newroot${p}` });
 
   if (setup.etcFiles) etcFileOps(b, setup.etcFiles, lowerRootsOf(spec, setup), host.fs);
+  if (setup.hostnameFile) hostnameFileOps(b, spec.hostname, lowerRootsOf(spec, setup), host.fs);
   if (keepId) keepIdEtcOps(b, rootfs, host.ids, host.fs);
   userMountOps(b, spec, host);
   procMaskOps(b);

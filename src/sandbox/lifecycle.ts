@@ -11,6 +11,7 @@ import { launch, type HelperOptions, type HelperResult, type LaunchHook } from '
 import { formatPlan, type Plan } from '../helper/plan';
 import type { SandboxSpec } from '../spec/types';
 import { claimSandboxDir, readState, writeExecOps, writeState, type SandboxState } from '../state/sandboxes';
+import { writeInspectFile } from '../state/inspect-file';
 import { assemblePlan, ownPathsUnder, rootfsInput, type SandboxSetup } from './assemble';
 import { ensureVolumes, recordKept, writeStorageUse } from './image-root';
 import { checkHelperResult } from './errors';
@@ -33,6 +34,8 @@ export interface SandboxRequest {
   say?: (line: string) => void;
   /** `run -d` without a resident hutch: the plan has `detach`, hutch leaves once the command runs (src/cli/detach.ts). */
   detach?: HelperOptions['detach'];
+  /** A detached sandbox's record directory: it keeps the inspect file after the state directory is gone. */
+  recordDir?: string;
 }
 
 /** The plan --dry-run prints: the state directory is where it would be. */
@@ -62,6 +65,7 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
     const state: SandboxState = { name: spec.name, pid: process.pid, startedAt: new Date().toISOString(), ...req.state };
     writeState(sandboxDir, state);
     writeExecOps(sandboxDir, plan);
+    for (const d of [sandboxDir, ...(req.recordDir ? [req.recordDir] : [])]) writeInspectFile(d, spec, plan, state);
     // the sandbox's pid 1, for hutch exec (the helper reports it)
     const initHook: LaunchHook = {
       started: ({ initPid, monitorPid }) => {

@@ -142,7 +142,7 @@ test('run -d returns at once; its monitor keeps it in a session of its own; logs
     assert.is(ins[0].status, 'running');
     assert.is(ins[0].state.initPid, rec.initPid, 'inspect: the state holds the pid 1');
     assert.ok(
-      ins[0].commandOps.some((o: { op: string }) => o.op === 'no-new-privs'),
+      ins[0].plan.some((o: { op: string }) => o.op === 'no-new-privs'),
       'inspect: the restrictions',
     );
     const ps = expectExit(await runHutch(['ps']), 0);
@@ -567,5 +567,68 @@ testIf(
   },
   `no sandbox cgroup for this user here (${cgroupLine})`,
 );
+
+test('inspect: spec, plan, ports, limits, network of a running detached sandbox and of the exited one; no host environment it does not get', async () => {
+  const port = await freePort();
+  const name = uniq();
+  const secret = `s3cret-${Math.random().toString(16).slice(2)}`;
+  const r = await runHutch(
+    ['run', '-d', '--name', name, '--hostname', 'insp', '-p', `${port}:8080`, '--pids-limit', '64', '-e', 'PASSED=yes', '--', 'sh', '-c', 'sleep 100'],
+    { env: { HUTCH_INSPECT_SECRET: secret } },
+  );
+  expectExit(r, 0);
+  type Inspected = {
+    name: string;
+    status: string;
+    exitCode?: number | null;
+    ports: { hostPort: number; containerPort: number; protocol: string }[];
+    limits?: { pidsLimit?: number };
+    network?: { mode: string; driver?: string; hostname?: string };
+    state?: { initPid?: number };
+    spec?: { hostname: string; env: Record<string, string>; command: string[]; origins?: unknown };
+    plan?: { op: string; name?: string; value?: string; argv?: string[] }[];
+  };
+  const check = (ins: Inspected, what: string) => {
+    const text = JSON.stringify(ins);
+    assert.not.ok(text.includes(secret), `${what}: a host variable the sandbox does not get is not shown`);
+    assert.is(ins.name, name);
+    assert.equal(
+      ins.ports.map((p) => [p.protocol, p.hostPort, p.containerPort]),
+      [['tcp', port, 8080]],
+      `${what}: ports`,
+    );
+    assert.is(ins.limits?.pidsLimit, 64, `${what}: limits`);
+    assert.ok(ins.network && ['slirp', 'pasta'].includes(ins.network.mode) && ins.network.driver, `${what}: network ${JSON.stringify(ins.network)}`);
+    assert.is(ins.network?.hostname, 'insp');
+    // the spec as resolved: the environment inside, not the host's
+    assert.is(ins.spec?.hostname, 'insp', `${what}: spec`);
+    assert.is(ins.spec?.env.PASSED, 'yes');
+    assert.not.ok('HUTCH_INSPECT_SECRET' in (ins.spec?.env ?? {}));
+    assert.is(ins.spec?.origins, undefined);
+    assert.equal(ins.spec?.command, ['sh', '-c', 'sleep 100']);
+    // the plan as executed: its ops, the command last
+    assert.equal(ins.plan?.at(-1), { op: 'exec', argv: ['sh', '-c', 'sleep 100'] }, `${what}: plan`);
+    assert.ok(ins.plan?.some((o) => o.op === 'hostname' && o.name === 'insp'));
+    assert.ok(ins.plan?.some((o) => o.op === 'env' && o.name === 'PASSED' && o.value === 'yes'));
+  };
+  try {
+    const running = JSON.parse(expectExit(await runHutch(['inspect', name]), 0).stdout) as Inspected[];
+    assert.is(running.length, 1);
+    assert.is(running[0].status, 'running');
+    assert.ok(running[0].state?.initPid && alive(running[0].state.initPid), 'the live state: pid 1');
+    check(running[0], 'running');
+    expectExit(await runHutch(['stop', '-t', '1', name]), 0);
+    const exited = JSON.parse(expectExit(await runHutch(['inspect', name]), 0).stdout) as Inspected[];
+    assert.is(exited[0].status, 'exited');
+    assert.is(exited[0].exitCode, 143, 'SIGTERM of sh: 128+15');
+    assert.is(exited[0].state, undefined, 'no live state once exited');
+    check(exited[0], 'exited');
+  } finally {
+    await rm(name);
+  }
+  const gone = await runHutch(['inspect', name]);
+  assert.is(gone.code, 125, describe(gone));
+  assert.match(gone.stderr, new RegExp(`no sandbox named "${name}"`));
+});
 
 test.run();

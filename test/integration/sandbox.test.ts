@@ -103,6 +103,38 @@ test('--user runs the command as another uid with no capabilities (or says why i
   assert.match(bad.stderr, /no such user in the sandbox's \/etc\/passwd/);
 });
 
+test('--user with --cap-drop SETUID/SETGID/ALL: the switch happens (before the drop), the bounding set lacks what was dropped', async () => {
+  const start = subuidStart();
+  const status = 'id -u; id -g; grep -E "^Cap(Inh|Prm|Eff|Bnd):" /proc/self/status';
+  const bnd = (out: string) => BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(out)?.[1] ?? 'x'}`);
+  const SETGID = 1n << 6n;
+  const SETUID = 1n << 7n;
+  // uid 0 inside needs no CAP_SETUID to stay uid 0; the group is set all the same
+  const root = expectExit(await runHutch(['run', '--network', 'none', '-u', '0:0', '--cap-drop', 'SETUID', '--cap-drop', 'SETGID', '--', 'sh', '-c', status]));
+  assert.match(root.stdout, /^0\n0\n/, describe(root));
+  assert.is(bnd(root.stdout) & (SETUID | SETGID), 0n, describe(root));
+  for (const drop of [['SETUID'], ['SETGID'], ['SETUID', 'SETGID'], ['ALL']]) {
+    const flags = drop.flatMap((c) => ['--cap-drop', c]);
+    const r = await runHutch(['run', '--network', 'none', '-u', '1000:1000', ...flags, '--', 'sh', '-c', status]);
+    if (start === undefined || uid === 0) {
+      // only uid 0 is mapped: the refusal is about the id, never about the capabilities
+      assert.is(r.code, 125, describe(r));
+      assert.match(r.stderr, /not mapped in the sandbox: ids other than 0 need subordinate ids/, describe(r));
+      continue;
+    }
+    expectExit(r);
+    assert.match(r.stdout, /^1000\n1000\nCapInh:\s+0+\nCapPrm:\s+0+\nCapEff:\s+0+\n/, `${drop}: ${describe(r)}`);
+    const b = bnd(r.stdout);
+    if (drop.includes('ALL')) assert.is(b, 0n, describe(r));
+    for (const [name, bit] of [
+      ['SETUID', SETUID],
+      ['SETGID', SETGID],
+    ] as const) {
+      assert.is((b & bit) === 0n, drop.includes(name) || drop.includes('ALL'), `${drop}: ${name} in CapBnd ${b.toString(16)}`);
+    }
+  }
+});
+
 test('the hostname is the sandbox name, not the host name', async () => {
   const name = uniq();
   const r = expectExit(await runHutch(['run', '--network', 'none', '--name', name, '--', 'hostname']));
@@ -110,6 +142,24 @@ test('the hostname is the sandbox name, not the host name', async () => {
   assert.is.not(r.stdout.trim(), os.hostname());
   const h = expectExit(await runHutch(['run', '--network', 'none', '--hostname', 'box', '--', 'cat', '/proc/sys/kernel/hostname']));
   assert.is(h.stdout.trim(), 'box');
+});
+
+test('/etc/hostname says the sandbox hostname, as `hostname` does: by default, with --hostname, --network host and --read-only', async () => {
+  const name = uniq();
+  const cases: [string, string[]][] = [
+    [name, ['--network', 'none', '--name', name]],
+    ['box', ['--network', 'none', '--hostname', 'box']],
+    ['hostnet', ['--network', 'host', '--hostname', 'hostnet']],
+    ['ro', ['--network', 'none', '--read-only', '--hostname', 'ro']],
+  ];
+  for (const [want, flags] of cases) {
+    const r = expectExit(
+      await runHutch(['run', ...flags, '--', 'sh', '-c', 'hostname; cat /etc/hostname; (echo x > /etc/hostname) 2>/dev/null && echo written; true']),
+    );
+    assert.equal(r.stdout.split('\n'), [want, want, ''], `${flags.join(' ')}: ${describe(r)}`);
+  }
+  // the host's file is untouched
+  assert.is(fs.readFileSync('/etc/hostname', 'utf8').trim(), os.hostname());
 });
 
 test('read-only mounts refuse writes and cannot be made writable from inside', async () => {

@@ -14,24 +14,31 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { describe, descendants, expectExit, hasCommand, procStatus, repoPath, runCmd, runHutch, spawnHutch, tier, tmpDir, waitFor } from '../lib/hutch';
+import { describe, descendants, expectExit, hasCommand, procStatus, repoPath, runCmd, runHutch, testIf, tier, tmpDir, waitFor } from '../lib/hutch';
+import { attackCommand, hasPython, noPython, runAttack } from '../lib/attacks';
 
-/** `test`, or a skip that prints its reason. */
-function testIf(cond: boolean, name: string, fn: () => Promise<void>, reason: string): void {
-  if (cond) test(name, fn);
-  else {
-    console.log(`# SKIP ${name}: ${reason}`);
-    test.skip(name, fn);
-  }
-}
-
-const PY = '/usr/bin/python3';
-const hasPython = fs.existsSync(PY);
-const noPython = `${PY} is missing (the default root filesystem is the host's /)`;
-const attacks = repoPath('test', 'integration', 'attacks');
 const ZERO = '0000000000000000';
 
 type Attacks = Record<'environ' | 'mem' | 'fd' | 'ptrace' | 'vm_read' | 'pidfd_getfd', string> & { fd_targets: string[] | string };
+
+/** What attacks/pid1-monitor.py reports. */
+interface Pid1Report {
+  control: Attacks;
+  pid1: Attacks;
+  monitor: Attacks;
+  init_host: Attacks;
+  pid1_caps: Record<string, string>;
+  pid1_session: number;
+  pid1_tty: number;
+  pid1_state: string;
+  devtty: string;
+  hostproc_masked: boolean;
+  unmask: string;
+  monitor_comm: string;
+  monitor_pidfd_kill: string;
+  monitor_kill: string;
+  monitor_alive: boolean;
+}
 
 /**
  * Every attack failed. One exception, root on the host only: uid 0 inside is
@@ -52,68 +59,61 @@ function refused(a: Attacks, who: string): void {
 }
 
 testIf(
+  test,
   hasPython,
   'with --cap-add ALL nothing inside can attach to, read or kill pid 1 or the monitor; pid 1 holds no capabilities',
   async () => {
     const secret = `hutch-secret-${process.pid}-${Date.now()}`;
-    const child = spawnHutch(
-      ['run', '--network', 'none', '--cap-add', 'ALL', '-v', '/proc:/hostproc:ro', '-v', `${attacks}:/t:ro`, '--', PY, '/t/pid1-monitor.py', 'wait'],
+    const { code, out, err } = await runAttack(
+      ['run', '--network', 'none', '--cap-add', 'ALL', '-v', '/proc:/hostproc:ro'],
+      'pid1-monitor.py',
+      ['wait'],
+      (r: Pid1Report, line, child) => {
+        // the control: the same attacks work against a process of the sandbox's own
+        const { fd_targets: _, ...control } = r.control as Attacks;
+        assert.equal(control, { environ: 'ok', mem: 'ok', fd: 'ok', ptrace: 'ok', vm_read: 'ok', pidfd_getfd: 'ok' }, line);
+        refused(r.pid1, 'pid 1');
+        assert.equal(r.pid1_caps, { CapInh: ZERO, CapPrm: ZERO, CapEff: ZERO, CapBnd: ZERO, CapAmb: ZERO }, line);
+        assert.is(r.pid1_session, 1, 'pid 1 leads a session of its own');
+        assert.is(r.pid1_tty, 0, 'pid 1 has no controlling terminal');
+        assert.is(r.pid1_state, 'S', 'SIGKILL and SIGSTOP from inside did nothing to pid 1');
+        assert.is(r.devtty, 'ENXIO', 'the command has no controlling terminal either');
+        assert.is(r.hostproc_masked, true, "the host's /proc bound inside is masked");
+        assert.is(r.unmask, 'ok', 'CAP_SYS_ADMIN unmounts the mask (as its warning says)');
+        assert.is(r.monitor_comm, 'hutch-helper', line);
+        refused(r.monitor, 'the monitor (through the host /proc)');
+        refused(r.init_host, 'pid 1 (through the host /proc)');
+        assert.is.not(r.monitor_pidfd_kill, 'ok', 'pidfd_send_signal to the monitor');
+        assert.is.not(r.monitor_kill, 'ok', 'kill(monitor pid, 0)');
+        assert.ok(r.monitor_alive, line);
+
+        // From the host: neither pid 1 nor the monitor carries hutch's environment.
+        const init = descendants(child.pid!).find((p) => /\s1$/.test(procStatus(p)?.NSpid ?? ''));
+        assert.ok(init, "pid 1 found among hutch's descendants");
+        const monitor = Number(procStatus(init!)!.PPid);
+        for (const [who, pid] of [
+          ['pid 1', init!],
+          ['the monitor', monitor],
+        ] as const) {
+          let env: string | undefined;
+          try {
+            env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+          } catch (e) {
+            // not dumpable: /proc/PID/environ belongs to root, so only root on the host reads it
+            assert.is((e as NodeJS.ErrnoException).code, 'EACCES');
+            assert.is(tier(), 'user');
+          }
+          if (env !== undefined) assert.not.ok(env.includes(secret), `${who}'s /proc/PID/environ holds hutch's environment`);
+        }
+        if (tier() === 'root') {
+          // pid 1 keeps nothing of hutch's stdio (here: pipes to this test) and no other fd
+          const fds = fs.readdirSync(`/proc/${init}/fd`).map((fd) => fs.readlinkSync(`/proc/${init}/fd/${fd}`));
+          assert.equal(fds, ['/dev/null', '/dev/null', '/dev/null'], fds.join(' '));
+        }
+      },
       { env: { HUTCH_TEST_SECRET: secret } },
     );
-    let out = '';
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-    try {
-      const line = await waitFor(() => out.split('\n').find((l) => l.startsWith('{')), 60_000, { what: `the attack report (stderr: ${err})` });
-      const r = JSON.parse(line);
-
-      // the control: the same attacks work against a process of the sandbox's own
-      const { fd_targets: _, ...control } = r.control as Attacks;
-      assert.equal(control, { environ: 'ok', mem: 'ok', fd: 'ok', ptrace: 'ok', vm_read: 'ok', pidfd_getfd: 'ok' }, line);
-      refused(r.pid1, 'pid 1');
-      assert.equal(r.pid1_caps, { CapInh: ZERO, CapPrm: ZERO, CapEff: ZERO, CapBnd: ZERO, CapAmb: ZERO }, line);
-      assert.is(r.pid1_session, 1, 'pid 1 leads a session of its own');
-      assert.is(r.pid1_tty, 0, 'pid 1 has no controlling terminal');
-      assert.is(r.pid1_state, 'S', 'SIGKILL and SIGSTOP from inside did nothing to pid 1');
-      assert.is(r.devtty, 'ENXIO', 'the command has no controlling terminal either');
-      assert.is(r.hostproc_masked, true, "the host's /proc bound inside is masked");
-      assert.is(r.unmask, 'ok', 'CAP_SYS_ADMIN unmounts the mask (as its warning says)');
-      assert.is(r.monitor_comm, 'hutch-helper', line);
-      refused(r.monitor, 'the monitor (through the host /proc)');
-      refused(r.init_host, 'pid 1 (through the host /proc)');
-      assert.is.not(r.monitor_pidfd_kill, 'ok', 'pidfd_send_signal to the monitor');
-      assert.is.not(r.monitor_kill, 'ok', 'kill(monitor pid, 0)');
-      assert.ok(r.monitor_alive, line);
-
-      // From the host: neither pid 1 nor the monitor carries hutch's environment.
-      const init = descendants(child.pid!).find((p) => /\s1$/.test(procStatus(p)?.NSpid ?? ''));
-      assert.ok(init, "pid 1 found among hutch's descendants");
-      const monitor = Number(procStatus(init!)!.PPid);
-      for (const [who, pid] of [
-        ['pid 1', init!],
-        ['the monitor', monitor],
-      ] as const) {
-        let env: string | undefined;
-        try {
-          env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
-        } catch (e) {
-          // not dumpable: /proc/PID/environ belongs to root, so only root on the host reads it
-          assert.is((e as NodeJS.ErrnoException).code, 'EACCES');
-          assert.is(tier(), 'user');
-        }
-        if (env !== undefined) assert.not.ok(env.includes(secret), `${who}'s /proc/PID/environ holds hutch's environment`);
-      }
-      if (tier() === 'root') {
-        // pid 1 keeps nothing of hutch's stdio (here: pipes to this test) and no other fd
-        const fds = fs.readdirSync(`/proc/${init}/fd`).map((fd) => fs.readlinkSync(`/proc/${init}/fd/${fd}`));
-        assert.equal(fds, ['/dev/null', '/dev/null', '/dev/null'], fds.join(' '));
-      }
-    } finally {
-      child.stdin!.end('\n');
-    }
-    assert.is(await exited, 0, `${out}\n${err}`);
+    assert.is(code, 0, `${out}\n${err}`);
     assert.match(out, /\nend\n$/);
     assert.match(err, /warning: ALL capabilities/);
     assert.match(err, /warning: CAP_SYS_PTRACE lets the command attach to/);
@@ -122,6 +122,7 @@ testIf(
 );
 
 testIf(
+  test,
   hasPython && hasCommand('script'),
   "on the user's terminal: no TIOCSTI into it, neither directly nor through pid 1",
   async () => {
@@ -133,11 +134,7 @@ testIf(
       'none',
       '--cap-add',
       'ALL',
-      '-v',
-      `${attacks}:/t:ro`,
-      '--',
-      PY,
-      '/t/pid1-monitor.py',
+      ...attackCommand('pid1-monitor.py'),
     ];
     const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     // script(1) gives hutch a pseudo-terminal as its controlling terminal and stdio

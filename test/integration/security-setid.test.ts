@@ -9,10 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, repoPath, runHutch, spawnHutch, tmpDir, waitFor } from '../lib/hutch';
-
-const PY = '/usr/bin/python3';
-const attacks = repoPath('test', 'integration', 'attacks');
+import { describe, expectExit, runHutch, tmpDir } from '../lib/hutch';
+import { runAttack } from '../lib/attacks';
 
 /** Files under `dir` with S_ISUID or S_ISGID (directories aside: a setgid directory only passes its group on). */
 function setidFiles(dir: string): string[] {
@@ -60,42 +58,18 @@ for (const profile of ['default', 'untrusted', 'dev-server', 'ci']) {
     const target = profile === 'dev-server' ? '/work' : '/w';
     const bind = profile === 'dev-server' ? [] : ['-v', `${dir}:/w`];
     // --limits warn: ci is strict, and this host may not enforce its limits
-    const child = spawnHutch(
-      [
-        'run',
-        '--profile',
-        profile,
-        '--limits',
-        'warn',
-        '--network',
-        'none',
-        '--cap-add',
-        'ALL',
-        ...bind,
-        '-v',
-        `${attacks}:/t:ro`,
-        '--',
-        PY,
-        '/t/setid.py',
-        target,
-        'wait',
-      ],
+    const run = await runAttack(
+      ['run', '--profile', profile, '--limits', 'warn', '--network', 'none', '--cap-add', 'ALL', ...bind],
+      'setid.py',
+      [target, 'wait'],
+      (report, line) => {
+        assert.equal(report, refusals, line);
+        assert.equal(setidFiles(dir), [], 'while the sandbox runs');
+        assert.ok(fs.existsSync(path.join(dir, 'ordinary')), 'the bind is the directory the host looks at');
+      },
       { cwd: dir },
     );
-    let out = '';
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-    try {
-      const line = await waitFor(() => out.split('\n').find((l) => l.startsWith('{')), 60_000, { what: `the report (stderr: ${err})` });
-      assert.equal(JSON.parse(line), refusals, line);
-      assert.equal(setidFiles(dir), [], 'while the sandbox runs');
-      assert.ok(fs.existsSync(path.join(dir, 'ordinary')), 'the bind is the directory the host looks at');
-    } finally {
-      child.stdin!.end('\n');
-    }
-    assert.is(await exited, 0, err);
+    assert.is(run.code, 0, run.err);
     assert.equal(setidFiles(dir), [], 'after the sandbox exited');
   });
 }

@@ -132,6 +132,16 @@ function isWhiteout(dir: string, name: string): boolean {
   return fs.existsSync(path.join(dir, `.wh.${name}`));
 }
 
+/** The caller's subordinate uid range (/etc/subuid), if any. */
+function subordinateRange(): { start: number; count: number } | undefined {
+  const name = os.userInfo().username;
+  for (const line of fs.readFileSync('/etc/subuid', 'utf8').split('\n')) {
+    const [who, start, count] = line.split(':');
+    if (who === name || who === String(process.getuid!())) return { start: Number(start), count: Number(count) };
+  }
+  return undefined;
+}
+
 const noMountNamed = (name: string) => !fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(name);
 
 // The image for the image-root part: the umoci OCI layout of the fixtures (2 layers, whiteouts).
@@ -155,15 +165,57 @@ for (const driver of DRIVERS) {
     const r = expectExit(
       await run(
         [],
-        `echo x > /etc/${m} && echo y > /usr/${m} && mkdir /${m} && echo z > /${m}/f && rm /etc/hostname && ` +
-          `test ! -e /etc/hostname && echo gone; cat /etc/${m} /usr/${m} /${m}/f; ls /usr/bin/env`,
+        // (not /etc/hostname or /etc/hosts: hutch binds its own files there)
+        `echo x > /etc/${m} && echo y > /usr/${m} && mkdir /${m} && echo z > /${m}/f && rm /etc/passwd && ` +
+          `test ! -e /etc/passwd && echo gone; cat /etc/${m} /usr/${m} /${m}/f; ls /usr/bin/env`,
       ),
     );
     assert.is(r.stdout, 'gone\nx\ny\nz\n/usr/bin/env\n', describe(r));
     for (const p of [`/etc/${m}`, `/usr/${m}`, `/${m}`]) assert.not.ok(fs.existsSync(p), `${p} reached the host`);
-    assert.ok(fs.existsSync('/etc/hostname'), 'the host file is untouched');
-    const again = expectExit(await run([], `test -e /etc/${m} && echo leaked; test -e /etc/hostname && echo clean`));
+    assert.ok(fs.existsSync('/etc/passwd'), 'the host file is untouched');
+    const again = expectExit(await run([], `test -e /etc/${m} && echo leaked; test -e /etc/passwd && echo clean`));
     assert.is(again.stdout, 'clean\n', "a second sandbox sees none of the first one's changes");
+  });
+
+  // Who owns a file of the host's root once root inside changed it. The
+  // sandbox maps the caller to 0 and, with subordinate ids, 1..N to them; the
+  // host's uid 0 is in that map only when the caller is root. Outside the
+  // map a file shows as the overflow id (nobody, 65534) and:
+  //  - kernel overlayfs refuses the change (no capability over an unmapped inode);
+  //  - fuse-overlayfs copies it up keeping the owner it showed: nobody before
+  //    and after, and in the upper layer the file is really owned by the
+  //    subordinate id that 65534 inside maps to (its chown needs no more than
+  //    that id being mapped). Not the caller: overlay semantics keep the owner,
+  //    and the kernel gives the daemon no other name for host root than 65534.
+  //    With only uid 0 mapped (no subordinate ids) squash_to_root shows every
+  //    file as root's instead, before and after.
+  t("host root: a file of the host's root changed inside: its owner before and after the copy-up", async () => {
+    const file = '/etc/passwd';
+    assert.is(fs.statSync(file).uid, 0, `${file} belongs to the host's root`);
+    const keep = path.join(tmpDir(), 'keep');
+    const r = await run(
+      ['--keep', keep],
+      `stat -c %u:%g ${file}; echo '#hutch-was-here' >> ${file} 2>/dev/null && echo written; stat -c %u:%g ${file}; tail -n 1 ${file}`,
+    );
+    const [before, ...rest] = r.stdout.trim().split('\n');
+    const overflow = fs.readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim();
+    const range = subordinateRange();
+    const hostRootMapped = process.getuid!() === 0;
+    const squashed = declared.usesDaemon && !range; // fuse-overlayfs with one id mapped
+    const shown = hostRootMapped || squashed ? '0:0' : `${overflow}:${overflow}`;
+    assert.is(before, shown, `before: ${describe(r)}`);
+    if (!hostRootMapped && !declared.usesDaemon) {
+      // kernel overlayfs: read-only for root inside (src/rootfs/ownership.ts chooses fuse-overlayfs when writes are asked for)
+      assert.equal(rest, [shown, fs.readFileSync(file, 'utf8').trimEnd().split('\n').at(-1)], `refused: ${describe(r)}`);
+      return;
+    }
+    assert.equal(rest, ['written', shown, '#hutch-was-here'], `after: ${describe(r)}`);
+    assert.not.match(fs.readFileSync(file, 'utf8'), /hutch-was-here/, 'the host file is untouched');
+    const copy = fs.statSync(path.join(keep, 'upper', 'etc', 'passwd'));
+    if (hostRootMapped) assert.is(copy.uid, 0);
+    else if (range && Number(overflow) < range.count + 1)
+      assert.is(copy.uid, range.start + Number(overflow) - 1, 'the copy belongs to the subordinate id of nobody inside');
+    else assert.is(copy.uid, process.getuid!(), 'the copy belongs to the caller');
   });
 
   t('host root: the home directory is hidden', async () => {

@@ -146,6 +146,11 @@ test('fuse-overlayfs: a daemon in the monitor, the merged mount bound as the roo
   const l = lines(p);
   assert.ok(l.includes(`bind\t/oldroot${dir}/merged\t/newroot\trw`));
   assert.equal(ops(p, 'overlay'), []);
+  // started before the sync point, where the monitor joins the sandbox cgroup: the daemon stays out of it
+  const daemonAt = l.findIndex((x) => x.startsWith('daemon\t'));
+  const scratchAt = l.indexOf(`scratch\t${dir}/ram\t4294967296\tupper\twork`);
+  assert.ok(scratchAt >= 0 && scratchAt < daemonAt, l.join('\n'));
+  assert.ok(daemonAt < l.indexOf('sync'), l.join('\n'));
   await valid(p, 'fuse-overlayfs');
   // --keep: the upper layer goes to the kept directory.
   const k = assemble(spec({ keep: '/tmp' }), host);
@@ -370,6 +375,31 @@ test('etc files of an image root follow the symlinks of the image (top layer fir
     .filter((a) => a[0] === '/hutch-etc/resolv.conf')
     .map((a) => a[1]);
   assert.equal(dest, ['/newroot/etc/resolv.real']);
+});
+
+test('/etc/hostname: the sandbox hostname (with --hostname too), bound read-only before the user mounts, for network host as well; not for setup steps', async () => {
+  for (const o of [{}, { hostname: 'box' }, { network: 'host', hostname: 'h' }, { volumes: ['/tmp:/etc/hostname:ro'] }] as Partial<SpecOverrides>[]) {
+    const s = spec(o);
+    const p = assemble(s, { setup: { hostnameFile: true } });
+    assert.equal(
+      ops(p, 'file').filter((f) => f[0] === '/hutch-etc/hostname'),
+      [['/hutch-etc/hostname', '644', `${s.hostname}\n`]],
+    );
+    assert.equal(ops(p, 'hostname'), [[s.hostname]]);
+    const l = lines(p);
+    const own = l.indexOf('bind\t/hutch-etc/hostname\t/newroot/etc/hostname\tro');
+    assert.ok(own > 0, l.join('\n'));
+    // a user's mount of the file wins: it is mounted later
+    const user = l.indexOf('bind\t/oldroot/tmp\t/newroot/etc/hostname\tro,rec');
+    if (o.volumes) assert.ok(user > own, l.join('\n'));
+    await valid(p, `hostname file ${JSON.stringify(o)}`);
+  }
+  // a symlink of the root's /etc/hostname is followed inside the root, as for /etc/hosts
+  const root = '/srv/root';
+  const fs = fakeFs({ dirs: [root, `${root}/etc`], links: { [`${root}/etc/hostname`]: '../run/hostname' } });
+  const q = assemble(spec({ rootfs: `dir:${root}` }, DEFAULT, fakeResolveContext({ fs })), { facts: { fs }, setup: { hostnameFile: true } });
+  assert.ok(lines(q).includes('bind\t/hutch-etc/hostname\t/newroot/run/hostname\tro'));
+  assert.not.ok(lines(assemble(spec())).some((x) => x.includes('/etc/hostname')));
 });
 
 test.run();

@@ -120,7 +120,8 @@ export async function runVmTier(files, ctx, opts) {
 
   // The driver runs in the guest as the test user, inside the delegated cgroup.
   const S = '/run/scratch';
-  const perFile = opts.timeoutS;
+  // TCG runs 5-10x slower than the host (and fuse-overlayfs, the guest root's default driver, slower still): a floor of 10 minutes a file
+  const perFile = Math.max(opts.timeoutS, 600);
   const lines = [
     '#!/bin/sh',
     `export HOME=${S}/home XDG_RUNTIME_DIR=${S}/runtime XDG_DATA_HOME=${S}/data XDG_CACHE_HOME=${S}/cache`,

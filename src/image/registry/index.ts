@@ -8,7 +8,7 @@ import type { ImageRecord } from '../store';
 import { RegistryClient } from './client';
 import { authFiles, parseCredsFlag, removeCredentials, saveCredentials } from './credentials';
 import { parsePlatform } from './manifest';
-import { MultiProgress } from './progress';
+import { MultiProgress } from '../progress';
 import { candidates, pullImage, storedName } from './pull';
 import { parseName } from './reference';
 

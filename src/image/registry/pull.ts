@@ -15,7 +15,6 @@ import type { HutchPaths } from '../../host/paths';
 import { openBlob } from '../decompress';
 import { imageId } from '../import';
 import { ingestLayer } from '../ingest';
-import { formatBytes } from '../progress';
 import { discardLayers } from '../prune';
 import { configFromOci, type ImageRecord, type Store } from '../store';
 import { ownershipSquashed } from '../../helper/userns';
@@ -23,7 +22,7 @@ import { fetchBlob, fetchSmallBlob } from './blob';
 import { NotFound, RegistryClient } from './client';
 import { authFiles, lookupCredentials, type Credentials } from './credentials';
 import { choosePlatform, formatPlatform, hostPlatform, parseConfigBlob, parseManifest, type LayerDescriptor, type Platform } from './manifest';
-import type { MultiProgress } from './progress';
+import { formatBytes, type MultiProgress } from '../progress';
 import { formatReference, parseSearchList, qualify, type Reference } from './reference';
 
 export interface PullOptions {

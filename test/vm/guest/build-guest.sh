@@ -5,7 +5,7 @@
 #
 # Usage: build-guest.sh CACHEDIR
 #   CACHEDIR/vmlinux             uncompressed kernel (qemu boots it via PVH: ~3 s faster under TCG)
-#   CACHEDIR/initramfs.cpio.gz   busybox + the modules for 9p, virtio-pci, virtio-blk, overlayfs
+#   CACHEDIR/initramfs.cpio.gz   busybox + the modules for 9p, virtio-pci, virtio-blk, overlayfs, fuse
 # Reuses what is there: the kernel when its package version is unchanged,
 # the initramfs when ./init and this script are unchanged (a stamp file
 # holds their checksum). Needs: busybox-static, xz-utils, apt lists.
@@ -43,10 +43,11 @@ rm -rf "$R"
 mkdir -p "$R"/bin "$R"/sbin "$R"/etc "$R"/proc "$R"/sys "$R"/dev "$R"/tmp "$R"/run "$R"/lib/modules/$KVER
 cp "$BB" "$R"/bin/busybox
 for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$R/bin/$a"; done
-# Debian builds these as modules: virtio-pci transport, 9p over virtio, virtio-blk, overlayfs
+# Debian builds these as modules: virtio-pci transport, 9p over virtio, virtio-blk, overlayfs,
+# fuse (/dev/fuse: the fuse-overlayfs storage driver, as on a usual host)
 [ -e $MODSRC/modules.dep ] || "$BB" depmod -b kpkg "$KVER"
 need=""
-for m in virtio_pci 9pnet_virtio 9p virtio_blk overlay; do
+for m in virtio_pci 9pnet_virtio 9p virtio_blk overlay fuse; do
   line=$(grep -E "/$m\.ko(\.xz)?:" $MODSRC/modules.dep)
   need="$need ${line%%:*} ${line#*:}"
 done
