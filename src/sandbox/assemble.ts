@@ -200,7 +200,7 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   driver.outerOps(b, rootfs);
   // (the `report` op at the top also tells hutch the sandbox's pid 1, which hutch exec joins)
   if (setup.syncBeforeStart) {
-    b.note('wait for hutch: cgroup and network are attached before anything runs inside');
+    b.note('wait for hutch: the sandbox cgroup is joined before anything runs inside (user-mode NAT attaches later, see sync-exec)');
     b.add({ op: 'sync' });
   }
   if (setup.networkJoin) {
