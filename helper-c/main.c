@@ -1,6 +1,7 @@
 /* hutch-helper: executes a plan of setup operations for one sandbox.
  * See PLAN.md for the format and the process model. */
 #include "helper.h"
+#include "netns.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,8 @@ static void usage(void)
 	dprintf(2, "usage: hutch-helper run     (plan on fd 3, see PLAN.md)\n"
 		   "       hutch-helper exec    (plan with `join` on fd 3: a command in a running sandbox)\n"
 		   "       hutch-helper check   (parse and validate the plan on fd 3, run nothing)\n"
+		   "       hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]\n"
+		   "       hutch-helper net-resolv PID CONTENT\n"
 		   "       hutch-helper --version\n");
 }
 
@@ -33,6 +36,11 @@ int main(int argc, char **argv)
 		plan_read(FD_PLAN, &p);
 		join_run(&p);
 	}
+	/* hutch network connect | disconnect: a running member, no plan (PLAN.md) */
+	if (argc > 1 && !strcmp(argv[1], "net-connect"))
+		net_connect_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "net-resolv"))
+		net_resolv_main(argc, argv);
 	if (argc != 2 || strcmp(argv[1], "run")) {
 		usage();
 		return EXIT_SETUP;

@@ -46,6 +46,7 @@ struct nl_addr {
 
 enum {
 	RTM_NEWLINK = 16,
+	RTM_DELLINK = 17,
 	RTM_NEWADDR = 20,
 	RTM_NEWROUTE = 24,
 	NLMSG_ERROR_ = 2,
@@ -233,5 +234,19 @@ int nl_default_route(uint32_t gateway)
 	start(&m, RTM_NEWROUTE, F_CREATE | F_EXCL);
 	put_raw(&m, &rt, sizeof rt);
 	put_attr(&m, RTA_GATEWAY_, &gateway, 4);
+	return talk(&m);
+}
+
+/* network connect/disconnect: the holder deletes its veth end (the peer in
+ * the member's namespace goes with it) */
+int nl_link_del(const char *name)
+{
+	struct nl_msg m;
+	struct nl_ifinfo ifi = {0};
+	ifi.index = (int)if_nametoindex(name);
+	if (!ifi.index)
+		return -errno;
+	start(&m, RTM_DELLINK, 0);
+	put_raw(&m, &ifi, sizeof ifi);
 	return talk(&m);
 }

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -52,6 +54,12 @@ struct client {
 	char links[NAMES_MAX]; /* " alias=name ... ": --link, what this member calls another */
 	int nfwd;              /* published ports (nat.c), withdrawn when the connection closes */
 	struct nat_fwd fwd[FWD_MAX];
+	/* `hutch network connect`: the member's monitor as a pidfd (`watch`). Such a
+	 * member outlives its connection (the connecting helper exits); it ends when
+	 * the monitor exits or on `detach`, and then the holder deletes its veth. */
+	int pidfd;
+	int dead; /* to drop after this poll round (another client's `detach`) */
+	char ifname[IF_NAMESIZE];
 };
 
 static struct {
@@ -226,6 +234,7 @@ static void attach(struct client *c, char *args, int nsfd)
 		return;
 	}
 	snprintf(ifname, sizeof ifname, "hv%u", H.veth_seq++);
+	snprintf(c->ifname, sizeof c->ifname, "%s", ifname);
 	if ((rc = nl_veth_add(ifname, peer, nsfd)) || (rc = nl_link_up(ifname, BRIDGE))) {
 		snprintf(reply, sizeof reply, "error creating the veth pair: %s\n", strerror(-rc));
 		send_msg(c->fd, reply, -1);
@@ -300,21 +309,79 @@ static void publish(struct client *c, char *args)
 	send_msg(c->fd, "ok\n", -1);
 }
 
+/* A member that goes: its published ports go now, before another member
+ * gets its address. The netns of a member started on this network (and
+ * its veth pair) goes with its last process; one connected later may live
+ * on, so its veth is deleted here. */
+static void drop(struct client *c)
+{
+	for (int i = 0; i < c->nfwd; i++)
+		nat_unpublish(&c->fwd[i]);
+	if (c->pidfd >= 0) {
+		nl_link_del(c->ifname); /* ENODEV: gone with the member's namespace */
+		close(c->pidfd);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	*c = H.c[--H.n];
+}
+
+/* watch, with the member's monitor as a pidfd: the reference of a member
+ * connected to a running sandbox (hutch network connect) */
+static void watch(struct client *c, int *fd)
+{
+	if (*fd < 0 || !c->ip || c->pidfd >= 0) {
+		send_msg(c->fd, "error watch needs an attached member and one pidfd, once\n", -1);
+		return;
+	}
+	c->pidfd = *fd;
+	*fd = -1;
+	send_msg(c->fd, "ok\n", -1);
+}
+
+/* detach ADDR: hutch network disconnect */
+static void detach(struct client *c, const char *addr)
+{
+	uint32_t ip;
+	if (inet_pton(AF_INET, addr, &ip) != 1) {
+		send_msg(c->fd, "error detach ADDR\n", -1);
+		return;
+	}
+	for (int i = 0; i < H.n; i++)
+		if (H.c[i].ip == ip && !H.c[i].dead) {
+			if (H.c[i].pidfd < 0) {
+				send_msg(c->fd, "error the member was started on this network: its interface is its own\n", -1);
+				return;
+			}
+			H.c[i].dead = 1;
+			send_msg(c->fd, "ok\n", -1);
+			return;
+		}
+	send_msg(c->fd, "error no member has that address\n", -1);
+}
+
 static void serve(struct client *c, int userns)
 {
 	char buf[1024];
 	int fd;
-	ssize_t r = recv_msg(c->fd, buf, sizeof buf, &fd);
-	if (r <= 0) {
-		/* the member's netns (and its veth pair) goes with its last process;
-		 * its published ports go now, before another member gets its address */
-		for (int i = 0; i < c->nfwd; i++)
-			nat_unpublish(&c->fwd[i]);
-		close(c->fd);
-		*c = H.c[--H.n];
+	if (c->fd < 0) { /* a connected member's monitor exited */
+		drop(c);
 		return;
 	}
-	if (!strncmp(buf, "publish ", 8))
+	ssize_t r = recv_msg(c->fd, buf, sizeof buf, &fd);
+	if (r <= 0) {
+		if (c->pidfd >= 0) { /* the connecting helper is done: the pidfd is the reference now */
+			close(c->fd);
+			c->fd = -1;
+		} else
+			drop(c);
+		return;
+	}
+	if (!strncmp(buf, "watch", 5))
+		watch(c, &fd);
+	else if (!strncmp(buf, "detach ", 7))
+		detach(c, buf + 7);
+	else if (!strncmp(buf, "publish ", 8))
 		publish(c, buf + 8);
 	else if (!strcmp(buf, "hold"))
 		send_msg(c->fd, "ok\n", -1);
@@ -480,7 +547,7 @@ void net_holder_run(const struct op *o)
 		pf[np++] = (struct pollfd){.fd = lifeline, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = dns_upstream_fd(), .events = POLLIN};
 		for (int i = 0; i < H.n; i++)
-			pf[np++] = (struct pollfd){.fd = H.c[i].fd, .events = POLLIN};
+			pf[np++] = (struct pollfd){.fd = H.c[i].fd >= 0 ? H.c[i].fd : H.c[i].pidfd, .events = POLLIN};
 		if (poll(pf, (nfds_t)np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -499,10 +566,13 @@ void net_holder_run(const struct op *o)
 		for (int i = np - 1; i >= 4; i--)
 			if (pf[i].revents)
 				serve(&H.c[i - 4], userns);
+		for (int i = H.n - 1; i >= 0; i--)
+			if (H.c[i].dead)
+				drop(&H.c[i]);
 		if (pf[0].revents & POLLIN) {
 			int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0 && H.n < MAX_CLIENTS)
-				H.c[H.n++] = (struct client){.fd = c};
+				H.c[H.n++] = (struct client){.fd = c, .pidfd = -1};
 			else if (c >= 0)
 				close(c);
 		}
@@ -689,4 +759,112 @@ void net_publish(const struct op *o)
 	char line[128], reply[256];
 	snprintf(line, sizeof line, "publish %s %s %s %s\n", o->f[0], o->f[1], o->f[2], o->f[3]);
 	request(g_attached, line, -1, reply, sizeof reply);
+}
+
+/* ---------- hutch network connect | disconnect (a running member) ---------- */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Enter the user namespace and the NS namespace of PID: a process of the
+ * sandbox that the user may inspect (the command, as for hutch exec; pid 1
+ * and the monitor are not dumpable). We become root of the user namespace
+ * every holder of the user shares, nothing more than the sandbox has. */
+static void enter(const char *pid, const char *ns, int flag)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%s/ns/user", pid);
+	int u = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%s/ns/%s", pid, ns);
+	int n = open(path, O_RDONLY | O_CLOEXEC);
+	if (u < 0 || n < 0)
+		fail_errno("opening the namespaces of the sandbox's process %s (is it running?)", pid);
+	if (setns(u, CLONE_NEWUSER))
+		fail_errno("joining the sandbox's user namespace");
+	become_root();
+	if (setns(n, flag))
+		fail_errno("joining the sandbox's %s namespace", ns);
+	close(u);
+	close(n);
+}
+
+/* hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]
+ * The holder at SOCKET creates the veth into the namespace of PID, this
+ * process configures IFNAME there (as net-attach does in the monitor), then
+ * hands the holder a pidfd of MONITOR: its reference, ending when the
+ * monitor exits (or on detach), never outliving the sandbox. */
+void net_connect_main(int argc, char **argv)
+{
+	char line[NAMES_MAX + 64], reply[256];
+	unsigned long mon;
+	if (argc < 8 || parse_uint(argv[3], 10, &mon) || !mon)
+		fail("usage: hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]");
+	/* the pidfd first: the monitor checked alive after it cannot be another process */
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)mon, 0);
+	if (pidfd < 0)
+		fail_errno("pidfd_open of the sandbox's monitor %lu", mon);
+	enter(argv[2], "net", CLONE_NEWNET);
+	struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+	if (poll(&pf, 1, 0) != 0)
+		fail("the sandbox's monitor %lu has ended", mon);
+	size_t l = (size_t)snprintf(line, sizeof line, "attach %s %s shared", argv[5], argv[6]);
+	for (int i = 7; i < argc; i++) {
+		if (strpbrk(argv[i], " \n") || l + strlen(argv[i]) + 3 >= sizeof line)
+			fail("net-connect: names are single words, %d bytes in all at most", NAMES_MAX);
+		l += (size_t)snprintf(line + l, sizeof line - l, " %s", argv[i]);
+	}
+	snprintf(line + l, sizeof line - l, "\n");
+	int sock = connect_unix(argv[4]);
+	if (sock < 0)
+		fail_errno("connecting to the network's holder at %s", argv[4]);
+	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		fail_errno("opening /proc/self/ns/net");
+	request(sock, line, ns, reply, sizeof reply);
+	close(ns);
+	char addr[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], mode[16];
+	int prefix, rc;
+	uint32_t a;
+	if (sscanf(reply, "ip %15s %d %15s %15s", addr, &prefix, gw, mode) != 4 || inet_pton(AF_INET, addr, &a) != 1)
+		fail("network: unexpected answer from the holder: %s", reply);
+	/* no default route: the sandbox keeps the one it started with */
+	if ((rc = nl_addr_add(argv[5], a, prefix)) || (rc = nl_link_up(argv[5], NULL))) {
+		errno = -rc;
+		fail_errno("configuring %s (%s/%d)", argv[5], addr, prefix);
+	}
+	request(sock, "watch\n", pidfd, reply, sizeof reply);
+	printf("net %s %s\n", addr, argv[5]);
+	exit(0);
+}
+
+/* hutch-helper net-resolv PID CONTENT: /etc/resolv.conf of the sandbox
+ * gets CONTENT (a connected network's responder first). The file is
+ * hutch's, bound read-only by the sandbox's own mount namespace (so not
+ * locked): made writable for the write, read-only again with its flags. */
+void net_resolv_main(int argc, char **argv)
+{
+	struct statvfs sv;
+	if (argc != 4)
+		fail("usage: hutch-helper net-resolv PID CONTENT");
+	enter(argv[2], "mnt", CLONE_NEWNS);
+	const char *f = "/etc/resolv.conf";
+	if (statvfs(f, &sv))
+		fail_errno("statvfs %s", f);
+	unsigned long keep = MS_BIND | MS_REMOUNT | (sv.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC));
+	if (mount(NULL, f, NULL, keep, NULL))
+		fail_errno("making the sandbox's %s writable", f);
+	int fd = open(f, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	size_t len = strlen(argv[3]);
+	int bad = fd < 0 || write(fd, argv[3], len) != (ssize_t)len;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (mount(NULL, f, NULL, keep | MS_RDONLY, NULL))
+		fail_errno("making the sandbox's %s read-only again", f);
+	if (bad) {
+		errno = e;
+		fail_errno("writing the sandbox's %s", f);
+	}
+	exit(0);
 }

@@ -15,6 +15,7 @@ int nl_veth_add(const char *name, const char *peer, int peer_netns);
 int nl_link_up(const char *name, const char *master);
 int nl_addr_add(const char *name, uint32_t addr, int prefix);
 int nl_default_route(uint32_t gateway);
+int nl_link_del(const char *name);
 
 /* dns.c: answer one query waiting on the UDP socket fd; lookup gives a
  * member's address (network byte order) by lower-case name, 0 if none, and
@@ -48,6 +49,9 @@ void net_join(const struct op *o);
 void net_attach(const struct op *o);
 void net_share(const struct op *o);
 void net_publish(const struct op *o);
+/* hutch network connect|disconnect (no plan: argv, see PLAN.md "net-connect mode") */
+_Noreturn void net_connect_main(int argc, char **argv);
+_Noreturn void net_resolv_main(int argc, char **argv);
 int net_shared(void); /* net-share joined another holder's user namespace: `userns` is skipped */
 
 #endif

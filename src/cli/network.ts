@@ -5,7 +5,9 @@ import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { suggest } from '../util/suggest';
 import { createNetwork, listNetworks, memberAddresses, networkMembers, removeNetwork, requireNetwork } from '../net/named-store';
-import { flagBool, flagString, parseArgs, type FlagDef } from './args';
+import { flagBool, flagList, flagString, parseArgs, type FlagDef } from './args';
+import { gatherHostFacts } from '../host/facts';
+import { connectNetwork, disconnectNetwork } from '../net/named-connect';
 
 const USAGE = `Usage: hutch network COMMAND
 
@@ -15,8 +17,9 @@ const USAGE = `Usage: hutch network COMMAND
   inspect NAME...      details as JSON
   rm NAME...           remove networks; refuses one with running members
   prune                remove every network without running members
-  connect|disconnect NET NAME
-                       not supported yet: start the sandbox with --network NET
+  connect NET NAME [--alias A]... [--ip IP]
+                       one more interface on NET for a running member of named networks
+  disconnect NET NAME  remove an interface added by connect
 
 Members: hutch run --network NAME ... (they reach each other by IP and by
 --name/--hostname through the network's DNS; --internal: no default route).
@@ -26,6 +29,8 @@ const FLAGS: FlagDef[] = [
   { name: 'subnet', kind: 'string', valueName: 'CIDR', help: 'create: IPv4 subnet, e.g. 10.89.5.0/24' },
   { name: 'gateway', kind: 'string', valueName: 'IP', help: "create: the bridge's address (default: the subnet's first)" },
   { name: 'internal', kind: 'bool', help: 'create: members get no default route' },
+  { name: 'alias', kind: 'string', repeat: true, valueName: 'NAME', help: 'connect: another name of the sandbox on NET' },
+  { name: 'ip', kind: 'string', valueName: 'IP', help: "connect: the sandbox's address on NET (default: the first free one)" },
   { name: 'json', kind: 'bool', help: 'ls: print JSON' },
   { name: 'force', short: 'f', kind: 'bool', help: 'prune: accepted for podman compatibility (nothing to confirm)' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
@@ -59,13 +64,15 @@ export async function networkCommand(argv: string[]): Promise<number> {
   };
   switch (sub) {
     case 'connect':
-    case 'disconnect':
-      // A member's interfaces are made by its monitor, the one process that lives exactly as long as the
-      // sandbox and holds its references on the holders (docs/NETWORKS.md); nothing else could hold one
-      // for a network added later, so the holder could end under the sandbox.
-      throw new HutchError(`hutch network ${sub} is not supported yet: a sandbox's networks are fixed when it starts`, {
-        hint: `${sub === 'connect' ? 'start it with' : 'start it without'} --network ${args[0] ?? 'NET'} (several --network flags make it a member of each)`,
-      });
+    case 'disconnect': {
+      if (args.length !== 2) throw new HutchError(`hutch network ${sub} takes NET and NAME`, { hint: `hutch network ${sub} NET NAME` });
+      if (sub === 'disconnect' && (flagList(p, 'alias').length || flagString(p, 'ip')))
+        throw new HutchError('--alias and --ip belong to hutch network connect');
+      const facts = gatherHostFacts();
+      if (sub === 'connect') await connectNetwork(facts, args[0], args[1], { aliases: flagList(p, 'alias'), ip: flagString(p, 'ip') });
+      else await disconnectNetwork(facts, args[0], args[1]);
+      return 0;
+    }
     case 'create': {
       need('hutch network create NAME [--subnet CIDR] [--internal]');
       if (args.length > 1) throw new HutchError('hutch network create takes one NAME', { hint: 'create one network at a time' });

@@ -29,6 +29,8 @@ export interface SandboxState {
   expose?: string[];
   /** Its address on each named network, once attached. */
   addresses?: Record<string, string>;
+  /** The interface of each network connected while it runs (hutch network connect), e.g. {b: 'eth1'}. */
+  interfaces?: Record<string, string>;
   /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */
   ports?: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
   /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */

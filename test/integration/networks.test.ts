@@ -529,7 +529,7 @@ test('--link NAME:ALIAS: /etc/hosts and the link variables for a running NAME, t
   expectExit(await runHutch(['network', 'rm', nw, other]));
 });
 
-test('a profile names networks (network: {name, aliases}); errors name file:line; connect/disconnect say they are not supported yet', async () => {
+test('a profile names networks (network: {name, aliases}); errors name file:line; connect/disconnect of its own network are refused', async () => {
   const nw = uniq();
   expectExit(await runHutch(['network', 'create', nw]));
   const dir = tmpDir('hutch-netprof-');
@@ -544,11 +544,14 @@ test('a profile names networks (network: {name, aliases}); errors name file:line
     const ins = JSON.parse(expectExit(await runHutch(['inspect', srv.name])).stdout)[0];
     assert.equal(ins.state.networks, [nw]);
     assert.match(ins.state.addresses[nw], /^10\.89\.\d+\.\d+$/);
-    // connect/disconnect: a clear 125
-    for (const sub of ['connect', 'disconnect']) {
+    // connect/disconnect of the network it started on: a clear 125
+    for (const [sub, why] of [
+      ['connect', /already connected to network/],
+      ['disconnect', /was started on network .*lasts as long as it runs/],
+    ] as const) {
       const c = await runHutch(['network', sub, nw, srv.name]);
       assert.is(c.code, 125, describe(c));
-      assert.match(c.stderr, new RegExp(`hutch network ${sub} is not supported yet`));
+      assert.match(c.stderr, why);
     }
   } finally {
     await srv.stop();
@@ -593,6 +596,88 @@ test('two networks started at the same moment get holders in one user namespace 
   }
   await assertNothingLeft(a);
   await assertNothingLeft(b);
+  expectExit(await runHutch(['network', 'rm', a, b]));
+});
+
+test('network connect/disconnect: a running member of A gets an interface on B, reaches B by name and IP and is reached; a member of only A still cannot; disconnect undoes it; errors are 125', async () => {
+  const a = uniq();
+  const b = uniq();
+  expectExit(await runHutch(['network', 'create', a]));
+  expectExit(await runHutch(['network', 'create', b]));
+  const sa = await startServer(fixtures, undefined, ['--network', a], ['tcp:7100']);
+  const sb = await startServer(fixtures, undefined, ['--network', b], ['tcp:7200']);
+  const plain = await startServer(fixtures, undefined, ['--network', 'none'], ['tcp:7300']);
+  try {
+    for (const [args, why] of [
+      [['network', 'connect', 'no-such-net', sa.name], /network "no-such-net" does not exist/],
+      [['network', 'connect', b, 'no-such-box'], /no-such-box/],
+      [['network', 'connect', b, plain.name], /not on a named network \(--network none\).*start it with --network/s],
+      [['network', 'disconnect', b, sa.name], /is not connected to network/],
+      [['network', 'connect', b], /takes NET and NAME/],
+    ] as const) {
+      const r = await runHutch([...args]);
+      assert.is(r.code, 125, `${args.join(' ')}: ${describe(r)}`);
+      assert.match(r.stderr, why);
+    }
+    await plain.stop();
+
+    expectExit(await runHutch(['network', 'connect', b, sa.name, '--alias', 'conn']));
+    const again = await runHutch(['network', 'connect', b, sa.name]);
+    assert.is(again.code, 125, describe(again));
+    assert.match(again.stderr, /already connected/);
+    const st = JSON.parse(expectExit(await runHutch(['inspect', sa.name])).stdout)[0].state;
+    assert.equal(st.networks, [a, b]);
+    const bsub = JSON.parse(expectExit(await runHutch(['network', 'inspect', b])).stdout);
+    const saB: string = st.addresses[b];
+    assert.ok(saB.startsWith(bsub.subnet.replace(/0\/24$/, '')), `an address of ${b}: ${saB}`);
+    assert.is(bsub.addresses[sa.name], saB, 'network inspect lists the connected member');
+    assert.match(expectExit(await runHutch(['ps'])).stdout, new RegExp(`${sa.name}.*${b} \\(${esc(saB)}\\)`));
+
+    // from B: the connected member by name, alias and address
+    const fromB = expectExit(await inside(b, `node /t/probe.js 7100 ${sa.name} conn ${saB}; getent hosts ${sb.name}`));
+    assert.match(fromB.stdout, new RegExp(`^${sa.name} OK hello 7100`, 'm'), fromB.stdout);
+    assert.match(fromB.stdout, /^conn OK hello 7100/m, fromB.stdout);
+    assert.match(fromB.stdout, new RegExp(`^${esc(saB)} OK hello 7100`, 'm'), fromB.stdout);
+    const sbIp = addressOf(fromB.stdout, sb.name)!;
+    // from the connected member: B's member by name and address, A's own names still resolve
+    const fromSa = expectExit(await runHutch(['exec', sa.name, 'node', '/t/probe.js', '7200', sb.name, sbIp], { timeoutMs: 30_000 }));
+    assert.match(fromSa.stdout, new RegExp(`^${sb.name} OK hello 7200 from (::ffff:)?${esc(saB)}`, 'm'), fromSa.stdout);
+    assert.match(fromSa.stdout, new RegExp(`^${esc(sbIp)} OK hello 7200`, 'm'), fromSa.stdout);
+    const own = expectExit(await inside(a, `getent hosts ${sa.name}`));
+    assert.ok(addressOf(own.stdout, sa.name), `A still resolves its member: ${own.stdout}`);
+    // a member of only A: neither B's member nor B's address of the connected one
+    const onlyA = expectExit(await inside(a, `node /t/probe.js 7200 ${sbIp}; getent hosts ${sb.name} || echo no-name`));
+    assert.match(onlyA.stdout, new RegExp(`${esc(sbIp)} FAIL`), onlyA.stdout);
+    assert.match(onlyA.stdout, /no-name/);
+
+    // disconnect: no reach, no name, the state forgets it
+    expectExit(await runHutch(['network', 'disconnect', b, sa.name]));
+    const gone = expectExit(await inside(b, `node /t/probe.js 7100 ${saB}; getent hosts ${sa.name} conn || echo no-name`));
+    assert.match(gone.stdout, new RegExp(`${esc(saB)} FAIL`), gone.stdout);
+    assert.match(gone.stdout, /no-name/);
+    const after = expectExit(await runHutch(['exec', sa.name, 'sh', '-c', `cat /proc/net/dev; grep -c ${bsub.gateway} /etc/resolv.conf || true`]));
+    assert.not.match(after.stdout, /eth1/, 'the interface is gone');
+    assert.match(after.stdout, /^0$/m, "B's responder left resolv.conf");
+    assert.equal(JSON.parse(expectExit(await runHutch(['inspect', sa.name])).stdout)[0].state.networks, [a]);
+    await sb.stop();
+    await assertNothingLeft(b);
+    expectExit(await runHutch(['network', 'rm', b]));
+
+    // SIGKILL of the connected member's monitor: B's holder (started by connect) ends with it, nothing left
+    expectExit(await runHutch(['network', 'create', b]));
+    expectExit(await runHutch(['network', 'connect', b, sa.name]));
+    assert.is(holderPids(b).length, 1, 'connect started B\'s holder');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(holderPids(b).length, 1, 'the holder stays while the connected member runs');
+    const monitors = descendants(sa.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
+    process.kill(Math.min(...monitors), 'SIGKILL');
+    await assertNothingLeft(b);
+    await assertNothingLeft(a);
+  } finally {
+    await plain.stop();
+    await sa.stop();
+    await sb.stop();
+  }
   expectExit(await runHutch(['network', 'rm', a, b]));
 });
 
