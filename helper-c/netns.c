@@ -350,7 +350,9 @@ static void detach(struct client *c, const char *addr)
 	for (int i = 0; i < H.n; i++)
 		if (H.c[i].ip == ip && !H.c[i].dead) {
 			if (H.c[i].pidfd < 0) {
-				send_msg(c->fd, "error the member was started on this network: its interface is its own\n", -1);
+				send_msg(c->fd,
+					 "error the member was started on this network: its interface is its own\n",
+					 -1);
 				return;
 			}
 			H.c[i].dead = 1;
