@@ -93,9 +93,12 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
   }
   const resolv = readResolv(initPid);
   if (nameservers(resolv).length >= MAX_NETWORKS) {
-    throw new HutchError(`sandbox "${name}" already has ${MAX_NETWORKS} nameservers: resolvers read no more, so the names of network "${net}" would not resolve`, {
-      hint: 'start it with fewer networks or --dns servers',
-    });
+    throw new HutchError(
+      `sandbox "${name}" already has ${MAX_NETWORKS} nameservers: resolvers read no more, so the names of network "${net}" would not resolve`,
+      {
+        hint: 'start it with fewer networks or --dns servers',
+      },
+    );
   }
   for (const a of opts.aliases)
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(a)) throw new HutchError(`--alias "${a}" is not a name (letters, digits, _ . -)`, { hint: '--alias api' });

@@ -666,7 +666,7 @@ test('network connect/disconnect: a running member of A gets an interface on B, 
     // SIGKILL of the connected member's monitor: B's holder (started by connect) ends with it, nothing left
     expectExit(await runHutch(['network', 'create', b]));
     expectExit(await runHutch(['network', 'connect', b, sa.name]));
-    assert.is(holderPids(b).length, 1, 'connect started B\'s holder');
+    assert.is(holderPids(b).length, 1, "connect started B's holder");
     await new Promise((r) => setTimeout(r, 300));
     assert.is(holderPids(b).length, 1, 'the holder stays while the connected member runs');
     const monitors = descendants(sa.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
