@@ -14,7 +14,7 @@ static void usage(void)
 		   "       hutch-helper exec    (plan with `join` on fd 3: a command in a running sandbox)\n"
 		   "       hutch-helper check   (parse and validate the plan on fd 3, run nothing)\n"
 		   "       hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]\n"
-		   "       hutch-helper net-resolv PID CONTENT\n"
+		   "       hutch-helper net-resolv PID [CONTENT]\n"
 		   "       hutch-helper --version\n");
 }
 

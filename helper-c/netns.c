@@ -840,17 +840,30 @@ void net_connect_main(int argc, char **argv)
 	exit(0);
 }
 
-/* hutch-helper net-resolv PID CONTENT: /etc/resolv.conf of the sandbox
- * gets CONTENT (a connected network's responder first). The file is
- * hutch's, bound read-only by the sandbox's own mount namespace (so not
- * locked): made writable for the write, read-only again with its flags. */
+/* hutch-helper net-resolv PID [CONTENT]: /etc/resolv.conf of the sandbox,
+ * printed (without CONTENT: the user may not read it through
+ * /proc/PID/root) or replaced by CONTENT (a connected network's responder
+ * first). The file is hutch's, bound read-only by the sandbox's own mount
+ * namespace (so not locked): made writable for the write, read-only again
+ * with its flags. */
 void net_resolv_main(int argc, char **argv)
 {
 	struct statvfs sv;
-	if (argc != 4)
-		fail("usage: hutch-helper net-resolv PID CONTENT");
+	char buf[4096];
+	if (argc != 3 && argc != 4)
+		fail("usage: hutch-helper net-resolv PID [CONTENT]");
 	enter(argv[2], "mnt", CLONE_NEWNS);
 	const char *f = "/etc/resolv.conf";
+	if (argc == 3) {
+		int fd = open(f, O_RDONLY | O_CLOEXEC);
+		ssize_t r;
+		if (fd < 0)
+			fail_errno("opening the sandbox's %s", f);
+		while ((r = read(fd, buf, sizeof buf)) > 0)
+			if (write(1, buf, (size_t)r) != r)
+				fail_errno("writing %s to stdout", f);
+		exit(0);
+	}
 	if (statvfs(f, &sv))
 		fail_errno("statvfs %s", f);
 	unsigned long keep = MS_BIND | MS_REMOUNT | (sv.f_flag & (ST_NOSUID | ST_NODEV | ST_NOEXEC));

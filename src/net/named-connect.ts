@@ -56,13 +56,9 @@ function helper(facts: HostFacts, args: string[]): Promise<string> {
   });
 }
 
-/** resolv.conf as the sandbox sees it (through its command's root). */
-function readResolv(initPid: number): string {
-  try {
-    return readFileSync(`/proc/${sandboxMember(initPid)}/root/etc/resolv.conf`, 'utf8');
-  } catch (e) {
-    throw new HutchError(`cannot read the sandbox's /etc/resolv.conf: ${(e as Error).message}`);
-  }
+/** resolv.conf as the sandbox sees it (the helper reads it inside: /proc/PID/root is not the user's to open). */
+function readResolv(facts: HostFacts, initPid: number): Promise<string> {
+  return helper(facts, ['net-resolv', String(sandboxMember(initPid))]);
 }
 
 function nameservers(text: string): string[] {
@@ -91,7 +87,7 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
   if (box.state.networks?.includes(net)) {
     throw new HutchError(`sandbox "${name}" is already connected to network "${net}"`, { hint: `hutch network disconnect ${net} ${name} first` });
   }
-  const resolv = readResolv(initPid);
+  const resolv = await readResolv(facts, initPid);
   if (nameservers(resolv).length >= MAX_NETWORKS) {
     throw new HutchError(
       `sandbox "${name}" already has ${MAX_NETWORKS} nameservers: resolvers read no more, so the names of network "${net}" would not resolve`,
@@ -172,7 +168,7 @@ export async function disconnectNetwork(facts: HostFacts, net: string, name: str
     const { [net]: _i, ...interfaces } = st.interfaces ?? {};
     return { ...st, networks, network: networks.join(','), addresses, interfaces };
   });
-  const resolv = readResolv(initPid);
+  const resolv = await readResolv(facts, initPid);
   const lines = resolv.split('\n');
   const i = lines.findIndex((l) => l.trim() === `nameserver ${cfg.gateway}`);
   if (i >= 0) {

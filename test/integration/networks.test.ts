@@ -669,8 +669,12 @@ test('network connect/disconnect: a running member of A gets an interface on B, 
     assert.is(holderPids(b).length, 1, "connect started B's holder");
     await new Promise((r) => setTimeout(r, 300));
     assert.is(holderPids(b).length, 1, 'the holder stays while the connected member runs');
-    const monitors = descendants(sa.child.pid!).filter((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper');
-    process.kill(Math.min(...monitors), 'SIGKILL');
+    // the monitor is the parent of the sandbox's pid 1 (the lowest helper under sa's hutch is A's holder: it started A)
+    const initPid: number = JSON.parse(expectExit(await runHutch(['inspect', sa.name])).stdout)[0].state.initPid;
+    const stat = fs.readFileSync(`/proc/${initPid}/stat`, 'utf8');
+    const monitor = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    assert.ok(descendants(sa.child.pid!).includes(monitor), 'the monitor runs under its hutch');
+    process.kill(monitor, 'SIGKILL');
     await assertNothingLeft(b);
     await assertNothingLeft(a);
   } finally {
