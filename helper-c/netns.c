@@ -311,16 +311,17 @@ static void publish(struct client *c, char *args)
 
 /* A member that goes: its published ports go now, before another member
  * gets its address. The netns of a member started on this network (and
- * its veth pair) goes with its last process; one connected later may live
- * on, so its veth is deleted here. */
+ * its veth pair) goes with its last process; one connected later lives on
+ * after a detach, and a net-connect that failed after the attach leaves
+ * one unconfigured: the veth is deleted here in every case. */
 static void drop(struct client *c)
 {
 	for (int i = 0; i < c->nfwd; i++)
 		nat_unpublish(&c->fwd[i]);
-	if (c->pidfd >= 0) {
+	if (c->ifname[0])
 		nl_link_del(c->ifname); /* ENODEV: gone with the member's namespace */
+	if (c->pidfd >= 0)
 		close(c->pidfd);
-	}
 	if (c->fd >= 0)
 		close(c->fd);
 	*c = H.c[--H.n];
