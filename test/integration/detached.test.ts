@@ -394,7 +394,7 @@ test('logs: rotation keeps the log bounded under tens of MiB of output; --tail; 
     const size = (f: string) => fs.statSync(path.join(recordDir(name), f)).size;
     console.log(`  20.9 MB of output: log ${size('log')} bytes, log.1 ${size('log.1')} bytes`);
     assert.ok(size('log') <= 1 << 20 && size('log.1') <= 1 << 20 && size('log.1') > 1 << 19, 'both files within --log-max-size');
-    assert.equal(fs.readdirSync(recordDir(name)).sort(), ['exit', 'log', 'log.1', 'record.json']);
+    assert.equal(fs.readdirSync(recordDir(name)).sort(), ['exit', 'inspect.json', 'log', 'log.1', 'record.json']);
     const t = expectExit(await runHutch(['logs', '--tail', '3', name]), 0);
     assert.is(t.stdout, '2999999\n3000000\nlast line\n', describe(t));
     const ts = expectExit(await runHutch(['logs', '--timestamps', '--tail', '2', name]), 0);
