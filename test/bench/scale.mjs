@@ -60,6 +60,21 @@ function entries(dir) {
  * One variant: `count` sandboxes of `flags`, started at once. `env` has XDG
  * dirs of this variant alone, so everything left under them is ours.
  */
+/** NAT processes (by comm) whose command line names `initPid` (slirp4netns PID tap0). */
+function natOf(initPid, natComms) {
+  if (!initPid) return [];
+  const out = [];
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (!natComms.has(fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim())) continue;
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(String(initPid))) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, natComms }) {
   fs.mkdirSync(outDir, { recursive: true });
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
@@ -101,13 +116,16 @@ async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, nat
   const cgroups = [];
   for (const rec of records) {
     if (rec.state?.cgroup) cgroups.push(rec.state.cgroup);
-    const top = rec.record?.hutchPid ?? rec.state?.pid;
+    // the process that keeps it: its monitor (no hutch stays for run -d), or a resident hutch
+    const top = rec.record?.pid ?? rec.record?.hutchPid ?? rec.state?.pid;
     if (!top) continue;
-    treeOf(top).forEach((p, i) => {
+    // a detached sandbox's NAT is nobody's child: it is found by the pid 1 it joined
+    const nat = natOf(rec.record?.initPid ?? rec.state?.initPid, natComms).flatMap((p) => treeOf(p));
+    [...treeOf(top), ...nat].forEach((p, i) => {
       procs.push(p);
       if (p.comm === 'sleep') return;
       if (p.unreadable) unreadable.add(p.comm);
-      const role = i === 0 ? 'hutch' : p.comm === 'hutch-helper' ? 'helper' : natComms.has(p.comm) ? 'nat' : 'other';
+      const role = p.comm === 'hutch-helper' ? 'helper' : natComms.has(p.comm) ? 'nat' : i === 0 ? 'hutch' : 'other';
       sum[role] += p.pssKiB;
     });
   }
@@ -128,6 +146,7 @@ async function scaleOnce({ hutch, env, flags, count, prefix, outDir, treeOf, nat
         .filter((e) => e !== '.records' && e !== 'networks' && !e.startsWith('.'))
         .map((e) => `runtime/hutch/${e}`),
       ...entries(path.join(env.XDG_RUNTIME_DIR, 'hutch', '.records')).map((e) => `runtime/hutch/.records/${e}`),
+      ...entries(path.join(env.XDG_STATE_HOME, 'hutch', 'records')).map((e) => `state/hutch/records/${e}`),
     ],
   });
   // The kernel tears down namespaces after the processes exit: give it a moment.
