@@ -64,8 +64,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'workdir', short: 'w', kind: 'string', valueName: 'DIR', help: 'working directory inside' },
   { name: 'hostname', kind: 'string', help: 'hostname inside (default: the sandbox name)' },
   { name: 'read-only', kind: 'bool', help: 'make the root filesystem read-only' },
-  { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add a capability (e.g. NET_RAW, or ALL)' },
-  { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop a capability (or ALL)' },
+  { name: 'cap-add', kind: 'string', repeat: true, valueName: 'CAP', help: 'add capabilities (e.g. NET_RAW, a comma list, or ALL)' },
+  { name: 'cap-drop', kind: 'string', repeat: true, valueName: 'CAP', help: 'drop capabilities (a comma list, or ALL)' },
   {
     name: 'user',
     short: 'u',

@@ -232,12 +232,15 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   // Capabilities: the profile's resolved set, then --cap-add/--cap-drop with
   // podman's meaning of ALL: `--cap-drop ALL --cap-add X` keeps X,
   // `--cap-add ALL --cap-drop X` keeps everything but X.
+  // Each value may be a comma list, as podman takes it (`--cap-drop SETUID,SETGID`).
   const isAll = (c: string) => c.toUpperCase() === 'ALL';
+  const capDrop = o.capDrop.flatMap((v) => v.split(','));
+  const capAdd = o.capAdd.flatMap((v) => v.split(','));
   let caps = new Set<string>(profile.capabilities);
-  if (o.capDrop.some(isAll)) caps.clear();
-  if (o.capAdd.some(isAll)) caps = new Set(CAPABILITIES);
-  for (const c of o.capDrop.filter((c) => !isAll(c))) caps.delete(normalizeCap(c, '--cap-drop'));
-  for (const c of o.capAdd.filter((c) => !isAll(c))) caps.add(normalizeCap(c, '--cap-add'));
+  if (capDrop.some(isAll)) caps.clear();
+  if (capAdd.some(isAll)) caps = new Set(CAPABILITIES);
+  for (const c of capDrop.filter((c) => !isAll(c))) caps.delete(normalizeCap(c, '--cap-drop'));
+  for (const c of capAdd.filter((c) => !isAll(c))) caps.add(normalizeCap(c, '--cap-add'));
 
   const networkRaw = o.network ?? pv.network.mode;
   // Anything else that is a valid name is a named network (checked to exist by `hutch run`).

@@ -166,6 +166,16 @@ knownBug('--cap-drop ALL --cap-add NET_BIND_SERVICE keeps NET_BIND_SERVICE (podm
   assert.equal(spec('default', { capDrop: ['ALL'], capAdd: ['NET_BIND_SERVICE'] }).capabilities, ['NET_BIND_SERVICE']);
 });
 
+test('--cap-add/--cap-drop take comma lists, as podman does', () => {
+  assert.equal(
+    spec('default', { capDrop: ['SETUID,SETGID', 'kill'] }).capabilities,
+    DEFAULT_CAPS.filter((c) => !['SETUID', 'SETGID', 'KILL'].includes(c)),
+  );
+  assert.equal(spec('default', { capDrop: ['all'], capAdd: ['NET_RAW,chown'] }).capabilities, ['CHOWN', 'NET_RAW']);
+  const e = fails(() => spec('default', { capDrop: ['SETUID,'] }));
+  assert.is(e.message, '--cap-drop: unknown capability ""');
+});
+
 test('bad capability names: the nearest name is suggested', () => {
   let e = fails(() => spec('default', { capAdd: ['NET_RAWW'] }));
   assert.is(e.message, '--cap-add: unknown capability "NET_RAWW"');
