@@ -491,13 +491,19 @@ static void parse_chown(struct op *o, const int *seen)
 	o->u.owner.gid = (uint32_t)g;
 }
 
-static void parse_keep_fd(struct op *o, const int *seen)
+/* An fd number in field 0, at least min (below it: fds the plan itself uses). */
+static void parse_fd_field(struct op *o, unsigned long min, const char *msg)
 {
 	unsigned long v;
-	(void)seen;
-	if (parse_num(o->f[0], 10, 1u << 20, &v) || v < 3)
-		op_error(o, "keep-fd FD must be a number >= 3");
+	if (parse_num(o->f[0], 10, 1u << 20, &v) || v < min)
+		op_error(o, msg);
 	o->u.fd = (int)v;
+}
+
+static void parse_keep_fd(struct op *o, const int *seen)
+{
+	(void)seen;
+	parse_fd_field(o, 3, "keep-fd FD must be a number >= 3");
 }
 
 static void parse_log(struct op *o, const int *seen)
@@ -515,11 +521,8 @@ static void parse_timeout(struct op *o, const int *seen)
 
 static void parse_hold(struct op *o, const int *seen)
 {
-	unsigned long v;
 	(void)seen;
-	if (parse_num(o->f[0], 10, 1u << 20, &v) || v < 6)
-		op_error(o, "hold FD must be a number >= 6 (3, 4, 5 are the plan, report and go pipes)");
-	o->u.fd = (int)v;
+	parse_fd_field(o, 6, "hold FD must be a number >= 6 (3, 4, 5 are the plan, report and go pipes)");
 }
 
 /* ---------- the op table ---------- */
