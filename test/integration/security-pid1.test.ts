@@ -14,7 +14,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { describe, descendants, expectExit, hasCommand, procStatus, repoPath, runCmd, runHutch, testIf, tier, tmpDir, waitFor } from '../lib/hutch';
+import { describe, descendants, expectExit, hasCommand, hutchCmd, procStatus, repoPath, runCmd, runHutch, testIf, tier, tmpDir, waitFor } from '../lib/hutch';
 import { attackCommand, hasPython, noPython, runAttack } from '../lib/attacks';
 
 const ZERO = '0000000000000000';
@@ -126,16 +126,7 @@ testIf(
   hasPython && hasCommand('script'),
   "on the user's terminal: no TIOCSTI into it, neither directly nor through pid 1",
   async () => {
-    const hutch = (process.env.HUTCH ?? '').trim();
-    const argv = [
-      ...(hutch.startsWith('[') ? (JSON.parse(hutch) as string[]) : hutch.split(/\s+/)),
-      'run',
-      '--network',
-      'none',
-      '--cap-add',
-      'ALL',
-      ...attackCommand('pid1-monitor.py'),
-    ];
+    const argv = [...hutchCmd(), 'run', '--network', 'none', '--cap-add', 'ALL', ...attackCommand('pid1-monitor.py')];
     const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     // script(1) gives hutch a pseudo-terminal as its controlling terminal and stdio
     const r = await runCmd(['script', '-qec', quoted, '/dev/null'], { timeoutMs: 60_000 });
