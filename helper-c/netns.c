@@ -357,6 +357,10 @@ static void detach(struct client *c, const char *addr)
 					 -1);
 				return;
 			}
+			/* its published ports now: the host port is free once `ok` says so */
+			for (int j = 0; j < H.c[i].nfwd; j++)
+				nat_unpublish(&H.c[i].fwd[j]);
+			H.c[i].nfwd = 0;
 			H.c[i].dead = 1;
 			send_msg(c->fd, "ok\n", -1);
 			return;
