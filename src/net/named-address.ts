@@ -10,9 +10,11 @@ import type { SandboxSpec } from '../spec/types';
 import { HutchError } from '../util/errors';
 import { intToIp, ipToInt, memberAddresses, parseSubnet, type NetworkConfig } from './named-store';
 
-/** `--ip 10.89.0.5` or `--network backend:ip=10.89.0.5`: how the user asked, for errors. */
+/** `--ip 10.89.0.5`, `--network backend:ip=10.89.0.5`, `profile network.ip.backend: 10.89.0.5`: how the user asked, for errors. */
 function flagOf(spec: SandboxSpec, cfg: NetworkConfig, ip: string): string {
-  return spec.networkOptions?.[cfg.name]?.ip !== undefined ? `--network ${cfg.name}:ip=${ip}` : `--ip ${ip}`;
+  const o = spec.networkOptions?.[cfg.name];
+  if (o?.ip === undefined) return `--ip ${ip}`;
+  return o.from ? `${o.from}: ${ip}` : `--network ${cfg.name}:ip=${ip}`;
 }
 
 /** A host address of the network's subnet, not the gateway. */
@@ -31,7 +33,7 @@ export function checkAddress(cfg: NetworkConfig, ip: string, flag = `--ip ${ip}`
 export function requestedAddresses(spec: SandboxSpec, cfgs: NetworkConfig[], facts: HostFacts): (string | undefined)[] {
   const only = cfgs.length === 1 ? cfgs[0].name : undefined;
   if (only && spec.networkIp !== undefined && spec.networkOptions?.[only]?.ip !== undefined) {
-    throw new HutchError(`--ip ${spec.networkIp} and --network ${only}:ip=${spec.networkOptions[only].ip} both give the address on network ${only}`, {
+    throw new HutchError(`--ip ${spec.networkIp} and ${flagOf(spec, cfgs[0], spec.networkOptions[only].ip!)} both give the address on network ${only}`, {
       hint: 'give it once',
     });
   }

@@ -12,6 +12,8 @@ import { suggest } from '../util/suggest';
 export interface NetworkOptions {
   ip?: string;
   aliases?: string[];
+  /** Where the options come from when not from --network (the profile's field), for errors. */
+  from?: string;
 }
 
 export interface NetworkFlag {
@@ -103,5 +105,5 @@ export function collectNetworkFlags(
 
 /** A profile's `network.ip: {NAME: ADDR}` as per-network options (validated by the schema). */
 export function profileNetworkOptions(ips: Record<string, string> | undefined): Record<string, NetworkOptions> {
-  return Object.fromEntries(Object.entries(ips ?? {}).map(([n, ip]) => [n, { ip }]));
+  return Object.fromEntries(Object.entries(ips ?? {}).map(([n, ip]) => [n, { ip, from: `profile network.ip.${n}` }]));
 }

@@ -265,7 +265,7 @@ test('a profile gives the address per network (network.ip); errors name file:lin
     [`extends: default\nnetwork:\n  mode: slirp\n  ip:\n    ${a}: 10.76.3.9\n`, /member\.yaml:3.*mode and ip exclude each other/s],
     [
       `extends: default\nnetwork:\n  name: [${a}]\n  ip:\n    ${a}: 10.76.4.9\n`,
-      new RegExp(`--network ${esc(a)}:ip=10\\.76\\.4\\.9 is not a free host address`),
+      new RegExp(`profile network\\.ip\\.${esc(a)}: 10\\.76\\.4\\.9 is not a free host address`),
     ],
   ] as const) {
     fs.writeFileSync(prof, text);
