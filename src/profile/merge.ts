@@ -49,7 +49,7 @@ export interface ProfileValues {
     names: string[];
     aliases: string[];
     /** network.ip: the address asked for on a named network, by network name. */
-    ips: Record<string, string>;
+    ips?: Record<string, string>;
     allowHostLoopback: boolean;
     /** podman -p syntax, validated (parse with parsePortMapping()). */
     publish: string[];
@@ -82,7 +82,7 @@ export function defaultValues(): ProfileValues {
     hideHomes: 'own',
     mounts: [],
     hide: [],
-    network: { mode: 'none', names: [], aliases: [], ips: {}, allowHostLoopback: false, publish: [], expose: [] },
+    network: { mode: 'none', names: [], aliases: [], allowHostLoopback: false, publish: [], expose: [] },
     capabilities: [...DEFAULT_CAPABILITIES],
     limits: { mode: 'warn' },
     subordinateIds: 'auto',
@@ -249,12 +249,12 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
       if (n.mode !== undefined) {
         v.network.mode = n.mode;
         v.network.names = []; // a later layer's mode replaces an earlier one's named networks
-        v.network.ips = {};
+        delete v.network.ips;
         o.replace('network.mode', lo);
       }
       if (n.name !== undefined) {
         v.network.names = typeof n.name === 'string' ? [n.name] : [...n.name];
-        v.network.ips = {}; // addresses go with the names they were given for
+        delete v.network.ips; // addresses go with the names they were given for
         o.replace('network.name', lo);
       }
       if (n.ip !== undefined) {

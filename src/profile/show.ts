@@ -28,7 +28,7 @@ export function displayValues(v: ProfileValues): Record<string, unknown> {
   // names/aliases only when the profile joins named networks (a mode otherwise)
   const { names, aliases, ips, mode, ...rest } = v.network;
   out.network = names.length
-    ? { name: names.length === 1 ? names[0] : names, ...(aliases.length ? { aliases } : {}), ...(Object.keys(ips).length ? { ip: ips } : {}), ...rest }
+    ? { name: names.length === 1 ? names[0] : names, ...(aliases.length ? { aliases } : {}), ...(ips && Object.keys(ips).length ? { ip: ips } : {}), ...rest }
     : { mode, ...rest };
   out.capabilities = v.capabilities;
   const l: Record<string, unknown> = { ...v.limits };
