@@ -28,7 +28,7 @@ import { networkRunDir, requireNetwork, type NetworkConfig } from './named-store
 import { MAX_NETWORKS } from './named';
 import { checkAddress } from './named-address';
 import { memberForwards, publishWords } from './named-ports';
-import { reservePorts } from './ports';
+import { hostAddr, reservePorts } from './ports';
 import { parsePublish } from '../spec/network';
 
 /** The sandbox, running and a member of named networks (else it is in a user namespace of its own). */
@@ -145,6 +145,8 @@ export async function connectNetwork(
     const first = lines.findIndex((l) => /^\s*nameserver\s/.test(l));
     lines.splice(first < 0 ? lines.length : first, 0, `nameserver ${cfg.gateway}`);
     await helper(facts, ['net-resolv', String(sandboxMember(initPid)), lines.join('\n')]);
+    // as hutch run says it: a host port hutch chose (-p PORT) is known only from here
+    for (const f of forwards) if (f.random) process.stderr.write(`hutch: published ${hostAddr(f.hostIp, f.hostPort)} -> ${f.containerPort}/${f.protocol}\n`);
     return addr;
   } finally {
     hold.release();

@@ -110,6 +110,17 @@ test("-p PORT/udp on a member: answered to a host client on 127.0.0.1, not on th
     assert.match(probe.stdout, /^10\.0\.2\.2 FAIL/m, probe.stdout);
     assert.match(probe.stdout, /^10\.0\.2\.5 FAIL/m, probe.stdout);
     assert.match(probe.stdout, /^sent$/m, probe.stdout);
+    // root inside with NET_ADMIN: the guard is the holder's, not in the member's namespace to flush
+    const admin = await inside(
+      nw,
+      `iptables -F 2>&1; iptables -t nat -F 2>&1; iptables -P OUTPUT ACCEPT 2>&1; node /t/probe.js ${hostTcp} 10.0.2.2 10.0.2.3 10.0.2.100`,
+      '--cap-add',
+      'NET_ADMIN,NET_RAW',
+    );
+    assert.is(admin.code, 0, describe(admin));
+    assert.match(admin.stdout, /^10\.0\.2\.2 FAIL/m, admin.stdout);
+    assert.match(admin.stdout, /^10\.0\.2\.3 FAIL/m, admin.stdout);
+    assert.match(admin.stdout, /^10\.0\.2\.100 FAIL/m, admin.stdout);
     await new Promise((r) => setTimeout(r, 300));
     assert.is(udpHits, 0, "no datagram of a member reached the host's loopback");
     assert.ok(sub, 'the network has a subnet');
@@ -155,14 +166,35 @@ test('hutch network connect NET NAME -p: published through NET (tcp and udp), sh
       assert.is(r.code, 125, `${args.join(' ')}: ${describe(r)}`);
       assert.match(r.stderr, why);
     }
-    // a refused connect left nothing connected
+    // a host port in use: refused before anything is attached
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(tport, '127.0.0.1', r));
+    const inUse = await runHutch(['network', 'connect', b, srv.name, '-p', `${tport}:7400`]);
+    busy.close();
+    assert.is(inUse.code, 125, describe(inUse));
+    assert.match(inUse.stderr, new RegExp(`host port 127\\.0\\.0\\.1:${tport}/tcp is already in use`), inUse.stderr);
+    // a refused connect left nothing connected, and nothing of B running
     assert.equal(JSON.parse(expectExit(await runHutch(['inspect', srv.name])).stdout)[0].state.networks, [a]);
+    await assertNothingLeft(b);
+
+    // -p PORT alone: hutch picks the host port and says which
+    const pick = expectExit(await runHutch(['network', 'connect', b, srv.name, '-p', '7400']));
+    const picked = pick.stderr.match(/published 127\.0\.0\.1:(\d+) -> 7400\/tcp/);
+    assert.ok(picked, pick.stderr);
+    assert.match(await tcpGet('127.0.0.1', Number(picked![1])), /^hello 7400/);
+    expectExit(await runHutch(['network', 'disconnect', b, srv.name]));
+    assert.ok(await portFree(Number(picked![1])), 'the picked port is free after disconnect');
 
     expectExit(await runHutch(['network', 'connect', b, srv.name, '-p', `${tport}:7400`, '-p', `${uport}:7401/udp`]));
     assert.match(await tcpGet('127.0.0.1', tport), /^hello 7400 from /);
     assert.match(await udpAsk('127.0.0.1', uport, 'hi'), /^echo hi from /);
     const ps = expectExit(await runHutch(['ps'])).stdout;
     assert.match(ps, new RegExp(`${srv.name}.*127\\.0\\.0\\.1:${tport}->7400/tcp,127\\.0\\.0\\.1:${uport}->7401/udp`), ps);
+    const ins = JSON.parse(expectExit(await runHutch(['inspect', srv.name])).stdout)[0];
+    assert.ok(
+      ins.ports.some((p: { protocol: string; hostPort: number; network?: string }) => p.protocol === 'udp' && p.hostPort === uport && p.network === b),
+      `inspect names the connected network of the port: ${JSON.stringify(ins.ports)}`,
+    );
     const port = expectExit(await runHutch(['port', srv.name])).stdout;
     assert.match(port, new RegExp(`^7401/udp -> 127\\.0\\.0\\.1:${uport}$`, 'm'), port);
     const other = hostAddress();
