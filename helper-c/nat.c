@@ -125,26 +125,14 @@ int nat_start(const char *subnet)
  * rules: members hold no descriptor of it (docs/NETWORKS.md "Isolation"). */
 static int guard_host_loopback(void)
 {
-	char *dns_udp[] = {(char *)N.iptables, "-w", "-A", "FORWARD", "-i", "hutch0", "-d", "10.0.2.3", "-p", "udp",
-			   "--dport",          "53", "-j", "ACCEPT",  NULL};
-	char *dns_tcp[] = {(char *)N.iptables, "-w", "-A", "FORWARD", "-i", "hutch0", "-d", "10.0.2.3", "-p", "tcp",
-			   "--dport",          "53", "-j", "ACCEPT",  NULL};
-	char *rest[] = {(char *)N.iptables,
-			"-w",
-			"-A",
-			"FORWARD",
-			"-i",
-			"hutch0",
-			"-d",
-			"10.0.2.0/24",
-			"-m",
-			"conntrack",
-			"!",
-			"--ctstate",
-			"ESTABLISHED,RELATED",
-			"-j",
-			"DROP",
-			NULL};
+	char *ipt = (char *)N.iptables;
+	char *dns_udp[] = {ipt,  "-w",  "-A",      "FORWARD", "-i", "hutch0", "-d", "10.0.2.3",
+			   "-p", "udp", "--dport", "53",      "-j", "ACCEPT", NULL};
+	char *dns_tcp[] = {ipt,  "-w",  "-A",      "FORWARD", "-i", "hutch0", "-d", "10.0.2.3",
+			   "-p", "tcp", "--dport", "53",      "-j", "ACCEPT", NULL};
+	char *ours = "10.0.2.0/24", *replies = "ESTABLISHED,RELATED";
+	char *rest[] = {ipt,  "-w",        "-A", "FORWARD",   "-i",    "hutch0", "-d",   ours,
+			"-m", "conntrack", "!",  "--ctstate", replies, "-j",     "DROP", NULL};
 	return run_wait(dns_udp) || run_wait(dns_tcp) || run_wait(rest);
 }
 
@@ -197,29 +185,10 @@ static int dnat(const struct nat_fwd *f, const char *action)
 	char gw[INET_ADDRSTRLEN], mport[8];
 	inet_ntop(AF_INET, &f->snat, gw, sizeof gw);
 	snprintf(mport, sizeof mport, "%u", f->port);
-	char *snat[] = {(char *)N.iptables,
-			"-w",
-			"-t",
-			"nat",
-			(char *)action,
-			"POSTROUTING",
-			"-o",
-			"hutch0",
-			"-d",
-			a,
-			"-p",
-			(char *)f->proto,
-			"--dport",
-			mport,
-			"-m",
-			"conntrack",
-			"--ctstate",
-			"DNAT",
-			"-j",
-			"SNAT",
-			"--to-source",
-			gw,
-			NULL};
+	char *ipt = (char *)N.iptables, *act = (char *)action, *proto = (char *)f->proto;
+	char *snat[] = {ipt,  "-w",   "-t",          "nat",     act,   "POSTROUTING", "-o",        "hutch0",    "-d",
+			a,    "-p",   proto,         "--dport", mport, "-m",          "conntrack", "--ctstate", "DNAT",
+			"-j", "SNAT", "--to-source", gw,        NULL};
 	/* add: the SNAT first, so no packet is DNATed without it; delete: in reverse */
 	if (!strcmp(action, "-A"))
 		return run_wait(snat) || run_wait(argv);
