@@ -55,8 +55,11 @@ void net_nat(const struct op *o)
 		snprintf(readyfd, sizeof readyfd, "--ready-fd=4");
 		snprintf(ns, sizeof ns, "/proc/%d/ns/net", (int)holder);
 		snprintf(api, sizeof api, "--api-socket=%s", o->f[2]);
-		char *argv[] = {o->f[0], "--configure", "--mtu=65520", "--disable-host-loopback",
-				exitfd,  readyfd,       api,           "--netns-type=path",
+		/* No --disable-host-loopback: libslirp then drops every packet to its
+		 * host alias, and with it the replies of a published UDP port to a
+		 * client on the host's loopback (they go to 10.0.2.2). The holder's
+		 * FORWARD rules (nat_start) keep members from the host's loopback. */
+		char *argv[] = {o->f[0], "--configure", "--mtu=65520", exitfd, readyfd, api, "--netns-type=path",
 				ns,      "tap0",        NULL};
 		reset_signals();
 		execv(o->f[0], argv);
@@ -71,6 +74,8 @@ void net_nat(const struct op *o)
 	N.iptables = o->f[1];
 	N.api = o->f[2];
 }
+
+static int guard_host_loopback(void);
 
 static int run_wait(char *const argv[])
 {
@@ -108,7 +113,27 @@ int nat_start(const char *subnet)
 		fail("%s could not add the network's MASQUERADE rule (iptables and the kernel's nat table are needed "
 		     "for outbound traffic; --internal networks need neither)",
 		     N.iptables);
+	if (guard_host_loopback())
+		fail("%s could not add the rules that keep members from the host's loopback", N.iptables);
 	return 1;
+}
+
+/* slirp4netns maps every address of 10.0.2.0/24 but its DNS (10.0.2.3) to
+ * the host's loopback. Members may reach the DNS, and answer what came in
+ * through a published port (conntrack: the flow began on the host's side),
+ * nothing else there. Only the holder has capabilities over this namespace's
+ * rules: members hold no descriptor of it (docs/NETWORKS.md "Isolation"). */
+static int guard_host_loopback(void)
+{
+	char *ipt = (char *)N.iptables;
+	char *dns_udp[] = {ipt,  "-w",  "-A",      "FORWARD", "-i", "hutch0", "-d", "10.0.2.3",
+			   "-p", "udp", "--dport", "53",      "-j", "ACCEPT", NULL};
+	char *dns_tcp[] = {ipt,  "-w",  "-A",      "FORWARD", "-i", "hutch0", "-d", "10.0.2.3",
+			   "-p", "tcp", "--dport", "53",      "-j", "ACCEPT", NULL};
+	char *ours = "10.0.2.0/24", *replies = "ESTABLISHED,RELATED";
+	char *rest[] = {ipt,  "-w",        "-A", "FORWARD",   "-i",    "hutch0", "-d",   ours,
+			"-m", "conntrack", "!",  "--ctstate", replies, "-j",     "DROP", NULL};
+	return run_wait(dns_udp) || run_wait(dns_tcp) || run_wait(rest);
 }
 
 /* ---------- published ports of members ---------- */
@@ -152,7 +177,23 @@ static int dnat(const struct nat_fwd *f, const char *action)
 	char *argv[] = {
 		(char *)N.iptables, "-w",      "-t", "nat", (char *)action, "PREROUTING",       "-i", "tap0", "-p",
 		(char *)f->proto,   "--dport", port, "-j",  "DNAT",         "--to-destination", to,   NULL};
-	return run_wait(argv);
+	if (!f->snat)
+		return run_wait(argv);
+	/* A member connected later (hutch network connect) routes its replies
+	 * through the network it started on, not back here: what comes in through
+	 * its published port seems to come from this gateway, on-link for it. */
+	char gw[INET_ADDRSTRLEN], mport[8];
+	inet_ntop(AF_INET, &f->snat, gw, sizeof gw);
+	snprintf(mport, sizeof mport, "%u", f->port);
+	char *ipt = (char *)N.iptables, *act = (char *)action, *proto = (char *)f->proto;
+	char *snat[] = {ipt,  "-w",   "-t",          "nat",     act,   "POSTROUTING", "-o",        "hutch0",    "-d",
+			a,    "-p",   proto,         "--dport", mport, "-m",          "conntrack", "--ctstate", "DNAT",
+			"-j", "SNAT", "--to-source", gw,        NULL};
+	/* add: the SNAT first, so no packet is DNATed without it; delete: in reverse */
+	if (!strcmp(action, "-A"))
+		return run_wait(snat) || run_wait(argv);
+	int r = run_wait(argv);
+	return run_wait(snat) || r;
 }
 
 /* The NAT listens on HOSTIP:HOSTPORT and hands connections to tap0's

@@ -278,11 +278,11 @@ static void publish(struct client *c, char *args)
 		send_msg(c->fd, "error publish tcp|udp HOSTIP HOSTPORT PORT\n", -1);
 		return;
 	}
-	if (!c->ip || !c->route || H.internal || c->nfwd >= FWD_MAX) {
+	if (!c->ip || H.internal || c->nfwd >= FWD_MAX) {
 		send_msg(c->fd,
-			 c->nfwd >= FWD_MAX ? "error at most 32 published ports per member\n"
-					    : "error ports are published through the network that routes the member's "
-					      "outbound traffic (not --internal)\n",
+			 !c->ip       ? "error publish needs an attached member\n"
+			 : H.internal ? "error an --internal network has no NAT to publish ports through\n"
+				      : "error at most 32 published ports per member\n",
 			 -1);
 		return;
 	}
@@ -300,6 +300,7 @@ static void publish(struct client *c, char *args)
 	f.hostport = (uint16_t)hport;
 	f.port = (uint16_t)cport;
 	f.member = c->ip;
+	f.snat = c->route ? 0 : H.gw; /* its replies would leave by another network's route */
 	if (nat_publish(&f, err, sizeof err)) {
 		snprintf(reply, sizeof reply, "error publishing %s:%lu/%s: %s\n", hip, hport, proto, err);
 		send_msg(c->fd, reply, -1);
@@ -356,6 +357,10 @@ static void detach(struct client *c, const char *addr)
 					 -1);
 				return;
 			}
+			/* its published ports now: the host port is free once `ok` says so */
+			for (int j = 0; j < H.c[i].nfwd; j++)
+				nat_unpublish(&H.c[i].fwd[j]);
+			H.c[i].nfwd = 0;
 			H.c[i].dead = 1;
 			send_msg(c->fd, "ok\n", -1);
 			return;
@@ -792,7 +797,9 @@ static void enter(const char *pid, const char *ns, int flag)
 	close(n);
 }
 
-/* hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]
+#define PUBLISH_ARG "--publish="
+
+/* hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...] [--publish=PROTO/HOSTIP/HOSTPORT/PORT...]
  * The holder at SOCKET creates the veth into the namespace of PID, this
  * process configures IFNAME there (as net-attach does in the monitor), then
  * hands the holder a pidfd of MONITOR: its reference, ending when the
@@ -802,7 +809,8 @@ void net_connect_main(int argc, char **argv)
 	char line[NAMES_MAX + 64], reply[256];
 	unsigned long mon;
 	if (argc < 8 || parse_uint(argv[3], 10, &mon) || !mon)
-		fail("usage: hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]");
+		fail("usage: hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...] "
+		     "[--publish=PROTO/HOSTIP/HOSTPORT/PORT...]");
 	/* the pidfd first: the monitor checked alive after it cannot be another process */
 	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)mon, 0);
 	if (pidfd < 0)
@@ -813,6 +821,8 @@ void net_connect_main(int argc, char **argv)
 		fail("the sandbox's monitor %lu has ended", mon);
 	size_t l = (size_t)snprintf(line, sizeof line, "attach %s %s shared", argv[5], argv[6]);
 	for (int i = 7; i < argc; i++) {
+		if (!strncmp(argv[i], PUBLISH_ARG, strlen(PUBLISH_ARG)))
+			continue; /* after the attach, below */
 		if (strpbrk(argv[i], " \n") || l + strlen(argv[i]) + 3 >= sizeof line)
 			fail("net-connect: names are single words, %d bytes in all at most", NAMES_MAX);
 		l += (size_t)snprintf(line + l, sizeof line - l, " %s", argv[i]);
@@ -835,6 +845,18 @@ void net_connect_main(int argc, char **argv)
 	if ((rc = nl_addr_add(argv[5], a, prefix)) || (rc = nl_link_up(argv[5], NULL))) {
 		errno = -rc;
 		fail_errno("configuring %s (%s/%d)", argv[5], addr, prefix);
+	}
+	/* -p: published through this network's NAT, withdrawn by the holder when
+	 * the member goes (detach, the monitor's end) or when we fail before watch */
+	for (int i = 7; i < argc; i++) {
+		char pub[128];
+		if (strncmp(argv[i], PUBLISH_ARG, strlen(PUBLISH_ARG)))
+			continue;
+		snprintf(pub, sizeof pub, "publish %s\n", argv[i] + strlen(PUBLISH_ARG));
+		for (char *c = pub; *c; c++)
+			if (*c == '/')
+				*c = ' ';
+		request(sock, pub, -1, reply, sizeof reply);
 	}
 	request(sock, "watch\n", pidfd, reply, sizeof reply);
 	printf("net %s %s\n", addr, argv[5]);

@@ -33,6 +33,7 @@ struct nat_fwd {
 	char proto[4], hostip[16];
 	uint16_t hostport, port;
 	uint32_t member; /* network order */
+	uint32_t snat;   /* network order: the gateway, for a member whose default route is another network's; 0 */
 	int id;          /* slirp4netns's forward id */
 };
 int nat_publish(struct nat_fwd *f, char *err, size_t errlen);

@@ -17,8 +17,10 @@ const USAGE = `Usage: hutch network COMMAND
   inspect NAME...      details as JSON
   rm NAME...           remove networks; refuses one with running members
   prune                remove every network without running members
-  connect NET NAME [--alias A]... [--ip IP]
-                       one more interface on NET for a running member of named networks
+  connect NET NAME [--alias A]... [--ip IP] [-p [IP:]HOSTPORT:PORT[/udp]]...
+                       one more interface on NET for a running member of named networks;
+                       -p publishes a port of it through NET's NAT (127.0.0.1 unless IP
+                       is given; IPv4), withdrawn on disconnect or when the sandbox ends
   disconnect NET NAME  remove an interface added by connect
 
 Members: hutch run --network NAME ... (they reach each other by IP and by
@@ -31,6 +33,14 @@ const FLAGS: FlagDef[] = [
   { name: 'internal', kind: 'bool', help: 'create: members get no default route' },
   { name: 'alias', kind: 'string', repeat: true, valueName: 'NAME', help: 'connect: another name of the sandbox on NET' },
   { name: 'ip', kind: 'string', valueName: 'IP', help: "connect: the sandbox's address on NET (default: the first free one)" },
+  {
+    name: 'publish',
+    short: 'p',
+    kind: 'string',
+    repeat: true,
+    valueName: '[IP:]HOSTPORT:PORT[/udp]',
+    help: "connect: publish the sandbox's PORT on the host through NET's NAT (as run -p)",
+  },
   { name: 'json', kind: 'bool', help: 'ls: print JSON' },
   { name: 'force', short: 'f', kind: 'bool', help: 'prune: accepted for podman compatibility (nothing to confirm)' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
@@ -59,6 +69,9 @@ export async function networkCommand(argv: string[]): Promise<number> {
   if (sub !== 'create' && (flagString(p, 'subnet') || flagString(p, 'gateway') || flagBool(p, 'internal'))) {
     throw new HutchError(`--subnet, --gateway and --internal belong to hutch network create`);
   }
+  if (sub !== 'connect' && sub !== 'disconnect' && flagList(p, 'publish').length) {
+    throw new HutchError('--publish belongs to hutch network connect', { hint: 'hutch network connect NET NAME -p 8080:80' });
+  }
   const need = (usage: string) => {
     if (!args.length) throw new HutchError(`hutch network ${sub}: missing argument`, { hint: usage });
   };
@@ -66,10 +79,13 @@ export async function networkCommand(argv: string[]): Promise<number> {
     case 'connect':
     case 'disconnect': {
       if (args.length !== 2) throw new HutchError(`hutch network ${sub} takes NET and NAME`, { hint: `hutch network ${sub} NET NAME` });
-      if (sub === 'disconnect' && (flagList(p, 'alias').length || flagString(p, 'ip')))
-        throw new HutchError('--alias and --ip belong to hutch network connect');
+      if (sub === 'disconnect' && (flagList(p, 'alias').length || flagString(p, 'ip') || flagList(p, 'publish').length))
+        throw new HutchError('--alias, --ip and --publish belong to hutch network connect', {
+          hint: 'disconnect withdraws the ports published at connect by itself',
+        });
       const facts = gatherHostFacts();
-      if (sub === 'connect') await connectNetwork(facts, args[0], args[1], { aliases: flagList(p, 'alias'), ip: flagString(p, 'ip') });
+      if (sub === 'connect')
+        await connectNetwork(facts, args[0], args[1], { aliases: flagList(p, 'alias'), ip: flagString(p, 'ip'), publish: flagList(p, 'publish') });
       else await disconnectNetwork(facts, args[0], args[1]);
       return 0;
     }

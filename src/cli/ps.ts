@@ -5,6 +5,8 @@ import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { listRecords, type SandboxRecord } from '../state/records';
 import { flagBool, formatFlagHelp, parseArgs, type FlagDef } from './args';
+import { hostAddr } from '../net/ports';
+import type { SandboxState } from '../state/sandboxes';
 
 const FLAGS: FlagDef[] = [
   { name: 'all', short: 'a', kind: 'bool', help: 'also exited sandboxes started with -d (until hutch rm), with their status' },
@@ -68,7 +70,9 @@ export async function psCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const withStatus = flagBool(p, 'all');
-  const rows = [['NAME', 'PID', 'UP', ...(withStatus ? ['STATUS'] : []), 'PROFILE', 'NETWORK', 'CGROUP', 'COMMAND']];
+  const rows = [['NAME', 'PID', 'UP', ...(withStatus ? ['STATUS'] : []), 'PROFILE', 'NETWORK', 'PORTS', 'CGROUP', 'COMMAND']];
+  // podman's PORTS: every published port with its protocol (those of `hutch network connect -p` too)
+  const ports = (s: SandboxState) => s.ports?.map((f) => `${hostAddr(f.hostIp, f.hostPort)}->${f.containerPort}/${f.protocol}`).join(',') || '-';
   for (const { state: s } of all) {
     rows.push([
       s.name,
@@ -77,13 +81,14 @@ export async function psCommand(argv: string[]): Promise<number> {
       ...(withStatus ? ['running'] : []),
       s.profile[0] ?? '-',
       s.networks?.length ? s.networks.map((n) => (s.addresses?.[n] ? `${n} (${s.addresses[n]})` : n)).join(',') : s.network,
+      ports(s),
       s.cgroup ? 'yes' : 'no',
       s.command.join(' '),
     ]);
   }
   for (const r of exited) {
     const status = `exited (${r.exitCode ?? 'unknown'})${r.exitedAt ? ` ${age(r.exitedAt)} ago` : ''}`;
-    rows.push([r.name, '-', '-', status, r.profile[0] ?? '-', '-', '-', r.command.join(' ')]);
+    rows.push([r.name, '-', '-', status, r.profile[0] ?? '-', '-', '-', '-', r.command.join(' ')]);
   }
   process.stdout.write(table(rows));
   return 0;

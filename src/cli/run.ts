@@ -91,10 +91,10 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: 'string',
     repeat: true,
     valueName: 'MODE',
-    help: "none (loopback only) | host (the host's network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create)",
+    help: "none (loopback only) | host (the host's network) | slirp (user-mode NAT) | pasta (user-mode NAT through pasta) | NAME (a network made by hutch network create; repeatable; NAME:ip=ADDR,alias=X: the address and a name on that network only)",
   },
   { name: 'network-alias', kind: 'string', repeat: true, valueName: 'NAME', help: "named network: one more name the network's DNS answers for this sandbox" },
-  { name: 'ip', kind: 'string', valueName: 'ADDR', help: "named network: this sandbox's IPv4 address (inside the subnet, not taken)" },
+  { name: 'ip', kind: 'string', valueName: 'ADDR', help: "named network: this sandbox's IPv4 address (several networks: --network NAME:ip=ADDR)" },
   {
     name: 'link',
     kind: 'string',

@@ -26,6 +26,10 @@ import { running, sandboxMember } from '../util/proc';
 import { holdNetwork } from './named-holder';
 import { networkRunDir, requireNetwork, type NetworkConfig } from './named-store';
 import { MAX_NETWORKS } from './named';
+import { checkAddress } from './named-address';
+import { memberForwards, publishWords } from './named-ports';
+import { hostAddr, reservePorts } from './ports';
+import { parsePublish } from '../spec/network';
 
 /** The sandbox, running and a member of named networks (else it is in a user namespace of its own). */
 function runningMember(name: string, sub: string, net: string): { box: Running; initPid: number; monitor: number } {
@@ -81,7 +85,12 @@ function freeIfname(st: SandboxState): string {
   for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
 }
 
-export async function connectNetwork(facts: HostFacts, net: string, name: string, opts: { aliases: string[]; ip?: string }): Promise<string> {
+export async function connectNetwork(
+  facts: HostFacts,
+  net: string,
+  name: string,
+  opts: { aliases: string[]; ip?: string; publish?: string[] },
+): Promise<string> {
   const cfg: NetworkConfig = requireNetwork(facts.paths, net);
   const { box, initPid, monitor } = runningMember(name, 'connect', net);
   if (box.state.networks?.includes(net)) {
@@ -98,9 +107,14 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
   }
   for (const a of opts.aliases)
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(a)) throw new HutchError(`--alias "${a}" is not a name (letters, digits, _ . -)`, { hint: '--alias api' });
+  if (opts.ip !== undefined) checkAddress(cfg, opts.ip);
+  // -p: through NET's NAT (docs/NETWORKS.md "connect / disconnect"), withdrawn by the holder with the member
+  const mappings = (opts.publish ?? []).map((t) => parsePublish(t, '--publish'));
+  let forwards = memberForwards(mappings, cfg.internal ? undefined : cfg, [net]);
   const ifname = freeIfname(box.state);
   const hold = await holdNetwork(cfg, facts);
   try {
+    forwards = await reservePorts(forwards);
     const out = await helper(facts, [
       'net-connect',
       String(sandboxMember(initPid)),
@@ -109,6 +123,7 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
       ifname,
       opts.ip ?? '-',
       ...new Set([name, ...opts.aliases]),
+      ...publishWords(forwards),
     ]);
     const addr = out.trim().split(' ')[1];
     updateState(box.dir, (st) => {
@@ -119,6 +134,10 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
         network: networks.join(','),
         addresses: { ...st.addresses, [net]: addr },
         interfaces: { ...st.interfaces, [net]: ifname },
+        ports: [
+          ...(st.ports ?? []),
+          ...forwards.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort, network: net })),
+        ],
       };
     });
     // the network's responder first: it refuses what it does not know, and the resolver asks the next
@@ -126,6 +145,8 @@ export async function connectNetwork(facts: HostFacts, net: string, name: string
     const first = lines.findIndex((l) => /^\s*nameserver\s/.test(l));
     lines.splice(first < 0 ? lines.length : first, 0, `nameserver ${cfg.gateway}`);
     await helper(facts, ['net-resolv', String(sandboxMember(initPid)), lines.join('\n')]);
+    // as hutch run says it: a host port hutch chose (-p PORT) is known only from here
+    for (const f of forwards) if (f.random) process.stderr.write(`hutch: published ${hostAddr(f.hostIp, f.hostPort)} -> ${f.containerPort}/${f.protocol}\n`);
     return addr;
   } finally {
     hold.release();
@@ -166,7 +187,8 @@ export async function disconnectNetwork(facts: HostFacts, net: string, name: str
     const networks = (st.networks ?? []).filter((n) => n !== net);
     const { [net]: _a, ...addresses } = st.addresses ?? {};
     const { [net]: _i, ...interfaces } = st.interfaces ?? {};
-    return { ...st, networks, network: networks.join(','), addresses, interfaces };
+    const ports = (st.ports ?? []).filter((p) => p.network !== net); // the holder withdrew them with the member
+    return { ...st, networks, network: networks.join(','), addresses, interfaces, ports };
   });
   const resolv = await readResolv(facts, initPid);
   const lines = resolv.split('\n');

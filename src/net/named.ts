@@ -11,14 +11,15 @@ import type { SandboxSpec } from '../spec/types';
 import type { NetworkJoin } from '../sandbox/assemble';
 import { hostsFile, type EtcFiles } from './etc-files';
 import { holdNetwork, type NetworkHold } from './named-holder';
-import { getNetwork, intToIp, ipToInt, listNetworks, networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
-import { expandMappings, reservePorts } from './ports';
+import { getNetwork, listNetworks, networkRunDir, type NetworkConfig } from './named-store';
+import { reservePorts } from './ports';
+import { memberForwards } from './named-ports';
+import { requestedAddresses } from './named-address';
 import type { PortForward } from './types';
 import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 import { NETWORK_MODES } from '../profile/schema';
 import { join } from 'node:path';
-import { isIPv4 } from 'node:net';
 import { listSandboxes, readState, writeState, type SandboxState } from '../state/sandboxes';
 import { addHostLines } from './etc-extras';
 
@@ -39,18 +40,6 @@ export interface NetworkMember {
 /** glibc reads three nameservers at most: one per network, so a name of each network resolves. */
 export const MAX_NETWORKS = 3;
 
-/** --ip: a host address of the network's subnet, not the gateway (taken ones: the holder says). */
-function checkAddress(cfg: NetworkConfig, ip: string): void {
-  const a = ipToInt(ip);
-  const { net, prefix } = parseSubnet(cfg.subnet, `network ${cfg.name}: subnet`);
-  const last = net + 2 ** (32 - prefix) - 1;
-  if (a === undefined || a <= net || a >= last || ip === cfg.gateway) {
-    throw new HutchError(`--ip ${ip} is not a free host address of network ${cfg.name} (${cfg.subnet}, gateway ${cfg.gateway})`, {
-      hint: `choose one from ${intToIp(net + 2)} to ${intToIp(last - 1)}`,
-    });
-  }
-}
-
 function requireConfig(name: string, facts: HostFacts): NetworkConfig {
   const cfg = getNetwork(facts.paths, name);
   if (cfg) return cfg;
@@ -58,31 +47,6 @@ function requireConfig(name: string, facts: HostFacts): NetworkConfig {
   throw new HutchError(`--network "${name}" is neither a mode (${NETWORK_MODES.join(', ')}) nor a network`, {
     hint: near ? `did you mean "${near}"?` : `create it with \`hutch network create ${name}\` (hutch network ls lists them)`,
   });
-}
-
-/** The forwards of -p for a member: IPv4 tcp through the routing network's NAT. */
-function memberForwards(spec: SandboxSpec, routed: NetworkConfig | undefined, names: string[]): PortForward[] {
-  const forwards = expandMappings(spec.ports);
-  if (!forwards.length) return forwards;
-  if (!routed) {
-    throw new HutchError(
-      `--publish: network${names.length > 1 ? 's' : ''} ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} --internal: no NAT to publish through`,
-      {
-        hint: 'publish from a member of a network made without --internal (hutch network create NAME)',
-      },
-    );
-  }
-  for (const f of forwards) {
-    if (f.protocol !== 'tcp')
-      throw new HutchError(`--publish ${f.containerPort}/${f.protocol}: a named network's member publishes tcp ports only`, {
-        hint: 'use --network slirp for a published UDP port',
-      });
-    if (!isIPv4(f.hostIp))
-      throw new HutchError(`--publish: ${f.hostIp} is not an IPv4 address; a named network's member publishes on IPv4 host addresses`, {
-        hint: 'use 127.0.0.1 (the default) or 0.0.0.0',
-      });
-  }
-  return forwards;
 }
 
 const envKey = (alias: string) => alias.toUpperCase().replace(/[^A-Z0-9]/g, '_');
@@ -152,10 +116,10 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     );
   }
   const links = linkParts(spec, facts, names);
-  if (spec.networkIp) checkAddress(cfgs[0], spec.networkIp);
+  const addresses = requestedAddresses(spec, cfgs, facts);
   // the issue's rule: outbound traffic leaves through the first non-internal network in lexical order
   const routed = cfgs.find((c) => !c.internal);
-  let forwards = memberForwards(spec, routed, names);
+  let forwards = memberForwards(spec.ports, routed, names);
   const holds: NetworkHold[] = [];
   const release = () => {
     for (const h of holds) h.release();
@@ -176,14 +140,14 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     attach: cfgs.map((c, i) => ({
       socket: sock(c),
       ifname: `eth${i}`,
-      address: i === 0 ? spec.networkIp : undefined,
+      address: addresses[i],
       route: c === routed,
       // other nameservers follow this responder: it refuses what it does not know (and, before --dns servers, forwards nothing)
       shared: cfgs.length > 1 || dns.length > 0,
       nofwd: dns.length > 0,
-      names: dnsNames,
+      names: [...dnsNames, ...(spec.networkOptions?.[c.name]?.aliases ?? [])],
     })),
-    publish: forwards.map((f) => ({ protocol: 'tcp' as const, hostIp: f.hostIp, hostPort: f.hostPort, port: f.containerPort })),
+    publish: forwards.map((f) => ({ protocol: f.protocol, hostIp: f.hostIp, hostPort: f.hostPort, port: f.containerPort })),
   };
   const servers = [...cfgs.map((c) => c.gateway), ...dns].map((ip) => `nameserver ${ip}\n`).join('');
   return {
@@ -193,8 +157,8 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     etcFiles: {
       // the own hostname is left to the network's DNS, which knows the address the holder gives
       hosts:
-        (spec.networkIp
-          ? hostsFile(spec.hostname, spec.networkIp)
+        (addresses[0]
+          ? hostsFile(spec.hostname, addresses[0])
           : '# written by hutch for this sandbox\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n') +
         links.hosts +
         addHostLines(spec),

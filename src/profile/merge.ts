@@ -48,6 +48,8 @@ export interface ProfileValues {
     /** Named networks to join (empty: the mode). */
     names: string[];
     aliases: string[];
+    /** network.ip: the address asked for on a named network, by network name. */
+    ips?: Record<string, string>;
     allowHostLoopback: boolean;
     /** podman -p syntax, validated (parse with parsePortMapping()). */
     publish: string[];
@@ -247,11 +249,23 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
       if (n.mode !== undefined) {
         v.network.mode = n.mode;
         v.network.names = []; // a later layer's mode replaces an earlier one's named networks
+        delete v.network.ips;
         o.replace('network.mode', lo);
       }
       if (n.name !== undefined) {
         v.network.names = typeof n.name === 'string' ? [n.name] : [...n.name];
+        delete v.network.ips; // addresses go with the names they were given for
         o.replace('network.name', lo);
+      }
+      if (n.ip !== undefined) {
+        for (const k of Object.keys(n.ip))
+          if (!v.network.names.includes(k))
+            throw new HutchError(`network.ip.${k}: "${k}" is not one of the named networks (network.name: ${v.network.names.join(', ') || 'none'})`, {
+              location: lo.get(`network.ip.${k}`),
+              hint: 'give the address of a network the profile joins: network: {name: [backend], ip: {backend: 10.89.0.5}}',
+            });
+        v.network.ips = { ...n.ip };
+        o.replace('network.ip', lo);
       }
       if (n.aliases !== undefined) {
         v.network.aliases = [...n.aliases];

@@ -172,6 +172,8 @@ export interface NetworkLayer {
   /** Named networks (hutch network create) the sandbox joins; several: a member of each. */
   name?: string | string[];
   aliases?: string[];
+  /** The address on each named network, by network name. */
+  ip?: Record<string, string>;
   allowHostLoopback?: boolean;
   publish?: ListLayer<string>;
   expose?: ListLayer<string>;
@@ -192,6 +194,18 @@ const networkObject = s.object({
   aliases: field(
     s.array(s.string({ pattern: /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, expected: 'a DNS label', examples: ['db'] })),
     "More names the named networks' DNS answers for this sandbox (as --network-alias).",
+  ),
+  ip: field(
+    s.map(
+      s.string({
+        pattern: /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/,
+        expected: "an IPv4 address inside the network's subnet",
+        examples: ['10.89.0.5'],
+      }),
+      { keyPattern: NETWORK_NAME_RE, keyExpected: 'a network name of network.name' },
+    ),
+    "The sandbox's address on each named network, by network name (as --network NAME:ip=ADDR); kept across --restart.",
+    { examples: [{ backend: '10.89.0.5' }] },
   ),
   mode: field(
     s.enumOf(NETWORK_MODES),
@@ -218,10 +232,17 @@ const network = s.union(
     s.transform(networkObject as Schema<NetworkLayer>, (v, node, path, ctx) =>
       v.mode !== undefined && v.name !== undefined
         ? ctx.report(node, path, 'network: mode and name exclude each other', 'name: joins named networks; mode: none, host, slirp or pasta')
-        : v,
+        : v.mode !== undefined && v.ip !== undefined
+          ? ctx.report(
+              node,
+              path,
+              'network: mode and ip exclude each other',
+              'ip gives addresses on named networks: network: {name: backend, ip: {backend: 10.89.0.5}}',
+            )
+          : v,
     ),
   ],
-  `one of ${NETWORK_MODES.join(', ')} or a map {mode | name, aliases, allowHostLoopback, publish, expose}`,
+  `one of ${NETWORK_MODES.join(', ')} or a map {mode | name, aliases, ip, allowHostLoopback, publish, expose}`,
 );
 
 function capabilityName(allowAll: boolean) {
@@ -388,7 +409,7 @@ export const profileFields = {
     list(hostPath),
     'Extra host paths hidden inside when rootfs is host (they appear empty). Appended to the inherited list ({replace: [...]} replaces it).',
   ),
-  network: field(network, 'Network: none, host, slirp, pasta, or a map {mode | name, aliases, allowHostLoopback, publish, expose}.', { default: 'none' }),
+  network: field(network, 'Network: none, host, slirp, pasta, or a map {mode | name, aliases, ip, allowHostLoopback, publish, expose}.', { default: 'none' }),
   capabilities: field(
     capabilities,
     'Capabilities kept inside (names of capabilities(7) without CAP_): a list is the exact set; {add, drop} changes the inherited set (drop first, then add; ALL allowed).',

@@ -26,8 +26,10 @@ export function displayValues(v: ProfileValues): Record<string, unknown> {
   out.mounts = v.mounts.map(displayMount);
   out.hide = v.hide;
   // names/aliases only when the profile joins named networks (a mode otherwise)
-  const { names, aliases, mode, ...rest } = v.network;
-  out.network = names.length ? { name: names.length === 1 ? names[0] : names, ...(aliases.length ? { aliases } : {}), ...rest } : { mode, ...rest };
+  const { names, aliases, ips, mode, ...rest } = v.network;
+  out.network = names.length
+    ? { name: names.length === 1 ? names[0] : names, ...(aliases.length ? { aliases } : {}), ...(ips && Object.keys(ips).length ? { ip: ips } : {}), ...rest }
+    : { mode, ...rest };
   out.capabilities = v.capabilities;
   const l: Record<string, unknown> = { ...v.limits };
   if (v.limits.memory !== undefined) l.memory = formatSize(v.limits.memory);

@@ -67,7 +67,7 @@ function namedNetworkPart(o: NetworkOverrides, mode: string): Pick<NetworkSpecPa
   }
   if (o.ip !== undefined && mode.includes(',')) {
     throw new HutchError(`--ip applies to one network, but the sandbox is on ${mode.slice('network '.length)}`, {
-      hint: 'drop --ip (each network gives a free address), or use one --network with it',
+      hint: "give each network its own: --network NAME:ip=ADDR (podman's spelling), or drop --ip (each network gives a free address)",
     });
   }
   if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(o.ip)) {

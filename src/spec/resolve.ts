@@ -16,6 +16,7 @@ import { suggest } from '../util/suggest';
 import type { ImageDefaults } from './types';
 import { resolveLimits, type LimitOverrides } from './limits';
 import { isNetworkName, resolveNetworkSpec, type NetworkOverrides } from './network';
+import { collectNetworkFlags, profileNetworkOptions } from './network-option';
 
 export interface SpecOverrides {
   name?: string;
@@ -246,7 +247,12 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   // Anything else that is a valid name is a named network (checked to exist by `hutch run`).
   const isNamed = (n: string) => !(NETWORKS as string[]).includes(n) && isNetworkName(n);
   // the command line's --network replaces the profile's network (mode or names) as a whole
-  const requested = o.network !== undefined ? [o.network, ...(o.moreNetworks ?? [])] : pv.network.names;
+  // `--network NAME:ip=ADDR,alias=X` (src/spec/network-option.ts); the profile's network.ip per network
+  const flags =
+    o.network !== undefined
+      ? collectNetworkFlags([o.network, ...(o.moreNetworks ?? [])], isNamed)
+      : { names: pv.network.names, options: profileNetworkOptions(pv.network.ips) };
+  const requested = flags.names;
   const namedNetworks = [...new Set(requested.filter(isNamed))].sort(); // lexical: the first routed one is the way out
   const mode = requested.find((n) => !isNamed(n));
   if (requested.length > 1 && mode !== undefined) {
@@ -283,6 +289,7 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
     mounts,
     network,
     ...(namedNetworks.length ? { namedNetworks } : {}),
+    ...(Object.keys(flags.options).length ? { networkOptions: flags.options } : {}),
     ...resolveNetworkSpec(
       img?.expose.length ? { ...pv.network, expose: [...new Set([...img.expose, ...pv.network.expose])] } : pv.network,
       namedNetworks.length && pv.network.aliases.length

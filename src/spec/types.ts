@@ -79,6 +79,8 @@ export interface SandboxSpec {
   networkAliases?: string[];
   /** --ip: this sandbox's address on its named network. */
   networkIp?: string;
+  /** `--network NAME:ip=ADDR,alias=X` (profile network.ip): per named network, the address and names of that network only. */
+  networkOptions?: Record<string, import('./network-option').NetworkOptions>;
   /** --link NAME[:ALIAS] (named networks): /etc/hosts, the link variables, the networks' DNS. */
   links?: { name: string; alias: string }[];
   /** --add-host NAME:IP: more /etc/hosts lines. */

@@ -32,7 +32,14 @@ export interface SandboxState {
   /** The interface of each network connected while it runs (hutch network connect), e.g. {b: 'eth1'}. */
   interfaces?: Record<string, string>;
   /** Published ports, one entry per port (host port already chosen); `hutch port NAME` prints them. */
-  ports?: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
+  ports?: {
+    protocol: 'tcp' | 'udp';
+    hostIp: string;
+    hostPort: number;
+    containerPort: number;
+    /** Published through this named network by `hutch network connect -p` (withdrawn with it). */
+    network?: string;
+  }[];
   /** The sandbox's cgroup v2 directory (src/cgroup), when it has one. */
   cgroup?: string;
   /** Limits in force (src/cgroup; `hutch update` changes them). */
