@@ -11,6 +11,7 @@ import type { SandboxSpec } from '../spec/types';
 import type { NetworkJoin } from '../sandbox/assemble';
 import { hostsFile, type EtcFiles } from './etc-files';
 import { holdNetwork, type NetworkHold } from './named-holder';
+import { checkPublishable, networkNat } from './named-nat';
 import { getNetwork, intToIp, ipToInt, listNetworks, networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
 import { expandMappings, reservePorts } from './ports';
 import type { PortForward } from './types';
@@ -21,12 +22,18 @@ import { join } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { listSandboxes, readState, writeState, type SandboxState } from '../state/sandboxes';
 import { addHostLines } from './etc-extras';
+import { hostAddresses } from './host-addresses';
 
 export interface NetworkMember {
   join: NetworkJoin;
   etcFiles: EtcFiles;
   /** Published ports, concrete (through the first routed network). */
   forwards: PortForward[];
+  /**
+   * The host's own addresses, unreachable inside (as on the default network:
+   * the NAT would connect to them on the host); empty with allowHostLoopback.
+   */
+  blocked: string[];
   /** --link's variables (Docker's legacy links: ALIAS_NAME, ALIAS_PORT...). */
   env: Record<string, string>;
   /** hutch's references on the holders until the member's monitor has its own (empty for --dry-run). */
@@ -156,6 +163,10 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
   // the issue's rule: outbound traffic leaves through the first non-internal network in lexical order
   const routed = cfgs.find((c) => !c.internal);
   let forwards = memberForwards(spec, routed, names);
+  // the NAT the routed network's holder runs (or will start): its warning, and -p it cannot take
+  const nat = routed && networkNat(routed, facts);
+  if (routed && forwards.length) checkPublishable(routed, nat, '--publish');
+  if (routed && nat?.choice.warning) process.stderr.write(`hutch: network ${routed.name}: ${nat.choice.warning}\n`);
   const holds: NetworkHold[] = [];
   const release = () => {
     for (const h of holds) h.release();
@@ -189,6 +200,7 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
   return {
     join: join_,
     forwards,
+    blocked: routed && !spec.allowHostLoopback ? hostAddresses() : [],
     env: links.env,
     etcFiles: {
       // the own hostname is left to the network's DNS, which knows the address the holder gives

@@ -169,7 +169,8 @@ export function resolveNetworkSpec(
         mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
-  if (!nat && o.allowHostLoopback) {
+  // on a named network it lifts only the member's block of the host's own addresses (the NAT is shared)
+  if (!nat && !named && o.allowHostLoopback) {
     throw new HutchError(`--allow-host-loopback needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
       hint: mode === 'host' ? 'with --network host the sandbox already shares the host loopback' : 'use --network slirp',
     });
@@ -178,7 +179,7 @@ export function resolveNetworkSpec(
     ...namedNetworkPart(o, mode),
     ...etcPart(o, mode),
     networkDriver: driver,
-    allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
+    allowHostLoopback: (nat || !!named) && (o.allowHostLoopback ?? profile.allowHostLoopback),
     ports,
     expose,
   };
