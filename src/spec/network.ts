@@ -152,6 +152,12 @@ export function resolveNetworkSpec(
       });
     }
     driver = o.networkDriver as 'auto' | NetDriverName;
+    if (mode.startsWith('network ')) {
+      // one NAT for all members of a network, chosen with the network
+      throw new HutchError(`--network-driver: the NAT of ${mode} is the network's, chosen when it is created (${modeFrom})`, {
+        hint: `hutch network create NAME --network-driver ${driver} (hutch network inspect shows a network's driver)`,
+      });
+    }
     if (mode !== 'slirp' && mode !== 'pasta') {
       throw new HutchError(`--network-driver ${driver} needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
         hint: 'add --network slirp',
