@@ -213,7 +213,7 @@ static _Noreturn void keeper(const struct op *o, pid_t holder, int ctl)
 	if (getppid() != holder)
 		_exit(0);
 	prctl(PR_SET_NAME, "hutch-natkeeper"); /* not one more "hutch-helper" with the holder's log */
-	close_fds_from(3, keep, 1); /* nothing of the holder's: no lock, no plan pipe */
+	close_fds_from(3, keep, 1);            /* nothing of the holder's: no lock, no plan pipe */
 	reset_signals();
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
