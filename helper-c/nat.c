@@ -204,11 +204,60 @@ static pid_t keeper_start(const struct op *o, pid_t holder, int *exitw, char *re
 	return pid;
 }
 
+/* One message with a descriptor (SCM_RIGHTS), on the keeper's socket */
+static int send_fd(int sock, const char *text, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* `bind HOSTIP HOSTPORT`: a TCP socket listening in the host's network
+ * namespace, for a published port of a pasta network (pasta has no API
+ * for one; the holder relays it) */
+static void keeper_bind(int ctl, const char *args)
+{
+	char ip[INET_ADDRSTRLEN], reply[160];
+	unsigned port;
+	int one = 1, s = -1;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	if (sscanf(args, "%15s %u", ip, &port) != 2 || inet_pton(AF_INET, ip, &a.sin_addr) != 1 || !port ||
+	    port > 65535) {
+		snprintf(reply, sizeof reply, "error bind HOSTIP(IPv4) HOSTPORT");
+	} else {
+		a.sin_port = htons((uint16_t)port);
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+		    bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 128)) {
+			snprintf(reply, sizeof reply, "error listening on %s:%u: %s", ip, port, strerror(errno));
+			if (s >= 0)
+				close(s);
+			s = -1;
+		}
+	}
+	if (s < 0) {
+		send(ctl, reply, strlen(reply), MSG_NOSIGNAL);
+		return;
+	}
+	send_fd(ctl, "ok", s);
+	close(s); /* the holder's relay has it now */
+}
+
 static _Noreturn void keeper(const struct op *o, pid_t holder, int ctl)
 {
 	int keep[1] = {ctl}, exitw = -1, pidfd = -1;
 	pid_t pid = -1;
-	char req[32], reply[256];
+	char req[64], reply[256];
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != holder)
 		_exit(0);
@@ -240,6 +289,10 @@ static _Noreturn void keeper(const struct op *o, pid_t holder, int ctl)
 		if (r <= 0)
 			_exit(0); /* the holder is gone: the NAT follows (its PDEATHSIG) */
 		req[r] = 0;
+		if (!strncmp(req, "bind ", 5)) {
+			keeper_bind(ctl, req + 5);
+			continue;
+		}
 		if (strcmp(req, "start") || pid > 0) {
 			snprintf(reply, sizeof reply, "error the keeper takes start, with no NAT running");
 		} else if ((pid = keeper_start(o, holder, &exitw, reply, sizeof reply)) > 0 &&
@@ -351,9 +404,23 @@ int nat_fd(void)
 	return N.ctl;
 }
 
-/* The keeper spoke outside a request: the NAT ended. Start another (its
- * tap0 went with it; the MASQUERADE and DNAT rules stay); 1 when one runs
- * again (the holder then publishes its members' ports on it anew). */
+/* The NAT ended (HOW): start another (its tap0 went with it; the
+ * MASQUERADE and DNAT rules stay); 1 when one runs again. */
+static int nat_ended(const char *how)
+{
+	snprintf(N.last, sizeof N.last, "%.80s", how);
+	fprintf(stderr, "hutch: the network's NAT (pid %d) ended (%s): starting another\n", (int)N.pid, N.last);
+	N.pid = -1;
+	N.restarts++;
+	if (ask_start()) {
+		fprintf(stderr, "hutch: the network has no outbound traffic: %s\n", N.down);
+		return 0;
+	}
+	return 1;
+}
+
+/* The keeper spoke outside a request: the NAT ended, another one starts;
+ * 1 when it runs (the holder then publishes its members' ports on it anew). */
 int nat_event(void)
 {
 	char r[256];
@@ -370,17 +437,7 @@ int nat_event(void)
 		return 0;
 	}
 	r[n] = 0;
-	if (strncmp(r, "exited ", 7))
-		return 0;
-	snprintf(N.last, sizeof N.last, "%.80s", r + 7);
-	fprintf(stderr, "hutch: the network's NAT (pid %d) ended (%s): starting another\n", (int)N.pid, N.last);
-	N.pid = -1;
-	N.restarts++;
-	if (ask_start()) {
-		fprintf(stderr, "hutch: the network has no outbound traffic: %s\n", N.down);
-		return 0;
-	}
-	return 1;
+	return strncmp(r, "exited ", 7) ? 0 : nat_ended(r + 7);
 }
 
 /* `status`'s answer: nat DRIVER PID|- RESTARTS [down: WHY] [last: HOW] */
@@ -450,20 +507,148 @@ static int hostfwd(struct nat_fwd *f, char *err, size_t errlen)
 	return (f->id = api_call(json, err, errlen)) < 0 ? -1 : 0;
 }
 
+/* ---------- published ports of a pasta network: hutch's relay ----------
+ * pasta fixes its forwards when it starts (no API to add one), so the port
+ * is hutch's: the keeper listens on HOSTIP:HOSTPORT in the host's namespace
+ * and hands the socket over; a relay process (the holder's child, in its
+ * namespace) accepts there and connects to MEMBER:PORT across the bridge,
+ * copying both ways, as podman's rootlessport does beside its rootless
+ * network namespace. The member sees the gateway as the client. */
+
+static void pump(int from, int to)
+{
+	char buf[65536];
+	ssize_t n;
+	signal(SIGPIPE, SIG_IGN);
+	while ((n = read(from, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+		for (ssize_t off = 0, w; n > 0 && off < n; off += w)
+			if ((w = write(to, buf + off, (size_t)(n - off))) < 0) {
+				if (errno != EINTR)
+					return;
+				w = 0;
+			}
+	shutdown(to, SHUT_WR);
+}
+
+/* one connection: a process per direction (blocking copies cannot wait on
+ * each other), this one waits for both */
+static _Noreturn void relay_conn(int c, uint32_t member, uint16_t port)
+{
+	struct sockaddr_in m = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = member};
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGCHLD, SIG_DFL);
+	int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (b < 0 || connect(b, (struct sockaddr *)&m, sizeof m))
+		_exit(0); /* the client's connection closes */
+	for (int i = 0; i < 2; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pump(i ? b : c, i ? c : b);
+			_exit(0);
+		}
+	}
+	close(b);
+	close(c);
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	_exit(0);
+}
+
+static _Noreturn void relay(int lfd, pid_t holder, uint32_t member, uint16_t port)
+{
+	int keep[1] = {lfd};
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != holder)
+		_exit(0);
+	prctl(PR_SET_NAME, "hutch-portrelay");
+	close_fds_from(3, keep, 1); /* nothing of the holder's: no member's connection, no socket */
+	reset_signals();
+	signal(SIGCHLD, SIG_IGN); /* connections are reaped by the kernel */
+	for (;;) {
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE)
+				continue;
+			_exit(EXIT_SETUP);
+		}
+		if (fork() == 0) {
+			close(lfd);
+			relay_conn(c, member, port);
+		}
+		close(c);
+	}
+}
+
+/* The keeper's answer to `bind`, with its descriptor; an `exited` before it is kept in *ended */
+static int bind_reply(char *buf, size_t len, int *fd, char *ended, size_t elen)
+{
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = {.iov_base = buf, .iov_len = len - 1};
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+		struct pollfd pf = {.fd = N.ctl, .events = POLLIN};
+		*fd = -1;
+		ssize_t r = poll(&pf, 1, 5000) == 1 ? recvmsg(N.ctl, &mh, MSG_CMSG_CLOEXEC) : -1;
+		if (r <= 0)
+			return -1;
+		buf[r] = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(fd, CMSG_DATA(c), sizeof *fd);
+		if (strncmp(buf, "exited ", 7))
+			return 0;
+		snprintf(ended, elen, "%.80s", buf + 7);
+	}
+}
+
+static int relay_publish(struct nat_fwd *f, char *err, size_t errlen)
+{
+	char req[64], r[256], ended[96] = "";
+	int lfd = -1;
+	if (strcmp(f->proto, "tcp")) {
+		snprintf(err, errlen, "a pasta network publishes tcp ports only");
+		return -1;
+	}
+	snprintf(req, sizeof req, "bind %s %u", f->hostip, f->hostport);
+	int bad = send(N.ctl, req, strlen(req), MSG_NOSIGNAL) < 0 || bind_reply(r, sizeof r, &lfd, ended, sizeof ended);
+	if (ended[0])
+		nat_ended(ended); /* pasta ended meanwhile: the relay does not need it, outbound traffic does */
+	if (bad || strcmp(r, "ok") || lfd < 0) {
+		snprintf(err, errlen, "%s",
+			 bad                        ? "the NAT's keeper did not answer"
+			 : !strncmp(r, "error ", 6) ? r + 6
+						    : r);
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	pid_t holder = getpid(), pid = fork();
+	if (pid == 0)
+		relay(lfd, holder, f->member, f->port);
+	close(lfd);
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	f->id = (int)pid;
+	return 0;
+}
+
 /* The NAT listens on HOSTIP:HOSTPORT and hands connections to tap0's
  * address at HOSTPORT; the holder's namespace DNATs that to the member,
  * whose replies come back through the bridge (its default route is this
  * network's gateway) and conntrack. */
 int nat_publish(struct nat_fwd *f, char *err, size_t errlen)
 {
+	if (N.pasta && N.ctl >= 0)
+		return relay_publish(f, err, errlen);
 	if (N.ctl < 0 || N.pid < 0) {
 		snprintf(err, errlen, "the network has no NAT%s%s", N.down[0] ? ": " : "", N.down);
-		return -1;
-	}
-	if (N.pasta) {
-		snprintf(err, errlen,
-			 "pasta fixes its forwards when it starts: create the network with "
-			 "--network-driver slirp4netns to publish ports");
 		return -1;
 	}
 	if (hostfwd(f, err, errlen))
@@ -480,6 +665,8 @@ int nat_publish(struct nat_fwd *f, char *err, size_t errlen)
 void nat_republish(struct nat_fwd *f)
 {
 	char err[160];
+	if (N.pasta)
+		return; /* the relay does not go through pasta */
 	if (hostfwd(f, err, sizeof err))
 		fprintf(stderr, "hutch: publishing %s:%u/%s again: %s\n", f->hostip, f->hostport, f->proto, err);
 }
@@ -487,6 +674,11 @@ void nat_republish(struct nat_fwd *f)
 void nat_unpublish(const struct nat_fwd *f)
 {
 	char json[128], err[64];
+	if (N.pasta) {
+		if (f->id > 0 && !kill(f->id, SIGKILL)) /* its connections go with it (their PDEATHSIG) */
+			waitpid(f->id, NULL, 0);
+		return;
+	}
 	dnat(f, "-D");
 	if (f->id < 0)
 		return;

@@ -4,11 +4,10 @@
 // when not given) and resolved each time its holder starts, so a host that
 // gets pasta fixed later needs no new network.
 //
-// `auto` is slirp4netns where it is installed: it is the driver that can
-// publish a member's port once it runs (its API socket's add_hostfwd; pasta
-// fixes its forwards when it starts and has no API), and Debian's pasta has
-// the bulk-upload stall (src/net/pasta-version.ts). pasta only when asked,
-// with the warning the default network gives.
+// `auto` is slirp4netns where it is installed: Debian's pasta has the
+// bulk-upload stall (src/net/pasta-version.ts), and a member's published
+// port goes through pasta's network only by way of hutch's relay (NAMED_NAT).
+// pasta only when asked, with the warning the default network gives.
 
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
@@ -18,15 +17,14 @@ import type { NetworkConfig } from './named-store';
 import type { NetDriverName } from './types';
 
 /**
- * What each driver does behind a named network, as declared for the contract
- * suite (test/integration/named-nat-contract.test.ts) and for -p's refusal.
+ * How each driver's network publishes a member's port (-p), as the contract
+ * suite (test/integration/named-nat-contract.test.ts) names it: through the
+ * NAT's own forward, or through hutch's relay where the NAT cannot add one
+ * once it runs (helper-c/nat.c).
  */
-export const NAMED_NAT: Record<NetDriverName, { publish: true } | { publish: false; why: string }> = {
-  slirp4netns: { publish: true },
-  pasta: {
-    publish: false,
-    why: 'pasta fixes its port forwards when it starts and has no API to add one for a member that starts later',
-  },
+export const NAMED_NAT: Record<NetDriverName, { publish: string }> = {
+  slirp4netns: { publish: "slirp4netns's add_hostfwd and a DNAT rule in the holder" },
+  pasta: { publish: "hutch's relay: the keeper listens on the host, the holder connects to the member (pasta has no API to add a forward)" },
 };
 
 export interface NetworkNat {
@@ -48,7 +46,7 @@ export function networkNat(cfg: NetworkConfig, facts: Pick<HostFacts, 'env' | 'p
       hint: `${e.hint ? `${e.hint.replace('--network-driver', `hutch network create ${cfg.name} --network-driver`)}; ` : ''}or use a network without outbound traffic: hutch network create NAME --internal`,
     });
   }
-  if (asked === 'auto' && choice.name === 'slirp4netns') choice.why = "auto: slirp4netns publishes a member's port at run time, pasta cannot";
+  if (asked === 'auto' && choice.name === 'slirp4netns') choice.why = 'auto: slirp4netns where installed (pasta only when asked)';
   const iptables = findExecutable('iptables', facts.env);
   if (!iptables) {
     throw new HutchError(`network "${cfg.name}" routes outbound traffic, which needs iptables (not found)`, {
@@ -56,13 +54,4 @@ export function networkNat(cfg: NetworkConfig, facts: Pick<HostFacts, 'env' | 'p
     });
   }
   return { choice, iptables };
-}
-
-/** -p on a member of a network whose NAT cannot publish: refused before anything starts. */
-export function checkPublishable(cfg: NetworkConfig, nat: NetworkNat | undefined, what: string): void {
-  const decl = nat && NAMED_NAT[nat.choice.name];
-  if (!decl || decl.publish) return;
-  throw new HutchError(`${what}: network "${cfg.name}" routes through ${nat.choice.name}, and ${decl.why}`, {
-    hint: `publish from a network made with slirp4netns: hutch network create NAME --network-driver slirp4netns (or hutch network rm ${cfg.name} and create it again so)`,
-  });
 }

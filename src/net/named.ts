@@ -11,7 +11,7 @@ import type { SandboxSpec } from '../spec/types';
 import type { NetworkJoin } from '../sandbox/assemble';
 import { hostsFile, type EtcFiles } from './etc-files';
 import { holdNetwork, type NetworkHold } from './named-holder';
-import { checkPublishable, networkNat } from './named-nat';
+import { networkNat } from './named-nat';
 import { getNetwork, intToIp, ipToInt, listNetworks, networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
 import { expandMappings, reservePorts } from './ports';
 import type { PortForward } from './types';
@@ -163,9 +163,8 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
   // the issue's rule: outbound traffic leaves through the first non-internal network in lexical order
   const routed = cfgs.find((c) => !c.internal);
   let forwards = memberForwards(spec, routed, names);
-  // the NAT the routed network's holder runs (or will start): its warning, and -p it cannot take
+  // the NAT the routed network's holder runs (or will start): its warning
   const nat = routed && networkNat(routed, facts);
-  if (routed && forwards.length) checkPublishable(routed, nat, '--publish');
   if (routed && nat?.choice.warning) process.stderr.write(`hutch: network ${routed.name}: ${nat.choice.warning}\n`);
   const holds: NetworkHold[] = [];
   const release = () => {

@@ -10,9 +10,9 @@
 //    allowed (--allow-host-loopback); by default the host's own addresses,
 //    the host's loopback (the NAT's host alias) and the network's gateway
 //    are unreachable;
-//  - -p publishes on 127.0.0.1 to the member, withdrawn when it ends, where
-//    the driver declares it can (NAMED_NAT[d].publish); else it is refused
-//    with 125 before anything starts;
+//  - -p publishes on 127.0.0.1 to the member (NAMED_NAT[d].publish says
+//    how), carries 16 MiB up and the answer back, is not on the host's other
+//    addresses, cannot be taken twice, and is withdrawn when the member ends;
 //  - member-to-member traffic does not go through the NAT process (its I/O
 //    counters stay put while 64 MiB cross the bridge);
 //  - a NAT killed on its own is reaped (no zombie) and replaced: a running
@@ -161,37 +161,56 @@ for (const driver of NET_DRIVERS) {
     expectExit(await runHutch(['network', 'rm', nw]));
   });
 
-  if (decl.publish) {
-    contract('-p publishes on 127.0.0.1 to the member and goes with it', async () => {
-      const nw = uniq();
-      await create(nw);
-      const hp = await freePort();
-      const web = await startServer(fixtures, undefined, ['--network', nw, '-p', `${hp}:9400`], ['tcp:9400']);
-      try {
-        const got = await waitFor(() => tcpGet('127.0.0.1', hp).catch(() => undefined), 10_000, { what: 'the published port' });
-        assert.match(got!, /^hello 9400 from /);
-      } finally {
-        await web.stop();
+  contract(`-p publishes on 127.0.0.1 to the member (${decl.publish}), both ways at once, only there, and goes with it`, async () => {
+    const nw = uniq();
+    await create(nw);
+    const hp = await freePort();
+    const web = await startServer(fixtures, undefined, ['--network', nw, '-p', `${hp}:9400`], ['tcp:9400']);
+    const sinkName = uniq();
+    const hs = await freePort();
+    const sink = spawnHutch(['run', '--name', sinkName, '--network', nw, '-p', `${hs}:9401`, '-v', `${fixtures}:/t:ro`, '--', 'node', '/t/sink.js', '9401']);
+    let out = '';
+    sink.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const sinkGone = new Promise((r) => sink.on('close', r));
+    try {
+      const got = await waitFor(() => tcpGet('127.0.0.1', hp).catch(() => undefined), 10_000, { what: 'the published port' });
+      assert.match(got!, /^hello 9400 from /);
+      if (host) {
+        const res = await tcpGet(host, hp).catch((e: NodeJS.ErrnoException) => `FAIL ${e.code}`);
+        assert.not.match(res, /^hello/, `not published on ${host}: ${res}`);
       }
-      const after = await tcpGet('127.0.0.1', hp).catch((e: NodeJS.ErrnoException) => `FAIL ${e.code}`);
-      assert.not.match(after, /^hello/, 'nothing published once the member is gone');
-      await waitFor(() => !fs.existsSync(netRunDir(nw)), 10_000, { what: 'the run directory to go' });
-      expectExit(await runHutch(['network', 'rm', nw]));
+      // 16 MiB up through the published port, and the answer back on the same connection
+      await waitFor(() => out.includes('ready') || sink.exitCode !== null, 20_000, { what: 'the sink member' });
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(hs, '127.0.0.1');
+        let back = '';
+        c.setEncoding('utf8').on('data', (d: string) => (back += d));
+        c.on('error', reject);
+        c.on('end', () => resolve(back.trim()));
+        c.on('connect', () => c.end(Buffer.alloc(16 << 20, 7)));
+      });
+      assert.is(answer, `got ${16 << 20}`);
+      // a second member cannot take the same host port
+      const dup = await inside(nw, 'true', '-p', `${hp}:9400`);
+      assert.is(dup.code, 125, describe(dup));
+      assert.match(dup.stderr, /already in use|is published by the member/);
+    } finally {
+      await web.stop();
+      sink.kill('SIGTERM');
+      await sinkGone;
+    }
+    await waitFor(async () => !/^hello/.test(await tcpGet('127.0.0.1', hp).catch((e: NodeJS.ErrnoException) => `FAIL ${e.code}`)), 5000, {
+      what: 'nothing published once the member is gone',
     });
-  } else {
-    contract(`-p is refused with 125 before anything starts, naming --publish and the driver that publishes (${decl.why})`, async () => {
-      const nw = uniq();
-      await create(nw);
-      const hp = await freePort();
-      const r = await inside(nw, 'echo ran', '-p', `${hp}:9400`);
-      assert.is(r.code, 125, describe(r));
-      assert.not.match(r.stdout, /ran/);
-      assert.match(r.stderr, /--publish: network "[^"]+" routes through pasta/, r.stderr);
-      assert.match(r.stderr, /--network-driver slirp4netns/, r.stderr);
-      assert.not.ok(fs.existsSync(netRunDir(nw)), 'no holder was started for a refused run');
-      expectExit(await runHutch(['network', 'rm', nw]));
+    await waitFor(() => !fs.existsSync(netRunDir(nw)), 10_000, { what: 'the run directory to go' });
+    // the host port is free again
+    await new Promise<void>((res, rej) => {
+      const s = net.createServer();
+      s.once('error', rej);
+      s.listen(hp, '127.0.0.1', () => s.close(() => res()));
     });
-  }
+    expectExit(await runHutch(['network', 'rm', nw]));
+  });
 
   contract('SIGKILL of the holder ends the NAT and removes the run directory; the network starts again for the next member', async () => {
     const nw = uniq();
