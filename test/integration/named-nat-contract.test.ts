@@ -28,6 +28,8 @@ import * as assert from 'uvu/assert';
 import { describe, descendants, expectExit, freePort, hostPids, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
 import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
 import { NAMED_NAT } from '../../src/net/named-nat';
+import { pastaVersion } from '../../src/net/pasta-version';
+import { findExecutable } from '../../src/host/which';
 import { NET_DRIVERS, type NetDriverName } from '../../src/net/types';
 
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
@@ -132,6 +134,34 @@ for (const driver of NET_DRIVERS) {
       expectExit(await runHutch(['network', 'rm', nw]));
     },
   );
+
+  if (driver === 'pasta') {
+    const v = pastaVersion(findExecutable('pasta') ?? 'pasta', undefined);
+    contract(
+      `the default network's warning at create and at each member's run, as this pasta ${v.stalls ? 'stalls' : 'does not stall'}; auto picks slirp4netns where installed`,
+      async () => {
+        const nw = uniq();
+        const made = expectExit(await runHutch(['network', 'create', nw, '--network-driver', 'pasta']));
+        const ran = expectExit(await inside(nw, 'true'));
+        for (const r of [made, ran]) {
+          if (v.stalls) assert.match(r.stderr, /warning: .*bulk uploads .*--network-driver slirp4netns does not stall/, r.stderr);
+          else assert.not.match(r.stderr, /warning/, r.stderr);
+        }
+        const auto = uniq();
+        expectExit(await runHutch(['network', 'create', auto]));
+        const m = await startServer(fixtures, undefined, ['--network', auto], ['tcp:9600']);
+        try {
+          const info = JSON.parse(expectExit(await runHutch(['network', 'inspect', auto])).stdout);
+          assert.is(info.nat.driver, findExecutable('slirp4netns') ? 'slirp4netns' : 'pasta');
+          assert.not.match(m.stderr(), /warning/);
+        } finally {
+          await m.stop();
+        }
+        await waitFor(() => !fs.existsSync(netRunDir(auto)) && !fs.existsSync(netRunDir(nw)), 10_000, { what: 'the run directories to go' });
+        expectExit(await runHutch(['network', 'rm', nw, auto]));
+      },
+    );
+  }
 
   contract('member-to-member traffic crosses the bridge, not the NAT process', async () => {
     const nw = uniq();
