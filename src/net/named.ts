@@ -10,7 +10,7 @@ import type { LaunchHook } from '../helper/spawn';
 import type { SandboxSpec } from '../spec/types';
 import type { NetworkJoin } from '../sandbox/assemble';
 import { hostsFile, type EtcFiles } from './etc-files';
-import { holdNetwork, type NetworkHold } from './named-holder';
+import { holdNetwork, natStatus, type NetworkHold } from './named-holder';
 import { networkNat } from './named-nat';
 import { getNetwork, intToIp, ipToInt, listNetworks, networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
 import { expandMappings, reservePorts } from './ports';
@@ -174,6 +174,12 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     if (live) {
       for (const c of cfgs) holds.push(await holdNetwork(c, facts));
       forwards = await reservePorts(forwards);
+      // a NAT that ended and could not be replaced: the member runs, without outbound traffic
+      const down = routed && (await natStatus(facts.paths, routed.name))?.down;
+      if (routed && down)
+        process.stderr.write(
+          `hutch: warning: network ${routed.name} has no outbound traffic now (its NAT: ${down}); it comes back when the network starts again, after its last member ends\n`,
+        );
     }
   } catch (e) {
     release();

@@ -315,6 +315,40 @@ for (const driver of NET_DRIVERS) {
       expectExit(await runHutch(['network', 'rm', nw]));
     },
   );
+
+  contract("the NAT's keeper SIGKILLed: the NAT ends with it, inspect and the next member's run say the network has no outbound traffic, and why", async () => {
+    const nw = uniq();
+    await create(nw);
+    const web = await startServer(fixtures, undefined, ['--network', nw], ['tcp:9700']);
+    try {
+      const holder = holderOf(nw);
+      const [nat] = natsOf(driver, holder);
+      const keeper = descendants(holder).find((pid) => comm(pid) === 'hutch-natkeeper');
+      assert.ok(keeper, 'a keeper under the holder');
+      process.kill(keeper!, 'SIGKILL');
+      await waitFor(() => !alive(nat), 10_000, { what: 'the NAT to end with its keeper' });
+      await waitFor(() => !fs.existsSync(`/proc/${keeper}`), 10_000, { what: 'the keeper to be reaped' });
+      const info = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout);
+      assert.is(info.nat.pid, -1);
+      assert.match(info.nat.down, /its keeper ended/);
+      const r = expectExit(await inside(nw, 'true'));
+      assert.match(r.stderr, /warning: network \S+ has no outbound traffic now \(its NAT: its keeper ended\)/, r.stderr);
+    } finally {
+      await web.stop();
+    }
+    // the next start of the network has its NAT again
+    await waitFor(() => !fs.existsSync(netRunDir(nw)), 10_000, { what: 'the run directory to go' });
+    const m = await startServer(fixtures, undefined, ['--network', nw], ['tcp:9701']);
+    try {
+      const info = JSON.parse(expectExit(await runHutch(['network', 'inspect', nw])).stdout);
+      assert.ok(info.nat.pid > 0, JSON.stringify(info.nat));
+      assert.not.ok(info.nat.down);
+    } finally {
+      await m.stop();
+    }
+    await waitFor(() => !fs.existsSync(netRunDir(nw)), 10_000, { what: 'the run directory to go' });
+    expectExit(await runHutch(['network', 'rm', nw]));
+  });
 }
 
 test.run();
