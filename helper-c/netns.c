@@ -45,6 +45,7 @@
 #define NAMES_MAX 512
 
 #define FWD_MAX 32
+#define FIXED_FDS 5 /* the holder's poll: socket, DNS, lifeline, DNS upstream, NAT keeper; then clients */
 
 struct client {
 	int fd;
@@ -393,7 +394,11 @@ static void serve(struct client *c, int userns)
 		publish(c, buf + 8);
 	else if (!strcmp(buf, "hold"))
 		send_msg(c->fd, "ok\n", -1);
-	else if (!strcmp(buf, "join"))
+	else if (!strcmp(buf, "status")) {
+		char st[320];
+		nat_status(st, sizeof st);
+		send_msg(c->fd, st, -1);
+	} else if (!strcmp(buf, "join"))
 		send_msg(c->fd, "ok\n", userns);
 	else if (!strncmp(buf, "attach ", 7))
 		attach(c, buf + 7, fd);
@@ -418,7 +423,7 @@ static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
 
 static void remove_run_dir(const char *dir)
 {
-	static const char *const files[] = {"sock", "slirp.sock", "holder.log", "lock"};
+	static const char *const files[] = {"sock", "slirp.sock", "pasta.pid", "holder.log", "lock"};
 	char path[256];
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
@@ -523,14 +528,14 @@ void net_holder_run(const struct op *o)
 	chmod(sa.sun_path, 0600);
 	share_unlock();
 
-	/* outbound: slirp4netns (forked by net-nat) on tap0, members masqueraded */
+	/* outbound: the NAT (started by net-nat's keeper) on tap0, members masqueraded */
 	if (!H.internal) {
 		char subnet[32], a[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &H.net, a, sizeof a);
 		snprintf(subnet, sizeof subnet, "%s/%d", a, H.prefix);
 		if (nat_start(subnet)) {
 			uint32_t up;
-			inet_pton(AF_INET, "10.0.2.3", &up); /* slirp4netns's DNS */
+			inet_pton(AF_INET, nat_dns(), &up);
 			dns_set_upstream(up);
 		}
 	}
@@ -548,12 +553,13 @@ void net_holder_run(const struct op *o)
 
 	int lifeline = FD_PLAN;
 	for (;;) {
-		struct pollfd pf[MAX_CLIENTS + 4];
+		struct pollfd pf[MAX_CLIENTS + FIXED_FDS];
 		int np = 0;
 		pf[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = dns, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = lifeline, .events = POLLIN};
 		pf[np++] = (struct pollfd){.fd = dns_upstream_fd(), .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = nat_fd(), .events = POLLIN};
 		for (int i = 0; i < H.n; i++)
 			pf[np++] = (struct pollfd){.fd = H.c[i].fd >= 0 ? H.c[i].fd : H.c[i].pidfd, .events = POLLIN};
 		if (poll(pf, (nfds_t)np, -1) < 0) {
@@ -565,15 +571,19 @@ void net_holder_run(const struct op *o)
 			dns_answer(dns, lookup);
 		if (pf[3].revents & POLLIN)
 			dns_relay(dns);
+		if (pf[4].revents && nat_event()) /* a new NAT: the members' ports on it */
+			for (int i = 0; i < H.n; i++)
+				for (int j = 0; j < H.c[i].nfwd; j++)
+					nat_republish(&H.c[i].fwd[j]);
 		if (lifeline >= 0 && pf[2].revents) {
 			char b[64];
 			if (read(lifeline, b, sizeof b) <= 0)
 				lifeline = -1; /* a negative fd is ignored by poll */
 		}
 		/* from the last: serve() may move the last client into slot i */
-		for (int i = np - 1; i >= 4; i--)
+		for (int i = np - 1; i >= FIXED_FDS; i--)
 			if (pf[i].revents)
-				serve(&H.c[i - 4], userns);
+				serve(&H.c[i - FIXED_FDS], userns);
 		for (int i = H.n - 1; i >= 0; i--)
 			if (H.c[i].dead)
 				drop(&H.c[i]);

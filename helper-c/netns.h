@@ -26,6 +26,10 @@ void dns_answer(int fd, uint32_t (*lookup)(const char *name, uint32_t asker, int
  * nat_start returns 1 when outbound traffic is set up */
 void net_nat(const struct op *o);
 int nat_start(const char *subnet);
+const char *nat_dns(void);              /* the NAT's DNS forwarder (dotted quad) */
+int nat_fd(void);                       /* the keeper's socket, for the holder's poll (-1: none) */
+int nat_event(void);                    /* on it: 1 when a new NAT replaced one that ended */
+void nat_status(char *out, size_t len); /* `status`'s answer line */
 
 /* nat.c: one published port of a member: the NAT listens on the host,
  * the holder's namespace DNATs to the member (nat_publish: 0 or -1 with err) */
@@ -38,6 +42,7 @@ struct nat_fwd {
 };
 int nat_publish(struct nat_fwd *f, char *err, size_t errlen);
 void nat_unpublish(const struct nat_fwd *f);
+void nat_republish(struct nat_fwd *f); /* on a new NAT */
 
 /* dns.c: forward unknown names to this resolver (network order), through the NAT */
 void dns_set_upstream(uint32_t addr);

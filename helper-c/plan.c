@@ -252,6 +252,8 @@ static void parse_net_nat(struct op *o, const int *seen)
 {
 	if (!seen[OP_USERNS] || seen[OP_UNSHARE] || seen[OP_NET_NAT])
 		op_error(o, "net-nat comes once, after userns and before unshare net");
+	if (o->nfields == 4 && strcmp(o->f[3], "pasta"))
+		op_error(o, "net-nat BINARY IPTABLES STATEFILE [pasta]");
 }
 
 static void parse_net_share(struct op *o, const int *seen)
@@ -581,7 +583,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
 	[OP_NET_ATTACH]        = {"net-attach",      M,  5, -1, 1, 0, parse_net_attach},
-	[OP_NET_NAT]           = {"net-nat",         M,  3,  3, 7, 0, parse_net_nat},
+	[OP_NET_NAT]           = {"net-nat",         M,  3,  4, 7, 0, parse_net_nat},
 	[OP_NET_SHARE]         = {"net-share",       M,  1,  1, 1, 0, parse_net_share},
 	[OP_NET_PUBLISH]       = {"net-publish",     M,  4,  4, 0, 0, parse_net_publish},
 	[OP_DETACH]            = {"detach",          M,  0,  0, 0, 0, NULL},

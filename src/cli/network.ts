@@ -4,15 +4,27 @@ import { HutchError } from '../util/errors';
 import { identity } from '../host/ids';
 import { hutchPaths } from '../host/paths';
 import { suggest } from '../util/suggest';
-import { createNetwork, listNetworks, memberAddresses, networkMembers, removeNetwork, requireNetwork } from '../net/named-store';
+import {
+  createNetwork,
+  listNetworks,
+  memberAddresses,
+  networkMembers,
+  parseNetworkDriver,
+  removeNetwork,
+  requireNetwork,
+  type NetworkConfig,
+} from '../net/named-store';
 import { flagBool, flagList, flagString, parseArgs, type FlagDef } from './args';
 import { gatherHostFacts } from '../host/facts';
 import { connectNetwork, disconnectNetwork } from '../net/named-connect';
+import { networkNat } from '../net/named-nat';
+import { natStatus } from '../net/named-holder';
 
 const USAGE = `Usage: hutch network COMMAND
 
-  create NAME [--subnet CIDR] [--gateway IP] [--internal]
-                       create a network (default: a free 10.89.N.0/24)
+  create NAME [--subnet CIDR] [--gateway IP] [--internal] [--network-driver D]
+                       create a network (default: a free 10.89.N.0/24; D: the NAT
+                       of its outbound traffic, slirp4netns or pasta, default auto)
   ls [--json]          list networks and their running members
   inspect NAME...      details as JSON
   rm NAME...           remove networks; refuses one with running members
@@ -31,6 +43,7 @@ const FLAGS: FlagDef[] = [
   { name: 'subnet', kind: 'string', valueName: 'CIDR', help: 'create: IPv4 subnet, e.g. 10.89.5.0/24' },
   { name: 'gateway', kind: 'string', valueName: 'IP', help: "create: the bridge's address (default: the subnet's first)" },
   { name: 'internal', kind: 'bool', help: 'create: members get no default route' },
+  { name: 'network-driver', kind: 'string', valueName: 'DRIVER', help: "create: the network's NAT: auto (slirp4netns where installed), slirp4netns, pasta" },
   { name: 'alias', kind: 'string', repeat: true, valueName: 'NAME', help: 'connect: another name of the sandbox on NET' },
   { name: 'ip', kind: 'string', valueName: 'IP', help: "connect: the sandbox's address on NET (default: the first free one)" },
   {
@@ -66,8 +79,8 @@ export async function networkCommand(argv: string[]): Promise<number> {
   const ids = identity(process.env);
   const paths = hutchPaths(process.env, ids.home, ids.uid);
   const args = p.positionals;
-  if (sub !== 'create' && (flagString(p, 'subnet') || flagString(p, 'gateway') || flagBool(p, 'internal'))) {
-    throw new HutchError(`--subnet, --gateway and --internal belong to hutch network create`);
+  if (sub !== 'create' && (flagString(p, 'subnet') || flagString(p, 'gateway') || flagBool(p, 'internal') || flagString(p, 'network-driver'))) {
+    throw new HutchError(`--subnet, --gateway, --internal and --network-driver belong to hutch network create`);
   }
   if (sub !== 'connect' && sub !== 'disconnect' && flagList(p, 'publish').length) {
     throw new HutchError('--publish belongs to hutch network connect', { hint: 'hutch network connect NET NAME -p 8080:80' });
@@ -92,12 +105,17 @@ export async function networkCommand(argv: string[]): Promise<number> {
     case 'create': {
       need('hutch network create NAME [--subnet CIDR] [--internal]');
       if (args.length > 1) throw new HutchError('hutch network create takes one NAME', { hint: 'create one network at a time' });
+      // a driver that cannot run here is refused before the network exists
+      const driver = parseNetworkDriver(flagString(p, 'network-driver'), flagBool(p, 'internal') ?? false);
+      const nat = driver && driver !== 'auto' ? networkNat({ name: args[0], internal: false, driver } as NetworkConfig, gatherHostFacts()) : undefined;
       const cfg = createNetwork(paths, {
         name: args[0],
         subnet: flagString(p, 'subnet'),
         gateway: flagString(p, 'gateway'),
         internal: flagBool(p, 'internal') ?? false,
+        driver,
       });
+      if (nat?.choice.warning) process.stderr.write(`hutch: ${nat.choice.warning}\n`);
       process.stdout.write(`${cfg.name}\n`);
       return 0;
     }
@@ -115,7 +133,13 @@ export async function networkCommand(argv: string[]): Promise<number> {
     }
     case 'inspect': {
       need('hutch network inspect NAME');
-      const out = args.map((n) => ({ ...requireNetwork(paths, n), members: networkMembers(paths, n), addresses: memberAddresses(paths, n) }));
+      const out = [];
+      for (const n of args) {
+        const cfg = requireNetwork(paths, n);
+        // while its holder runs: the NAT it runs (pid, restarts after one ended on its own, why none runs)
+        const nat = cfg.internal ? undefined : await natStatus(paths, n);
+        out.push({ ...cfg, members: networkMembers(paths, n), addresses: memberAddresses(paths, n), ...(nat ? { nat } : {}) });
+      }
       process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
       return 0;
     }

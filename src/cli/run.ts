@@ -507,7 +507,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     etcFiles: member ? member.etcFiles : withEtcExtras(etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }), spec),
     networkJoin: member?.join,
     hostnameFile: true,
-    unreachable: net?.blocked,
+    unreachable: net?.blocked ?? member?.blocked,
     syncBeforeExec: net !== undefined,
     syncBeforeStart:
       member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,

@@ -62,7 +62,8 @@ export type Op =
   | { op: 'cleanup'; path: string }
   // named networks (helper-c/netns.c, docs/NETWORKS.md)
   | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
-  | { op: 'net-nat'; slirp4netns: string; iptables: string; api: string }
+  /** the network's NAT (nat.c): slirp4netns with its API socket at `state`, or pasta with its pid file there */
+  | { op: 'net-nat'; binary: string; iptables: string; state: string; driver: 'slirp4netns' | 'pasta' }
   | { op: 'net-share'; dir: string }
   | { op: 'net-join'; socket: string }
   | { op: 'net-attach'; socket: string; ifname: string; address?: string; route: boolean; shared: boolean; nofwd?: boolean; names: string[] }
@@ -133,7 +134,7 @@ export function fieldsOf(o: Op): string[] {
     case 'net-holder':
       return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
     case 'net-nat':
-      return [o.slirp4netns, o.iptables, o.api];
+      return [o.binary, o.iptables, o.state, ...(o.driver === 'pasta' ? ['pasta'] : [])];
     case 'net-share':
       return [o.dir];
     case 'net-join':

@@ -28,6 +28,7 @@ import { networkRunDir, requireNetwork, type NetworkConfig } from './named-store
 import { MAX_NETWORKS } from './named';
 import { checkAddress } from './named-address';
 import { memberForwards, publishWords } from './named-ports';
+import { networkNat } from './named-nat';
 import { hostAddr, reservePorts } from './ports';
 import { parsePublish } from '../spec/network';
 
@@ -110,7 +111,7 @@ export async function connectNetwork(
   if (opts.ip !== undefined) checkAddress(cfg, opts.ip);
   // -p: through NET's NAT (docs/NETWORKS.md "connect / disconnect"), withdrawn by the holder with the member
   const mappings = (opts.publish ?? []).map((t) => parsePublish(t, '--publish'));
-  let forwards = memberForwards(mappings, cfg.internal ? undefined : cfg, [net]);
+  let forwards = memberForwards(mappings, cfg.internal ? undefined : cfg, [net], cfg.internal ? undefined : networkNat(cfg, facts)?.choice.name);
   const ifname = freeIfname(box.state);
   const hold = await holdNetwork(cfg, facts);
   try {

@@ -17,12 +17,11 @@ import type { Readable, Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import { ensurePrivateDir } from '../host/paths';
-import { findExecutable } from '../host/which';
 import { userNamespaceOps } from '../helper/identity';
 import { formatPlan, planOf } from '../helper/plan';
 import type { Op } from '../helper/ops';
 import { networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
-import type { NetDriverName } from './types';
+import { networkNat } from './named-nat';
 
 export interface NetworkHold {
   socket: string;
@@ -30,35 +29,10 @@ export interface NetworkHold {
   release(): void;
 }
 
-/**
- * The user-mode NAT drivers behind a routed named network, as declared for
- * the contract suite (test/integration/named-nat-contract.test.ts): what is
- * wired runs there, what is not says why.
- */
-export const NAMED_NAT: Record<NetDriverName, { wired: true } | { wired: false; why: string }> = {
-  slirp4netns: { wired: true },
-  pasta: {
-    wired: false,
-    why: "pasta is not wired as a named network's NAT yet (slirp4netns only): its port forwards are fixed when it starts (no API to add one per member), and the bulk-upload stall of Debian's build (src/net/pasta-version.ts) would hit every member at once",
-  },
-};
-
-/** Outbound traffic of a routed network: one slirp4netns on the holder, members masqueraded by iptables there. */
-function natTools(cfg: NetworkConfig, env: NodeJS.ProcessEnv): { slirp4netns: string; iptables: string } {
-  const slirp4netns = findExecutable('slirp4netns', env);
-  const iptables = findExecutable('iptables', env);
-  if (!slirp4netns || !iptables) {
-    const missing = !slirp4netns ? 'slirp4netns' : 'iptables';
-    throw new HutchError(`network "${cfg.name}" routes outbound traffic, which needs ${missing} (not found)`, {
-      hint: `install ${missing}, or use a network without outbound traffic: hutch network create NAME --internal`,
-    });
-  }
-  return { slirp4netns, iptables };
-}
-
-export function holderOps(cfg: NetworkConfig, dir: string, ids: HostFacts['ids'], env: NodeJS.ProcessEnv = process.env): Op[] {
+export function holderOps(cfg: NetworkConfig, dir: string, facts: Pick<HostFacts, 'ids' | 'env' | 'paths'>): Op[] {
   const { prefix } = parseSubnet(cfg.subnet, `network ${cfg.name}: subnet`);
-  const nat = cfg.internal ? undefined : natTools(cfg, env);
+  const nat = networkNat(cfg, facts);
+  const ids = facts.ids;
   return [
     // every holder of the user in one user namespace (docs/NETWORKS.md "Several networks"):
     // joined through a running holder, else made by the id maps and userns below
@@ -66,7 +40,17 @@ export function holderOps(cfg: NetworkConfig, dir: string, ids: HostFacts['ids']
     ...userNamespaceOps(ids),
     { op: 'report' },
     // forked before the holder's own network namespace: its sockets are the host's
-    ...(nat ? [{ op: 'net-nat', slirp4netns: nat.slirp4netns, iptables: nat.iptables, api: join(dir, 'slirp.sock') } as Op] : []),
+    ...(nat
+      ? [
+          {
+            op: 'net-nat',
+            binary: nat.choice.binary,
+            iptables: nat.iptables,
+            state: join(dir, nat.choice.name === 'pasta' ? 'pasta.pid' : 'slirp.sock'),
+            driver: nat.choice.name,
+          } as Op,
+        ]
+      : []),
     { op: 'unshare', ns: ['net'] },
     { op: 'net-holder', dir, cidr: `${cfg.gateway}/${prefix}`, internal: cfg.internal },
   ];
@@ -98,7 +82,7 @@ function tryHold(path: string): Promise<Socket | undefined> {
 
 /** Start a holder; resolves once it listens (or another one won the race). */
 function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise<{ lifeline: Writable; detach: () => void } | undefined> {
-  const plan = formatPlan(planOf(holderOps(cfg, dir, facts.ids, facts.env)), false);
+  const plan = formatPlan(planOf(holderOps(cfg, dir, facts)), false);
   const log = join(dir, 'holder.log');
   // a holder that is ending removes the directory; it cannot once the log is in it
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -163,4 +147,38 @@ export async function holdNetwork(cfg: NetworkConfig, facts: HostFacts): Promise
     }
   }
   throw new HutchError(`cannot reach the holder of network "${cfg.name}" at ${socket}`, { hint: `see ${join(dir, 'holder.log')}` });
+}
+
+export interface NatStatus {
+  driver: string;
+  /** The NAT's host pid (-1: none runs). */
+  pid: number;
+  /** NATs started after the first, each after one ended on its own. */
+  restarts: number;
+  /** Why the network has no outbound traffic now. */
+  down?: string;
+  /** How the last NAT that ended on its own ended. */
+  last?: string;
+}
+
+/** The running holder's word on its NAT (`status`); undefined when no holder runs (or it is --internal). */
+export function natStatus(paths: HostFacts['paths'], name: string): Promise<NatStatus | undefined> {
+  return new Promise((resolve) => {
+    const s = connect(join(networkRunDir(paths, name), 'sock'));
+    let buf = '';
+    const done = (v: NatStatus | undefined) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.on('error', () => done(undefined));
+    s.on('connect', () => s.write('status\n'));
+    s.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      if (!buf.includes('\n')) return;
+      // nat DRIVER PID RESTARTS[ down: WHY][ last: HOW]
+      const m = /^nat (\S+) (-?\d+) (\d+)(?: down: (.*?))?(?: last: (.*))?$/.exec(buf.split('\n')[0]);
+      if (!m) return done(undefined);
+      done({ driver: m[1], pid: Number(m[2]), restarts: Number(m[3]), ...(m[4] ? { down: m[4] } : {}), ...(m[5] ? { last: m[5] } : {}) });
+    });
+  });
 }

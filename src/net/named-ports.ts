@@ -1,7 +1,7 @@
 // Published ports of a named network's member (docs/NETWORKS.md "Published
 // ports of a member"): `-p` of `hutch run` (through the network that routes
 // the member) and of `hutch network connect` (through the connected network).
-// The network's NAT (slirp4netns, NAMED_NAT in named-holder.ts) listens on
+// The network's NAT (slirp4netns or pasta, NAMED_NAT in named-nat.ts) listens on
 // the host and the holder DNATs to the member.
 //
 // What that can carry differs from the default network's slirp4netns
@@ -25,17 +25,21 @@ import type { NetDriverName, PortForward } from './types';
 /** What a member's published port can be, per NAT driver of a named network. */
 export const MEMBER_PUBLISH: Record<NetDriverName, { udp: boolean; ipv6: boolean }> = {
   slirp4netns: { udp: true, ipv6: false },
-  pasta: { udp: false, ipv6: false }, // not wired as a network's NAT (NAMED_NAT)
+  pasta: { udp: false, ipv6: false }, // hutch's relay (NAMED_NAT in named-nat.ts) carries TCP only
 };
-
-const NAT: NetDriverName = 'slirp4netns';
 
 /**
  * The forwards of -p for a member: through `routed` (the routing network for
  * `hutch run`, the connected one for `connect`); undefined: every network is
  * --internal. `flag` names the option in errors.
  */
-export function memberForwards(mappings: PortMapping[], routed: NetworkConfig | undefined, names: string[], flag = '--publish'): PortForward[] {
+export function memberForwards(
+  mappings: PortMapping[],
+  routed: NetworkConfig | undefined,
+  names: string[],
+  nat: NetDriverName | undefined,
+  flag = '--publish',
+): PortForward[] {
   const forwards = expandMappings(mappings);
   if (!forwards.length) return forwards;
   if (!routed) {
@@ -46,11 +50,17 @@ export function memberForwards(mappings: PortMapping[], routed: NetworkConfig | 
       },
     );
   }
+  const NAT = nat ?? 'slirp4netns';
   const can = MEMBER_PUBLISH[NAT];
   for (const f of forwards) {
     const what = `${flag} ${f.hostPort ? hostAddr(f.hostIp, f.hostPort) : isIPv6(f.hostIp) ? `[${f.hostIp}]` : f.hostIp}->${f.containerPort}/${f.protocol}`;
     if (f.protocol === 'udp' && !can.udp)
-      throw new HutchError(`${what}: network ${routed.name}'s NAT (${NAT}) cannot publish UDP ports`, { hint: 'use --network slirp for a published UDP port' });
+      throw new HutchError(`${what}: network ${routed.name}'s NAT (${NAT}) cannot publish UDP ports`, {
+        hint:
+          NAT === 'pasta'
+            ? `a network made with --network-driver slirp4netns publishes UDP ports, or use --network slirp`
+            : 'use --network slirp for a published UDP port',
+      });
     if (isIPv6(f.hostIp) && !can.ipv6)
       throw new HutchError(
         `${what}: ${f.hostIp} is an IPv6 host address, and a member of network ${routed.name} is published on IPv4 host addresses only (its NAT, ${NAT}, listens on IPv4; named networks have no IPv6)`,

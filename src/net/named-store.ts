@@ -9,6 +9,7 @@ import { HutchError } from '../util/errors';
 import type { HutchPaths } from '../host/paths';
 import { listSandboxes } from '../state/sandboxes';
 import { NETWORK_NAME_RE, RESERVED_NETWORK_NAMES } from '../spec/network';
+import { NET_DRIVERS, type NetDriverName } from './types';
 
 export interface NetworkConfig {
   name: string;
@@ -19,6 +20,8 @@ export interface NetworkConfig {
   /** No default route for members. */
   internal: boolean;
   created: string;
+  /** The NAT driver of a routed network (src/net/named-nat.ts); absent: auto. */
+  driver?: 'auto' | NetDriverName;
 }
 
 export function checkNetworkName(name: string, what = 'network name'): void {
@@ -141,8 +144,20 @@ export function requireNetwork(paths: HutchPaths, name: string, what = 'network'
   return n;
 }
 
-export function createNetwork(paths: HutchPaths, opts: { name: string; subnet?: string; gateway?: string; internal: boolean }): NetworkConfig {
+/** `hutch network create --network-driver`: the NAT of a routed network. */
+export function parseNetworkDriver(text: string | undefined, internal: boolean): 'auto' | NetDriverName | undefined {
+  if (text === undefined) return undefined;
+  if (text !== 'auto' && !(NET_DRIVERS as readonly string[]).includes(text))
+    throw new HutchError(`--network-driver: "${text}" is not one of auto, ${NET_DRIVERS.join(', ')}`, {
+      hint: "the NAT of the network's outbound traffic: slirp4netns (auto, where installed) or pasta",
+    });
+  if (internal) throw new HutchError('--network-driver and --internal contradict each other', { hint: 'an --internal network has no NAT: drop one of them' });
+  return text as 'auto' | NetDriverName;
+}
+
+export function createNetwork(paths: HutchPaths, opts: { name: string; subnet?: string; gateway?: string; internal: boolean; driver?: string }): NetworkConfig {
   checkNetworkName(opts.name);
+  const driver = parseNetworkDriver(opts.driver, opts.internal);
   if (getNetwork(paths, opts.name))
     throw new HutchError(`network "${opts.name}" already exists`, { hint: 'choose another name, or remove it first (hutch network rm)' });
   const others = listNetworks(paths);
@@ -170,6 +185,7 @@ export function createNetwork(paths: HutchPaths, opts: { name: string; subnet?: 
     gateway: intToIp(gateway),
     internal: opts.internal,
     created: new Date().toISOString(),
+    ...(driver && driver !== 'auto' ? { driver } : {}),
   };
   mkdirSync(configDir(paths), { recursive: true, mode: 0o700 });
   try {

@@ -10,7 +10,8 @@ import type { LaunchHook } from '../helper/spawn';
 import type { SandboxSpec } from '../spec/types';
 import type { NetworkJoin } from '../sandbox/assemble';
 import { hostsFile, type EtcFiles } from './etc-files';
-import { holdNetwork, type NetworkHold } from './named-holder';
+import { holdNetwork, natStatus, type NetworkHold } from './named-holder';
+import { networkNat } from './named-nat';
 import { getNetwork, listNetworks, networkRunDir, type NetworkConfig } from './named-store';
 import { reservePorts } from './ports';
 import { memberForwards } from './named-ports';
@@ -22,12 +23,18 @@ import { NETWORK_MODES } from '../profile/schema';
 import { join } from 'node:path';
 import { listSandboxes, readState, writeState, type SandboxState } from '../state/sandboxes';
 import { addHostLines } from './etc-extras';
+import { hostAddresses } from './host-addresses';
 
 export interface NetworkMember {
   join: NetworkJoin;
   etcFiles: EtcFiles;
   /** Published ports, concrete (through the first routed network). */
   forwards: PortForward[];
+  /**
+   * The host's own addresses, unreachable inside (as on the default network:
+   * the NAT would connect to them on the host); empty with allowHostLoopback.
+   */
+  blocked: string[];
   /** --link's variables (Docker's legacy links: ALIAS_NAME, ALIAS_PORT...). */
   env: Record<string, string>;
   /** hutch's references on the holders until the member's monitor has its own (empty for --dry-run). */
@@ -119,7 +126,10 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
   const addresses = requestedAddresses(spec, cfgs, facts);
   // the issue's rule: outbound traffic leaves through the first non-internal network in lexical order
   const routed = cfgs.find((c) => !c.internal);
-  let forwards = memberForwards(spec.ports, routed, names);
+  // the NAT the routed network's holder runs (or will start): its warning
+  const nat = routed && networkNat(routed, facts);
+  let forwards = memberForwards(spec.ports, routed, names, nat?.choice.name);
+  if (routed && nat?.choice.warning) process.stderr.write(`hutch: network ${routed.name}: ${nat.choice.warning}\n`);
   const holds: NetworkHold[] = [];
   const release = () => {
     for (const h of holds) h.release();
@@ -128,6 +138,12 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
     if (live) {
       for (const c of cfgs) holds.push(await holdNetwork(c, facts));
       forwards = await reservePorts(forwards);
+      // a NAT that ended and could not be replaced: the member runs, without outbound traffic
+      const down = routed && (await natStatus(facts.paths, routed.name))?.down;
+      if (routed && down)
+        process.stderr.write(
+          `hutch: warning: network ${routed.name} has no outbound traffic now (its NAT: ${down}); it comes back when the network starts again, after its last member ends\n`,
+        );
     }
   } catch (e) {
     release();
@@ -153,6 +169,7 @@ export async function prepareMember(spec: SandboxSpec, facts: HostFacts, live: b
   return {
     join: join_,
     forwards,
+    blocked: routed && !spec.allowHostLoopback ? hostAddresses() : [],
     env: links.env,
     etcFiles: {
       // the own hostname is left to the network's DNS, which knows the address the holder gives

@@ -152,6 +152,12 @@ export function resolveNetworkSpec(
       });
     }
     driver = o.networkDriver as 'auto' | NetDriverName;
+    if (mode.startsWith('network ')) {
+      // one NAT for all members of a network, chosen with the network
+      throw new HutchError(`--network-driver: the NAT of ${mode} is the network's, chosen when it is created (${modeFrom})`, {
+        hint: `hutch network create NAME --network-driver ${driver} (hutch network inspect shows a network's driver)`,
+      });
+    }
     if (mode !== 'slirp' && mode !== 'pasta') {
       throw new HutchError(`--network-driver ${driver} needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
         hint: 'add --network slirp',
@@ -169,7 +175,8 @@ export function resolveNetworkSpec(
         mode === 'host' ? "with --network host the program's ports already are the host's: drop -p" : 'use --network slirp (user-mode NAT) to publish ports',
     });
   }
-  if (!nat && o.allowHostLoopback) {
+  // on a named network it lifts only the member's block of the host's own addresses (the NAT is shared)
+  if (!nat && !named && o.allowHostLoopback) {
     throw new HutchError(`--allow-host-loopback needs user-mode NAT, but the network is "${mode}" (${modeFrom})`, {
       hint: mode === 'host' ? 'with --network host the sandbox already shares the host loopback' : 'use --network slirp',
     });
@@ -178,7 +185,7 @@ export function resolveNetworkSpec(
     ...namedNetworkPart(o, mode),
     ...etcPart(o, mode),
     networkDriver: driver,
-    allowHostLoopback: nat && (o.allowHostLoopback ?? profile.allowHostLoopback),
+    allowHostLoopback: (nat || !!named) && (o.allowHostLoopback ?? profile.allowHostLoopback),
     ports,
     expose,
   };

@@ -76,18 +76,21 @@ const cfg = { name: 'nw', subnet: '10.89.0.0/24', gateway: '10.89.0.1', internal
 
 test("a member's -p: tcp and udp on IPv4 host addresses; IPv6 host addresses and --internal networks refused, naming the flag", () => {
   assert.equal(
-    memberForwards([m('8080:80'), m('127.0.0.1:5353:53/udp'), m('0.0.0.0:9000:90')], cfg, ['nw']).map(
+    memberForwards([m('8080:80'), m('127.0.0.1:5353:53/udp'), m('0.0.0.0:9000:90')], cfg, ['nw'], 'slirp4netns').map(
       (f) => `${f.hostIp}:${f.hostPort}->${f.containerPort}/${f.protocol}`,
     ),
     ['127.0.0.1:8080->80/tcp', '127.0.0.1:5353->53/udp', '0.0.0.0:9000->90/tcp'],
   );
   for (const t of ['[::1]:8080:80', '[::]:8080:80/udp', '[::1]::80']) {
-    const e = fails(() => memberForwards([m(t)], cfg, ['nw'], '--publish'));
+    const e = fails(() => memberForwards([m(t)], cfg, ['nw'], 'slirp4netns', '--publish'));
     assert.match(e.message, /^--publish \[::1?\]/, e.message);
     assert.match(e.message, /is an IPv6 host address, and a member of network nw is published on IPv4 host addresses only/, e.message);
   }
-  assert.match(fails(() => memberForwards([m('8080:80')], undefined, ['a', 'b'])).message, /--publish: networks a, b are --internal/);
-  assert.equal(memberForwards([], undefined, ['a']), []);
+  assert.match(fails(() => memberForwards([m('8080:80')], undefined, ['a', 'b'], undefined)).message, /--publish: networks a, b are --internal/);
+  assert.equal(memberForwards([], undefined, ['a'], undefined), []);
+  // a pasta network's relay carries TCP only: its UDP -p is refused before anything starts
+  assert.match(fails(() => memberForwards([m('5353:53/udp')], cfg, ['nw'], 'pasta')).message, /network nw's NAT \(pasta\) cannot publish UDP ports/);
+  assert.equal(memberForwards([m('8080:80')], cfg, ['nw'], 'pasta').length, 1);
 });
 
 test.run();

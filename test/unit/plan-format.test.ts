@@ -285,6 +285,11 @@ const MALFORMED: [string, string, string][] = [
     'monitor operation after',
   ],
   [
+    'net-nat with a driver it does not know',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nnet-nat\t/p\t/ipt\t/r/n/pasta.pid\tvde\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\nend\n',
+    'net-nat BINARY IPTABLES STATEFILE [pasta]',
+  ],
+  [
     'net-holder with a bad flag',
     'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tnat\nend\n',
     'net-holder DIR ADDRESS/PREFIX [internal]',
@@ -303,6 +308,10 @@ test('named networks: a holder plan with net-share, a member of two networks wit
   const holder =
     'net-share\t/r\nuidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nreport\nnet-nat\t/s4n\t/ipt\t/r/n/slirp.sock\nunshare\tnet\nnet-holder\t/r/n\t10.0.0.1/24\nend\n';
   assert.equal(await helperCheck(holder), { code: 0, stderr: '' });
+  // pasta as the network's NAT (its pid file in the run directory)
+  const pasta = holder.replace('/s4n\t/ipt\t/r/n/slirp.sock', '/pasta\t/ipt\t/r/n/pasta.pid\tpasta');
+  assert.ok(pasta.includes('\tpasta\n'));
+  assert.equal(await helperCheck(pasta), { code: 0, stderr: '' });
   const member =
     'net-join\t/r/a/sock\nunshare\tnet\nnet-attach\t/r/a/sock\teth0\t-\tshared\tdb\nnet-attach\t/r/b/sock\teth1\t10.0.0.5\troute,shared\tdb\talias\n' +
     'net-publish\ttcp\t127.0.0.1\t8080\t80\nexec\tsh\nend\n';
