@@ -39,7 +39,7 @@
 
 import { closeSync, constants, fstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { HostFacts, HostFs } from '../host/facts';
 import type { ProfileFs } from '../profile/load';
 import { hostProfileFs } from '../profile/load';
@@ -386,7 +386,6 @@ export function cacheBypass(env: NodeJS.ProcessEnv, noCacheFlag: boolean): strin
  */
 export class RunCache {
   readonly file: string;
-  private readonly dir: string | undefined;
   private entry: Entry | undefined;
   /** The file's other entries (other environments of the same request), kept when it is rewritten. */
   private others: Entry[] = [];
@@ -398,19 +397,13 @@ export class RunCache {
     private readonly facts: HostFacts,
     private readonly fixed: string,
   ) {
-    const name = `${shortDigest(fixed)}.json`;
-    let dir: string | undefined;
-    try {
-      dir = ensurePrivateDir(join(facts.paths.cacheDir, 'run'), facts.ids.uid, 'the launch cache directory');
-    } catch {
-      dir = undefined; // unsafe or not writable: compute every time
-    }
-    this.dir = dir;
-    this.file = join(dir ?? join(facts.paths.cacheDir, 'run'), name);
+    // Read without checking the directory chain: the file itself must be the user's own, 0600 and no
+    // symlink (readCacheFile), which nobody else can make, wherever it is. Writing is another matter:
+    // store() puts it only into a directory verified as private (ensurePrivateDir), 2 ms spent on misses only.
+    this.file = join(facts.paths.cacheDir, 'run', `${shortDigest(fixed)}.json`);
   }
 
   private load(): { entry?: Entry; why: string } {
-    if (!this.dir) return { why: 'the cache directory is unusable' };
     const got = readCacheFile(this.file, this.facts.ids.uid);
     if (got.text === undefined) return { why: got.why ?? 'no entry' };
     const entries = parseEntries(got.text);
@@ -515,10 +508,16 @@ export class RunCache {
 
   /** Writes the entry when it changed (after the plan, so that one write holds both). */
   store(): void {
-    if (!this.dirty || !this.dir || !this.entry) return;
+    if (!this.dirty || !this.entry) return;
     this.dirty = false;
+    let dir: string;
+    try {
+      dir = ensurePrivateDir(dirname(this.file), this.facts.ids.uid, 'the launch cache directory');
+    } catch {
+      return; // unsafe or not writable: computed every time
+    }
     const entries = [this.entry, ...this.others].slice(0, MAX_ENTRIES);
     const body = JSON.stringify({ format: FORMAT, entries });
-    writeCacheFile(this.dir, this.file.slice(this.dir.length + 1), `${shortDigest(body)}\n${body}`);
+    writeCacheFile(dir, basename(this.file), `${shortDigest(body)}\n${body}`);
   }
 }
