@@ -37,7 +37,7 @@
 //
 // HUTCH_NO_CACHE=1 or `hutch run --no-cache` bypass it (nothing read or written).
 
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HostFacts, HostFs } from '../host/facts';
@@ -371,6 +371,34 @@ export function writeCacheFile(dir: string, name: string, text: string): void {
   }
 }
 
+/** Files kept in the cache directory (one per request: flags, profile, cwd...); past it the least recently written go. */
+const MAX_FILES = 64;
+
+/** Bounds the directory: each distinct command line makes a file, a script running many would fill it. Misses only. */
+export function pruneCacheDir(dir: string, keep: string, max = MAX_FILES): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json') && n !== keep);
+  } catch {
+    return;
+  }
+  if (names.length < max) return;
+  const aged = names
+    .map((n) => {
+      try {
+        return { n, t: lstatSync(join(dir, n)).mtimeMs };
+      } catch {
+        return { n, t: 0 };
+      }
+    })
+    .sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, names.length - Math.floor((max * 3) / 4))) {
+    try {
+      unlinkSync(join(dir, n));
+    } catch {}
+  }
+}
+
 /** Why the cache is not used for this run, or undefined (HUTCH_NO_CACHE=1, --no-cache). */
 export function cacheBypass(env: NodeJS.ProcessEnv, noCacheFlag: boolean): string | undefined {
   if (noCacheFlag) return '--no-cache';
@@ -476,9 +504,11 @@ export class RunCache {
     assemble: (spec: SandboxSpec, facts: HostFacts, setup: S) => Plan,
   ): Plan | undefined {
     const e = this.entry;
-    if (!e) return undefined;
+    // the state directory is <the real state dir>/<name> (claimSandboxDir); the placeholder's is beside it, so
+    // that what the plan decides about the directory (under a protected one? a symlink on the way?) is the same
+    if (!e || basename(sandboxDir) !== name) return undefined;
     const template = JSON.parse(e.spec) as SandboxSpec;
-    const templateDir = `${this.facts.paths.stateDir}/${e.token}`;
+    const templateDir = join(dirname(sandboxDir), e.token);
     const setup = setupOf(template, templateDir);
     const key = setupKey(setup);
     const fill: [string, string][] = [
@@ -517,6 +547,7 @@ export class RunCache {
       return; // unsafe or not writable: computed every time
     }
     const entries = [this.entry, ...this.others].slice(0, MAX_ENTRIES);
+    pruneCacheDir(dir, basename(this.file));
     const body = JSON.stringify({ format: FORMAT, entries });
     writeCacheFile(dir, basename(this.file), `${shortDigest(body)}\n${body}`);
   }

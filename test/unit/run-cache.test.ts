@@ -10,7 +10,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchCache, type LaunchArgs } from '../../src/cache/launch';
-import { Recorder, readCacheFile, shortDigest } from '../../src/cache/run-cache';
+import { pruneCacheDir, Recorder, readCacheFile, shortDigest } from '../../src/cache/run-cache';
 import { loadProfile, type ProfileFs } from '../../src/profile/index';
 import { resolveSpec, type SpecOverrides } from '../../src/spec/resolve';
 import { assemblePlan } from '../../src/sandbox/assemble';
@@ -308,6 +308,21 @@ test('HUTCH_NO_CACHE=1 and --no-cache: no cache at all', () => {
 
 test('readCacheFile: a missing file is a miss with a reason', () => {
   assert.is(readCacheFile(join(root, 'nope.json'), uid).why, 'no entry');
+});
+
+test('the cache directory is bounded: past 64 files the least recently written go', () => {
+  const d = join(root, 'prune');
+  mkdirSync(d, { mode: 0o700 });
+  for (let i = 0; i < 70; i++) {
+    writeFileSync(join(d, `${i}.json`), '');
+    utimesSync(join(d, `${i}.json`), 1000 + i, 1000 + i);
+  }
+  pruneCacheDir(d, '0.json');
+  const left = readdirSync(d);
+  assert.is(left.length, 49, 'three quarters kept, and the file being written');
+  assert.ok(left.includes('0.json'), 'the one being written stays');
+  assert.not.ok(left.includes('1.json'), 'the oldest go');
+  assert.ok(left.includes('69.json'));
 });
 
 test.after(() => rmSync(root, { recursive: true, force: true }));
