@@ -557,9 +557,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
 
   if (dryRun) {
     const plan = dryRunPlan(spec, facts, setup, planFor);
-    if (ctx.cache) process.stdout.write(`# cache: ${ctx.cache.status()}\n`);
-    else process.stdout.write(`# cache: off (${cacheOffReason(ctx.args, !!record, env)})\n`);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
+    process.stdout.write(`# cache: ${ctx.cache ? ctx.cache.status() : `off (${cacheOffReason(ctx.args, !!record, env)})`}\n`);
     process.stdout.write(`# storage driver: ${choice.driver.name} (${choice.why})\n`);
     process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
