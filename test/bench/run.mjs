@@ -249,6 +249,16 @@ async function startupGroup(ctx) {
       env: { ...ctx.env, HUTCH_NO_CACHE: '1' },
       hutch: 'sea-nocache',
     });
+    // a profile read from a file (YAML parsed; built-ins come pre-parsed): what the cache saves most
+    const file = path.join(ctx.repo, 'sandbox-profiles', 'default.yaml');
+    const fileArgs = ['run', '--network', 'none', '--profile', file, '--', '/bin/true'];
+    cmds.push({ name: 'dist/hutch run --profile sandbox-profiles/default.yaml (a file) ...', argv: [sea, ...fileArgs], hutch: 'sea-file' });
+    cmds.push({
+      name: 'HUTCH_NO_CACHE=1 dist/hutch run --profile sandbox-profiles/default.yaml ...',
+      argv: [sea, ...fileArgs],
+      env: { ...ctx.env, HUTCH_NO_CACHE: '1' },
+      hutch: 'sea-file-nocache',
+    });
   } else notes.push('skipped dist/hutch: no single executable built');
   if (ctx.opts.baseline) {
     if (fs.existsSync(ctx.opts.baseline))
@@ -295,6 +305,8 @@ async function startupGroup(ctx) {
     ['cjs', 'hutch'],
     ['sea', 'hutch (dist/hutch)'],
     ['sea-nocache', 'hutch (dist/hutch, HUTCH_NO_CACHE=1)'],
+    ['sea-file', 'hutch (dist/hutch, a profile file)'],
+    ['sea-file-nocache', 'hutch (dist/hutch, a profile file, HUTCH_NO_CACHE=1)'],
   ]) {
     const i = cmds.findIndex((c) => c.hutch === kind);
     if (i === -1 || !results[i].ok || !Number.isFinite(nodeMs)) continue;
