@@ -106,14 +106,16 @@ test('the subordinate ids (HUTCH_NO_SUBIDS=1 stands for an /etc/subuid without t
   assert.is(back.idLines, withIds.idLines);
 });
 
-test('a user profile that appears shadows the built-in at once', async () => {
-  const argv = ['run', '--network', 'none', '--', '/bin/sh', '-c', 'pwd'];
+test('a user default.yaml that appears is used at once by a profile extending default', async () => {
+  const profiles = path.join(process.env.XDG_CONFIG_HOME!, 'hutch', 'profiles');
+  fs.mkdirSync(profiles, { recursive: true });
+  fs.writeFileSync(path.join(profiles, 'mine.yaml'), 'extends: default\n');
+  const argv = ['run', '--network', 'none', '--profile', 'mine', '--', '/bin/sh', '-c', 'pwd'];
   const env = { HUTCH_TRACE: '1' };
   expectExit(await runHutch(argv, { env }));
   const before = expectExit(await runHutch(argv, { env }));
   assert.match(before.stderr, /run: plan \(cache: hit /);
-  const profiles = path.join(process.env.XDG_CONFIG_HOME!, 'hutch', 'profiles');
-  fs.mkdirSync(profiles, { recursive: true });
+  assert.is(before.stdout.trim(), '/');
   fs.writeFileSync(path.join(profiles, 'default.yaml'), 'extends: default\nworkdir: /tmp\n');
   try {
     const after = expectExit(await runHutch(argv, { env }));
@@ -121,7 +123,13 @@ test('a user profile that appears shadows the built-in at once', async () => {
     assert.is(after.stdout.trim(), '/tmp');
   } finally {
     fs.rmSync(path.join(profiles, 'default.yaml'));
+    fs.rmSync(path.join(profiles, 'mine.yaml'));
   }
+});
+
+test('a built-in profile bypasses the cache (computed faster than looked up), and --dry-run says so', async () => {
+  const r = expectExit(await runHutch(['run', '--network', 'none', '--dry-run', '--', '/bin/true']));
+  assert.match(r.stdout, /^# cache: off \(a built-in profile: computed faster than looked up\)$/m);
 });
 
 test('two sandboxes at once from one entry: each its own name, hostname and state', async () => {

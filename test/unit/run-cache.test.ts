@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchCache, type LaunchArgs } from '../../src/cache/launch';
+import { cacheOffReason, launchCache, type LaunchArgs } from '../../src/cache/launch';
 import { pruneCacheDir, Recorder, readCacheFile, shortDigest } from '../../src/cache/run-cache';
 import { loadProfile, type ProfileFs } from '../../src/profile/index';
 import { resolveSpec, type SpecOverrides } from '../../src/spec/resolve';
@@ -23,6 +23,9 @@ const uid = process.getuid!();
 const root = mkdtempSync(join(tmpdir(), 'hutch-run-cache-'));
 chmodSync(root, 0o700);
 let n = 0;
+/** A profile file that is the built-in default: the cache is for chains with a file (built-in ones bypass it). */
+const PLAIN = join(root, 'plain.yaml');
+writeFileSync(PLAIN, 'extends: default\n');
 
 /** A fresh world: profile files, a cache dir, facts of the fake host (the real uid: the cache checks owners). */
 function world(files: FakeFsContent = {}) {
@@ -40,7 +43,7 @@ function world(files: FakeFsContent = {}) {
   return { dir, facts, child: join(dir, 'profiles', 'child.yaml'), parent: join(dir, 'profiles', 'parent.yaml') };
 }
 
-const args = (o: Partial<SpecOverrides> = {}, profile = 'default'): LaunchArgs => ({
+const args = (o: Partial<SpecOverrides> = {}, profile = PLAIN): LaunchArgs => ({
   o: noOverrides({ command: ['/bin/true'], ...o }),
   profile,
   noCache: false,
@@ -148,15 +151,29 @@ test('miss: an environment variable the profile reads; hit: one it does not read
   assert.is(lc.spec.env.LC_TIME, 'C');
 });
 
-test('miss: a user profile appears that shadows the built-in', async () => {
+test('miss: a user profile appears that shadows the built-in a profile extends', async () => {
   const w = world();
-  await launch(w.facts, args());
   const dir = join(w.facts.env.XDG_CONFIG_HOME!, 'hutch', 'profiles');
   mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'mine.yaml'), 'extends: default\nenv:\n  MINE: "1"\n');
+  await launch(w.facts, args({}, 'mine'));
+  assert.ok(hit((await launch(w.facts, args({}, 'mine'))).status));
   writeFileSync(join(dir, 'default.yaml'), 'extends: default\nworkdir: /srv\n');
-  const r = await launch(w.facts, args());
+  const r = await launch(w.facts, args({}, 'mine'));
   assert.ok(miss(r.specStatus) && r.specStatus.includes('profile.exists'), r.specStatus);
   assert.is(r.spec.workdir, '/srv');
+  assert.is(r.spec.env.MINE, '1');
+});
+
+test('a chain of built-ins only (a name no user profile has) bypasses the cache: it is computed faster', () => {
+  const w = world();
+  assert.is(launchCache(args({}, 'default'), false, w.facts), undefined);
+  assert.is(launchCache(args({}, 'builtin:ci'), false, w.facts), undefined);
+  assert.is(cacheOffReason(args({}, 'default'), false, w.facts.env), 'a built-in profile: computed faster than looked up');
+  const dir = join(w.facts.env.XDG_CONFIG_HOME!, 'hutch', 'profiles');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'default.yaml'), 'extends: default\n');
+  assert.ok(launchCache(args({}, 'default'), false, w.facts), 'a user default.yaml: a file in the chain');
 });
 
 test('miss: the flags', async () => {
