@@ -28,13 +28,20 @@
 // cgroups, ports, the state directory and the state files are made fresh by
 // every run (src/cli/run.ts, src/sandbox/lifecycle.ts).
 //
-// The cache file is an input hutch reads, so it is not trusted: a private
-// directory (0700, the user's, src/host/private-dir.ts), files opened with
-// O_NOFOLLOW, owned by the user, mode 0600, at most 4 MiB, JSON of the right
-// shape with its fixed inputs equal to this run's; anything else is a miss
-// (and the file is replaced). Written atomically (temp file + rename) without
-// fsync: a file torn by a crash fails those checks and is rebuilt.
+// The cache file is an input hutch reads, so it is not trusted. Read: opened
+// with O_NOFOLLOW|O_NONBLOCK, a regular file owned by the user with no group or
+// other bits, at most 4 MiB, whose first line is the digest of the rest (a bit
+// flipped, a truncation, an edit: not read at all, as no shape check sees into
+// every value), then JSON of the right shape with fixed inputs equal to this
+// run's; anything else is a miss, and the file is replaced. Nobody else can
+// make a file owned by the user, so reading needs no check of the directory
+// chain; writing does: only into a verified private directory (0700, the
+// user's, src/host/private-dir.ts), atomically (O_EXCL temp file + rename),
+// without fsync: a file torn by a crash fails the digest and is rebuilt.
+// At most 64 files (one per request), 8 entries (environments) per file.
 //
+// Used by `hutch run` (src/cache/launch.ts says for which runs: not for a
+// chain of built-ins only, which is cheaper to resolve than to look up).
 // HUTCH_NO_CACHE=1 or `hutch run --no-cache` bypass it (nothing read or written).
 
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
