@@ -3,7 +3,7 @@
 import { capabilityWarnings } from '../spec/cap-warnings';
 import { gatherHostFacts, type HostFacts } from '../host/facts';
 import { requireSubordinateIds } from '../doctor/probe-ids';
-import { loadProfile, type ResolvedProfile } from '../profile/index';
+import { loadProfile, type ProfileFs, type ResolvedProfile } from '../profile/index';
 import { checkFuseForSubordinateRoot, chooseDriver } from '../rootfs/choose';
 import { rootWrites } from '../rootfs/ownership';
 import { keepIdUser } from '../sandbox/keep-id';
@@ -16,9 +16,10 @@ import type { SandboxSetup } from '../sandbox/assemble';
 import { dryRunPlan, formatPlan, runSandbox } from '../sandbox/lifecycle';
 import { etcFilesFor } from '../net/etc-files';
 import { withEtcExtras } from '../net/etc-extras';
-import { resolveSpec, type SpecOverrides } from '../spec/resolve';
+import { checkSandboxName, randomName, resolveSpec, type SpecOverrides } from '../spec/resolve';
 import { exposureWarnings } from '../spec/exposure';
-import { userInfo } from 'node:os';
+import { accountInfo } from '../host/ids';
+import { cacheOffReason, launchCache, type LaunchCache } from '../cache/launch';
 import { flagBool, flagList, flagString, formatFlagHelp, parseArgs, type FlagDef, type ParsedArgs } from './args';
 import { trace } from '../util/trace';
 import { HutchError } from '../util/errors';
@@ -189,6 +190,11 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'interactive', short: 'i', kind: 'bool', help: "keep stdin open (without -i, a terminal's stdin is /dev/null inside)" },
   { name: 'tty', short: 't', kind: 'bool', help: "a terminal of the sandbox's own (job control, Ctrl-C inside); -it for an interactive shell" },
   { name: 'dry-run', kind: 'bool', help: 'print the resolved profile and the helper plan; run nothing' },
+  {
+    name: 'no-cache',
+    kind: 'bool',
+    help: 'compute the spec and plan afresh, neither reading nor writing the launch cache (also HUTCH_NO_CACHE=1)',
+  },
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
 
@@ -221,6 +227,7 @@ export function overridesFromFlags(argv: string[]): {
   o: SpecOverrides;
   profile: string;
   dryRun: boolean;
+  noCache: boolean;
   help: boolean;
   report?: string;
   summary: boolean;
@@ -272,6 +279,7 @@ export function overridesFromFlags(argv: string[]): {
     o,
     profile: flagString(p, 'profile') ?? 'default',
     dryRun: flagBool(p, 'dry-run'),
+    noCache: flagBool(p, 'no-cache'),
     help: flagBool(p, 'help'),
     report: flagString(p, 'report'),
     summary: flagBool(p, 'summary'),
@@ -315,13 +323,13 @@ async function ensureRootImage(o: SpecOverrides, profile: ResolvedProfile, pull:
 
 /** The root's layers (bottom first) and their lowers, for image roots and profiles with `setup:` steps. */
 async function rootLayers(
-  profile: ResolvedProfile,
+  profile: ResolvedProfile | undefined,
   spec: SandboxSpec,
   facts: HostFacts,
   storage: StorageDriver,
   dryRun: boolean,
 ): Promise<{ layers: string[]; imageLayers?: SandboxSetup['imageLayers'] }> {
-  if (profile.values.setup?.length) {
+  if (profile?.values.setup?.length) {
     const { ensureBuilt } = await import('../layers/build');
     const built = await ensureBuilt(profile, spec, facts, storage, { dryRun });
     return { layers: built.layers, imageLayers: built.lowers };
@@ -343,13 +351,27 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   trace('run: flags parsed');
   const facts = gatherHostFacts();
-  const { env, cwd, ids, paths } = facts;
-  const profile = await loadProfile(profileRef, { cwd, env });
-  trace('run: profile loaded');
-  await ensureRootImage(o, profile, pull, dryRun);
-  const spec = resolveSpec(profile, o, { ...facts, image: (name) => imageDefaultsFor(paths, name) });
-  trace('run: spec resolved');
-  for (const w of exposureWarnings(spec, [ids.home, userInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
+  const { cwd, ids, paths } = facts;
+  trace('run: host facts');
+  // The launch cache (src/cache/): the spec (and below, the plan) of the same
+  // inputs, or computed here with every read recorded.
+  const cache = launchCache(args, !!record, facts);
+  const name = checkSandboxName(o.name ?? randomName());
+  let profile: ResolvedProfile | undefined;
+  const resolve = async (f: HostFacts, pfs: ProfileFs | undefined, asName: string) => {
+    profile = await loadProfile(profileRef, { cwd, env: f.env, fs: pfs });
+    trace('run: profile loaded');
+    await ensureRootImage(o, profile, pull, dryRun);
+    // the fields resolveSpec reads, not a spread of the facts: that would read every lazy fact (the host's /, mounts, homes)
+    return resolveSpec(
+      profile,
+      { ...o, name: asName },
+      { env: f.env, cwd: f.cwd, arch: f.arch, fs: f.fs, totalMemory: f.totalMemory, image: (n) => imageDefaultsFor(paths, n) },
+    );
+  };
+  const spec = cache ? await cache.spec(name, resolve, () => profile) : await resolve(facts, undefined, name);
+  trace(cache ? `run: spec resolved (cache: ${cache.status()})` : 'run: spec resolved');
+  for (const w of exposureWarnings(spec, [ids.home, accountInfo().homedir])) process.stderr.write(`hutch: ${w}\n`);
   if (detach && args.terminal.tty)
     throw new HutchError('-t with -d: a detached sandbox has no terminal to relay', {
       hint: 'drop -t; hutch logs -f NAME shows its output, hutch exec -it NAME sh gives a terminal inside',
@@ -360,7 +382,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return runLeaving({ args, facts, profile, spec }, argv);
   }
   if (record) updateRecord(record, ownerOf(process.pid));
-  const ctx = { args, facts, profile, spec, record };
+  const ctx = { args, facts, profile, spec, record, cache };
   let code = 125;
   try {
     code = dryRun || (args.restart.kind === 'no' && !args.watch.length) ? await runOnce(ctx) : await runRestarting(ctx);
@@ -397,7 +419,9 @@ async function runLeaving(ctx: Omit<RunContext, 'record'>, argv: string[]): Prom
 interface RunContext {
   args: ReturnType<typeof overridesFromFlags>;
   facts: HostFacts;
-  profile: ResolvedProfile;
+  /** undefined: the spec came from the launch cache (a profile without `setup:` steps or an image root). */
+  profile?: ResolvedProfile;
+  cache?: LaunchCache;
   spec: SandboxSpec;
   /** `run -d`: the record directory (src/state/records.ts). */
   record?: string;
@@ -483,9 +507,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
   for (const w of net ? netMod!.capabilityWarnings(spec, net) : []) process.stderr.write(`hutch: ${w}\n`);
 
   // `setup:` steps (built with the same driver) run as root and write the root, whatever the command does.
-  const writes = profile.values.setup?.length
-    ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true)
-    : rootWrites(spec, ids, !keepIdUser(spec, ids));
+  const writes = profile?.values.setup?.length
+    ? rootWrites({ ...spec, readOnly: false, user: undefined }, ids, true, facts.fs)
+    : rootWrites(spec, ids, !keepIdUser(spec, ids), facts.fs);
   const choice = await chooseDriver(spec.storageDriver, facts.helper, ids, paths.cacheDir, env, writes);
   if (keepIdUser(spec, ids)) checkFuseForSubordinateRoot(choice.driver, maps.uidMap[0].outside);
   trace('run: helper + storage driver');
@@ -500,11 +524,12 @@ async function runOnce(ctx: RunContext): Promise<number> {
   // a detached sandbox never meets the terminal `run -d` was typed in
   const terminal = ctx.leave ? { ops: [], stdin: 'ignore' as const } : terminalSetup(termReq);
   const holdFd = ctx.leave && net?.choice.name === 'slirp4netns' ? 6 : undefined;
+  const etcFilesOf = (s: SandboxSpec) => withEtcExtras(etcFilesFor(s, net && { layout: net.layout, driver: net.choice.name }), s);
   const setup = {
     terminal: terminal.ops,
     storage: choice.driver,
     imageLayers: lowers,
-    etcFiles: member ? member.etcFiles : withEtcExtras(etcFilesFor(spec, net && { layout: net.layout, driver: net.choice.name }), spec),
+    etcFiles: member ? member.etcFiles : etcFilesOf(spec),
     networkJoin: member?.join,
     hostnameFile: true,
     unreachable: net?.blocked ?? member?.blocked,
@@ -523,10 +548,17 @@ async function runOnce(ctx: RunContext): Promise<number> {
       : undefined,
   };
   trace('run: limits planned');
+  // The plan from the launch cache: the setup made for its placeholder name (nothing else in it is per sandbox
+  // here: a named network's member or a detached record puts the name elsewhere, and is not cached).
+  const planFor =
+    ctx.cache && !member && !record
+      ? (sandboxDir: string) => ctx.cache!.plan(spec.name, sandboxDir, (s, dir) => ({ ...setup, etcFiles: etcFilesOf(s), sandboxDir: dir }))
+      : (ctx.cache?.store(), undefined);
 
   if (dryRun) {
-    const plan = dryRunPlan(spec, facts, setup);
+    const plan = dryRunPlan(spec, facts, setup, planFor);
     process.stdout.write(`# profile: ${spec.profiles.join(' <- ')}\n`);
+    process.stdout.write(`# cache: ${ctx.cache ? ctx.cache.status() : `off (${cacheOffReason(ctx.args, !!record, env)})`}\n`);
     process.stdout.write(`# storage driver: ${choice.driver.name} (${choice.why})\n`);
     process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
@@ -551,6 +583,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     stdin: terminal.stdin,
     detach: ctx.leave ? { hold: holdFd !== undefined } : undefined,
     recordDir: record,
+    plan: planFor,
     state: {
       profile: spec.profiles,
       command: spec.command,

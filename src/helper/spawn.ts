@@ -115,6 +115,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   const extra: StdioPipe[] = reported || synced || opts.detach ? ['pipe', 'pipe', ...(opts.detach?.hold ? ['pipe' as const] : [])] : [];
   const stdio: Stdio[] = opts.detach ? ['ignore', 'ignore', 'pipe'] : [i, o, e];
+  trace('helper: spawning');
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
   const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [...stdio, 'pipe', ...extra], detached: !!opts.detach });
   if (opts.detach) child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));

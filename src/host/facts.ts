@@ -3,13 +3,13 @@
 // takes it as an argument and reads nothing else, so it is a pure function
 // of (profile, flags, facts) and unit tests pass a fake.
 
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { totalmem, userInfo } from 'node:os';
+import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { identity, type IdentityInfo } from './ids';
+import { accountInfo, identity, type IdentityInfo } from './ids';
 import { hostMounts } from './mounts';
 import { hutchPaths, type HutchPaths } from './paths';
-import { scanHostRoot, type TopLevelEntry } from './host-scan';
+import { listTop, scanHostRoot, type TopListing, type TopLevelEntry } from './host-scan';
 import { locateHelper, protectedPaths } from './self';
 
 /** The few file-system questions policy asks; answered from the host, or by a fake in tests. */
@@ -92,25 +92,34 @@ export const hostFs: HostFs = {
     }
   },
   topOwners(root) {
-    let names: string[];
-    try {
-      names = readdirSync(root).sort();
-    } catch {
-      names = [];
-    }
-    const out: { path: string; uid: number; gid: number }[] = [];
-    for (const p of [root, ...names.map((n) => `${root === '/' ? '' : root}/${n}`)]) {
-      try {
-        const st = lstatSync(p);
-        if (!st.isSymbolicLink()) out.push({ path: p, uid: st.uid, gid: st.gid });
-      } catch {}
-    }
-    return out;
+    return ownersOf(root, listTop(root));
   },
   scanTop(root) {
     return scanHostRoot([], root);
   },
 };
+
+/** Owners of a directory and of its top-level entries (symlinks left out); [] when unreadable. */
+function ownersOf(root: string, l: TopListing): { path: string; uid: number; gid: number }[] {
+  const all = [...(l.self ? [{ path: root, st: l.self }] : []), ...(l.entries ?? [])];
+  return all.filter((e) => !e.st.isSymbolicLink()).map((e) => ({ path: e.path, uid: e.st.uid, gid: e.st.gid }));
+}
+
+/**
+ * hostFs with one listing per directory for the life of one HostFacts: the
+ * driver choice (who owns the root's top) and the root's plan (what its top
+ * holds) ask about the same directory within milliseconds; one readdir and
+ * one lstat per entry answer both.
+ */
+function listingFs(): { fs: HostFs; listing: (root: string) => TopListing } {
+  const listings = new Map<string, TopListing>();
+  const listing = (root: string) => {
+    let l = listings.get(root);
+    if (!l) listings.set(root, (l = listTop(root)));
+    return l;
+  };
+  return { listing, fs: { ...hostFs, topOwners: (root) => ownersOf(root, listing(root)), scanTop: (root) => scanHostRoot([], root, listing(root)) } };
+}
 
 /** A path and, when it differs, its real path; never `/` (hiding / would hide everything). */
 function withRealPath(p: string | undefined): string[] {
@@ -141,6 +150,10 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
   let top: TopLevelEntry[] | undefined;
   let homes: { own: string[]; all: string[] } | undefined;
   let procs: string[] | undefined;
+  // one read of the mount table for both facts that need it
+  let mounts: ReturnType<typeof hostMounts> | undefined;
+  const mountTable = () => (mounts ??= hostMounts());
+  const { fs, listing } = listingFs();
   return {
     env,
     cwd,
@@ -152,19 +165,19 @@ export function gatherHostFacts(env: NodeJS.ProcessEnv = process.env, cwd: strin
     hasTimeNamespace: hostFs.exists('/proc/self/ns/time'),
     totalMemory: totalmem(),
     get homes() {
-      homes ??= homeDirs(env, userInfo().homedir);
+      homes ??= homeDirs(env, accountInfo().homedir);
       return homes;
     },
     get procMounts() {
-      procs ??= hostMounts()
+      procs ??= mountTable()
         .filter((m) => m.fsType === 'proc')
         .map((m) => m.mountPoint);
       return procs;
     },
     get hostTop() {
-      top ??= scanHostRoot(hostMounts());
+      top ??= scanHostRoot(mountTable(), '/', listing('/'));
       return top;
     },
-    fs: hostFs,
+    fs,
   };
 }

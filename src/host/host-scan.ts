@@ -2,7 +2,7 @@
 // each entry becomes an overlay, a read-only bind, a symlink or an empty
 // directory in the sandbox's root.
 
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import type { MountEntry } from './mounts';
 
 export type TopLevelEntry =
@@ -10,16 +10,41 @@ export type TopLevelEntry =
   | { name: string; kind: 'dir'; mode: number; readable: boolean; submounts: boolean }
   | { name: string; kind: 'file'; mode: number };
 
-export function scanHostRoot(mounts: MountEntry[], root = '/'): TopLevelEntry[] {
-  const out: TopLevelEntry[] = [];
-  for (const name of readdirSync(root).sort()) {
+/** A directory's entries (sorted) with their lstat: what both the scan and the owners check (HostFs.topOwners) look at. */
+export interface TopListing {
+  /** lstat of the directory itself; undefined when missing. */
+  self?: Stats;
+  /** undefined when the directory cannot be read. */
+  entries?: { name: string; path: string; st: Stats }[];
+}
+
+export function listTop(root: string): TopListing {
+  const out: TopListing = {};
+  try {
+    out.self = lstatSync(root);
+  } catch {}
+  let names: string[];
+  try {
+    names = readdirSync(root).sort();
+  } catch {
+    return out;
+  }
+  out.entries = [];
+  for (const name of names) {
     const path = `${root === '/' ? '' : root}/${name}`;
-    let st: ReturnType<typeof lstatSync> | undefined;
     try {
-      st = lstatSync(path);
+      out.entries.push({ name, path, st: lstatSync(path) });
     } catch {
-      continue; // vanished while scanning
+      /* vanished while listing */
     }
+  }
+  return out;
+}
+
+export function scanHostRoot(mounts: MountEntry[], root = '/', listing: TopListing = listTop(root)): TopLevelEntry[] {
+  const out: TopLevelEntry[] = [];
+  if (!listing.entries) readdirSync(root); // throws the reason
+  for (const { name, path, st } of listing.entries ?? []) {
     if (st.isSymbolicLink()) {
       out.push({ name, kind: 'symlink', target: readlinkSync(path) });
     } else if (st.isDirectory()) {

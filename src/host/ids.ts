@@ -2,7 +2,7 @@
 // uid/gid, plus the subordinate ranges of /etc/subuid and /etc/subgid.
 
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { userInfo, type UserInfo } from 'node:os';
 import { findExecutable } from './which';
 
 export interface IdRange {
@@ -48,12 +48,23 @@ function readOrEmpty(path: string): string {
   }
 }
 
+let account: UserInfo<string> | undefined;
+/**
+ * The caller's password-database entry (getpwuid: /etc/passwd through NSS),
+ * read once per process: identity, the homes to hide and the exposure
+ * warnings all ask. Never at module load (the startup snapshot, src/main.ts).
+ */
+export function accountInfo(): UserInfo<string> {
+  account ??= userInfo();
+  return account;
+}
+
 /**
  * The caller maps to 0 inside; with subordinate ids, the first range maps to
  * 1..count (so uid 1000 inside is subuid start+999), as podman does.
  */
 export function identity(env: NodeJS.ProcessEnv = process.env): IdentityInfo {
-  const info = userInfo();
+  const info = accountInfo();
   const uid = process.getuid!();
   const gid = process.getgid!();
   const base: IdentityInfo = {

@@ -16,7 +16,7 @@ import { HutchError } from '../util/errors';
 import { suggest } from '../util/suggest';
 
 export { loadProfile, listProfiles, isPathRef, userProfileDir, ProfileValidationError } from './load';
-export type { LoadOptions, ProfileInfo, ResolvedProfile } from './load';
+export type { LoadOptions, ProfileFs, ProfileInfo, ResolvedProfile } from './load';
 export type { ProfileValues } from './merge';
 export { profileJsonSchema, SCHEMA_FILE_NAME, NETWORK_MODES, STORAGE_DRIVERS } from './schema';
 export type { ProfileLayer, ProfileLimits, LimitMode, HomeMode } from './schema';

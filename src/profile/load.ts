@@ -31,7 +31,29 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Replace the built-in set (gen-builtins.mjs validates fresh built-ins with it). */
   builtins?: readonly BuiltinProfile[];
+  /** The file reads of a load (default: the host's); the launch cache records them (src/cache/run-cache.ts). */
+  fs?: ProfileFs;
 }
+
+/** Every question loading a profile asks the file system. */
+export interface ProfileFs {
+  exists(path: string): boolean;
+  isFile(path: string): boolean;
+  /** Throws with the OS error (code) when unreadable. */
+  readText(path: string): string;
+}
+
+export const hostProfileFs: ProfileFs = {
+  exists: (p) => existsSync(p),
+  isFile(p) {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  },
+  readText: (p) => readFileSync(p, 'utf8'),
+};
 
 /** A profile after `extends` merging. */
 export interface ResolvedProfile {
@@ -87,13 +109,14 @@ interface Env {
   cwd: string;
   env: Record<string, string | undefined>;
   builtins: readonly BuiltinProfile[];
+  fs: ProfileFs;
 }
 
 function userProfilePath(name: string, env: Env): string | undefined {
   const dir = userProfileDir(env.env);
   for (const ext of ['.yaml', '.yml']) {
     const p = join(dir, name + ext);
-    if (existsSync(p)) return p;
+    if (env.fs.exists(p)) return p;
   }
   return undefined;
 }
@@ -128,13 +151,7 @@ function resolveRef(ref: string, fromDir: string, env: Env, self?: string, at?: 
   }
   if (isPathRef(ref)) {
     const path = resolve(fromDir, expandHome(ref, env));
-    let isFile = false;
-    try {
-      isFile = statSync(path).isFile();
-    } catch {
-      // reported below
-    }
-    if (!isFile) {
+    if (!env.fs.isFile(path)) {
       throw new HutchError(`profile file ${ref} not found${ref !== path ? ` (looked at ${path})` : ''}`, {
         location: at,
         hint: at ? 'paths in extends are relative to the file that contains them' : 'check the path, or give a profile name (see hutch profile ls)',
@@ -167,11 +184,11 @@ function unknownProfile(name: string, env: Env, at: SourceLocation | undefined, 
   });
 }
 
-async function readSource(src: Source): Promise<PNode> {
+async function readSource(src: Source, fs: ProfileFs): Promise<PNode> {
   if (src.builtin) return src.builtin.root;
   let text: string;
   try {
-    text = readFileSync(src.file, 'utf8');
+    text = fs.readText(src.file);
   } catch (e) {
     throw new HutchError(`cannot read profile ${src.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
       location: { file: src.file, line: 1, column: 1 },
@@ -208,13 +225,13 @@ const MAX_CHAIN = 32;
 
 /** Load, follow `extends`, validate and merge. */
 export async function loadProfile(ref: string, opts: LoadOptions = {}): Promise<ResolvedProfile> {
-  const env: Env = { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env, builtins: opts.builtins ?? BUILTIN_PROFILES };
+  const env: Env = { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env, builtins: opts.builtins ?? BUILTIN_PROFILES, fs: opts.fs ?? hostProfileFs };
   const layers: LoadedLayer[] = []; // most derived first
   const seen: Source[] = [];
   let src = resolveRef(ref, env.cwd, env);
   for (;;) {
     seen.push(src);
-    const root = await readSource(src);
+    const root = await readSource(src, env.fs);
     const layer = validateLayer(src, root);
     layers.push(layer);
     const parent = layer.layer.extends;
@@ -271,7 +288,7 @@ export interface ProfileInfo {
 
 /** Built-in and user profiles (user ones parsed for their description). */
 export async function listProfiles(opts: Pick<LoadOptions, 'env' | 'builtins'> = {}): Promise<ProfileInfo[]> {
-  const env: Env = { cwd: process.cwd(), env: opts.env ?? process.env, builtins: opts.builtins ?? BUILTIN_PROFILES };
+  const env: Env = { cwd: process.cwd(), env: opts.env ?? process.env, builtins: opts.builtins ?? BUILTIN_PROFILES, fs: hostProfileFs };
   const users: ProfileInfo[] = [];
   for (const name of userProfileNames(env)) {
     const path = userProfilePath(name, env)!;

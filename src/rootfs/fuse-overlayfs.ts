@@ -52,6 +52,7 @@ function unreadableTop(r: RootfsInput) {
 export function fuseOverlayfsDriver(path: string, o: FuseOptions = { squashToRoot: false }): StorageDriver {
   return {
     name: 'fuse-overlayfs',
+    config: JSON.stringify({ path, ...o }),
     usesDaemon: true,
     // a host root's unreadable top-level directories (/root) are replaced, see innerOps
     needsHostTop: true,

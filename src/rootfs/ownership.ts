@@ -43,10 +43,15 @@ export function lowerHostDir(spec: Pick<SandboxSpec, 'rootfs'>): string | undefi
   return undefined; // image layers: extracted by hutch with the sandbox's own ids
 }
 
-export function rootWrites(spec: Pick<SandboxSpec, 'rootfs' | 'readOnly' | 'user'>, ids: IdMapView, commandIsRoot: boolean): RootWrites {
+export function rootWrites(
+  spec: Pick<SandboxSpec, 'rootfs' | 'readOnly' | 'user'>,
+  ids: IdMapView,
+  commandIsRoot: boolean,
+  fs: Pick<HostFs, 'topOwners'> = hostFs,
+): RootWrites {
   const dir = lowerHostDir(spec);
   return {
-    unmappedOwner: dir ? ownerOutsideMap(dir, ids) : undefined,
+    unmappedOwner: dir ? ownerOutsideMap(dir, ids, fs) : undefined,
     rootWrites: !spec.readOnly && commandIsRoot && spec.user === undefined,
   };
 }

@@ -63,6 +63,8 @@ export interface StorageDriver {
   readonly usesDaemon: boolean;
   /** Whether a `host` root needs the host's top-level entries (HostFacts.hostTop). */
   readonly needsHostTop: boolean;
+  /** What else than `name` decides the ops this driver adds (its binary, options): part of the launch cache's key (src/cache/run-cache.ts). */
+  readonly config?: string;
   /** Host directories the launcher creates before the helper starts (missing parents get 0700). */
   hostDirs(r: RootfsInput): { path: string; mode: number }[];
   /** Directories created in the RAM budget tmpfs when it is mounted, before any daemon starts. */

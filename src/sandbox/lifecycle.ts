@@ -36,11 +36,17 @@ export interface SandboxRequest {
   detach?: HelperOptions['detach'];
   /** A detached sandbox's record directory: it keeps the inspect file after the state directory is gone. */
   recordDir?: string;
+  /** The plan for this state directory from the launch cache (src/cache/launch.ts); undefined: assembled here. */
+  plan?: PlanSource;
 }
 
+/** The plan of a sandbox in a state directory, when someone has it ready (undefined: assemble it). */
+export type PlanSource = (sandboxDir: string) => Plan | undefined;
+
 /** The plan --dry-run prints: the state directory is where it would be. */
-export function dryRunPlan(spec: SandboxSpec, facts: HostFacts, setup: Omit<SandboxSetup, 'sandboxDir'>): Plan {
-  return assemblePlan(spec, facts, { ...setup, sandboxDir: `${facts.paths.stateDir}/${spec.name}` });
+export function dryRunPlan(spec: SandboxSpec, facts: HostFacts, setup: Omit<SandboxSetup, 'sandboxDir'>, source?: PlanSource): Plan {
+  const sandboxDir = `${facts.paths.stateDir}/${spec.name}`;
+  return source?.(sandboxDir) ?? assemblePlan(spec, facts, { ...setup, sandboxDir });
 }
 
 export { formatPlan };
@@ -51,7 +57,7 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
   const sandboxDir = claimSandboxDir(facts.paths.stateDir, facts.ids.uid, spec.name);
   try {
     const setup: SandboxSetup = { ...req.setup, sandboxDir };
-    const plan = assemblePlan(spec, facts, setup);
+    const plan = req.plan?.(sandboxDir) ?? assemblePlan(spec, facts, setup);
     for (const v of ensureVolumes(spec, facts.paths)) req.say?.(`created volume ${v}`);
     writeStorageUse(sandboxDir, req.layers, spec);
     if (spec.keep && req.layers.length) recordKept(facts.paths, spec, req.layers);

@@ -68,6 +68,14 @@ export function randomName(): string {
   return `hutch-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`;
 }
 
+/** A sandbox name as given (--name) or made: returned when valid, else a HutchError naming the rule. */
+export function checkSandboxName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new HutchError(`--name: "${name}" is not a valid sandbox name`, { hint: 'letters, digits, _ . - (up to 63), starting with a letter or digit' });
+  }
+  return name;
+}
+
 function oneOf<T extends string>(value: string, valid: readonly T[], what: string): T {
   if ((valid as readonly string[]).includes(value)) return value as T;
   const near = suggest(value, [...valid]);
@@ -185,10 +193,7 @@ function checkBudget(n: number, what: string): number {
 
 export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: ResolveContext): SandboxSpec {
   const pv = profile.values;
-  const name = o.name ?? randomName();
-  if (!NAME_RE.test(name)) {
-    throw new HutchError(`--name: "${name}" is not a valid sandbox name`, { hint: 'letters, digits, _ . - (up to 63), starting with a letter or digit' });
-  }
+  const name = checkSandboxName(o.name ?? randomName());
 
   const rootfs: RootfsSpec = o.rootfs
     ? parseRootfs(o.rootfs, ctx, '--rootfs')
@@ -203,7 +208,11 @@ export function resolveSpec(profile: ResolvedProfile, o: SpecOverrides, ctx: Res
   if (img) Object.assign(env, img.env);
   for (const pattern of pv.passEnv) {
     const re = globRegExp(pattern);
-    for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && re.test(k)) env[k] = v;
+    // names first, then only the values passed: what this reads of the environment is what it uses (the launch cache records reads)
+    for (const k of Object.keys(ctx.env)) {
+      const v = re.test(k) ? ctx.env[k] : undefined;
+      if (v !== undefined) env[k] = v;
+    }
   }
   Object.assign(env, pv.env);
   for (const f of pv.envFile) Object.assign(env, parseEnvFile(f, 'profile envFile', ctx.fs));

@@ -240,8 +240,26 @@ async function startupGroup(ctx) {
   const sandboxArgs = ['run', '--network', 'none', '--', '/bin/true'];
   if (fs.existsSync(cjs)) cmds.push({ name: 'node dist/hutch.cjs run --network none -- /bin/true', argv: [ctx.node, cjs, ...sandboxArgs], hutch: 'cjs' });
   else notes.push('skipped hutch.cjs: dist/hutch.cjs does not exist (npm run build)');
-  if (fs.existsSync(sea)) cmds.push({ name: 'dist/hutch run --network none -- /bin/true', argv: [sea, ...sandboxArgs], hutch: 'sea' });
-  else notes.push('skipped dist/hutch: no single executable built');
+  if (fs.existsSync(sea)) {
+    cmds.push({ name: 'dist/hutch run --network none -- /bin/true', argv: [sea, ...sandboxArgs], hutch: 'sea' });
+    // the same without the launch cache (src/cache/): the spec and plan computed every time
+    cmds.push({
+      name: 'HUTCH_NO_CACHE=1 dist/hutch run --network none -- /bin/true',
+      argv: [sea, ...sandboxArgs],
+      env: { ...ctx.env, HUTCH_NO_CACHE: '1' },
+      hutch: 'sea-nocache',
+    });
+    // a profile read from a file (YAML parsed; built-ins come pre-parsed): what the cache saves most
+    const file = path.join(ctx.repo, 'sandbox-profiles', 'default.yaml');
+    const fileArgs = ['run', '--network', 'none', '--profile', file, '--', '/bin/true'];
+    cmds.push({ name: 'dist/hutch run --profile sandbox-profiles/default.yaml (a file) ...', argv: [sea, ...fileArgs], hutch: 'sea-file' });
+    cmds.push({
+      name: 'HUTCH_NO_CACHE=1 dist/hutch run --profile sandbox-profiles/default.yaml ...',
+      argv: [sea, ...fileArgs],
+      env: { ...ctx.env, HUTCH_NO_CACHE: '1' },
+      hutch: 'sea-file-nocache',
+    });
+  } else notes.push('skipped dist/hutch: no single executable built');
   if (ctx.opts.baseline) {
     if (fs.existsSync(ctx.opts.baseline))
       cmds.push({ name: `baseline ${ctx.opts.baseline} run --network none -- /bin/true`, argv: [ctx.opts.baseline, ...sandboxArgs], hutch: 'baseline' });
@@ -286,6 +304,9 @@ async function startupGroup(ctx) {
   for (const [kind, label] of [
     ['cjs', 'hutch'],
     ['sea', 'hutch (dist/hutch)'],
+    ['sea-nocache', 'hutch (dist/hutch, HUTCH_NO_CACHE=1)'],
+    ['sea-file', 'hutch (dist/hutch, a profile file)'],
+    ['sea-file-nocache', 'hutch (dist/hutch, a profile file, HUTCH_NO_CACHE=1)'],
   ]) {
     const i = cmds.findIndex((c) => c.hutch === kind);
     if (i === -1 || !results[i].ok || !Number.isFinite(nodeMs)) continue;
@@ -306,13 +327,25 @@ async function startupGroup(ctx) {
   if (handI !== -1 && results[handI].ok && Number.isFinite(bwrapMs)) lines.push(`the helper by hand: ${fmt(results[handI].median / bwrapMs, 2)}x bwrap`);
   // Where hutch's time goes: HUTCH_TRACE=1 stages, medians over the runs.
   let stages;
+  let stagesNoCache;
   if (fs.existsSync(sea)) {
+    // cached (warm: the runs before made the entry) and HUTCH_NO_CACHE=1 (computed every time)
     stages = traceStages([sea, ...sandboxArgs], ctx);
-    lines.push('', `HUTCH_TRACE=1 dist/hutch ${sandboxArgs.join(' ')}: median ms per stage over ${stages.runs} runs (first: process start to main)`);
+    stagesNoCache = traceStages([sea, ...sandboxArgs], { ...ctx, env: { ...ctx.env, HUTCH_NO_CACHE: '1' } });
+    // a stage's name carries the cache's status (`spec resolved (cache: hit KEY)`): one row per stage whatever the key
+    const label = (stage) => stage.replace(/ \(cache: .*\)$/, '');
+    const byLabel = (rows) => new Map(rows.map((r) => [label(r.stage), r]));
+    const warm = byLabel(stages.rows);
+    const cold = byLabel(stagesNoCache.rows);
+    const names = [...new Set([...cold.keys(), ...warm.keys()])];
+    lines.push(
+      '',
+      `HUTCH_TRACE=1 dist/hutch ${sandboxArgs.join(' ')}: median ms per stage over ${stages.runs} runs (first: process start to main), served from the launch cache and with HUTCH_NO_CACHE=1`,
+    );
     lines.push(
       table(
-        ['stage', 'median ms', 'p90 ms'],
-        stages.rows.map((r) => [r.stage, fmt(r.median, 2), fmt(r.p90, 2)]),
+        ['stage', 'cached median', 'cached p90', 'no cache median', 'no cache p90'],
+        names.map((n) => [n, fmt(warm.get(n)?.median, 2), fmt(warm.get(n)?.p90, 2), fmt(cold.get(n)?.median, 2), fmt(cold.get(n)?.p90, 2)]),
       ),
     );
   }
@@ -320,7 +353,7 @@ async function startupGroup(ctx) {
     columns: ['command', 'median ms', 'p90 ms', 'vs node -e 0', 'vs bwrap'],
     rows,
     lines: [...lines, ...notes],
-    data: { results, ...derived, stages: stages?.rows },
+    data: { results, ...derived, stages: stages?.rows, stagesNoCache: stagesNoCache?.rows },
   };
 }
 
@@ -373,13 +406,17 @@ function helperByHand(ctx, sea, sandboxArgs) {
 function traceStages(argv, ctx) {
   const runs = Math.max(5, Math.min(ctx.runs, 30));
   const per = new Map();
+  // one untimed run first: HUTCH_TRACE=1 is another environment, hence another launch cache entry
+  spawnSync(argv[0], argv.slice(1), { env: { ...ctx.env, HUTCH_TRACE: '1' }, stdio: 'ignore' });
   for (let i = 0; i < runs; i++) {
     const r = spawnSync(argv[0], argv.slice(1), { env: { ...ctx.env, HUTCH_TRACE: '1' }, encoding: 'utf8' });
     let prev = 0;
     for (const m of (r.stderr ?? '').matchAll(/^hutch-trace ([\d.]+) ms (.*)$/gm)) {
       const t = Number(m[1]);
-      if (!per.has(m[2])) per.set(m[2], []);
-      per.get(m[2]).push(t - prev);
+      // `(cache: hit KEY)`: one row per stage and outcome
+      const stage = m[2].replace(/\(cache: (\w+).*\)$/, '(cache: $1)');
+      if (!per.has(stage)) per.set(stage, []);
+      per.get(stage).push(t - prev);
       prev = t;
     }
   }
