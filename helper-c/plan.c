@@ -179,8 +179,10 @@ static void parse_sync(struct op *o, const int *seen)
 
 static void parse_sync_exec(struct op *o, const int *seen)
 {
-	if (!seen[OP_SYNC])
-		op_error(o, "sync-exec needs a sync op before it");
+	/* hutch learns the init's pid from the report pipe (`init`), which is
+	 * when it starts what sync-exec waits for; a `sync` is not needed */
+	if (!seen[OP_REPORT])
+		op_error(o, "sync-exec needs a report op before it");
 	if (seen[OP_SYNC_EXEC])
 		op_error(o, "sync-exec at most once");
 }

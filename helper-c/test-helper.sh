@@ -379,8 +379,16 @@ if grep -q command-ran "$T/out"; then bad "sync-exec: no second byte -> the comm
 	expect "sync-exec: no second byte -> the command never starts" 125 "sync-exec: hutch closed the go pipe" "exit 125"; fi
 { ident_self; op report; op unshare mount,ipc,uts,net; op sync; rootfs; op sync-exec; op exec sleep 5; op end; } >"$T/plan"; check_plan
 expect "check: sync-exec after sync is accepted" 0
-{ ident_self; op report; op unshare mount,ipc,uts,net; rootfs; op sync-exec; op exec true; op end; } >"$T/plan"; check_plan
-expect "check: sync-exec without sync is refused" 125 "sync-exec needs a sync op before it"
+{ ident_self; op unshare mount,ipc,uts,net; rootfs; op sync-exec; op exec true; op end; } >"$T/plan"; check_plan
+expect "check: sync-exec without report is refused" 125 "sync-exec needs a report op before it"
+# sync-exec alone (no sync): hutch starts the NAT at the `init` line, one go byte
+{ ident_self; op report; op unshare mount,ipc,uts,net; op unshare pid; rootfs; op sync-exec; op caps -; op exec sh -c 'echo command-ran'; op end; } >"$T/plan"
+run_plan syncexeconly 4>"$T/report" 5< <(sleep 0.2; printf y); cat "$T/report" >>"$T/out"
+expect "sync-exec without sync: the command starts after the one go byte" 0 "init " "command-ran" "exit 0"
+if grep -q '^pid ' "$T/report"; then bad "sync-exec without sync: no pid line" "$(cat "$T/report")"; fi
+run_plan syncexeconlyabort 4>"$T/report" 5</dev/null; cat "$T/report" >>"$T/out"
+if grep -q command-ran "$T/out"; then bad "sync-exec without sync: go pipe closed -> the command never starts" "it ran"; else
+	expect "sync-exec without sync: go pipe closed -> the command never starts" 125 "sync-exec: hutch closed the go pipe" "exit 125"; fi
 if [ "$uid" != 0 ]; then
 	# as a user: the init's namespaces are open to us before sync-exec, closed after
 	rm -f "$T/go"; mkfifo "$T/go"

@@ -534,8 +534,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
     hostnameFile: true,
     unreachable: net?.blocked ?? member?.blocked,
     syncBeforeExec: net !== undefined,
-    syncBeforeStart:
-      member !== undefined || net !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
+    // not for a NAT alone: it attaches at the init (syncBeforeExec); the sync
+    // point would add a round trip through hutch before the init is forked
+    syncBeforeStart: member !== undefined || !!limits.plan.cgroup || spec.limits.timeoutMs !== undefined || !!report || summary || !!record,
     detached: record
       ? detachedSetup(record, {
           leave: !!ctx.leave,

@@ -8,9 +8,12 @@
 // When the plan has `report`, fd 4 carries the helper's report lines; with
 // `sync`, the helper stops after creating the network namespace and before
 // the pid/cgroup namespaces, reports its pid and waits for a byte on fd 5:
-// that is where hooks attach a cgroup and a network, so nothing inside ever
-// runs unlimited or unconnected. With `sync-exec` the init waits for a
-// second byte right before the command starts (hooks' beforeExec).
+// that is where hooks attach a cgroup, so nothing inside ever runs
+// unlimited. With `sync-exec` the init waits for a byte right before the
+// command starts (hooks' beforeExec): a NAT started at the `init` line is
+// ready by then, so nothing inside runs unconnected. Each go byte is a round
+// trip through this event loop; a plan has `sync` only when a hook must act
+// before the init exists.
 
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { constants } from 'node:os';
@@ -37,7 +40,7 @@ export interface LaunchHook {
   beforeExec?(): Promise<void> | void;
   /** `net ADDR` on the report pipe: the sandbox's address on its named network (`net-attach`). */
   attached?(ctx: { address: string }): void;
-  /** The helper exited (always called once beforeStart ran, also on failure; not after `detached`). */
+  /** The helper exited (always called once beforeStart ran, or started with `sync-exec`, also on failure; not after `detached`). */
   afterExit?(ctx: { exitCode: number }): Promise<void> | void;
   /** `run -d`: the command runs and hutch leaves; the monitor does what afterExit would. Let go of timers and handles. */
   detached?(): void;
@@ -168,6 +171,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
           );
         } else if (what === 'init') {
           result.initPid = Number(arg);
+          // sync-exec without sync (a NAT, nothing to do before the init): the hooks start here
+          if (syncExec) hooksRan = true;
           for (const h of hooks) h.started?.({ monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, kill, heldByMonitor: held });
           if (syncExec) {
             (async () => {

@@ -1,7 +1,7 @@
 // slirp4netns driver. Started as
 //   slirp4netns --configure --mtu=65520 --enable-sandbox --enable-seccomp
 //               [--disable-host-loopback] --exit-fd=3 --ready-fd=4
-//               --api-socket=<sandbox dir>/slirp4netns.sock
+//               [--api-socket=<sandbox dir>/slirp4netns.sock]   (with -p only)
 //               PID tap0
 // Lifetime: fd 3 is a socket whose other end only hutch holds; when hutch
 // exits, even by SIGKILL, the kernel closes it and slirp4netns quits. For
@@ -74,7 +74,11 @@ export const slirp4netnsDriver: NetworkDriver = {
 
   async attach(o: AttachOptions): Promise<NetSession> {
     const apiSocket = `${o.sandboxDir}/slirp4netns.sock`;
-    if (Buffer.byteLength(apiSocket) > SUN_PATH_MAX) {
+    // The API socket serves add_hostfwd only: without a published port
+    // nothing would ever talk to it, so slirp4netns gets none (one socket
+    // less for anyone to reach the NAT through, and less for it to set up).
+    const api = o.forwards.length > 0;
+    if (api && Buffer.byteLength(apiSocket) > SUN_PATH_MAX) {
       throw new HutchError(`the slirp4netns API socket path ${apiSocket} is too long for a unix socket`, {
         hint: 'choose a shorter --name, or set XDG_RUNTIME_DIR to a shorter directory',
       });
@@ -87,7 +91,7 @@ export const slirp4netnsDriver: NetworkDriver = {
       ...(o.allowHostLoopback ? [] : ['--disable-host-loopback']),
       '--exit-fd=3',
       '--ready-fd=4',
-      `--api-socket=${apiSocket}`,
+      ...(api ? [`--api-socket=${apiSocket}`] : []),
       // PID form: slirp4netns joins the user and network namespaces of the
       // sandbox's pid 1. (--userns-path fails for unprivileged callers in 1.2:
       // "setegid(0)" right after joining.)

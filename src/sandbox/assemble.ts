@@ -28,9 +28,11 @@ export interface SandboxSetup {
    */
   syncBeforeStart: boolean;
   /**
-   * With syncBeforeStart: wait for hutch a second time once the init has set
-   * up, right before the command starts (`sync-exec`): a user-mode NAT
-   * starts at the sync point and is waited for only here.
+   * Wait for hutch once the init has set up, right before the command starts
+   * (`sync-exec`): a user-mode NAT starts when the init exists (the report
+   * pipe's `init` line) and is waited for only here. Needs no
+   * syncBeforeStart: that round trip through hutch comes on top, before the
+   * init is even forked, so it is planned only for what needs it.
    */
   syncBeforeExec?: boolean;
   /** Image (or setup-step) root: the layer store and the layer ids, top first (src/sandbox/image-root.ts). */
@@ -275,7 +277,6 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
   b.add({ op: 'pivot', dir: '/newroot' });
   if (spec.readOnly) b.add({ op: 'remount-root-ro' }, spec.origins.readOnly);
   if (setup.syncBeforeExec) {
-    if (!setup.syncBeforeStart) throw new Error('internal: sync-exec needs the sync point');
     b.note("wait for hutch again: the network's NAT, started once pid 1 exists, is ready before the command starts");
     b.add({ op: 'sync-exec' });
   }

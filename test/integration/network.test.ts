@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { expectExit, hasCommand, runHutch } from '../lib/hutch';
+import { expectExit, hasCommand, hostPids, killTree, runHutch, spawnHutch, waitFor } from '../lib/hutch';
 import { judgePastaVersion } from '../../src/net/pasta-version';
 import { netFixtures, startServer, tcpGet } from '../lib/net';
 import { NET_CAPABILITIES } from '../../src/net/drivers';
@@ -73,13 +73,52 @@ test('a NAT that fails to start: the command never runs, exit 125 with the reaso
   const fs = await import('node:fs');
   fs.mkdirSync(long, { recursive: true, mode: 0o700 });
   try {
-    const r = await runHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', '--', 'echo', 'COMMAND-RAN'], { env: { XDG_RUNTIME_DIR: long } });
+    // a published port: slirp4netns gets its API socket (under XDG_RUNTIME_DIR, too long here) only then
+    const r = await runHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', '-p', '127.0.0.1::8080', '--', 'echo', 'COMMAND-RAN'], {
+      env: { XDG_RUNTIME_DIR: long },
+    });
     assert.is(r.code, 125, r.stderr);
     assert.not.match(r.stdout, /COMMAND-RAN/);
     assert.match(r.stderr, /slirp4netns API socket path .* is too long/);
   } finally {
     fs.rmSync(long, { recursive: true, force: true });
   }
+});
+
+/** The argv of the slirp4netns that hutch process HUTCH started, once the sandbox printed `up`. */
+async function slirpArgvOf(args: string[]): Promise<string[]> {
+  const child = spawnHutch(['run', '--network', 'slirp', '--network-driver', 'slirp4netns', ...args, '--', 'sh', '-c', 'echo up; sleep 5']);
+  try {
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitFor(() => out.includes('up'), 20_000, { what: 'the sandbox to start' });
+    const fs = await import('node:fs');
+    const pid = hostPids().find((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        return stat.includes('(slirp4netns)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(pid, 'a slirp4netns child of hutch');
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } finally {
+    killTree(child);
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  }
+}
+
+test('slirp4netns gets an API socket only when a port is published (nothing else talks to it)', async () => {
+  if (!hasCommand('slirp4netns')) return console.log('  skip: slirp4netns is not installed');
+  const plain = await slirpArgvOf([]);
+  assert.ok(!plain.some((a) => a.startsWith('--api-socket')), plain.join(' '));
+  assert.ok(plain.includes('--disable-host-loopback') && plain.includes('--enable-sandbox') && plain.includes('--enable-seccomp'), plain.join(' '));
+  const published = await slirpArgvOf(['-p', '127.0.0.1::8080']);
+  assert.ok(
+    published.some((a) => a.startsWith('--api-socket=')),
+    published.join(' '),
+  );
 });
 
 test('none: only lo exists, /etc/hosts names the sandbox, ports are refused', async () => {
