@@ -90,9 +90,14 @@ function hutchProcessesOf(name: string): string[] {
   return out;
 }
 
-/** The NAT process of a sandbox: slirp4netns names the sandbox's state directory in its API socket path. */
+/**
+ * The NAT process of a sandbox: slirp4netns is given the sandbox's pid 1 as
+ * its target (`... PID tap0`; an API socket in the state directory only with -p).
+ */
 function natOf(name: string): number[] {
-  return hostPids().filter((pid) => comm(pid) === 'slirp4netns' && cmdline(pid).includes(`/hutch/${name}/`) && alive(pid));
+  const initPid = record(name)?.initPid;
+  if (!initPid) return [];
+  return hostPids().filter((pid) => comm(pid) === 'slirp4netns' && cmdline(pid).includes(` ${initPid} tap0`) && alive(pid));
 }
 
 /** PSS in KiB from /proc/PID/smaps_rollup; undefined when it cannot be read (not dumpable, and we are not root). */

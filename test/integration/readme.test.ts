@@ -578,6 +578,19 @@ const EXAMPLES: Record<string, Example> = {
       assert.is(ok0(await sh(cmd)).stdout, 'frontend\n');
     },
   },
+  'hutch network create edge --network-driver pasta': {
+    async run(cmd) {
+      assert.is(ok0(await sh(cmd)).stdout, 'edge\n');
+      try {
+        // the NAT is the network's: stored with it, started with its first member
+        const cfg = JSON.parse(ok0(await sh('hutch network inspect edge')).stdout);
+        assert.is((Array.isArray(cfg) ? cfg[0] : cfg).driver, 'pasta', JSON.stringify(cfg));
+        assert.match(ok0(await sh(`hutch run --network edge -- sh -c 'ip -4 route show default'`)).stdout, /^default via /m);
+      } finally {
+        ok0(await sh('hutch network rm edge'));
+      }
+    },
+  },
   'hutch network ls': {
     async run(cmd) {
       const out = ok0(await sh(cmd)).stdout;
