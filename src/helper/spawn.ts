@@ -52,6 +52,8 @@ export interface HelperResult {
   errors: HelperFailure[];
   /** hutch left a running sandbox to its monitor (HelperOptions.detach); exitCode is 0 then. */
   detached?: boolean;
+  /** HelperOptions.handover: the command runs and the monitor watches hutch's pid; hutch is to exec `hutch-helper await` now. */
+  handedOver?: { monitorPid: number; initPid: number; child: ChildProcess };
 }
 
 /**
@@ -95,6 +97,13 @@ export interface HelperOptions {
    * the plan's `hold 6` (the other end goes to LaunchHook.beforeStart).
    */
   detach?: { hold: boolean };
+  /**
+   * A foreground run that hands hutch's process over (src/cli/handover.ts):
+   * stdio and signals as usual, and `done` resolves once the command runs,
+   * after an `a` on the lifeline told the monitor to watch hutch's pid
+   * instead of fd 3 (which the exec closes). `hold` as for detach.
+   */
+  handover?: { hold: boolean };
 }
 
 export interface HelperRun {
@@ -113,12 +122,13 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const synced = plan.ops.some((o) => o.op === 'sync');
   const syncExec = plan.ops.some((o) => o.op === 'sync-exec');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
-  const extra: StdioPipe[] = reported || synced || opts.detach ? ['pipe', 'pipe', ...(opts.detach?.hold ? ['pipe' as const] : [])] : [];
+  const hold = !!(opts.detach?.hold || opts.handover?.hold);
+  const extra: StdioPipe[] = reported || synced || opts.detach || opts.handover ? ['pipe', 'pipe', ...(hold ? ['pipe' as const] : [])] : [];
   const stdio: Stdio[] = opts.detach ? ['ignore', 'ignore', 'pipe'] : [i, o, e];
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
   const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [...stdio, 'pipe', ...extra], detached: !!opts.detach });
   if (opts.detach) child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
-  const held = opts.detach?.hold ? (child.stdio as unknown as Socket[])[6] : undefined;
+  const held = hold ? (child.stdio as unknown as Socket[])[6] : undefined;
   held?.on('error', () => {});
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
@@ -204,8 +214,20 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const done = new Promise<HelperResult>((resolve, reject) => {
     leave = () => {
       // `init` and `running` come from two processes: leave once both are known
-      if (left || !opts.detach || !running || result.initPid === undefined || hookError) return;
+      if (left || !(opts.detach || opts.handover) || !running || result.initPid === undefined || hookError) return;
       left = true;
+      if (opts.handover) {
+        // signals stay forwarded by hutch until the exec; after it the await mode forwards them
+        const handedOver = { monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, child };
+        for (const h of hooks) h.detached?.();
+        for (const s of child.stdio.slice(4)) (s as Readable | null)?.destroy();
+        if (timer) clearTimeout(timer);
+        (lifeline as Writable).write('a', () => {
+          trace('helper: handed over (an `a` on the lifeline)');
+          resolve({ ...result, exitCode: 0, handedOver });
+        });
+        return;
+      }
       const lifelineEnd = lifeline as Writable;
       lifelineEnd.end('d');
       for (const h of hooks) h.detached?.();
@@ -253,8 +275,9 @@ export function launch(
   helper?: string,
   stdin: 'inherit' | 'ignore' = 'inherit',
   detach?: HelperOptions['detach'],
+  handover?: HelperOptions['handover'],
 ): Promise<HelperResult> {
-  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'], detach }).done;
+  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'], detach, handover }).done;
 }
 
 /** Collect a child's piped output (capped: probes and tools print little). */
