@@ -45,16 +45,7 @@ export interface Handover {
 
 /** Replaces this process by `hutch-helper await`; returns only when the exec failed (the error). */
 export function handOver(h: Handover): Error {
-  const args = [
-    'hutch-helper',
-    'await',
-    String(h.monitorPid),
-    String(h.initPid),
-    h.cgroup ?? '-',
-    h.stateDir,
-    String(h.timeoutMs ?? 0),
-    h.timeoutText ?? '-',
-  ];
+  const args = ['hutch-helper', 'await', String(h.monitorPid), String(h.initPid), h.cgroup ?? '-', h.stateDir, String(h.timeoutMs ?? 0), h.timeoutText ?? '-'];
   try {
     execveOf()!(h.helper, args, process.env);
   } catch (e) {

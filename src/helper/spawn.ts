@@ -21,6 +21,9 @@ import { trace } from '../util/trace';
 import { helperPath } from '../host/self';
 import { formatPlan, type Plan } from './plan';
 
+/** How long a foreground run's Node stays after the command started before it hands over (HelperOptions.handover). */
+export const HANDOVER_DELAY_MS = 50;
+
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
 
 /** Work done outside the sandbox around its life (cgroup, network, timers). */
@@ -146,6 +149,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   let running = false;
   let left = false;
   let leave = () => {};
+  let handoverTimer: NodeJS.Timeout | undefined;
 
   if (extra.length) {
     const pipes = child.stdio as unknown as (Readable & Writable)[];
@@ -215,19 +219,33 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
     leave = () => {
       // `init` and `running` come from two processes: leave once both are known
       if (left || !(opts.detach || opts.handover) || !running || result.initPid === undefined || hookError) return;
-      left = true;
       if (opts.handover) {
-        // signals stay forwarded by hutch until the exec; after it the await mode forwards them
-        const handedOver = { monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid, child };
-        for (const h of hooks) h.detached?.();
-        for (const s of child.stdio.slice(4)) (s as Readable | null)?.destroy();
-        if (timer) clearTimeout(timer);
-        (lifeline as Writable).write('a', () => {
-          trace('helper: handed over (an `a` on the lifeline)');
-          resolve({ ...result, exitCode: 0, handedOver });
-        });
+        // Not at once: a signal that reaches hutch while it execs is not
+        // forwarded (Node cannot block signals across the exec; SIG_DFL from
+        // here on, so it is never lost either: it ends hutch, and the monitor,
+        // watching hutch's pid, tears the sandbox down). A signal sent as soon
+        // as the command shows life (`kill` after its first output, Ctrl-C at
+        // once) still finds Node's forwarding; what outlives HANDOVER_DELAY_MS
+        // is handed over.
+        // The timer fires before the loop's poll phase, the immediate after it: a
+        // signal that came until then is forwarded by Node's handler, not dropped
+        // with it by settle().
+        handoverTimer ??= setTimeout(() => setImmediate(handOverNow), HANDOVER_DELAY_MS);
+        const handOverNow = () => {
+          if (left || child.exitCode !== null || child.signalCode !== null) return; // its close event follows: the usual end
+          left = true;
+          const handedOver = { monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid!, child };
+          settle();
+          for (const h of hooks) h.detached?.();
+          for (const s of child.stdio.slice(4)) (s as Readable | null)?.destroy();
+          (lifeline as Writable).write('a', () => {
+            trace('helper: handed over (an `a` on the lifeline)');
+            resolve({ ...result, exitCode: 0, handedOver });
+          });
+        };
         return;
       }
+      left = true;
       const lifelineEnd = lifeline as Writable;
       lifelineEnd.end('d');
       for (const h of hooks) h.detached?.();
@@ -248,6 +266,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
     });
     child.on('close', async (code, signal) => {
       if (left) return; // the monitor's business now
+      clearTimeout(handoverTimer);
       trace('helper: exited');
       settle();
       lifeline.destroy();

@@ -81,7 +81,14 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
         }
       },
     };
-    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.detach ? 'ignore' : req.stdin, req.detach, req.handover);
+    const result = await launch(
+      plan,
+      [...(req.hooks?.(sandboxDir) ?? []), initHook],
+      facts.helper,
+      req.detach ? 'ignore' : req.stdin,
+      req.detach,
+      req.handover,
+    );
     if (result.detached || result.handedOver) return result; // the monitor removes the state directory when the sandbox ends
     // a helper killed by a signal ran no cleanup: take the state away at least (best effort:
     // files of subordinate ids need the user namespace; hutch system prune finds what is left)
