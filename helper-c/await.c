@@ -8,8 +8,9 @@
  * It waits for the monitor (its child), forwards the signals hutch forwards
  * (SIGTERM, SIGINT, ... as the monitor's list), and exits with the status
  * hutch would have: the monitor's code, 128+N for a signal N. What hutch's
- * limits hook did after the start is done here: --timeout (TIMEOUT_MS > 0:
- * "hutch: TEXT" on stderr, the sandbox killed, exit 124), the thaw of a
+ * limits hook did after the start is done here: --timeout (TIMEOUT_MS > 0,
+ * what is left of it:
+ * "hutch: TEXT" on stderr unless TEXT is -, the sandbox killed, exit 124), the thaw of a
  * paused sandbox on a stopping signal, Ctrl-Z (SIGTSTP: the cgroup frozen
  * with hutch, thawed at fg), and after the exit the OOM message and the
  * removal of the sandbox cgroup CGROUP (the monitor leaves it to us when it
@@ -139,7 +140,8 @@ static void remove_cgroup(void)
 static void time_out(const char *text)
 {
 	A.timed_out = 1;
-	dprintf(2, "hutch: %s\n", text);
+	if (text) /* none: hutch said it already, its kill was under way */
+		dprintf(2, "hutch: %s\n", text);
 	if (cg_write("cgroup.kill", "1"))
 		kill(A.init, SIGKILL);
 }
@@ -192,8 +194,7 @@ int await_main(int argc, char **argv)
 	}
 	int timer = -1;
 	if (timeout_ms) {
-		/* the time hutch's own timer had left is lost in the exec: measured
-		 * from here, a few milliseconds later than hutch's would have fired */
+		/* MS is what hutch's own timer had left (hutch counts from the init's start) */
 		struct itimerspec its = {{0, 0}, {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L}};
 		timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 		if (timer < 0 || timerfd_settime(timer, 0, &its, NULL)) {
@@ -224,7 +225,7 @@ int await_main(int argc, char **argv)
 		if (pf[1].revents) {
 			close(timer);
 			timer = -1;
-			time_out(strcmp(argv[7], "-") ? argv[7] : "killed: timeout reached");
+			time_out(strcmp(argv[7], "-") ? argv[7] : NULL);
 		}
 		struct signalfd_siginfo si;
 		if (!(pf[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si)

@@ -5,7 +5,9 @@
 // shell's wait, `hutch ps` and the monitor's parent stay what they were).
 // The monitor then watches that pid instead of fd 3 (helper-c/PLAN.md,
 // "Handover"); await waits for the monitor, forwards signals and does what
-// hutch's hooks did after the start (helper-c/await.c). About 19 MiB of
+// hutch's hooks did after the start (helper-c/await.c). The exec waits until
+// the command has run for a second without a signal to forward (spawn.ts
+// HANDOVER_DELAY_MS: one that came during the exec would end hutch). About 19 MiB of
 // Node become well under 1 MiB for the sandbox's life (npm run bench
 // --group memory).
 //

@@ -585,6 +585,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
   cg.enforceMode(spec, limits.plan, warn);
   let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
   let stateDir = '';
+  let initAt = Date.now();
   const result = await runSandbox({
     spec,
     facts,
@@ -615,12 +616,14 @@ async function runOnce(ctx: RunContext): Promise<number> {
         ...(record ? [recordHook(record, !!ctx.leave, ctx.leave?.onLeft)] : [suspendHook(sandboxDir)]),
         ...(member ? [member.hook(sandboxDir)] : []),
         ...(ctx.hooks ?? []),
+        { started: () => void (initAt = Date.now()) }, // --timeout counts from here, also in hutch-helper await
       ];
     },
   }).finally(() => member?.release());
   if (result.handedOver) {
     const { monitorPid, initPid, child } = result.handedOver;
-    const ms = spec.limits.timeoutMs;
+    // what is left of --timeout (LimitsHook's timer started with the init); at least 1 ms: 0 is none
+    const ms = spec.limits.timeoutMs !== undefined ? (limitsHook?.timeoutFired ? 1 : Math.max(1, spec.limits.timeoutMs - (Date.now() - initAt))) : undefined;
     ctx.foreground!.handedOver = {
       helper: facts.helper,
       monitorPid,
@@ -629,7 +632,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
       cgroup: limitsHook?.cgroup?.path,
       stateDir,
       timeoutMs: ms,
-      timeoutText: ms !== undefined ? `killed: timeout ${formatDuration(ms)} reached` : undefined,
+      // fired already (just before the handover): said once, the sandbox is being killed, await keeps the 124
+      timeoutText: ms === undefined ? undefined : limitsHook?.timeoutFired ? '' : `killed: timeout ${formatDuration(spec.limits.timeoutMs!)} reached`,
     };
     return 0;
   }

@@ -22,7 +22,7 @@ import { helperPath } from '../host/self';
 import { formatPlan, type Plan } from './plan';
 
 /** How long a foreground run's Node stays after the command started before it hands over (HelperOptions.handover). */
-export const HANDOVER_DELAY_MS = 50;
+export const HANDOVER_DELAY_MS = 1000;
 
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
 
@@ -150,6 +150,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   let left = false;
   let leave = () => {};
   let handoverTimer: NodeJS.Timeout | undefined;
+  let handoverArmed = 0; // a signal between the timer and its immediate re-arms it
 
   if (extra.length) {
     const pipes = child.stdio as unknown as (Readable & Writable)[];
@@ -207,7 +208,20 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
     });
   }
 
-  const handlers = opts.forwardSignals ? FORWARDED_SIGNALS.map((s) => [s, () => kill(s)] as const) : [];
+  // every forwarded signal (SIGCONT after Ctrl-Z too) puts a pending handover off (HelperOptions.handover)
+  let rearmHandover = () => {};
+  const handlers = opts.forwardSignals
+    ? FORWARDED_SIGNALS.map(
+        (s) =>
+          [
+            s,
+            () => {
+              kill(s);
+              rearmHandover();
+            },
+          ] as const,
+      )
+    : [];
   for (const [s, h] of handlers) process.on(s, h);
   const timer = opts.timeoutMs ? setTimeout(() => kill('SIGKILL'), opts.timeoutMs) : undefined;
   const settle = () => {
@@ -220,17 +234,23 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
       // `init` and `running` come from two processes: leave once both are known
       if (left || !(opts.detach || opts.handover) || !running || result.initPid === undefined || hookError) return;
       if (opts.handover) {
-        // Not at once: a signal that reaches hutch while it execs is not
-        // forwarded (Node cannot block signals across the exec; SIG_DFL from
-        // here on, so it is never lost either: it ends hutch, and the monitor,
-        // watching hutch's pid, tears the sandbox down). A signal sent as soon
-        // as the command shows life (`kill` after its first output, Ctrl-C at
-        // once) still finds Node's forwarding; what outlives HANDOVER_DELAY_MS
-        // is handed over.
+        // Not at once, and only after HANDOVER_DELAY_MS without a signal: a
+        // signal that reaches hutch while it execs (the kernel takes 10-100 ms
+        // to end a Node process's threads and memory) is not forwarded. Node
+        // cannot block signals across the exec; they are SIG_DFL from the
+        // decision on, so one is never lost: it ends hutch (the shell sees
+        // that signal), and the monitor, watching hutch's pid, tears the
+        // sandbox down. Signals sent soon after the start (`kill` after the
+        // first output, Ctrl-C, Ctrl-Z and fg) find Node's forwarding.
         // The timer fires before the loop's poll phase, the immediate after it: a
         // signal that came until then is forwarded by Node's handler, not dropped
         // with it by settle().
-        handoverTimer ??= setTimeout(() => setImmediate(handOverNow), HANDOVER_DELAY_MS);
+        rearmHandover = () => {
+          clearTimeout(handoverTimer);
+          const armed = ++handoverArmed;
+          handoverTimer = setTimeout(() => setImmediate(() => armed === handoverArmed && handOverNow()), HANDOVER_DELAY_MS);
+        };
+        if (!handoverTimer) rearmHandover();
         const handOverNow = () => {
           if (left || child.exitCode !== null || child.signalCode !== null) return; // its close event follows: the usual end
           left = true;

@@ -115,14 +115,15 @@ if (!singleExecutable) {
   });
 }
 
-test('the exit status of the command is hutch`s, after the handover too', async () => {
-  const r = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'sleep 0.3; echo out; echo err >&2; exit 7']);
+test("the exit status of the command is hutch's, after the handover too", async () => {
+  // past spawn.ts HANDOVER_DELAY_MS (1 s): the status comes through hutch-helper await
+  const r = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'sleep 1.6; echo out; echo err >&2; exit 7']);
   assert.is(r.code, 7, describe(r));
   assert.is(r.stdout, 'out\n');
   assert.match(r.stderr, /^err$/m);
-  const quick = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'exit 7']);
+  const quick = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'exit 7']); // before any handover
   assert.is(quick.code, 7, describe(quick));
-  const killed = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'sleep 0.3; kill -USR1 $$']);
+  const killed = await runHutch(['run', '--network', 'none', '--', 'sh', '-c', 'sleep 1.6; kill -USR1 $$']);
   assert.is(killed.code, 128 + 10, describe(killed));
 });
 
