@@ -9,9 +9,9 @@
  * (SIGTERM, SIGINT, ... as the monitor's list), and exits with the status
  * hutch would have: the monitor's code, 128+N for a signal N. What hutch's
  * limits hook did after the start is done here: --timeout (TIMEOUT_MS > 0,
- * what is left of it:
- * "hutch: TEXT" on stderr unless TEXT is -, the sandbox killed, exit 124), the thaw of a
- * paused sandbox on a stopping signal, Ctrl-Z (SIGTSTP: the cgroup frozen
+ * what is left of it: "hutch: TEXT" on stderr, the sandbox killed, exit 124;
+ * TEXT -: it fired in hutch just before the exec, kill at once), the thaw of
+ * a paused sandbox on a stopping signal, Ctrl-Z (SIGTSTP: the cgroup frozen
  * with hutch, thawed at fg), and after the exit the OOM message and the
  * removal of the sandbox cgroup CGROUP (the monitor leaves it to us when it
  * ends normally, so that the OOM count can still be read). A monitor killed
@@ -193,7 +193,9 @@ int await_main(int argc, char **argv)
 		return EXIT_SETUP;
 	}
 	int timer = -1;
-	if (timeout_ms) {
+	if (timeout_ms && !strcmp(argv[7], "-"))
+		time_out(NULL); /* hutch's --timeout fired just before the exec: 124 */
+	else if (timeout_ms) {
 		/* MS is what hutch's own timer had left (hutch counts from the init's start) */
 		struct itimerspec its = {{0, 0}, {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L}};
 		timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -225,7 +227,7 @@ int await_main(int argc, char **argv)
 		if (pf[1].revents) {
 			close(timer);
 			timer = -1;
-			time_out(strcmp(argv[7], "-") ? argv[7] : NULL);
+			time_out(argv[7]);
 		}
 		struct signalfd_siginfo si;
 		if (!(pf[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si)
