@@ -997,6 +997,8 @@ function treeOf(pid) {
 }
 
 const NAT_COMMS = new Set(['slirp4netns', 'pasta', 'passt', 'passt.avx2', 'pasta.avx2']);
+/** hutch's Node by its comm: the single executable's name, or Node 24's name for its main thread. */
+const NODE_COMMS = new Set(['hutch', 'MainThread', 'node']);
 /** With these NATs hutch's Node stays resident (src/cli/detach.ts netResidentReason). */
 const NAT_STAYS = new Set(['pasta', 'pasta.avx2']);
 
@@ -1013,7 +1015,7 @@ async function residentPer(argv, count, env, commandComm = 'sleep') {
   const deadline = Date.now() + 60_000;
   // a foreground hutch run hands its process over (src/cli/handover.ts) shortly after the
   // command started: measured once it has (its comm is hutch-helper), or when it stays (NODE_STAYS)
-  const handedOver = (tree) => tree[0]?.comm !== 'hutch' || tree.some((p) => NAT_STAYS.has(p.comm));
+  const handedOver = (tree) => !NODE_COMMS.has(tree[0]?.comm) || tree.some((p) => NAT_STAYS.has(p.comm));
   const ready = () =>
     kids.every((k) => {
       const tree = treeOf(k.pid);
@@ -1100,7 +1102,7 @@ async function memoryGroup(ctx) {
   const podman = podmanProbe(ctx);
   if (!podman.ok) lines.push(podman.note.replace('skipped podman', 'podman (conmon) not measured'));
   lines.push(
-    `Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started, by its comm (hutch: Node; hutch-helper: hutch's process after the handover to hutch-helper await; bwrap)`,
+    `Pss from /proc/PID/smaps_rollup of each sandbox's processes but the command (sleep), divided by ${n} (HUTCH_BENCH_SANDBOXES); first column of parts: the process started, by its comm (hutch or MainThread: Node; hutch-helper: hutch's process after the handover to hutch-helper await; bwrap)`,
   );
   return { columns: ['what (MiB Pss per sandbox)', 'total', 'started process (comm)', 'monitor+init', 'NAT', 'other'], rows, lines, data };
 }

@@ -33,7 +33,14 @@ function whatIs(pid: number): { exe?: string; name: string; rssKiB: number } {
 /** A Node process: hutch's own single executable, a node binary, or anything of Node's size (> 12 MiB resident). */
 function isNode(p: { exe?: string; name: string; rssKiB: number }): boolean {
   const exe = p.exe?.replace(/ \(deleted\)$/, '');
-  return exe === hutchBinary || (exe !== undefined && path.basename(exe) === 'node') || p.name === 'node' || p.name === 'hutch' || p.rssKiB > 12 * 1024;
+  return (
+    exe === hutchBinary ||
+    (exe !== undefined && path.basename(exe) === 'node') ||
+    p.name === 'node' ||
+    p.name === 'hutch' ||
+    p.name === 'MainThread' ||
+    p.rssKiB > 12 * 1024
+  );
 }
 
 /** Starts `hutch run -- sh -c 'echo ready; exec sleep 60'` and waits until the handover happened. */
