@@ -126,6 +126,17 @@ test('memory hog: OOM-killed, reported, exit 137, hutch survives', async () => {
   assert.is(again.stdout.trim(), 'alive');
 });
 
+test('memory hog after the handover (no --report: hutch-helper await): OOM message, exit 137, its cgroup removed', async () => {
+  // past spawn.ts HANDOVER_DELAY_MS (1 s): hutch's process is hutch-helper await when the kernel kills
+  const name = uniq('oom');
+  const s = await startNamed(name, ['--memory', '128m', '--memory-swap', '128m'], 'sleep 3; head -c 400m /dev/zero | tail > /dev/null');
+  await waitFor(() => fs.readFileSync(`/proc/${s.child.pid}/comm`, 'utf8').trim() === 'hutch-helper', 30_000, { what: 'the handover' });
+  const code = await s.exited;
+  assert.is(code, 137, s.stderr());
+  assert.match(s.stderr(), /hutch: killed: out of memory, limit 128 MiB, peak 1[0-9][0-9](\.\d)? MiB/);
+  assert.ok(!fs.existsSync(s.cg), `${s.cg} is still there`);
+});
+
 test('fork bomb stops at the pids limit; the machine stays usable; --timeout ends it', async () => {
   const report = path.join(tmpDir(), 'r.json');
   const name = uniq('bomb');
