@@ -19,6 +19,7 @@
 
 import { residentReason } from './detach';
 
+// declared here: @types/node 20 (the typings of the bundle's node20 target) has no process.execve
 type Execve = (file: string, args?: string[], env?: NodeJS.ProcessEnv) => never;
 
 /** process.execve: Node 22.15 / 23.11 on (the single executable's node has it; the bundle run by an older node does not). */
