@@ -354,11 +354,19 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
   assert.match(stderr, new RegExp(`hutch: ${name}: exit 0, wall \\d+\\.\\d\\d s, cpu \\d+\\.\\d\\d s user \\+ \\d+\\.\\d\\d s system, peak memory`));
 });
 
-test('a sandbox cgroup left by a killed hutch is removed by the next run', async () => {
+test('a sandbox cgroup left by a killed hutch and monitor is removed by the next run', async () => {
   const name = uniq('crash');
   const s = await startNamed(name, [], 'sleep 300');
-  s.child.kill('SIGKILL'); // hutch itself: the helper sees its lifeline close and tears the sandbox down
+  // A SIGKILL of hutch alone leaves nothing now (the monitor, watching hutch's pid, removes the
+  // cgroup: handover.test.ts): the monitor is stopped first, so that nobody is left to remove it.
+  const monitor = (fs.readFileSync(`/proc/${s.child.pid}/task/${s.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number) as number[]).find(
+    (p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'hutch-helper',
+  );
+  assert.ok(monitor, 'the monitor under hutch');
+  process.kill(monitor!, 'SIGSTOP');
+  s.child.kill('SIGKILL');
   await s.exited;
+  process.kill(monitor!, 'SIGKILL'); // its init follows (PR_SET_PDEATHSIG)
   await waitFor(() => fs.existsSync(s.cg) && keyed(s.cg, 'cgroup.events').populated === 0, 30_000, { what: 'the sandbox to die' });
   assert.ok(fs.existsSync(s.cg), 'expected the dead run to leave its cgroup behind');
   const r = await run(['--memory', '64m', '--', 'true']);
