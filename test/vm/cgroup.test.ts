@@ -358,15 +358,14 @@ test('a sandbox cgroup left by a killed hutch and monitor is removed by the next
   const name = uniq('crash');
   const s = await startNamed(name, [], 'sleep 300');
   // A SIGKILL of hutch alone leaves nothing now (the monitor, watching hutch's pid, removes the
-  // cgroup: handover.test.ts): the monitor is stopped first, so that nobody is left to remove it.
+  // cgroup: handover.test.ts): the monitor is killed too, in the same instant, before either can.
   const monitor = (fs.readFileSync(`/proc/${s.child.pid}/task/${s.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number) as number[]).find(
     (p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'hutch-helper',
   );
   assert.ok(monitor, 'the monitor under hutch');
-  process.kill(monitor!, 'SIGSTOP');
+  process.kill(monitor!, 'SIGKILL'); // its init follows (PR_SET_PDEATHSIG)
   s.child.kill('SIGKILL');
   await s.exited;
-  process.kill(monitor!, 'SIGKILL'); // its init follows (PR_SET_PDEATHSIG)
   await waitFor(() => fs.existsSync(s.cg) && keyed(s.cg, 'cgroup.events').populated === 0, 30_000, { what: 'the sandbox to die' });
   assert.ok(fs.existsSync(s.cg), 'expected the dead run to leave its cgroup behind');
   const r = await run(['--memory', '64m', '--', 'true']);
