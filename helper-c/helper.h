@@ -46,6 +46,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
@@ -288,6 +291,8 @@ void init_release_fds(void);
 
 /* signals forwarded monitor -> init -> command */
 extern const int g_forward_signals[];
+/* ---- await.c: a foreground run after hutch handed its process over ---- */
+int await_main(int argc, char **argv);
 extern const int g_nforward_signals;
 
 #endif

@@ -15,6 +15,7 @@ static void usage(void)
 		   "       hutch-helper check   (parse and validate the plan on fd 3, run nothing)\n"
 		   "       hutch-helper net-connect PID MONITOR SOCKET IFNAME ADDR|- NAME [ALIAS...]\n"
 		   "       hutch-helper net-resolv PID [CONTENT]\n"
+		   "       hutch-helper await MONITOR INIT CGROUP|- STATEDIR|- MS TEXT|-\n"
 		   "       hutch-helper --version\n");
 }
 
@@ -36,6 +37,9 @@ int main(int argc, char **argv)
 		plan_read(FD_PLAN, &p);
 		join_run(&p);
 	}
+	/* what a foreground `hutch run` execs once its command runs (await.c) */
+	if (argc > 1 && !strcmp(argv[1], "await"))
+		return await_main(argc, argv);
 	/* hutch network connect | disconnect: a running member, no plan (PLAN.md) */
 	if (argc > 1 && !strcmp(argv[1], "net-connect"))
 		net_connect_main(argc, argv);

@@ -47,6 +47,9 @@ static struct {
 	unsigned long timeout_ms;
 	int timer; /* timerfd of `timeout`, -1 */
 	int timed_out;
+	pid_t parent;    /* hutch, as we were started */
+	int handed_over; /* an `a` came: the lifeline is a pidfd of hutch's process, now `hutch-helper await` */
+	int keep_cgroup; /* handed over and ended normally: `await` reads the cgroup's OOM count and removes it */
 } M = {.timer = -1};
 
 /* Exit status of a sandbox that `timeout` ended (as timeout(1), and hutch's --timeout). */
@@ -202,7 +205,8 @@ static _Noreturn void finish(int code)
 {
 	relay_restore();
 	stop_daemons();
-	remove_cgroups();
+	if (!M.keep_cgroup)
+		remove_cgroups();
 	run_cleanups();
 	write_exit_files(code);
 	report("exit %d", code);
@@ -658,14 +662,42 @@ static void reap(void)
 	}
 }
 
+/* hutch wrote `a` on the lifeline: it execs `hutch-helper await` in its own
+ * process (same pid, we stay its child), so fd 3 closes with the exec (Node
+ * opens everything CLOEXEC). From now on that process is the lifeline: a
+ * pidfd of our parent, readable when it exits. If it is gone already (we
+ * were reparented), the lifeline is lost. The report pipe has no reader any
+ * more: errors are printed on stderr from now on. */
+static int hand_over(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, M.parent, 0);
+	if (fd < 0 || getppid() != M.parent) {
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	close(M.lifeline);
+	M.lifeline = fd;
+	M.handed_over = 1;
+	if (g_report_fd >= 0)
+		close(g_report_fd);
+	g_report_fd = -1;
+	return 0;
+}
+
 static int lifeline_lost(void)
 {
 	char buf[256];
+	if (M.handed_over)
+		return 1; /* the pidfd is readable: hutch's process (await) exited */
 	ssize_t r = read(M.lifeline, buf, sizeof buf);
 	if (r > 0 && M.detachable && memchr(buf, 'd', (size_t)r)) {
 		detach_now();
 		return 0;
 	}
+	if (r > 0 && memchr(buf, 'a', (size_t)r))
+		return hand_over();
 	if (r > 0 || (r < 0 && (errno == EINTR || errno == EAGAIN)))
 		return 0; /* hutch wrote something: ignore, keep watching */
 	return 1;
@@ -725,6 +757,9 @@ static _Noreturn void supervise(void)
 	}
 	relay_drain();
 	log_drain();
+	/* `await` is there to read the cgroup's OOM count and remove it (a
+	 * lost lifeline, above, removes it here) */
+	M.keep_cgroup = M.handed_over;
 	finish(M.timed_out ? EXIT_TIMEOUT : exit_code_of(M.init_status));
 }
 
@@ -769,6 +804,7 @@ int take_signals_and_lifeline(struct plan *p)
 void monitor_run(struct plan *p)
 {
 	M.p = p;
+	M.parent = getppid();
 	M.lifeline = take_signals_and_lifeline(p);
 	g_fatal_hook = on_fatal;
 

@@ -483,6 +483,35 @@ if [ "$rc" = 3 ] && grep -q 'F still-here$' "$T/rec/log" && grep -q '^3 ' "$T/re
 else bad "detach" "rc=$rc" "$(cat "$T/rec/log" "$T/rec/exit" 2>&1)"; fi
 { cat "$T/plan" | sed '/^detach$/d'; sleep 0.5; printf d; } | "$HELPER" run 3<&0 4>/dev/null </dev/null >"$T/out" 2>&1; rc=$?
 expect "without detach a d changes nothing: EOF of the lifeline kills (137)" 137
+# --- handover: an `a` on the lifeline, then the parent execs `hutch-helper await` (monitor.c, await.c) ---
+# handover_run SCRIPT: a shell starts the helper on a fifo lifeline, writes the plan, then `a`, and execs await in
+# its own pid (so the monitor stays its child, as hutch does with process.execve); SCRIPT runs beside it.
+handover_run() {
+	rm -f "$T/life3" "$T/await.pid"; mkfifo "$T/life3"
+	HELPER="$HELPER" T="$T" sh -c '"$HELPER" run 3<"$T/life3" 4>/dev/null </dev/null >"$T/out" 2>&1 & m=$!
+		exec 5>"$T/life3"; cat "$T/plan" >&5; sleep 0.3; printf a >&5; exec 5>&-; echo $$ >"$T/await.pid"
+		exec "$HELPER" await "$m" "$m" - - 0 -' &
+	ap=$!
+	eval "$1"
+	wait "$ap"; rc=$?
+}
+mkdir -p "$T/life3d"
+{ ident_self; namespaces; rootfs; op cleanup "$T/life3d"; op exec sh -c 'sleep 1; exit 3'; op end; } >"$T/plan"
+handover_run :
+if [ "$rc" = 3 ] && [ ! -e "$T/life3d" ]; then ok "handover: after an a the lifeline's EOF is no loss; await exits with the command's status, cleanup ran"
+else bad "handover" "rc=$rc exists=$([ -e "$T/life3d" ] && echo yes || echo no)"; fi
+mkdir -p "$T/life3d"
+{ ident_self; namespaces; rootfs; op cleanup "$T/life3d"; op exec sleep 30; op end; } >"$T/plan"
+start=$(date +%s)
+handover_run 'sleep 1; kill -TERM "$(cat "$T/await.pid")"'
+if [ "$rc" = 143 ] && [ "$(( $(date +%s) - start ))" -lt 10 ] && [ ! -e "$T/life3d" ]; then ok "handover: await forwards SIGTERM (143)"
+else bad "handover SIGTERM" "rc=$rc"; fi
+mkdir -p "$T/life3d"
+start=$(date +%s)
+handover_run 'sleep 1; kill -KILL "$(cat "$T/await.pid")"; for i in $(seq 50); do [ -e "$T/life3d" ] || break; sleep 0.1; done'
+if [ "$rc" = 137 ] && [ "$(( $(date +%s) - start ))" -lt 10 ] && [ ! -e "$T/life3d" ]; then ok "handover: SIGKILL of await = the lifeline lost (pidfd): sandbox killed, cleanup ran"
+else bad "handover SIGKILL" "rc=$rc exists=$([ -e "$T/life3d" ] && echo yes || echo no)"; fi
+
 rm -f "$T/rec/"* "$T/hold"; mkfifo "$T/hold"
 { ident_self; op hold 6; namespaces; rootfs; op caps -; op exec sh -c 'echo "fds: $(ls /proc/self/fd | tr "\n" " ")"; sleep 30'; op end; } >"$T/plan"
 "$HELPER" run 3<"$T/plan" 6>"$T/hold" >"$T/out" 2>&1 &

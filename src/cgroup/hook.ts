@@ -145,6 +145,11 @@ export class LimitsHook implements LaunchHook {
     }
   }
 
+  /** --timeout has fired (hutch-helper await then only keeps the 124: src/cli/run.ts). */
+  get timeoutFired(): boolean {
+    return this.timedOut;
+  }
+
   /** The status hutch exits with. */
   exitCode(helperStatus: number): number {
     return this.timedOut ? TIMEOUT_EXIT : helperStatus;

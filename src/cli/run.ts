@@ -42,6 +42,10 @@ import { parseSize } from '../util/units';
 import type { LaunchHook } from '../helper/spawn';
 import { suspendHook } from '../sandbox/suspend';
 import { parseRestart, shouldRestart, watchPaths, type RestartPolicy } from './restart';
+import { handOver, handoverBlocker, type Handover } from './handover';
+import { statusOf } from '../helper/spawn';
+import { formatDuration } from '../util/units';
+import { isatty } from 'node:tty';
 
 export const RUN_FLAGS: FlagDef[] = [
   {
@@ -382,14 +386,26 @@ export async function runCommand(argv: string[]): Promise<number> {
     return runLeaving({ args, facts, profile, spec }, argv);
   }
   if (record) updateRecord(record, ownerOf(process.pid));
-  const ctx = { args, facts, profile, spec, record, cache };
+  const once = dryRun || (args.restart.kind === 'no' && !args.watch.length);
+  // a plain foreground run hands its process over once the command runs (handover.ts)
+  const foreground: RunContext['foreground'] = once && !record ? { stay: handoverBlocker({ ...args, dryRun }) } : undefined;
+  const ctx: RunContext = { args, facts, profile, spec, record, cache, foreground };
   let code = 125;
   try {
-    code = dryRun || (args.restart.kind === 'no' && !args.watch.length) ? await runOnce(ctx) : await runRestarting(ctx);
+    code = once ? await runOnce(ctx) : await runRestarting(ctx);
+    if (foreground?.handedOver) return await handOverOrWait(foreground.handedOver);
     return code;
   } finally {
     if (record) recordExit(record, code);
   }
+}
+
+/** The exec into `hutch-helper await`; should it fail, this hutch waits for the monitor as before. */
+async function handOverOrWait(h: Handover & { child: import('node:child_process').ChildProcess }): Promise<number> {
+  const err = handOver(h);
+  process.stderr.write(`hutch: warning: cannot hand over to ${h.helper} (${err.message}): hutch waits for the sandbox itself\n`);
+  if (h.child.exitCode !== null || h.child.signalCode !== null) return statusOf(h.child.exitCode, h.child.signalCode);
+  return new Promise((resolve) => h.child.on('exit', (c, sig) => resolve(statusOf(c, sig))));
 }
 
 /**
@@ -429,6 +445,11 @@ interface RunContext {
   leave?: { onLeft: () => void };
   /** extra hooks (restart.ts: the kill of the running sandbox) */
   hooks?: LaunchHook[];
+  /**
+   * A plain foreground run (handover.ts): `stay` says why hutch stays resident
+   * (undefined: it hands over); runOnce fills `handedOver` once the command runs.
+   */
+  foreground?: { stay?: string; handedOver?: Handover & { child: import('node:child_process').ChildProcess } };
 }
 
 /** --restart, --watch: the same spec, a fresh sandbox each time, until hutch is told to stop. */
@@ -520,10 +541,26 @@ async function runOnce(ctx: RunContext): Promise<number> {
   // delegated cgroup v2 subtree exists (stats, pause, report), a sync point
   // to join it before anything runs inside.
   const cg = await import('../cgroup/index');
-  const limits = cg.setupLimits(spec, ids.uid, env, !dryRun, spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined);
+  // Ctrl-Z at a terminal suspends the sandbox too: after a handover, by freezing its cgroup
+  const suspendable = !!ctx.foreground && !termReq.tty && isatty(0);
+  const limits = cg.setupLimits(
+    spec,
+    ids.uid,
+    env,
+    !dryRun,
+    spec.limits.timeoutMs !== undefined || !!report || summary || o.name !== undefined || (suspendable && !ctx.foreground?.stay),
+  );
   // a detached sandbox never meets the terminal `run -d` was typed in
   const terminal = ctx.leave ? { ops: [], stdin: 'ignore' as const } : terminalSetup(termReq);
-  const holdFd = ctx.leave && net?.choice.name === 'slirp4netns' ? 6 : undefined;
+  const stay =
+    ctx.foreground &&
+    (ctx.foreground.stay ??
+      netResidentReason(net) ??
+      (suspendable && !limits.plan.cgroup ? 'Ctrl-Z at the terminal in a sandbox without a cgroup (hutch stops its processes)' : undefined));
+  const handingOver = !!ctx.foreground && !stay;
+  if (ctx.foreground) trace(handingOver ? 'run: hands over to hutch-helper await once the command runs' : `run: hutch stays resident (${stay})`);
+  const holdFd = (ctx.leave || handingOver) && net?.choice.name === 'slirp4netns' ? 6 : undefined;
+  const cgroupPrefix = limits.plan.cgroup ? cg.cgroupPrefix(limits.probe, spec.name) : undefined;
   const etcFilesOf = (s: SandboxSpec) => withEtcExtras(etcFilesFor(s, net && { layout: net.layout, driver: net.choice.name }), s);
   const setup = {
     terminal: terminal.ops,
@@ -543,17 +580,25 @@ async function runOnce(ctx: RunContext): Promise<number> {
           logMaxSize: ctx.args.logMaxSize,
           autoRemove: ctx.args.autoRemove,
           timeoutMs: spec.limits.timeoutMs,
-          cgroupPrefix: limits.plan.cgroup ? cg.cgroupPrefix(limits.probe, spec.name) : undefined,
+          cgroupPrefix,
           holdFd,
         })
       : undefined,
+    handover: handingOver ? { holdFd, cgroupPrefix } : undefined,
   };
   trace('run: limits planned');
   // The plan from the launch cache: the setup made for its placeholder name (nothing else in it is per sandbox
   // here: a named network's member or a detached record puts the name elsewhere, and is not cached).
   const planFor =
     ctx.cache && !member && !record
-      ? (sandboxDir: string) => ctx.cache!.plan(spec.name, sandboxDir, (s, dir) => ({ ...setup, etcFiles: etcFilesOf(s), sandboxDir: dir }))
+      ? (sandboxDir: string) =>
+          ctx.cache!.plan(spec.name, sandboxDir, (s, dir) => ({
+            ...setup,
+            etcFiles: etcFilesOf(s),
+            sandboxDir: dir,
+            // the handover's cgroup is named after the sandbox: the placeholder's here, so that one entry serves every name
+            handover: setup.handover && { ...setup.handover, cgroupPrefix: limits.plan.cgroup ? cg.cgroupPrefix(limits.probe, s.name) : undefined },
+          }))
       : (ctx.cache?.store(), undefined);
 
   if (dryRun) {
@@ -564,6 +609,10 @@ async function runOnce(ctx: RunContext): Promise<number> {
     process.stdout.write(`# writable: ${spec.readOnly ? 'nothing of the root (--read-only)' : choice.gives}\n`);
     if (net) process.stdout.write(`# network driver: ${net.choice.name} (${net.choice.why})\n`);
     for (const line of cg.describePlan(limits)) process.stdout.write(`# ${line}\n`);
+    if (ctx.foreground)
+      process.stdout.write(
+        `# after the start: ${handingOver ? 'hutch execs hutch-helper await in its process (no Node stays)' : `hutch stays resident (${stay})`}\n`,
+      );
     // origins only name flags and profile fields in error messages
     process.stdout.write(`# sandbox spec\n${JSON.stringify({ ...spec, origins: undefined }, null, 2)}\n`);
     process.stdout.write(
@@ -575,7 +624,9 @@ async function runOnce(ctx: RunContext): Promise<number> {
   const warn = (line: string) => process.stderr.write(`hutch: ${line}\n`);
   cg.enforceMode(spec, limits.plan, warn);
   let limitsHook: InstanceType<typeof cg.LimitsHook> | undefined;
-  const { exitCode } = await runSandbox({
+  let stateDir = '';
+  let initAt = Date.now();
+  const result = await runSandbox({
     spec,
     facts,
     setup,
@@ -583,6 +634,7 @@ async function runOnce(ctx: RunContext): Promise<number> {
     say: warn,
     stdin: terminal.stdin,
     detach: ctx.leave ? { hold: holdFd !== undefined } : undefined,
+    handover: handingOver ? { hold: holdFd !== undefined } : undefined,
     recordDir: record,
     plan: planFor,
     state: {
@@ -596,7 +648,8 @@ async function runOnce(ctx: RunContext): Promise<number> {
       ports: (net?.forwards ?? member?.forwards)?.map(({ protocol, hostIp, hostPort, containerPort }) => ({ protocol, hostIp, hostPort, containerPort })),
     },
     hooks: (sandboxDir) => {
-      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn, ownedByMonitor: !!ctx.leave });
+      stateDir = sandboxDir;
+      limitsHook = new cg.LimitsHook({ ...limits, spec, sandboxDir, reportFile: report, summary, warn, ownedByMonitor: !!ctx.leave || handingOver });
       trace('run: plan assembled, state written');
       return [
         limitsHook,
@@ -604,9 +657,28 @@ async function runOnce(ctx: RunContext): Promise<number> {
         ...(record ? [recordHook(record, !!ctx.leave, ctx.leave?.onLeft)] : [suspendHook(sandboxDir)]),
         ...(member ? [member.hook(sandboxDir)] : []),
         ...(ctx.hooks ?? []),
+        { started: () => void (initAt = Date.now()) }, // --timeout counts from here, also in hutch-helper await
       ];
     },
   }).finally(() => member?.release());
+  if (result.handedOver) {
+    const { monitorPid, initPid, child } = result.handedOver;
+    // what is left of --timeout (LimitsHook's timer started with the init); at least 1 ms: 0 is none
+    const ms = spec.limits.timeoutMs !== undefined ? (limitsHook?.timeoutFired ? 1 : Math.max(1, spec.limits.timeoutMs - (Date.now() - initAt))) : undefined;
+    ctx.foreground!.handedOver = {
+      helper: facts.helper,
+      monitorPid,
+      initPid,
+      child,
+      cgroup: limitsHook?.cgroup?.path,
+      stateDir,
+      timeoutMs: ms,
+      // fired already (just before the handover): said once, the sandbox is being killed, await keeps the 124
+      timeoutText: ms === undefined ? undefined : limitsHook?.timeoutFired ? '' : `killed: timeout ${formatDuration(spec.limits.timeoutMs!)} reached`,
+    };
+    return 0;
+  }
+  const { exitCode } = result;
   trace('run: sandbox exited');
   printNotFoundHint(exitCode, spec, paths);
   return limitsHook ? limitsHook.exitCode(exitCode) : exitCode;

@@ -24,6 +24,9 @@ import { trace } from '../util/trace';
 import { helperPath } from '../host/self';
 import { formatPlan, type Plan } from './plan';
 
+/** How long a foreground run's Node stays after the command started before it hands over (HelperOptions.handover). */
+export const HANDOVER_DELAY_MS = 1000;
+
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
 
 /** Work done outside the sandbox around its life (cgroup, network, timers). */
@@ -55,6 +58,8 @@ export interface HelperResult {
   errors: HelperFailure[];
   /** hutch left a running sandbox to its monitor (HelperOptions.detach); exitCode is 0 then. */
   detached?: boolean;
+  /** HelperOptions.handover: the command runs and the monitor watches hutch's pid; hutch is to exec `hutch-helper await` now. */
+  handedOver?: { monitorPid: number; initPid: number; child: ChildProcess };
 }
 
 /**
@@ -98,6 +103,13 @@ export interface HelperOptions {
    * the plan's `hold 6` (the other end goes to LaunchHook.beforeStart).
    */
   detach?: { hold: boolean };
+  /**
+   * A foreground run that hands hutch's process over (src/cli/handover.ts):
+   * stdio and signals as usual, and `done` resolves once the command runs,
+   * after an `a` on the lifeline told the monitor to watch hutch's pid
+   * instead of fd 3 (which the exec closes). `hold` as for detach.
+   */
+  handover?: { hold: boolean };
 }
 
 export interface HelperRun {
@@ -116,13 +128,14 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const synced = plan.ops.some((o) => o.op === 'sync');
   const syncExec = plan.ops.some((o) => o.op === 'sync-exec');
   const [i, o, e] = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
-  const extra: StdioPipe[] = reported || synced || opts.detach ? ['pipe', 'pipe', ...(opts.detach?.hold ? ['pipe' as const] : [])] : [];
+  const hold = !!(opts.detach?.hold || opts.handover?.hold);
+  const extra: StdioPipe[] = reported || synced || opts.detach || opts.handover ? ['pipe', 'pipe', ...(hold ? ['pipe' as const] : [])] : [];
   const stdio: Stdio[] = opts.detach ? ['ignore', 'ignore', 'pipe'] : [i, o, e];
   trace('helper: spawning');
   // argv0: the private copy's path is /proc/self/fd/N (src/host/self.ts)
   const child = spawn(helper, [opts.mode ?? 'run'], { argv0: 'hutch-helper', stdio: [...stdio, 'pipe', ...extra], detached: !!opts.detach });
   if (opts.detach) child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
-  const held = opts.detach?.hold ? (child.stdio as unknown as Socket[])[6] : undefined;
+  const held = hold ? (child.stdio as unknown as Socket[])[6] : undefined;
   held?.on('error', () => {});
   trace('helper: spawned');
   const lifeline = child.stdio[3] as Writable;
@@ -140,6 +153,8 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   let running = false;
   let left = false;
   let leave = () => {};
+  let handoverTimer: NodeJS.Timeout | undefined;
+  let handoverArmed = 0; // a signal between the timer and its immediate re-arms it
 
   if (extra.length) {
     const pipes = child.stdio as unknown as (Readable & Writable)[];
@@ -199,7 +214,20 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
     });
   }
 
-  const handlers = opts.forwardSignals ? FORWARDED_SIGNALS.map((s) => [s, () => kill(s)] as const) : [];
+  // every forwarded signal (SIGCONT after Ctrl-Z too) puts a pending handover off (HelperOptions.handover)
+  let rearmHandover = () => {};
+  const handlers = opts.forwardSignals
+    ? FORWARDED_SIGNALS.map(
+        (s) =>
+          [
+            s,
+            () => {
+              kill(s);
+              rearmHandover();
+            },
+          ] as const,
+      )
+    : [];
   for (const [s, h] of handlers) process.on(s, h);
   const timer = opts.timeoutMs ? setTimeout(() => kill('SIGKILL'), opts.timeoutMs) : undefined;
   const settle = () => {
@@ -210,7 +238,39 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
   const done = new Promise<HelperResult>((resolve, reject) => {
     leave = () => {
       // `init` and `running` come from two processes: leave once both are known
-      if (left || !opts.detach || !running || result.initPid === undefined || hookError) return;
+      if (left || !(opts.detach || opts.handover) || !running || result.initPid === undefined || hookError) return;
+      if (opts.handover) {
+        // Not at once, and only after HANDOVER_DELAY_MS without a signal: a
+        // signal that reaches hutch while it execs (the kernel takes 10-100 ms
+        // to end a Node process's threads and memory) is not forwarded. Node
+        // cannot block signals across the exec; they are SIG_DFL from the
+        // decision on, so one is never lost: it ends hutch (the shell sees
+        // that signal), and the monitor, watching hutch's pid, tears the
+        // sandbox down. Signals sent soon after the start (`kill` after the
+        // first output, Ctrl-C, Ctrl-Z and fg) find Node's forwarding.
+        // The timer fires before the loop's poll phase, the immediate after it: a
+        // signal that came until then is forwarded by Node's handler, not dropped
+        // with it by settle().
+        rearmHandover = () => {
+          clearTimeout(handoverTimer);
+          const armed = ++handoverArmed;
+          handoverTimer = setTimeout(() => setImmediate(() => armed === handoverArmed && handOverNow()), HANDOVER_DELAY_MS);
+        };
+        if (!handoverTimer) rearmHandover();
+        const handOverNow = () => {
+          if (left || child.exitCode !== null || child.signalCode !== null) return; // its close event follows: the usual end
+          left = true;
+          const handedOver = { monitorPid: result.monitorPid ?? child.pid ?? 0, initPid: result.initPid!, child };
+          settle();
+          for (const h of hooks) h.detached?.();
+          for (const s of child.stdio.slice(4)) (s as Readable | null)?.destroy();
+          (lifeline as Writable).write('a', () => {
+            trace('helper: handed over (an `a` on the lifeline)');
+            resolve({ ...result, exitCode: 0, handedOver });
+          });
+        };
+        return;
+      }
       left = true;
       const lifelineEnd = lifeline as Writable;
       lifelineEnd.end('d');
@@ -232,6 +292,7 @@ export function startHelper(plan: Plan, opts: HelperOptions = {}): HelperRun {
     });
     child.on('close', async (code, signal) => {
       if (left) return; // the monitor's business now
+      clearTimeout(handoverTimer);
       trace('helper: exited');
       settle();
       lifeline.destroy();
@@ -259,8 +320,9 @@ export function launch(
   helper?: string,
   stdin: 'inherit' | 'ignore' = 'inherit',
   detach?: HelperOptions['detach'],
+  handover?: HelperOptions['handover'],
 ): Promise<HelperResult> {
-  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'], detach }).done;
+  return startHelper(plan, { hooks, forwardSignals: true, helper, stdio: [stdin, 'inherit', 'inherit'], detach, handover }).done;
 }
 
 /** Collect a child's piped output (capped: probes and tools print little). */

@@ -49,6 +49,8 @@ export interface SandboxSetup {
   networkJoin?: NetworkJoin;
   /** `run -d`: the helper's monitor alone keeps the sandbox and cleans up after it (no hutch stays). */
   detached?: DetachedSetup;
+  /** A foreground run handed over to `hutch-helper await` (src/cli/handover.ts): what the monitor then owns. */
+  handover?: { holdFd?: number; cgroupPrefix?: string };
 }
 
 /** What the monitor of a detached sandbox does in hutch's place (src/cli/detach.ts decides it). */
@@ -225,6 +227,11 @@ export function assemblePlan(spec: SandboxSpec, host: HostFacts, setup: SandboxS
     b.add(setup.terminal);
   }
   if (setup.detached) detachedOps(b, setup.detached);
+  if (setup.handover) {
+    b.note('handover: once the command runs hutch writes `a` on fd 3 and execs `hutch-helper await` in its own process; the monitor watches that pid');
+    if (setup.handover.holdFd !== undefined) b.add({ op: 'hold', fd: setup.handover.holdFd });
+    if (setup.handover.cgroupPrefix) b.add({ op: 'remove-cgroup', prefix: setup.handover.cgroupPrefix });
+  }
 
   b.note('private scratch tmpfs (mount points only); the host stays reachable as /oldroot until the final pivot');
   b.add({ op: 'base', dir: '/tmp' });

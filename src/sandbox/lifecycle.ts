@@ -34,6 +34,8 @@ export interface SandboxRequest {
   say?: (line: string) => void;
   /** `run -d` without a resident hutch: the plan has `detach`, hutch leaves once the command runs (src/cli/detach.ts). */
   detach?: HelperOptions['detach'];
+  /** A foreground run that hands hutch's process over once the command runs (src/cli/handover.ts). */
+  handover?: HelperOptions['handover'];
   /** A detached sandbox's record directory: it keeps the inspect file after the state directory is gone. */
   recordDir?: string;
   /** The plan for this state directory from the launch cache (src/cache/launch.ts); undefined: assembled here. */
@@ -85,8 +87,15 @@ export async function runSandbox(req: SandboxRequest): Promise<HelperResult> {
         }
       },
     };
-    const result = await launch(plan, [...(req.hooks?.(sandboxDir) ?? []), initHook], facts.helper, req.detach ? 'ignore' : req.stdin, req.detach);
-    if (result.detached) return result; // the monitor removes the state directory when the sandbox ends
+    const result = await launch(
+      plan,
+      [...(req.hooks?.(sandboxDir) ?? []), initHook],
+      facts.helper,
+      req.detach ? 'ignore' : req.stdin,
+      req.detach,
+      req.handover,
+    );
+    if (result.detached || result.handedOver) return result; // the monitor removes the state directory when the sandbox ends
     // a helper killed by a signal ran no cleanup: take the state away at least (best effort:
     // files of subordinate ids need the user namespace; hutch system prune finds what is left)
     if (existsSync(sandboxDir)) {

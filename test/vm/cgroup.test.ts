@@ -126,6 +126,17 @@ test('memory hog: OOM-killed, reported, exit 137, hutch survives', async () => {
   assert.is(again.stdout.trim(), 'alive');
 });
 
+test('memory hog after the handover (no --report: hutch-helper await): OOM message, exit 137, its cgroup removed', async () => {
+  // past spawn.ts HANDOVER_DELAY_MS (1 s): hutch's process is hutch-helper await when the kernel kills
+  const name = uniq('oom');
+  const s = await startNamed(name, ['--memory', '128m', '--memory-swap', '128m'], 'sleep 3; head -c 400m /dev/zero | tail > /dev/null');
+  await waitFor(() => fs.readFileSync(`/proc/${s.child.pid}/comm`, 'utf8').trim() === 'hutch-helper', 30_000, { what: 'the handover' });
+  const code = await s.exited;
+  assert.is(code, 137, s.stderr());
+  assert.match(s.stderr(), /hutch: killed: out of memory, limit 128 MiB, peak 1[0-9][0-9](\.\d)? MiB/);
+  assert.ok(!fs.existsSync(s.cg), `${s.cg} is still there`);
+});
+
 test('fork bomb stops at the pids limit; the machine stays usable; --timeout ends it', async () => {
   const report = path.join(tmpDir(), 'r.json');
   const name = uniq('bomb');
@@ -343,10 +354,17 @@ test("the report's figures match cpu.stat and memory.peak", async () => {
   assert.match(stderr, new RegExp(`hutch: ${name}: exit 0, wall \\d+\\.\\d\\d s, cpu \\d+\\.\\d\\d s user \\+ \\d+\\.\\d\\d s system, peak memory`));
 });
 
-test('a sandbox cgroup left by a killed hutch is removed by the next run', async () => {
+test('a sandbox cgroup left by a killed hutch and monitor is removed by the next run', async () => {
   const name = uniq('crash');
   const s = await startNamed(name, [], 'sleep 300');
-  s.child.kill('SIGKILL'); // hutch itself: the helper sees its lifeline close and tears the sandbox down
+  // A SIGKILL of hutch alone leaves nothing now (the monitor, watching hutch's pid, removes the
+  // cgroup: handover.test.ts): the monitor is killed too, in the same instant, before either can.
+  const monitor = (fs.readFileSync(`/proc/${s.child.pid}/task/${s.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number) as number[]).find(
+    (p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'hutch-helper',
+  );
+  assert.ok(monitor, 'the monitor under hutch');
+  process.kill(monitor!, 'SIGKILL'); // its init follows (PR_SET_PDEATHSIG)
+  s.child.kill('SIGKILL');
   await s.exited;
   await waitFor(() => fs.existsSync(s.cg) && keyed(s.cg, 'cgroup.events').populated === 0, 30_000, { what: 'the sandbox to die' });
   assert.ok(fs.existsSync(s.cg), 'expected the dead run to leave its cgroup behind');
