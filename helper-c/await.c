@@ -194,7 +194,10 @@ int await_main(int argc, char **argv)
 	}
 	int timer = -1;
 	if (timeout_ms && !strcmp(argv[7], "-"))
-		time_out(NULL); /* hutch's --timeout fired just before the exec: 124 */
+		/* hutch's --timeout fired just before the exec and hutch killed the
+		 * sandbox then: keep the 124, kill nothing again (pid 1 may be
+		 * reaped already, its pid free for another process) */
+		A.timed_out = 1;
 	else if (timeout_ms) {
 		/* MS is what hutch's own timer had left (hutch counts from the init's start) */
 		struct itimerspec its = {{0, 0}, {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L}};

@@ -43,12 +43,13 @@ export interface Handover {
   /** removed by await when the monitor was killed (it ran no cleanup) */
   stateDir: string;
   timeoutMs?: number;
+  /** what await says when --timeout fires; '' or undefined: hutch's own timer fired already (await then only keeps the 124) */
   timeoutText?: string;
 }
 
 /** Replaces this process by `hutch-helper await`; returns only when the exec failed (the error). */
 export function handOver(h: Handover): Error {
-  const args = ['hutch-helper', 'await', String(h.monitorPid), String(h.initPid), h.cgroup ?? '-', h.stateDir, String(h.timeoutMs ?? 0), h.timeoutText ?? '-'];
+  const args = ['hutch-helper', 'await', String(h.monitorPid), String(h.initPid), h.cgroup ?? '-', h.stateDir, String(h.timeoutMs ?? 0), h.timeoutText || '-'];
   try {
     execveOf()!(h.helper, args, process.env);
   } catch (e) {

@@ -376,8 +376,10 @@ test('no hutch process stays for a plain run -d: only the monitor, its init and 
       [],
       `the monitor's children: ${kids.map((k) => `${k} ${comm(k)}`).join(', ')}`,
     );
-    const cmd = fs.readFileSync(`/proc/${rec.initPid}/task/${rec.initPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    assert.equal(cmd.map(comm), ['sleep'], "pid 1's only child is the command");
+    const children = () => fs.readFileSync(`/proc/${rec.initPid}/task/${rec.initPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    // "up" is logged by sh just before its `exec sleep`: wait for the exec
+    await waitFor(() => children().map(comm).join() === 'sleep', 10_000, { what: "pid 1's child to exec sleep" }).catch(() => {});
+    assert.equal(children().map(comm), ['sleep'], "pid 1's only child is the command");
     assert.is(natOf(name).length, 1, 'its slirp4netns runs');
     const pss = [rec.pid!, rec.initPid!].map(pssKiB);
     if (pss.every((k) => k !== undefined)) {
