@@ -200,24 +200,6 @@ static pid_t keeper_start(const struct op *o, pid_t holder, int *exitw, char *re
 	return pid;
 }
 
-/* One message with a descriptor (SCM_RIGHTS), on the keeper's socket */
-static int send_fd(int sock, const char *text, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof cm);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
-}
-
 /* `bind HOSTIP HOSTPORT`: a TCP socket listening in the host's network
  * namespace, for a published port of a pasta network (pasta has no API
  * for one; the holder relays it) */
@@ -245,7 +227,7 @@ static void keeper_bind(int ctl, const char *args)
 		send(ctl, reply, strlen(reply), MSG_NOSIGNAL);
 		return;
 	}
-	send_fd(ctl, "ok", s);
+	send_msg(ctl, "ok", s);
 	close(s); /* the holder's relay has it now */
 }
 
@@ -617,22 +599,10 @@ static _Noreturn void relay(int lfd, pid_t holder, uint32_t member, uint16_t por
 static int bind_reply(char *buf, size_t len, int *fd, char *ended, size_t elen)
 {
 	for (;;) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int))];
-		} cm;
-		struct iovec iov = {.iov_base = buf, .iov_len = len - 1};
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
 		struct pollfd pf = {.fd = N.ctl, .events = POLLIN};
 		*fd = -1;
-		ssize_t r = poll(&pf, 1, 5000) == 1 ? recvmsg(N.ctl, &mh, MSG_CMSG_CLOEXEC) : -1;
-		if (r <= 0)
+		if (poll(&pf, 1, 5000) != 1 || recv_msg(N.ctl, buf, len, fd) <= 0)
 			return -1;
-		buf[r] = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(fd, CMSG_DATA(c), sizeof *fd);
 		if (strncmp(buf, "exited ", 7))
 			return 0;
 		snprintf(ended, elen, "%.80s", buf + 7);

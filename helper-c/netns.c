@@ -75,7 +75,7 @@ static void share_unlock(void); /* net-share's lock, below */
 
 /* ---------- messages: one line, optionally one fd (SCM_RIGHTS) ---------- */
 
-static int send_msg(int sock, const char *line, int fd)
+int send_msg(int sock, const char *line, int fd)
 {
 	struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
 	union {
@@ -103,7 +103,7 @@ static int send_msg(int sock, const char *line, int fd)
 /* Read one line (the peer writes each message with one write; local unix
  * stream sockets deliver it whole). Returns its length, 0 on EOF, -1 on
  * error; *fd gets a passed descriptor or -1. */
-static ssize_t recv_msg(int sock, char *buf, size_t len, int *fd)
+ssize_t recv_msg(int sock, char *buf, size_t len, int *fd)
 {
 	union {
 		struct cmsghdr h;

@@ -24,6 +24,11 @@ void dns_answer(int fd, uint32_t (*lookup)(const char *name, uint32_t asker, int
 
 /* nat.c: `net-nat` (before `unshare net`) and the holder's start of it;
  * nat_start returns 1 when outbound traffic is set up */
+/* one line and optionally one fd (SCM_RIGHTS) on a unix socket (netns.c):
+ * the holder's requests, and the NAT keeper's answers (nat.c) */
+int send_msg(int sock, const char *line, int fd); /* fd -1: none */
+ssize_t recv_msg(int sock, char *buf, size_t len, int *fd);
+
 void net_nat(const struct op *o);
 int nat_start(const char *subnet);
 const char *nat_dns(void);              /* the NAT's DNS forwarder (dotted quad) */

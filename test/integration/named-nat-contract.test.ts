@@ -26,15 +26,13 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describe, descendants, expectExit, freePort, hostPids, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
-import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
+import { netFixtures, startServer, tcpGet, uniq, netRunDir } from '../lib/net';
 import { NAMED_NAT } from '../../src/net/named-nat';
 import { pastaVersion } from '../../src/net/pasta-version';
 import { findExecutable } from '../../src/host/which';
 import { NET_DRIVERS, type NetDriverName } from '../../src/net/types';
 
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
-const runtimeDir = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
-const netRunDir = (name: string) => path.join(runtimeDir, 'hutch-net', name);
 const fixtures = netFixtures();
 // a sink: reads a connection to its end, then says how much came
 fs.writeFileSync(

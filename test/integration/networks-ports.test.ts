@@ -15,13 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, freePort, hostPids, runHutch, tmpDir, waitFor } from '../lib/hutch';
-import { netFixtures, portFree, startServer, tcpGet, udpAsk, uniq } from '../lib/net';
+import { describe, expectExit, freePort, runHutch, tmpDir } from '../lib/hutch';
+import { netFixtures, portFree, startServer, tcpGet, udpAsk, uniq, assertNothingLeft } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
-const runtimeDir = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
-const netRunDir = (name: string) => path.join(runtimeDir, 'hutch-net', name);
 const fixtures = netFixtures();
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -29,21 +27,6 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 function hostAddress(): string | undefined {
   for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return undefined;
-}
-
-function holderPids(name: string): number[] {
-  const dir = netRunDir(name);
-  return hostPids().filter((pid) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper';
-    } catch {
-      return false;
-    }
-  });
-}
-
-async function assertNothingLeft(name: string) {
-  await waitFor(() => holderPids(name).length === 0 && !fs.existsSync(netRunDir(name)), 10_000, { what: `network ${name}'s holder to end` });
 }
 
 /** Whether a UDP port can be bound on the host (free again). */

@@ -12,31 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, describe, expectExit, freePort, hostPids, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
-import { netFixtures, startServer, tcpGet, uniq } from '../lib/net';
+import { descendants, describe, expectExit, freePort, procStatus, runHutch, spawnHutch, testIf, tmpDir, waitFor } from '../lib/hutch';
+import { netFixtures, startServer, tcpGet, uniq, assertNothingLeft, holderPids, netRunDir } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
 process.env.XDG_DATA_HOME = tmpDir('hutch-data-');
-const runtimeDir = process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`;
-const netRunDir = (name: string) => path.join(runtimeDir, 'hutch-net', name);
 const fixtures = netFixtures();
-
-/** Host pids of a network's holder: a helper whose stderr is the log in the network's run directory. */
-function holderPids(name: string): number[] {
-  const dir = netRunDir(name);
-  return hostPids().filter((pid) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper';
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Everything a network runs is gone: no holder, no socket, no run directory. */
-async function assertNothingLeft(name: string) {
-  await waitFor(() => holderPids(name).length === 0 && !fs.existsSync(netRunDir(name)), 10_000, { what: `network ${name}'s holder to end` });
-}
 
 const inside = (net: string, script: string, ...flags: string[]) =>
   runHutch(['run', '--network', net, '-v', `${fixtures}:/t:ro`, ...flags, '--', 'sh', '-c', script], { timeoutMs: 30_000 });
@@ -357,7 +338,7 @@ test('several networks: a member of both reaches members of either, by name and 
   await assertNothingLeft(b);
   await waitFor(() => gw.child.exitCode !== null || gw.child.signalCode !== null, 10_000, { what: "the member's hutch to end" });
   assert.not.ok(
-    fs.readdirSync(path.join(runtimeDir, 'hutch-net')).some((n) => n.startsWith(u)),
+    fs.readdirSync(path.dirname(netRunDir(u))).some((n) => n.startsWith(u)),
     'no run directory left',
   );
 

@@ -174,3 +174,23 @@ export function ipv6Listener(port: number): { listening: boolean; pids: number[]
   }
   return { listening: inodes.size > 0, pids };
 }
+
+/** The run directory of a named network (hutch-net/NAME under the runtime dir). */
+export const netRunDir = (name: string) => path.join(process.env.XDG_RUNTIME_DIR || `/tmp/hutch-run-${process.getuid!()}`, 'hutch-net', name);
+
+/** Host pids of a network's holder: a helper whose stderr is the log in the network's run directory. */
+export function holderPids(name: string): number[] {
+  const dir = netRunDir(name);
+  return hostPids().filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/2`).startsWith(`${dir}/`) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'hutch-helper';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Everything a network runs is gone: no holder, no socket, no run directory. */
+export async function assertNothingLeft(name: string) {
+  await waitFor(() => holderPids(name).length === 0 && !fs.existsSync(netRunDir(name)), 10_000, { what: `network ${name}'s holder to end` });
+}
