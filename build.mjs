@@ -72,6 +72,8 @@ if (!args.has('--no-helper')) {
 }
 
 const SHEBANG = '#!/usr/bin/env node\n';
+/** The single executable's V8 flags (buildSea explains each). */
+const SEA_EXEC_ARGV = ['--no-rehash-snapshot'];
 const bundle = await step('CLI bundle', () =>
   esbuild.build({
     entryPoints: [join(root, 'src/main.ts')],
@@ -143,6 +145,18 @@ async function buildSea() {
     // Node ignores useCodeCache with a snapshot.
     useSnapshot: true,
     useCodeCache: false,
+    // V8 flags of every start (node ignores them from NODE_OPTIONS and the
+    // command line here: execArgvExtension none, and build-check.mjs).
+    // --no-rehash-snapshot: V8 would otherwise draw a fresh hash seed at each
+    // start, derive its string-hash secret (a search for primes) and rehash
+    // every table of the deserialised heap: 8-12 ms of a 70 ms `hutch run`
+    // (npm run bench --group startup). The seed is then the one drawn when
+    // this snapshot was made: random per build, the same for every start of
+    // one binary. What that gives up (tables flooded by crafted keys, once
+    // an attacker knows a shared binary's seed) is bounded where hutch reads
+    // untrusted names: src/util/untrusted-keys.ts.
+    execArgv: SEA_EXEC_ARGV,
+    execArgvExtension: 'none',
     assets: { 'hutch-helper': helper, 'hutch-helper.sha256': sha },
   };
   writeFileSync(join(seaDir, 'sea-config.json'), JSON.stringify(config, null, 2));

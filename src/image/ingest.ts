@@ -19,6 +19,7 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { HutchError } from '../util/errors';
+import { UntrustedKeyMap } from '../util/untrusted-keys';
 import { formatBytes } from './progress';
 import { formatSize } from '../profile/schema-dsl';
 import type { IdentityInfo } from '../host/ids';
@@ -180,7 +181,7 @@ export async function ingestLayer(input: AsyncIterable<Buffer>, o: IngestOptions
         o.onBytes?.(n);
       }),
     );
-    const dirs = new Map<string, TarEntry>();
+    const dirs = new UntrustedKeyMap<TarEntry>(); // names from the image (src/util/untrusted-keys.ts)
     const emit = async (e: TarEntry, data?: AsyncIterable<Buffer>) => {
       if (e.uid > maxUid) (e.uid = 65534 <= maxUid ? 65534 : 0), clampedIds++;
       if (e.gid > maxGid) (e.gid = 65534 <= maxGid ? 65534 : 0), clampedIds++;

@@ -10,6 +10,7 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { HutchError } from '../util/errors';
+import { parseUntrustedJson, type UntrustedKeyMap } from '../util/untrusted-keys';
 import type { IdentityInfo } from '../host/ids';
 import { detectCompression, openBlob, readHead } from './decompress';
 import { blobPath, digestOf, isBeneath, layoutPath, parseDigest, type ParsedDigest } from './digest';
@@ -116,7 +117,7 @@ function dirContainer(dir: string): Container {
  * the tar can be read; names that a manifest gives, and symlink members'
  * targets, are still checked not to leave the layout.
  */
-function tarContainer(file: string, members: Map<string, TarMember>): Container {
+function tarContainer(file: string, members: UntrustedKeyMap<TarMember>): Container {
   const resolveMember = (p: string, depth = 0): TarMember & { name: string } => {
     const name = layoutPath(p, `${file}: ${p}`);
     const m = members.get(name);
@@ -167,7 +168,7 @@ function tarContainer(file: string, members: Map<string, TarMember>): Container 
 
 function parseJson<T>(c: Container, p: string): T {
   try {
-    return JSON.parse(c.read(p).toString('utf8')) as T;
+    return parseUntrustedJson(c.read(p).toString('utf8'), `${c.label}: ${p}`) as T;
   } catch (e) {
     if (e instanceof HutchError) throw e;
     throw new HutchError(`${c.label}: ${p} is not valid JSON: ${(e as Error).message}`);
@@ -284,8 +285,9 @@ function ociPlan(c: Container, kind: 'oci-dir' | 'oci-tar', ref: string | undefi
 function jsonOf<T>(c: Container, b: Buffer, what: string): T {
   let v: unknown;
   try {
-    v = JSON.parse(b.toString('utf8'));
+    v = parseUntrustedJson(b.toString('utf8'), `${c.label}: the ${what}`);
   } catch (e) {
+    if (e instanceof HutchError) throw e;
     throw new HutchError(`${c.label}: the ${what} is not valid JSON: ${(e as Error).message}`);
   }
   if (!v || typeof v !== 'object') throw new HutchError(`${c.label}: the ${what} is not a JSON object`, { hint: 'the image is corrupt' });
@@ -372,7 +374,7 @@ export function planImport(source: string, ids: IdentityInfo, ref?: string): Imp
   const comp = detectCompression(readHead(source, 0, 8));
   if (comp === 'none') {
     const fd = openSync(source, 'r');
-    let members: Map<string, TarMember>;
+    let members: UntrustedKeyMap<TarMember>;
     try {
       members = indexTarFile(fd, fstatSync(fd).size, readSync);
     } catch (e) {

@@ -4,6 +4,8 @@
 // hash it, check its paths and rewrite whiteouts, and writes the few archives
 // hutch composes (OCI layout on export, `copy:` build steps).
 
+import { UntrustedKeyMap } from '../util/untrusted-keys';
+
 const BLOCK = 512;
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
@@ -325,8 +327,8 @@ export function indexTarFile(
   fileSize: number,
   readSync: (fd: number, b: Buffer, o: number, l: number, p: number) => number,
   limit = Infinity,
-): Map<string, TarMember> {
-  const out = new Map<string, TarMember>();
+): UntrustedKeyMap<TarMember> {
+  const out = new UntrustedKeyMap<TarMember>();
   let pos = 0;
   let paxPath: string | undefined;
   let longName: string | undefined;

@@ -16,6 +16,7 @@ import { HutchError } from '../../util/errors';
 import { parseChallenges, type Challenge } from './challenge';
 import type { Credentials } from './credentials';
 import { ACCEPT, MAX_MANIFEST_BYTES } from './manifest';
+import { parseUntrustedJson } from '../../util/untrusted-keys';
 import { isLoopback } from './reference';
 import { NetworkError, readBody, Transport } from './transport';
 
@@ -219,7 +220,7 @@ export class NotFound extends HutchError {}
 /** `{"token": ..., "expires_in": N}` or `access_token`; undefined when there is none. Pure. */
 export function parseTokenResponse(body: Buffer): { token: string; expiresIn: number } | undefined {
   try {
-    const j = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    const j = parseUntrustedJson(body.toString('utf8'), 'token') as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof j.token === 'string' && j.token ? j.token : typeof j.access_token === 'string' && j.access_token ? j.access_token : undefined;
     if (!token || !/^[\x21-\x7e]+$/.test(token)) return undefined;
     const expiresIn = typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 60;
@@ -232,7 +233,7 @@ export function parseTokenResponse(body: Buffer): { token: string; expiresIn: nu
 /** The distribution spec's error body: `: MANIFEST_UNKNOWN manifest unknown`. */
 export function errorDetail(body: Buffer): string {
   try {
-    const j = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+    const j = parseUntrustedJson(body.toString('utf8'), 'error') as { errors?: { code?: string; message?: string }[] };
     const e = j.errors?.[0];
     if (e)
       return `: ${[e.code, e.message]

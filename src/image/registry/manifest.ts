@@ -5,6 +5,7 @@
 
 import { HutchError } from '../../util/errors';
 import { DIGEST_RE } from './reference';
+import { parseUntrustedJson } from '../../util/untrusted-keys';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -86,8 +87,9 @@ export function parseManifest(body: Buffer, contentType: string | undefined, wha
   if (body.length > MAX_MANIFEST_BYTES) throw fail(what, `it is larger than ${MAX_MANIFEST_BYTES} bytes`);
   let j: unknown;
   try {
-    j = JSON.parse(body.toString('utf8'));
+    j = parseUntrustedJson(body.toString('utf8'), what);
   } catch (e) {
+    if (e instanceof HutchError) throw e;
     throw fail(what, `not JSON (${(e as Error).message.slice(0, 80)})`);
   }
   if (!isObj(j)) throw fail(what, 'not a JSON object');
@@ -142,8 +144,9 @@ export interface ImageConfigBlob {
 export function parseConfigBlob(body: Buffer, what: string): ImageConfigBlob {
   let j: unknown;
   try {
-    j = JSON.parse(body.toString('utf8'));
+    j = parseUntrustedJson(body.toString('utf8'), what);
   } catch (e) {
+    if (e instanceof HutchError) throw e;
     throw fail(what, `the image config is not JSON (${(e as Error).message.slice(0, 80)})`);
   }
   if (!isObj(j)) throw fail(what, 'the image config is not a JSON object');
