@@ -75,7 +75,10 @@ test('a document with more keys than the cap is refused with a sentence naming i
   const urls = JSON.stringify({ history: Array.from({ length: 30_000 }, (_, i) => `https://example.org:443/${i}`) });
   assert.is((parseUntrustedJson(urls, 'u') as { history: string[] }).history.length, 30_000);
   // a syntax error stays JSON.parse's, for the caller to word
-  assert.throws(() => parseUntrustedJson('{"a":', 's'), (e: unknown) => e instanceof SyntaxError);
+  assert.throws(
+    () => parseUntrustedJson('{"a":', 's'),
+    (e: unknown) => e instanceof SyntaxError,
+  );
 });
 
 test('registry manifests, image configs and token responses go through the cap; their own errors keep their words', () => {
