@@ -117,6 +117,9 @@ if (startupSnapshot?.isBuildingSnapshot()) {
   // the environment, argv or the clock when it loads: it would be frozen
   // into the binary (build.mjs checks that the environment and argv are
   // still read at run time).
-  void import('./cli/warm').then((w) => w.warmRunPath());
+  // then the bytecode of every other function (build.mjs precompileSnippet; absent when node runs the bundle)
+  void import('./cli/warm')
+    .then((w) => w.warmRunPath())
+    .then(() => (globalThis as { __hutchPrecompile?: () => number }).__hutchPrecompile?.());
   startupSnapshot.setDeserializeMainFunction(start);
 } else start();
