@@ -196,9 +196,13 @@ export function mergeLayers(layers: LoadedLayer[], ctx: ExpandContext): { values
     override('userns');
 
     if (l.env) {
+      // A variable is a scalar: its origin is one entry, set directly. (replace()
+      // scans every origin per call: quadratic in the number of variables.)
       for (const [k, val] of Object.entries(l.env)) {
         v.env[k] = val;
-        o.replace(`env.${k}`, lo);
+        const at = lookupWithFallback(lo, `env.${k}`);
+        if (at) o.map.set(`env.${k}`, at);
+        else o.map.delete(`env.${k}`);
       }
       const own = lo.get('env');
       if (own) o.map.set('env', own);

@@ -25,7 +25,10 @@ export function parseYamlToNodeWith(yaml: YamlModule, text: string, file: string
 
 function convertWith(Y: YamlModule, text: string, file: string): PNode {
   const lc = new Y.LineCounter();
-  const docs = Y.parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found in convert() below with a Set: yaml's own check
+  // (uniqueKeys) compares each key with every earlier one, which made a map of
+  // 20000 keys take seconds.
+  const docs = Y.parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const pos = (offset: number) => {
     const p = lc.linePos(Math.max(0, Math.min(offset, text.length)));
     return { line: p.line, col: p.col };
@@ -78,6 +81,7 @@ function convertWith(Y: YamlModule, text: string, file: string): PNode {
     }
     if (Y.isMap(node)) {
       const entries: PEntry[] = [];
+      const seen = new Set<string>();
       for (const pair of node.items) {
         const k = pair.key;
         const kpos = posOf(k) ?? here;
@@ -91,6 +95,12 @@ function convertWith(Y: YamlModule, text: string, file: string): PNode {
             location: { file, line: kpos.line, column: kpos.col },
           });
         }
+        if (seen.has(key))
+          throw new HutchError(`YAML syntax error: map keys must be unique ("${key}" appears twice)`, {
+            location: { file, line: kpos.line, column: kpos.col },
+            hint: 'remove or rename one of the two',
+          });
+        seen.add(key);
         // An empty value (`key:`) has a zero-width range after the colon: point at the key instead.
         const v = pair.value;
         const empty = v === null || v === undefined || (Y.isScalar(v) && v.value === null && v.range && v.range[0] === v.range[1]);

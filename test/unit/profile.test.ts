@@ -435,6 +435,31 @@ test('errors: YAML syntax error with position', async () => {
   const e3 = await rejects(loadProfile(r, opts));
   assert.match(e3.message, /YAML syntax error: .*unique/i);
   assert.is(e3.location!.line, 2);
+
+  // duplicates are found in nested maps too, and `1` and "1" are one key to hutch
+  const d = write('limits:\n  memory: 1g\n  pidsLimit: 5\n  memory: 2g\n');
+  const e4 = await rejects(loadProfile(d, opts));
+  assert.is(e4.message, 'YAML syntax error: map keys must be unique ("memory" appears twice)');
+  assert.equal(e4.location, { file: d, line: 4, column: 3 });
+  const d2 = write('env:\n  1: a\n  "1": b\n');
+  assert.match((await rejects(loadProfile(d2, opts))).message, /"1" appears twice/);
+});
+
+test('a profile with 20000 variables over a parent that sets some: every value and origin where it belongs', async () => {
+  // (this took seconds before: yaml's duplicate check and the origins' merge were quadratic)
+  const dir = join(tmp, 'many-env');
+  const n = 20_000;
+  write(`env:\n  V7: parent\n  ONLY_PARENT: p\n`, 'base.yaml', dir);
+  const lines = ['extends: ./base.yaml', 'env:'];
+  for (let i = 0; i < n; i++) lines.push(`  V${i}: "value ${i}"`);
+  const child = write(`${lines.join('\n')}\n`, 'child.yaml', dir);
+  const p = await loadProfile(child, opts);
+  assert.is(p.values.env.V19999, 'value 19999');
+  assert.is(p.values.env.V7, 'value 7');
+  assert.is(p.values.env.ONLY_PARENT, 'p');
+  assert.equal(p.originOf('env.V12345'), { file: child, line: 12348, column: 11 });
+  assert.equal(p.originOf('env.V7'), { file: child, line: 10, column: 7 });
+  assert.equal(p.originOf('env.ONLY_PARENT'), { file: join(dir, 'base.yaml'), line: 3, column: 16 });
 });
 
 test('errors: env ${VAR} must be set unless it has a default', async () => {
