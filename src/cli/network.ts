@@ -126,9 +126,12 @@ export async function networkCommand(argv: string[]): Promise<number> {
         return 0;
       }
       const w = Math.max(4, ...rows.map((r) => r.name.length)) + 2;
-      process.stdout.write(`${'NAME'.padEnd(w)}${'SUBNET'.padEnd(20)}${'INTERNAL'.padEnd(10)}MEMBERS\n`);
+      // DRIVER: the NAT to the outside (`create --network-driver`); an --internal network has none
+      process.stdout.write(`${'NAME'.padEnd(w)}${'SUBNET'.padEnd(20)}${'INTERNAL'.padEnd(10)}${'DRIVER'.padEnd(13)}MEMBERS\n`);
       for (const r of rows)
-        process.stdout.write(`${r.name.padEnd(w)}${r.subnet.padEnd(20)}${(r.internal ? 'yes' : 'no').padEnd(10)}${r.members.join(',') || '-'}\n`);
+        process.stdout.write(
+          `${r.name.padEnd(w)}${r.subnet.padEnd(20)}${(r.internal ? 'yes' : 'no').padEnd(10)}${(r.internal ? '-' : (r.driver ?? 'auto')).padEnd(13)}${r.members.join(',') || '-'}\n`,
+        );
       return 0;
     }
     case 'inspect': {

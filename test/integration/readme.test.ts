@@ -585,6 +585,7 @@ const EXAMPLES: Record<string, Example> = {
         // the NAT is the network's: stored with it, started with its first member
         const cfg = JSON.parse(ok0(await sh('hutch network inspect edge')).stdout);
         assert.is((Array.isArray(cfg) ? cfg[0] : cfg).driver, 'pasta', JSON.stringify(cfg));
+        assert.match(ok0(await sh('hutch network ls')).stdout, /^edge\s+\S+\s+no\s+pasta\s+-$/m);
         assert.match(ok0(await sh(`hutch run --network edge -- sh -c 'ip -4 route show default'`)).stdout, /^default via /m);
       } finally {
         ok0(await sh('hutch network rm edge'));
@@ -594,8 +595,9 @@ const EXAMPLES: Record<string, Example> = {
   'hutch network ls': {
     async run(cmd) {
       const out = ok0(await sh(cmd)).stdout;
-      assert.match(out, /^backend\s+10\.89\.5\.0\/24\s+no\s+-$/m);
-      assert.match(out, /^frontend\s+10\.89\.\d+\.0\/24\s+yes\s+-$/m);
+      assert.match(out, /^NAME\s+SUBNET\s+INTERNAL\s+DRIVER\s+MEMBERS$/m);
+      assert.match(out, /^backend\s+10\.89\.5\.0\/24\s+no\s+auto\s+-$/m);
+      assert.match(out, /^frontend\s+10\.89\.\d+\.0\/24\s+yes\s+-\s+-$/m);
     },
   },
   ['hutch run --network backend --network frontend -- cat /etc/resolv.conf']: {
