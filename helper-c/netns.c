@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ struct client {
 static struct {
 	uint32_t gw, net, mask; /* network order */
 	int prefix, internal;
+	const char *guard; /* ebtables-restore (net-holder guard=): each member's veth tied to its address */
 	struct client c[MAX_CLIENTS];
 	int n;
 	unsigned veth_seq;
@@ -194,6 +196,56 @@ static const char *member_of(uint32_t ip)
 	return NULL;
 }
 
+/* The anti-spoofing rules of one member's veth (bridge family, before
+ * routing and before the bridge forwards): IPv4 and ARP that enter from that
+ * port with another sender address are dropped, so a member with NET_RAW or
+ * NET_ADMIN can neither speak as another member (to the others, the DNS
+ * responder, or a host client of a published port: replies there pass the
+ * NAT's guard by conntrack state) nor take over its address by ARP. ACTION
+ * is A (attach) or D (drop); one ebtables-restore for the four rules.
+ * 0 or -1. */
+static int guard_rules(char action, const char *ifname, uint32_t ip)
+{
+	if (!H.guard)
+		return 0;
+	char a[INET_ADDRSTRLEN], text[1024];
+	inet_ntop(AF_INET, &ip, a, sizeof a);
+	int len = snprintf(text, sizeof text,
+			   "*filter\n"
+			   "-%c INPUT -i %s -p IPv4 --ip-src ! %s -j DROP\n"
+			   "-%c FORWARD -i %s -p IPv4 --ip-src ! %s -j DROP\n"
+			   "-%c INPUT -i %s -p ARP --arp-ip-src ! %s -j DROP\n"
+			   "-%c FORWARD -i %s -p ARP --arp-ip-src ! %s -j DROP\n"
+			   "COMMIT\n",
+			   action, ifname, a, action, ifname, a, action, ifname, a, action, ifname, a);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		reset_signals();
+		int null = open("/dev/null", O_WRONLY);
+		if (dup2(p[0], 0) < 0 || (null >= 0 && dup2(null, 1) < 0))
+			_exit(EXIT_NOTFOUND);
+		char *argv[] = {(char *)H.guard, "--noflush", NULL};
+		execv(H.guard, argv);
+		_exit(EXIT_NOTFOUND);
+	}
+	close(p[0]);
+	int wr = write_all(p[1], text, (size_t)len);
+	close(p[1]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return wr || !WIFEXITED(st) || WEXITSTATUS(st) ? -1 : 0;
+}
+
 /* attach IFNAME ADDR|- FLAGS NAME [ALIAS...] with the member's network namespace */
 static void attach(struct client *c, char *args, int nsfd)
 {
@@ -240,6 +292,13 @@ static void attach(struct client *c, char *args, int nsfd)
 		snprintf(reply, sizeof reply, "error creating the veth pair: %s\n", strerror(-rc));
 		send_msg(c->fd, reply, -1);
 		return;
+	}
+	if (guard_rules('A', ifname, ip)) {
+		guard_rules('D', ifname, ip); /* whatever part of it went in */
+		snprintf(reply, sizeof reply, "error %s could not add the rules that tie the member's veth to its address\n",
+			 H.guard);
+		send_msg(c->fd, reply, -1);
+		return; /* drop() deletes the veth */
 	}
 	/* NAMEs are the member's; ALIAS=NAME words its links */
 	size_t l = 1, k = 1;
@@ -320,6 +379,8 @@ static void drop(struct client *c)
 {
 	for (int i = 0; i < c->nfwd; i++)
 		nat_unpublish(&c->fwd[i]);
+	if (c->ifname[0] && c->ip)
+		guard_rules('D', c->ifname, c->ip); /* rules name the interface, not the link: they outlive it */
 	if (c->ifname[0])
 		nl_link_del(c->ifname); /* ENODEV: gone with the member's namespace */
 	if (c->pidfd >= 0)
@@ -479,7 +540,14 @@ void net_holder_run(const struct op *o)
 	int rc;
 	if (parse_cidr(o->f[1], &H.gw, &H.prefix))
 		fail("net-holder: %s is not ADDRESS/PREFIX (prefix 8 to 30)", o->f[1]);
-	H.internal = o->nfields > 2;
+	H.internal = 0;
+	H.guard = NULL;
+	for (int i = 2; i < o->nfields; i++) {
+		if (!strcmp(o->f[i], "internal"))
+			H.internal = 1;
+		else
+			H.guard = o->f[i] + 6; /* guard=PATH (plan.c) */
+	}
 	H.mask = htonl(~0u << (32 - H.prefix));
 	H.net = H.gw & H.mask;
 

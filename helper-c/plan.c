@@ -246,8 +246,9 @@ static void parse_net_holder(struct op *o, const int *seen)
 {
 	if (!seen[OP_USERNS] || !seen[OP_UNSHARE])
 		op_error(o, "net-holder needs userns and unshare net before it");
-	if (o->nfields == 3 && strcmp(o->f[2], "internal"))
-		op_error(o, "net-holder DIR ADDRESS/PREFIX [internal]");
+	for (int i = 2; i < o->nfields; i++)
+		if (strcmp(o->f[i], "internal") && (strncmp(o->f[i], "guard=/", 7) || (i == 2 && o->nfields == 4)))
+			op_error(o, "net-holder DIR ADDRESS/PREFIX [internal] [guard=/PATH/TO/ebtables-restore]");
 }
 
 static void parse_net_nat(struct op *o, const int *seen)
@@ -582,7 +583,7 @@ static const struct op_desc op_table[OP_COUNT] = {
 	[OP_KEEP_FD]           = {"keep-fd",         C,  1,  1, 0, 0, parse_keep_fd},
 	[OP_EXEC]              = {"exec",            C,  1, -1, 0, 0, NULL},
 	[OP_CLEANUP]           = {"cleanup",         X,  1,  1, 1, 0, NULL},
-	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  3, 1, 0, parse_net_holder},
+	[OP_NET_HOLDER]        = {"net-holder",      M,  2,  4, 1, 0, parse_net_holder},
 	[OP_NET_JOIN]          = {"net-join",        M,  1,  1, 1, 0, parse_net_join},
 	[OP_NET_ATTACH]        = {"net-attach",      M,  5, -1, 1, 0, parse_net_attach},
 	[OP_NET_NAT]           = {"net-nat",         M,  3,  4, 7, 0, parse_net_nat},

@@ -61,7 +61,8 @@ export type Op =
   // after exit (monitor)
   | { op: 'cleanup'; path: string }
   // named networks (helper-c/netns.c, docs/NETWORKS.md)
-  | { op: 'net-holder'; dir: string; cidr: string; internal: boolean }
+  /** guard: ebtables-restore, for the rules that tie each member's veth to its address (netns.c) */
+  | { op: 'net-holder'; dir: string; cidr: string; internal: boolean; guard?: string }
   /** the network's NAT (nat.c): slirp4netns with its API socket at `state`, or pasta with its pid file there */
   | { op: 'net-nat'; binary: string; iptables: string; state: string; driver: 'slirp4netns' | 'pasta' }
   | { op: 'net-share'; dir: string }
@@ -132,7 +133,7 @@ export function fieldsOf(o: Op): string[] {
     case 'base':
       return [o.dir];
     case 'net-holder':
-      return [o.dir, o.cidr, ...(o.internal ? ['internal'] : [])];
+      return [o.dir, o.cidr, ...(o.internal ? ['internal'] : []), ...(o.guard ? [`guard=${o.guard}`] : [])];
     case 'net-nat':
       return [o.binary, o.iptables, o.state, ...(o.driver === 'pasta' ? ['pasta'] : [])];
     case 'net-share':

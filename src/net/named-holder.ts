@@ -22,6 +22,7 @@ import { formatPlan, planOf } from '../helper/plan';
 import type { Op } from '../helper/ops';
 import { networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
 import { networkNat } from './named-nat';
+import { findExecutable } from '../host/which';
 
 export interface NetworkHold {
   socket: string;
@@ -52,7 +53,7 @@ export function holderOps(cfg: NetworkConfig, dir: string, facts: Pick<HostFacts
         ]
       : []),
     { op: 'unshare', ns: ['net'] },
-    { op: 'net-holder', dir, cidr: `${cfg.gateway}/${prefix}`, internal: cfg.internal },
+    { op: 'net-holder', dir, cidr: `${cfg.gateway}/${prefix}`, internal: cfg.internal, guard: antiSpoofTool(facts.env) },
   ];
 }
 
@@ -80,9 +81,25 @@ function tryHold(path: string): Promise<Socket | undefined> {
   });
 }
 
+/**
+ * ebtables-restore: the holder ties each member's veth to the member's
+ * address with it (bridge rules: IPv4 and ARP from another source are
+ * dropped), so that a member given NET_RAW cannot speak as another member, to
+ * the others or to the host through a published port. Without it the network
+ * still works, and hutch says what is missing when it starts the holder.
+ */
+function antiSpoofTool(env: NodeJS.ProcessEnv): string | undefined {
+  return findExecutable('ebtables-restore', env);
+}
+
 /** Start a holder; resolves once it listens (or another one won the race). */
 function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise<{ lifeline: Writable; detach: () => void } | undefined> {
-  const plan = formatPlan(planOf(holderOps(cfg, dir, facts)), false);
+  const ops = holderOps(cfg, dir, facts);
+  if (!ops.some((o) => o.op === 'net-holder' && o.guard))
+    process.stderr.write(
+      `hutch: warning: network ${cfg.name}: ebtables-restore is not installed, so a member given NET_RAW or NET_ADMIN could send as another member's address (install ebtables)\n`,
+    );
+  const plan = formatPlan(planOf(ops), false);
   const log = join(dir, 'holder.log');
   // a holder that is ending removes the directory; it cannot once the log is in it
   mkdirSync(dir, { recursive: true, mode: 0o700 });

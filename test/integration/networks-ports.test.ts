@@ -6,7 +6,8 @@
 // `hutch network connect` (withdrawn on disconnect and when the monitor is
 // SIGKILLed, the host port free again), `--network NAME:ip=ADDR,alias=X` for
 // each of several networks (kept across --restart), the profile's
-// network.ip, and the refusals (125, naming the flag).
+// network.ip, the refusals (125, naming the flag), and a member given
+// NET_ADMIN and NET_RAW that tries to speak as another address of the network.
 
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describe, expectExit, freePort, runHutch, tmpDir } from '../lib/hutch';
+import { describe, expectExit, freePort, repoPath, runHutch, spawnHutch, tmpDir } from '../lib/hutch';
 import { netFixtures, portFree, startServer, tcpGet, udpAsk, uniq, assertNothingLeft } from '../lib/net';
 
 // A store of this file's own: other test files of the tier share XDG_DATA_HOME.
@@ -123,6 +124,40 @@ test("-p PORT/udp on a member: answered to a host client on 127.0.0.1, not on th
     assert.is(r.code, 125, describe(r));
     assert.match(r.stderr, /--publish \[::1?\]:808\d->80\/(tcp|udp): .* is an IPv6 host address, .*IPv4 host addresses only/, r.stderr);
   }
+  expectExit(await runHutch(['network', 'rm', nw]));
+});
+
+test('a member given NET_ADMIN and NET_RAW cannot speak as another address of its network: datagrams from an address it added and ARP replies claiming the gateway are dropped at its port of the bridge', async () => {
+  const nw = uniq();
+  expectExit(await runHutch(['network', 'create', nw]));
+  // test/fixtures/spoof: member A logs who sends it datagrams and prints its ARP entry of the gateway;
+  // member B sends as itself, then as an address it added, then ARP replies "the gateway is at my MAC" to A
+  const x = tmpDir('hutch-spoof-');
+  for (const f of ['member-a.js', 'member-b.js']) fs.copyFileSync(repoPath('test', 'fixtures', 'spoof', f), path.join(x, f));
+  const a = spawnHutch(['run', '--network', nw, '-v', `${x}:/x`, '--', 'node', '/x/member-a.js'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let aOut = '';
+  a.stdout?.setEncoding('utf8').on('data', (d: string) => (aOut += d));
+  a.stderr?.setEncoding('utf8').on('data', (d: string) => (aOut += d));
+  const aDone = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
+  try {
+    const b = await runHutch(['run', '--network', nw, '-v', `${x}:/x`, '--cap-add', 'NET_ADMIN,NET_RAW', '--', 'node', '/x/member-b.js'], {
+      timeoutMs: 40_000,
+    });
+    assert.is(b.code, 0, describe(b));
+    assert.not.match(b.stderr, /ebtables-restore is not installed/, 'the guard is there on this host');
+    const [, real, spoof, bMac] = /^B (\S+) (\S+) (\S+)$/m.exec(b.stdout) ?? [];
+    assert.ok(real && spoof && bMac, b.stdout);
+    assert.is(await aDone, 0, aOut);
+    const seen = /^SEEN (.*)$/m.exec(aOut)?.[1] ?? '';
+    assert.ok(seen.split(',').includes(`${real} real`), `A got B's own datagrams: ${aOut}`);
+    assert.not.ok(seen.includes('spoof'), `no datagram from ${spoof}, an address B added: ${aOut}`);
+    const neigh = /^NEIGH (.*)$/m.exec(aOut)?.[1] ?? '';
+    assert.match(neigh, / lladdr 02:00:0a:/, `A's gateway entry keeps the bridge's fixed MAC address: ${aOut}`);
+    assert.not.ok(neigh.includes(bMac), `B's ARP replies did not take the gateway's address: ${aOut}`);
+  } finally {
+    a.kill('SIGKILL');
+  }
+  await assertNothingLeft(nw);
   expectExit(await runHutch(['network', 'rm', nw]));
 });
 

@@ -292,7 +292,17 @@ const MALFORMED: [string, string, string][] = [
   [
     'net-holder with a bad flag',
     'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tnat\nend\n',
-    'net-holder DIR ADDRESS/PREFIX [internal]',
+    'net-holder DIR ADDRESS/PREFIX [internal] [guard=/PATH/TO/ebtables-restore]',
+  ],
+  [
+    'net-holder with a relative guard',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tguard=ebtables-restore\nend\n',
+    'net-holder DIR ADDRESS/PREFIX [internal] [guard=/PATH/TO/ebtables-restore]',
+  ],
+  [
+    'net-holder with the guard before internal',
+    'uidmap\t0\t0\t1\ngidmap\t0\t0\t1\nuserns\nunshare\tnet\nnet-holder\t/d\t10.0.0.1/24\tguard=/e\tinternal\nend\n',
+    'net-holder DIR ADDRESS/PREFIX [internal] [guard=/PATH/TO/ebtables-restore]',
   ],
 ];
 
