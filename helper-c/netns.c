@@ -295,8 +295,8 @@ static void attach(struct client *c, char *args, int nsfd)
 	}
 	if (guard_rules('A', ifname, ip)) {
 		guard_rules('D', ifname, ip); /* whatever part of it went in */
-		snprintf(reply, sizeof reply, "error %s could not add the rules that tie the member's veth to its address\n",
-			 H.guard);
+		snprintf(reply, sizeof reply,
+			 "error %s could not add the rules that tie the member's veth to its address\n", H.guard);
 		send_msg(c->fd, reply, -1);
 		return; /* drop() deletes the veth */
 	}
