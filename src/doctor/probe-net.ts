@@ -64,6 +64,30 @@ export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
       }),
     );
   }
+  // named networks (hutch network create): the holder's NAT rules and its members' anti-spoofing rules
+  for (const [tool, pkg, need] of [
+    ['iptables', 'iptables', 'the outbound NAT of named networks (--internal networks need none): hutch run --network NAME fails without it'],
+    [
+      'ebtables-restore',
+      'ebtables',
+      "the rules that keep a named network's member from sending as another member's address (members given NET_RAW or NET_ADMIN could); networks still work without it",
+    ],
+  ] as const) {
+    const path = findExecutable(tool, env);
+    out.push(
+      path
+        ? check({ id: `network.${tool}`, area, status: 'ok', summary: path, facts: { path } })
+        : check({
+            id: `network.${tool}`,
+            area,
+            status: 'warning',
+            summary: `${tool} is not installed`,
+            detail: `needed for ${need}`,
+            fix: installCommand(pkg),
+            facts: { hint: installHint(pkg) },
+          }),
+    );
+  }
   const tun = deviceAccess('/dev/net/tun', 'tun', 'tun');
   out.push(
     tun.ok

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 
 export type PackageManager = 'apt' | 'dnf' | 'pacman' | 'zypper';
-export type Prerequisite = 'uidmap' | 'fuse-overlayfs' | 'slirp4netns' | 'pasta' | 'tar' | 'xz' | 'zstd' | 'sync';
+export type Prerequisite = 'uidmap' | 'fuse-overlayfs' | 'slirp4netns' | 'pasta' | 'tar' | 'xz' | 'zstd' | 'sync' | 'iptables' | 'ebtables';
 
 /** Package names per manager (passt is not packaged everywhere: undefined). */
 const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>> = {
@@ -19,6 +19,9 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz-utils',
     zstd: 'zstd',
     sync: 'coreutils',
+    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
+    iptables: 'iptables',
+    ebtables: 'iptables',
   },
   dnf: {
     uidmap: 'shadow-utils',
@@ -29,6 +32,9 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
+    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
+    iptables: 'iptables-nft',
+    ebtables: 'iptables-nft',
   },
   pacman: {
     uidmap: 'shadow',
@@ -39,6 +45,9 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
+    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
+    iptables: 'iptables-nft',
+    ebtables: 'iptables-nft',
   },
   zypper: {
     uidmap: 'shadow',
@@ -49,6 +58,9 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
+    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
+    iptables: 'iptables',
+    ebtables: 'ebtables',
   },
 };
 

@@ -23,6 +23,7 @@ import type { Op } from '../helper/ops';
 import { networkRunDir, parseSubnet, type NetworkConfig } from './named-store';
 import { networkNat } from './named-nat';
 import { findExecutable } from '../host/which';
+import { installHint } from '../host/fixes';
 
 export interface NetworkHold {
   socket: string;
@@ -97,7 +98,7 @@ function startHolder(cfg: NetworkConfig, dir: string, facts: HostFacts): Promise
   const ops = holderOps(cfg, dir, facts);
   if (!ops.some((o) => o.op === 'net-holder' && o.guard))
     process.stderr.write(
-      `hutch: warning: network ${cfg.name}: ebtables-restore is not installed, so a member given NET_RAW or NET_ADMIN could send as another member's address (install ebtables)\n`,
+      `hutch: warning: network ${cfg.name}: ebtables-restore is not installed, so a member given NET_RAW or NET_ADMIN could send as another member's address (${installHint('ebtables')})\n`,
     );
   const plan = formatPlan(planOf(ops), false);
   const log = join(dir, 'holder.log');

@@ -12,6 +12,7 @@
 import { HutchError } from '../util/errors';
 import type { HostFacts } from '../host/facts';
 import { findExecutable } from '../host/which';
+import { installHint } from '../host/fixes';
 import { chooseNetDriver, type DriverChoice } from './choose';
 import type { NetworkConfig } from './named-store';
 import type { NetDriverName } from './types';
@@ -50,7 +51,7 @@ export function networkNat(cfg: NetworkConfig, facts: Pick<HostFacts, 'env' | 'p
   const iptables = findExecutable('iptables', facts.env);
   if (!iptables) {
     throw new HutchError(`network "${cfg.name}" routes outbound traffic, which needs iptables (not found)`, {
-      hint: 'install iptables, or use a network without outbound traffic: hutch network create NAME --internal',
+      hint: `${installHint('iptables')}; or use a network without outbound traffic: hutch network create NAME --internal`,
     });
   }
   return { choice, iptables };

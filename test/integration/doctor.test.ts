@@ -86,6 +86,8 @@ test('doctor --json agrees with independent probes of this host', async () => {
     ['storage.fuse-overlayfs', 'fuse-overlayfs'],
     ['network.slirp4netns', 'slirp4netns'],
     ['network.pasta', 'pasta'],
+    ['network.iptables', 'iptables'],
+    ['network.ebtables-restore', 'ebtables-restore'],
   ]) {
     assert.is(get(report, id).status === 'ok', hasCommand(tool) || fs.existsSync(`/usr/sbin/${tool}`), id);
   }
