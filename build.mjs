@@ -72,8 +72,6 @@ if (!args.has('--no-helper')) {
 }
 
 const SHEBANG = '#!/usr/bin/env node\n';
-/** The single executable's V8 flags (buildSea explains each). */
-const SEA_EXEC_ARGV = ['--no-rehash-snapshot'];
 const bundle = await step('CLI bundle', () =>
   esbuild.build({
     entryPoints: [join(root, 'src/main.ts')],
@@ -124,10 +122,10 @@ function precompileSnippet(code) {
     names.add(m[1] ?? m[2]);
   const list = [...names].map((n) => `typeof ${n}==="function"?${n}:void 0`).join(',');
   return `
-;globalThis.__hutchPrecompile=()=>{delete globalThis.__hutchPrecompile;let compile;try{compile=new Function("f","%CompileBaseline(f)")}catch{return 0}
-let n=0;const seen=new Set();const touch=(f)=>{if(typeof f!=="function"||seen.has(f))return;seen.add(f);try{compile(f);n++}catch{}
+;globalThis.__hutchPrecompile=()=>{delete globalThis.__hutchPrecompile;let compile;try{compile=new Function("f","%CompileBaseline(f)")}catch{return}
+const seen=new Set();const touch=(f)=>{if(typeof f!=="function"||seen.has(f))return;seen.add(f);try{compile(f)}catch{}
 const p=f.prototype;if(p&&typeof p==="object")for(const k of Object.getOwnPropertyNames(p)){const d=Object.getOwnPropertyDescriptor(p,k);for(const g of [d.value,d.get,d.set])if(g!==f)touch(g)}};
-for(const f of [${list}])touch(f);return n};
+for(const f of [${list}])touch(f)};
 `;
 }
 
@@ -181,7 +179,7 @@ async function buildSea() {
     // one binary. What that gives up (tables flooded by crafted keys, once
     // an attacker knows a shared binary's seed) is bounded where hutch reads
     // untrusted names: src/util/untrusted-keys.ts.
-    execArgv: SEA_EXEC_ARGV,
+    execArgv: ['--no-rehash-snapshot'],
     execArgvExtension: 'none',
     assets: { 'hutch-helper': helper, 'hutch-helper.sha256': sha },
   };

@@ -308,21 +308,39 @@ void net_nat(const struct op *o)
 /* ---------- the holder's side ---------- */
 static int guard_host_loopback(void);
 
-static int run_wait(char *const argv[])
+/* The holder's tools (iptables here, ebtables-restore in netns.c): run
+ * ARGV to its end, INPUT (or nothing) on its stdin; 0 when it exited 0. */
+int run_tool(char *const argv[], const char *input)
 {
-	pid_t p = fork();
-	if (p < 0)
+	int p[2] = {-1, -1};
+	if (input && pipe2(p, O_CLOEXEC))
 		return -1;
-	if (p == 0) {
+	pid_t pid = fork();
+	if (pid < 0) {
+		if (input) {
+			close(p[0]);
+			close(p[1]);
+		}
+		return -1;
+	}
+	if (pid == 0) {
 		reset_signals();
+		if (input && dup2(p[0], 0) < 0)
+			_exit(EXIT_NOTFOUND);
 		execv(argv[0], argv);
 		_exit(EXIT_NOTFOUND);
 	}
+	int wr = 0;
+	if (input) {
+		close(p[0]);
+		wr = write_all(p[1], input, strlen(input));
+		close(p[1]);
+	}
 	int st;
-	while (waitpid(p, &st, 0) < 0)
+	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+	return !wr && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 /* One message from the keeper within the setup time: its length, or -1 */
@@ -366,7 +384,7 @@ int nat_start(const char *subnet)
 		fail_errno("enabling forwarding in the network's namespace");
 	char *argv[] = {(char *)N.iptables, "-w", "-t", "nat",    "-A", "POSTROUTING", "-s",
 			(char *)subnet,     "!",  "-o", "hutch0", "-j", "MASQUERADE",  NULL};
-	if (run_wait(argv))
+	if (run_tool(argv, NULL))
 		fail("%s could not add the network's MASQUERADE rule (iptables and the kernel's nat table are needed "
 		     "for outbound traffic; --internal networks need neither)",
 		     N.iptables);
@@ -390,7 +408,7 @@ static int guard_host_loopback(void)
 	char *ours = "10.0.2.0/24", *replies = "ESTABLISHED,RELATED";
 	char *rest[] = {ipt,  "-w",        "-A", "FORWARD",   "-i",    "hutch0", "-d",   ours,
 			"-m", "conntrack", "!",  "--ctstate", replies, "-j",     "DROP", NULL};
-	return run_wait(dns_udp) || run_wait(dns_tcp) || run_wait(rest);
+	return run_tool(dns_udp, NULL) || run_tool(dns_tcp, NULL) || run_tool(rest, NULL);
 }
 
 const char *nat_dns(void)
@@ -492,7 +510,7 @@ static int dnat(const struct nat_fwd *f, const char *action)
 		(char *)N.iptables, "-w",      "-t", "nat", (char *)action, "PREROUTING",       "-i", "tap0", "-p",
 		(char *)f->proto,   "--dport", port, "-j",  "DNAT",         "--to-destination", to,   NULL};
 	if (!f->snat)
-		return run_wait(argv);
+		return run_tool(argv, NULL);
 	/* A member connected later (hutch network connect) routes its replies
 	 * through the network it started on, not back here: what comes in through
 	 * its published port seems to come from this gateway, on-link for it. */
@@ -505,9 +523,9 @@ static int dnat(const struct nat_fwd *f, const char *action)
 			"-j", "SNAT", "--to-source", gw,        NULL};
 	/* add: the SNAT first, so no packet is DNATed without it; delete: in reverse */
 	if (!strcmp(action, "-A"))
-		return run_wait(snat) || run_wait(argv);
-	int r = run_wait(argv);
-	return run_wait(snat) || r;
+		return run_tool(snat, NULL) || run_tool(argv, NULL);
+	int r = run_tool(argv, NULL);
+	return run_tool(snat, NULL) || r;
 }
 
 /* slirp4netns listens on HOSTIP:HOSTPORT and hands connections to tap0's

@@ -37,7 +37,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -218,32 +217,8 @@ static int guard_rules(char action, const char *ifname, uint32_t ip)
 			   "-%c FORWARD -i %s -p ARP --arp-ip-src ! %s -j DROP\n"
 			   "COMMIT\n",
 			   action, ifname, a, action, ifname, a, action, ifname, a, action, ifname, a);
-	int p[2];
-	if (pipe2(p, O_CLOEXEC))
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		reset_signals();
-		int null = open("/dev/null", O_WRONLY);
-		if (dup2(p[0], 0) < 0 || (null >= 0 && dup2(null, 1) < 0))
-			_exit(EXIT_NOTFOUND);
-		char *argv[] = {(char *)H.guard, "--noflush", NULL};
-		execv(H.guard, argv);
-		_exit(EXIT_NOTFOUND);
-	}
-	close(p[0]);
-	int wr = write_all(p[1], text, (size_t)len);
-	close(p[1]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return wr || !WIFEXITED(st) || WEXITSTATUS(st) ? -1 : 0;
+	char *argv[] = {(char *)H.guard, "--noflush", NULL};
+	return len < (int)sizeof text ? run_tool(argv, text) : -1;
 }
 
 /* attach IFNAME ADDR|- FLAGS NAME [ALIAS...] with the member's network namespace */

@@ -30,6 +30,7 @@ int send_msg(int sock, const char *line, int fd); /* fd -1: none */
 ssize_t recv_msg(int sock, char *buf, size_t len, int *fd);
 
 void net_nat(const struct op *o);
+int run_tool(char *const argv[], const char *input); /* the holder's iptables, ebtables-restore: 0 on exit 0 */
 int nat_start(const char *subnet);
 const char *nat_dns(void);              /* the NAT's DNS forwarder (dotted quad) */
 int nat_fd(void);                       /* the keeper's socket, for the holder's poll (-1: none) */

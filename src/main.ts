@@ -118,6 +118,6 @@ if (startupSnapshot?.isBuildingSnapshot()) {
   // into the binary (build.mjs checks that the environment and argv are
   // still read at run time).
   // then the bytecode of every other function (build.mjs precompileSnippet; absent when node runs the bundle)
-  void import('./cli/warm').then((w) => w.warmRunPath()).then(() => (globalThis as { __hutchPrecompile?: () => number }).__hutchPrecompile?.());
+  void import('./cli/warm').then((w) => w.warmRunPath()).then(() => (globalThis as { __hutchPrecompile?: () => void }).__hutchPrecompile?.());
   startupSnapshot.setDeserializeMainFunction(start);
 } else start();

@@ -2,7 +2,7 @@
 // outbound NAT and published ports), and /dev/net/tun, which both open.
 // `network: none` and `network: host` need none of this.
 
-import { installCommand, installHint } from '../host/fixes';
+import { installCommand, installHint, type Prerequisite } from '../host/fixes';
 import { check, type Check } from './probe';
 import { deviceAccess } from './probe-storage';
 import { findExecutable } from '../host/which';
@@ -16,21 +16,8 @@ export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
     ['slirp4netns', 'slirp4netns'],
     ['pasta', 'pasta'],
   ] as const) {
-    const path = findExecutable(tool, env);
-    found[tool] = path;
-    out.push(
-      path
-        ? check({ id: `network.${tool}`, area, status: 'ok', summary: path, facts: { path } })
-        : check({
-            id: `network.${tool}`,
-            area,
-            status: 'warning',
-            summary: `${tool} is not installed`,
-            detail: `needed for network: ${tool === 'pasta' ? 'pasta' : 'slirp'} (user-mode NAT, published ports)`,
-            fix: installCommand(pkg),
-            facts: { hint: installHint(pkg) },
-          }),
-    );
+    found[tool] = findExecutable(tool, env);
+    out.push(toolCheck(tool, pkg, found[tool], `network: ${tool === 'pasta' ? 'pasta' : 'slirp'} (user-mode NAT, published ports)`));
   }
   if (found.pasta) {
     // Reliability of the installed pasta: `auto` passes over a version with
@@ -73,20 +60,7 @@ export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
       "the rules that keep a named network's member from sending as another member's address (members given NET_RAW or NET_ADMIN could); networks still work without it",
     ],
   ] as const) {
-    const path = findExecutable(tool, env);
-    out.push(
-      path
-        ? check({ id: `network.${tool}`, area, status: 'ok', summary: path, facts: { path } })
-        : check({
-            id: `network.${tool}`,
-            area,
-            status: 'warning',
-            summary: `${tool} is not installed`,
-            detail: `needed for ${need}`,
-            fix: installCommand(pkg),
-            facts: { hint: installHint(pkg) },
-          }),
-    );
+    out.push(toolCheck(tool, pkg, findExecutable(tool, env), need));
   }
   const tun = deviceAccess('/dev/net/tun', 'tun', 'tun');
   out.push(
@@ -102,4 +76,20 @@ export function probeNetwork(env: NodeJS.ProcessEnv): Check[] {
         }),
   );
   return out;
+}
+
+/** ok with its path, or a warning naming what needs the tool and how to install it. */
+function toolCheck(tool: string, pkg: Prerequisite, path: string | undefined, neededFor: string): Check {
+  const area = 'network';
+  return path
+    ? check({ id: `network.${tool}`, area, status: 'ok', summary: path, facts: { path } })
+    : check({
+        id: `network.${tool}`,
+        area,
+        status: 'warning',
+        summary: `${tool} is not installed`,
+        detail: `needed for ${neededFor}`,
+        fix: installCommand(pkg),
+        facts: { hint: installHint(pkg) },
+      });
 }

@@ -8,7 +8,11 @@ import { readFileSync } from 'node:fs';
 export type PackageManager = 'apt' | 'dnf' | 'pacman' | 'zypper';
 export type Prerequisite = 'uidmap' | 'fuse-overlayfs' | 'slirp4netns' | 'pasta' | 'tar' | 'xz' | 'zstd' | 'sync' | 'iptables' | 'ebtables';
 
-/** Package names per manager (passt is not packaged everywhere: undefined). */
+/**
+ * Package names per manager (passt is not packaged everywhere: undefined).
+ * iptables and ebtables: named networks' NAT (MASQUERADE) and their members'
+ * anti-spoofing rules (ebtables-restore, the nft flavour most ship with iptables).
+ */
 const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>> = {
   apt: {
     uidmap: 'uidmap',
@@ -19,7 +23,6 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz-utils',
     zstd: 'zstd',
     sync: 'coreutils',
-    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
     iptables: 'iptables',
     ebtables: 'iptables',
   },
@@ -32,7 +35,6 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
-    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
     iptables: 'iptables-nft',
     ebtables: 'iptables-nft',
   },
@@ -45,7 +47,6 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
-    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
     iptables: 'iptables-nft',
     ebtables: 'iptables-nft',
   },
@@ -58,7 +59,6 @@ const PACKAGES: Record<PackageManager, Record<Prerequisite, string | undefined>>
     xz: 'xz',
     zstd: 'zstd',
     sync: 'coreutils',
-    // named networks: the NAT's MASQUERADE; the members' anti-spoofing rules (ebtables-restore, nft flavour)
     iptables: 'iptables',
     ebtables: 'ebtables',
   },
